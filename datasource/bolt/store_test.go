@@ -1,0 +1,562 @@
+package bolt
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/grantd/grantd/crypto"
+	"github.com/grantd/grantd/datasource"
+)
+
+var ctx = context.Background()
+
+type env struct {
+	dir string
+	kek crypto.MasterKey
+	ks  *crypto.Keyset
+}
+
+func newEnv(tb testing.TB) *env {
+	tb.Helper()
+	dir := tb.TempDir()
+	kek := crypto.GenerateMasterKey()
+	ks, _, err := crypto.LoadOrCreateKeyset(crypto.KeysetFile(filepath.Join(dir, "keyset.json")), kek)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &env{dir: dir, kek: kek, ks: ks}
+}
+
+func (e *env) path() string { return filepath.Join(e.dir, "grantd.db") }
+
+// mustOpen opens the store of e, reloading the keyset from its file the way
+// a restarted server does.
+func (e *env) mustOpen(tb testing.TB) *Store {
+	tb.Helper()
+	ks, _, err := crypto.LoadOrCreateKeyset(crypto.KeysetFile(filepath.Join(e.dir, "keyset.json")), e.kek)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := Open(e.path(), ks, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return s
+}
+
+func mustOpen(tb testing.TB) *Store {
+	s := newEnv(tb).mustOpen(tb)
+	tb.Cleanup(func() { s.Close() })
+	return s
+}
+
+const (
+	clientSecret = "cs-5f1d8e0b-CLIENT-SECRET"
+	accessToken  = "at-9a7c2b14-ACCESS-TOKEN"
+	refreshToken = "rt-0e4b6d31-REFRESH-TOKEN"
+	verifier     = "pkce-verifier-77c1a9d0e2f3"
+)
+
+func sample(id, name string) *datasource.Datasource {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	d := &datasource.Datasource{
+		ID:   id,
+		Name: name,
+		URL:  "https://api.example.com/v1",
+		Auth: datasource.OAuth2{
+			GrantType:        datasource.AuthorizationCode,
+			AccessTokenURL:   "https://auth.example.com/token",
+			AuthorizationURL: "https://auth.example.com/authorize",
+			ClientID:         "client-" + id,
+			ClientSecret:     datasource.NewSecret(clientSecret),
+			Scope:            "read, write",
+			CustomAuthParams: map[string]string{"prompt": "consent"},
+			TokenParams:      map[string]string{"tenant": "a"},
+			Audience:         "https://api.example.com",
+		},
+		CreatedAt: now,
+		UpdatedAt: now,
+	}
+	d.Normalize()
+	return d
+}
+
+func sampleToken(gen uint64) *datasource.TokenRecord {
+	return &datasource.TokenRecord{
+		Generation:      gen,
+		AccessToken:     datasource.NewSecret(accessToken),
+		RefreshToken:    datasource.NewSecret(refreshToken),
+		TokenType:       "Bearer",
+		Expiry:          time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC),
+		GrantedScope:    "read",
+		Status:          datasource.StatusAuthorized,
+		LastRefreshedAt: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
+	}
+}
+
+func TestRestartIdenticalAndNoSecretsOnDisk(t *testing.T) {
+	e := newEnv(t)
+	s := e.mustOpen(t)
+	d := sample("ds_1", "Example")
+	if err := s.CreateDatasource(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+		t.Fatal(err)
+	}
+	st := &datasource.State{Key: "k1", DatasourceID: d.ID, Verifier: datasource.NewSecret(verifier),
+		RedirectURI: "https://grantd.example/api/v1/datasources/authorize", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.SaveState(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	raw, err := os.ReadFile(e.path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{clientSecret, accessToken, refreshToken, verifier} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("raw database file contains %q", secret)
+		}
+	}
+	if !bytes.Contains(raw, []byte("client-ds_1")) {
+		t.Fatal("sanity: the client id (not a secret) should be in the file")
+	}
+
+	s = e.mustOpen(t)
+	defer s.Close()
+	got, err := s.Datasource(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, d) {
+		t.Errorf("after restart:\n got %#v\nwant %#v", got, d)
+	}
+	if got.Auth.ClientSecret.Reveal() != clientSecret {
+		t.Error("client secret lost")
+	}
+	tok, err := s.TokenRecord(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := sampleToken(1); !reflect.DeepEqual(tok, want) {
+		t.Errorf("token after restart:\n got %+v\nwant %+v", tok, want)
+	}
+	gotSt, err := s.ConsumeState(ctx, "k1")
+	if err != nil || gotSt.Verifier.Reveal() != verifier || gotSt.DatasourceID != d.ID {
+		t.Fatalf("state after restart: %+v %v", gotSt, err)
+	}
+}
+
+func TestCRUD(t *testing.T) {
+	s := mustOpen(t)
+	a, b := sample("ds_a", "Alpha"), sample("ds_b", "beta")
+	for _, d := range []*datasource.Datasource{b, a} {
+		if err := s.CreateDatasource(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateDatasource(ctx, sample("ds_c", "Alpha")); !errors.Is(err, datasource.ErrDuplicateName) {
+		t.Errorf("duplicate name: %v", err)
+	}
+	if _, err := s.Datasource(ctx, "ds_c"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("a refused create left a record: %v", err)
+	}
+	list, err := s.ListDatasources(ctx)
+	if err != nil || len(list) != 2 || list[0].Name != "Alpha" || list[1].Name != "beta" {
+		t.Fatalf("list = %v, %v", names(list), err)
+	}
+	byName, err := s.DatasourceByName(ctx, "beta")
+	if err != nil || byName.ID != "ds_b" {
+		t.Fatalf("by name: %v %v", byName, err)
+	}
+
+	// Rename, then the old name is free and the new one taken.
+	a2 := a.Clone()
+	a2.Name = "Gamma"
+	if _, err := s.UpdateDatasource(ctx, a2); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DatasourceByName(ctx, "Alpha"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Error("old name still indexed")
+	}
+	b2 := b.Clone()
+	b2.Name = "Gamma"
+	if _, err := s.UpdateDatasource(ctx, b2); !errors.Is(err, datasource.ErrDuplicateName) {
+		t.Errorf("rename onto a taken name: %v", err)
+	}
+	if got, _ := s.Datasource(ctx, "ds_b"); got.Name != "beta" {
+		t.Error("refused update changed the record")
+	}
+	if _, err := s.UpdateDatasource(ctx, sample("ds_x", "x")); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("update unknown: %v", err)
+	}
+
+	if err := s.DeleteDatasource(ctx, "ds_a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteDatasource(ctx, "ds_a"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("second delete: %v", err)
+	}
+	if err := s.CreateDatasource(ctx, sample("ds_d", "Gamma")); err != nil {
+		t.Errorf("name of a deleted datasource not reusable: %v", err)
+	}
+}
+
+func names(ds []*datasource.Datasource) []string {
+	var out []string
+	for _, d := range ds {
+		out = append(out, d.Name)
+	}
+	return out
+}
+
+func TestTokenGenerations(t *testing.T) {
+	s := mustOpen(t)
+	d := sample("ds_1", "one")
+	s.CreateDatasource(ctx, d)
+	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+		t.Fatalf("no token yet: %v", err)
+	}
+	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(2), 0); !errors.Is(err, datasource.ErrConflict) {
+		t.Errorf("stale save: %v", err)
+	}
+	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(2), 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveTokenRecord(ctx, "ds_gone", sampleToken(1), 0); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("token for a missing datasource: %v", err)
+	}
+	s.CreateDatasource(ctx, sample("ds_2", "two"))
+	seen := map[string]datasource.Schedule{}
+	s.Schedules(ctx, func(id string, sc datasource.Schedule) error {
+		seen[id] = sc
+		return nil
+	})
+	if sc := seen[d.ID]; len(seen) != 2 || sc.Generation != 2 || !sc.HasToken || !sc.HasRefreshToken ||
+		sc.Status != datasource.StatusAuthorized || sc.GrantType != datasource.AuthorizationCode {
+		t.Errorf("schedules %+v", seen)
+	}
+	if sc := seen["ds_2"]; sc.HasToken || sc.GrantType != datasource.AuthorizationCode {
+		t.Errorf("schedule without a token: %+v", sc)
+	}
+
+	// Changing placement keeps the token; changing the client erases it.
+	d2 := d.Clone()
+	d2.Auth.TokenPlacement = datasource.PlacementQuery
+	if erased, err := s.UpdateDatasource(ctx, d2); err != nil || erased {
+		t.Fatalf("placement change: erased=%v err=%v", erased, err)
+	}
+	d3 := d2.Clone()
+	d3.Auth.ClientID = "another"
+	if erased, err := s.UpdateDatasource(ctx, d3); err != nil || !erased {
+		t.Fatalf("client change: erased=%v err=%v", erased, err)
+	}
+	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+		t.Error("token survived a client change")
+	}
+
+	s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0)
+	s.DeleteDatasource(ctx, d.ID)
+	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+		t.Error("token survived its datasource")
+	}
+}
+
+func TestConcurrentTokenSaves(t *testing.T) {
+	s := mustOpen(t)
+	const n = 50
+	for i := range n {
+		s.CreateDatasource(ctx, sample(fmt.Sprint("ds_", i), fmt.Sprint("n", i)))
+	}
+	// Every datasource gets 20 saves from racing writers that each expect
+	// a generation; exactly one writer wins each step.
+	var wins atomic.Int64
+	var wg sync.WaitGroup
+	for i := range n {
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				id := fmt.Sprint("ds_", i)
+				for g := uint64(0); g < 20; g++ {
+					err := s.SaveTokenRecord(ctx, id, sampleToken(g+1), g)
+					if err == nil {
+						wins.Add(1)
+					} else if !errors.Is(err, datasource.ErrConflict) {
+						t.Errorf("writer %d: %v", w, err)
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if got := wins.Load(); got != n*20 {
+		t.Errorf("%d saves won, want %d (one per generation)", got, n*20)
+	}
+}
+
+func TestConsumeStateOnce(t *testing.T) {
+	s := mustOpen(t)
+	s.CreateDatasource(ctx, sample("ds_1", "one"))
+	st := &datasource.State{Key: "key", DatasourceID: "ds_1", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := s.SaveState(ctx, st); err != nil {
+		t.Fatal(err)
+	}
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.ConsumeState(ctx, "key"); err == nil {
+				got.Add(1)
+			} else if !errors.Is(err, datasource.ErrNotFound) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got.Load() != 1 {
+		t.Fatalf("state consumed %d times", got.Load())
+	}
+	if err := s.SaveState(ctx, &datasource.State{Key: "x", DatasourceID: "ds_missing"}); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("state for a missing datasource: %v", err)
+	}
+}
+
+func TestPurgeStatesAndDeleteCascade(t *testing.T) {
+	s := mustOpen(t)
+	s.CreateDatasource(ctx, sample("ds_1", "one"))
+	s.CreateDatasource(ctx, sample("ds_2", "two"))
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s.SaveState(ctx, &datasource.State{Key: "old", DatasourceID: "ds_1", ExpiresAt: now.Add(-time.Second)})
+	s.SaveState(ctx, &datasource.State{Key: "new", DatasourceID: "ds_1", ExpiresAt: now.Add(time.Minute)})
+	s.SaveState(ctx, &datasource.State{Key: "two", DatasourceID: "ds_2", ExpiresAt: now.Add(time.Minute)})
+	if n, err := s.PurgeStates(ctx, now); err != nil || n != 1 {
+		t.Fatalf("purged %d, %v", n, err)
+	}
+	if _, err := s.ConsumeState(ctx, "old"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Error("expired state kept")
+	}
+	s.DeleteDatasource(ctx, "ds_1")
+	if _, err := s.ConsumeState(ctx, "new"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Error("state of a deleted datasource kept")
+	}
+	if _, err := s.ConsumeState(ctx, "two"); err != nil {
+		t.Error("state of another datasource deleted")
+	}
+}
+
+func TestWrongKeyAndMovedCiphertext(t *testing.T) {
+	e := newEnv(t)
+	s := e.mustOpen(t)
+	s.CreateDatasource(ctx, sample("ds_1", "one"))
+	s.CreateDatasource(ctx, sample("ds_2", "two"))
+	s.SaveTokenRecord(ctx, "ds_1", sampleToken(1), 0)
+	s.Close()
+
+	// Another keyset cannot read anything.
+	other, _ := crypto.NewKeyset()
+	s2, err := Open(e.path(), other, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s2.Datasource(ctx, "ds_1"); !errors.Is(err, crypto.ErrOpen) {
+		t.Errorf("wrong keyset: %v, want ErrOpen", err)
+	}
+	s2.Close()
+
+	// Copy ds_1's token record to ds_2 with the raw bbolt API: the
+	// ciphertext is bound to ds_1 and must not open as ds_2's.
+	db, err := bbolt.Open(e.path(), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		return b.Put([]byte("ds_2"), bytes.Clone(b.Get([]byte("ds_1"))))
+	})
+	db.Close()
+	s = e.mustOpen(t)
+	defer s.Close()
+	if _, err := s.TokenRecord(ctx, "ds_1"); err != nil {
+		t.Fatalf("original record: %v", err)
+	}
+	if _, err := s.TokenRecord(ctx, "ds_2"); !errors.Is(err, crypto.ErrOpen) {
+		t.Errorf("moved ciphertext: %v, want ErrOpen", err)
+	}
+}
+
+func TestLockedAndSchema(t *testing.T) {
+	e := newEnv(t)
+	s := e.mustOpen(t)
+	defer s.Close()
+	if _, err := Open(e.path(), e.ks, &Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Errorf("second open: %v, want ErrLocked", err)
+	}
+	s.Close()
+	db, _ := bbolt.Open(e.path(), 0o600, nil)
+	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) })
+	db.Close()
+	if _, err := Open(e.path(), e.ks, nil); !errors.Is(err, ErrSchema) {
+		t.Errorf("newer schema: %v, want ErrSchema", err)
+	}
+}
+
+func TestReseal(t *testing.T) {
+	e := newEnv(t)
+	s := e.mustOpen(t)
+	d := sample("ds_1", "one")
+	s.CreateDatasource(ctx, d)
+	s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0)
+	s.SaveState(ctx, &datasource.State{Key: "k", DatasourceID: d.ID, Verifier: datasource.NewSecret(verifier), ExpiresAt: time.Now().Add(time.Hour)})
+	before := rawRecord(t, s, bucketTokens, d.ID)
+
+	rotated, err := e.ks.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.Reseal(ctx, rotated)
+	if err != nil || n != 3 {
+		t.Fatalf("resealed %d, %v", n, err)
+	}
+	after := rawRecord(t, s, bucketTokens, d.ID)
+	if bytes.Equal(before, after) {
+		t.Fatal("token record not re-encrypted")
+	}
+	// New data is sealed under the new primary: the old keyset alone
+	// cannot open it any more, the rotated one can.
+	s.Close()
+	if s2, err := Open(e.path(), e.ks, nil); err == nil {
+		if _, err := s2.TokenRecord(ctx, d.ID); !errors.Is(err, crypto.ErrOpen) {
+			t.Errorf("old keyset opened resealed data: %v", err)
+		}
+		s2.Close()
+	}
+	s3, err := Open(e.path(), rotated, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	tok, err := s3.TokenRecord(ctx, d.ID)
+	if err != nil || tok.AccessToken.Reveal() != accessToken {
+		t.Fatalf("rotated keyset: %v", err)
+	}
+}
+
+func rawRecord(t *testing.T, s *Store, bucket []byte, key string) []byte {
+	var v []byte
+	s.db.View(func(tx *bbolt.Tx) error { v = bytes.Clone(tx.Bucket(bucket).Get([]byte(key))); return nil })
+	return v
+}
+
+// TestCrashLeavesNoHalfRecord runs a child process that creates datasources
+// and saves tokens as fast as it can, kills it with SIGKILL after it has
+// reported some progress, and checks that the file opens, every record
+// decodes, and the name index matches the datasources exactly.
+func TestCrashLeavesNoHalfRecord(t *testing.T) {
+	if os.Getenv("GRANTD_CRASH_CHILD") != "" {
+		t.Skip("child process")
+	}
+	e := newEnv(t)
+	for round := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.v")
+		cmd.Env = append(os.Environ(), "GRANTD_CRASH_CHILD="+e.dir, "GRANTD_CRASH_KEK="+e.kek.Encode(), "GRANTD_CRASH_ROUND="+strconv.Itoa(round))
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		progress := 0
+		for sc.Scan() {
+			if bytes.HasPrefix(sc.Bytes(), []byte("wrote ")) {
+				progress++
+				if progress == 40+round*17 {
+					break
+				}
+			}
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if progress == 0 {
+			t.Fatal("child made no progress")
+		}
+
+		s := e.mustOpen(t)
+		list, err := s.ListDatasources(ctx)
+		if err != nil {
+			t.Fatalf("round %d: list after kill: %v", round, err)
+		}
+		count := 0
+		s.db.View(func(tx *bbolt.Tx) error {
+			count = tx.Bucket(bucketDatasources).Stats().KeyN
+			return nil
+		})
+		if count != len(list) {
+			t.Fatalf("round %d: %d datasource records but %d names", round, count, len(list))
+		}
+		for _, d := range list {
+			if d.Auth.ClientSecret.Reveal() != clientSecret {
+				t.Fatalf("round %d: %s has a broken secret", round, d.ID)
+			}
+			if tok, err := s.TokenRecord(ctx, d.ID); err == nil && tok.AccessToken.Reveal() != accessToken {
+				t.Fatalf("round %d: %s has a broken token", round, d.ID)
+			} else if err != nil && !errors.Is(err, datasource.ErrNotFound) {
+				t.Fatalf("round %d: token of %s: %v", round, d.ID, err)
+			}
+		}
+		t.Logf("round %d: killed after %d reported writes; %d datasources intact", round, progress, len(list))
+		s.Close()
+	}
+}
+
+func TestCrashChild(t *testing.T) {
+	dir := os.Getenv("GRANTD_CRASH_CHILD")
+	if dir == "" {
+		t.Skip("only run as the child of TestCrashLeavesNoHalfRecord")
+	}
+	kek, err := crypto.ParseMasterKey(os.Getenv("GRANTD_CRASH_KEK"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{dir: dir, kek: kek}
+	s := e.mustOpen(t)
+	round := os.Getenv("GRANTD_CRASH_ROUND")
+	for i := 0; ; i++ {
+		id := fmt.Sprintf("ds_r%s_%d", round, i)
+		if err := s.CreateDatasource(ctx, sample(id, id)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for g := range 3 {
+			wg.Add(1)
+			go func() { defer wg.Done(); s.SaveTokenRecord(ctx, id, sampleToken(uint64(g+1)), uint64(g)) }()
+		}
+		wg.Wait()
+		fmt.Println("wrote", id)
+	}
+}

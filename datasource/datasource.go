@@ -1,0 +1,279 @@
+package datasource
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Datasource is a remote API that app builders call through grantd, together
+// with how grantd authenticates those calls.
+type Datasource struct {
+	// ID is assigned by the server and opaque ("ds_…").
+	ID string `json:"id"`
+	// Name is unique among datasources, 1–100 characters.
+	Name string `json:"name"`
+	// URL is the absolute http(s) base URL the proxy forwards to.
+	URL string `json:"url"`
+	// Auth is the OAuth 2.0 configuration.
+	Auth OAuth2 `json:"auth"`
+
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// GrantType is the OAuth 2.0 grant a datasource uses to obtain tokens.
+type GrantType string
+
+// The grant types grantd knows. A new grant is one constant here (so
+// validation accepts it) and one file in package grants.
+const (
+	// ClientCredentials is RFC 6749 §4.4: the client authenticates as itself,
+	// no person is involved.
+	ClientCredentials GrantType = "client_credentials"
+	// AuthorizationCode is RFC 6749 §4.1: a person authorizes in a browser,
+	// the provider redirects back with a code that is exchanged for tokens.
+	AuthorizationCode GrantType = "authorization_code"
+)
+
+// GrantTypes lists the grant types Validate accepts.
+var GrantTypes = []GrantType{ClientCredentials, AuthorizationCode}
+
+// ClientAuth says how the client authenticates at the token endpoint.
+type ClientAuth string
+
+const (
+	// ClientAuthAuto uses the provider's metadata (RFC 8414 / OIDC
+	// discovery) when it has any, else Basic; on requests that can be
+	// repeated it may fall back to Body and remember what worked.
+	ClientAuthAuto ClientAuth = "auto"
+	// ClientAuthBasic is an HTTP Basic header, RFC 6749 §2.3.1: client id
+	// and secret form-encoded, then Base64.
+	ClientAuthBasic ClientAuth = "basic"
+	// ClientAuthBody sends client_id and client_secret as form fields.
+	ClientAuthBody ClientAuth = "body"
+)
+
+// Placement says where the access token goes on outgoing calls.
+type Placement string
+
+const (
+	// PlacementHeader sets HeaderName to "HeaderPrefix token".
+	PlacementHeader Placement = "header"
+	// PlacementQuery sets the query parameter QueryParamName to the token.
+	PlacementQuery Placement = "query"
+)
+
+// Defaults applied by Normalize.
+const (
+	DefaultHeaderName       = "Authorization"
+	DefaultHeaderPrefix     = "Bearer"
+	DefaultQueryParamName   = "access_token"
+	DefaultExpiresInSeconds = 3600
+)
+
+// OAuth2 is the OAuth 2.0 configuration of a datasource. The JSON names are
+// the API's (see DESIGN.md).
+type OAuth2 struct {
+	GrantType        GrantType `json:"grantType"`
+	AccessTokenURL   string    `json:"accessTokenUrl"`
+	AuthorizationURL string    `json:"authorizationUrl"`
+	ClientID         string    `json:"clientId"`
+	// ClientSecret is write-only: responses omit it.
+	ClientSecret Secret `json:"clientSecret,omitzero"`
+	// Scope is comma- or space-separated, as the user wrote it; Scopes
+	// parses it.
+	Scope                string     `json:"scope"`
+	ClientAuthentication ClientAuth `json:"clientAuthentication"`
+	TokenPlacement       Placement  `json:"tokenPlacement"`
+	HeaderName           string     `json:"headerName"`
+	// HeaderPrefix goes before the token, separated by a space; empty means
+	// "Bearer".
+	HeaderPrefix   string `json:"headerPrefix"`
+	QueryParamName string `json:"queryParamName"`
+	// Audience and Resource (RFC 8707) are sent on the authorize redirect
+	// and on token requests when set.
+	Audience string `json:"audience"`
+	Resource string `json:"resource"`
+	// CustomAuthParams are added to the authorize redirect's query.
+	CustomAuthParams map[string]string `json:"customAuthParams"`
+	// TokenParams are extra form fields on every token request.
+	TokenParams map[string]string `json:"tokenParams"`
+	// PKCE enables RFC 7636 S256 for authorization code; nil means true.
+	PKCE               *bool `json:"pkce,omitempty"`
+	SendScopeOnRefresh bool  `json:"sendScopeOnRefresh"`
+	// RefreshClientAuthentication overrides ClientAuthentication for
+	// refresh requests; empty means the same.
+	RefreshClientAuthentication ClientAuth `json:"refreshClientAuthentication"`
+	// TLSCACert is an optional PEM bundle trusted, in addition to the system
+	// roots, for token, code and proxy calls.
+	TLSCACert string `json:"tlsCACert"`
+	// ExpiresInDefault (seconds) is the lifetime assumed when neither
+	// expires_in nor a JWT exp claim says; 0 means 3600.
+	ExpiresInDefault int64 `json:"expiresInDefault"`
+	// ExposeToken allows the token endpoint to hand the raw access token out.
+	ExposeToken bool `json:"exposeToken"`
+}
+
+// Normalize fills defaults in place: client authentication auto, header
+// placement, header name Authorization, prefix Bearer, query parameter
+// access_token, PKCE on, expiresInDefault 3600, empty (not nil) maps, and
+// trims white space around URLs and names. It is idempotent.
+func (d *Datasource) Normalize() {
+	d.Name = strings.TrimSpace(d.Name)
+	d.URL = strings.TrimSpace(d.URL)
+	d.Auth.Normalize()
+}
+
+// Normalize fills the defaults of the OAuth 2.0 configuration; see
+// Datasource.Normalize.
+func (a *OAuth2) Normalize() {
+	a.AccessTokenURL = strings.TrimSpace(a.AccessTokenURL)
+	a.AuthorizationURL = strings.TrimSpace(a.AuthorizationURL)
+	a.ClientID = strings.TrimSpace(a.ClientID)
+	a.Scope = strings.TrimSpace(a.Scope)
+	if a.ClientAuthentication == "" {
+		a.ClientAuthentication = ClientAuthAuto
+	}
+	if a.TokenPlacement == "" {
+		a.TokenPlacement = PlacementHeader
+	}
+	if a.HeaderName == "" {
+		a.HeaderName = DefaultHeaderName
+	}
+	if strings.TrimSpace(a.HeaderPrefix) == "" {
+		a.HeaderPrefix = DefaultHeaderPrefix
+	}
+	if a.QueryParamName == "" {
+		a.QueryParamName = DefaultQueryParamName
+	}
+	if a.PKCE == nil {
+		t := true
+		a.PKCE = &t
+	}
+	if a.ExpiresInDefault == 0 {
+		a.ExpiresInDefault = DefaultExpiresInSeconds
+	}
+	if a.CustomAuthParams == nil {
+		a.CustomAuthParams = map[string]string{}
+	}
+	if a.TokenParams == nil {
+		a.TokenParams = map[string]string{}
+	}
+}
+
+// PKCEEnabled reports whether PKCE is on (the default).
+func (a *OAuth2) PKCEEnabled() bool { return a.PKCE == nil || *a.PKCE }
+
+// Scopes returns the configured scopes, parsed as ParseScope does.
+func (a *OAuth2) Scopes() []string { return ParseScope(a.Scope) }
+
+// RefreshAuth returns the client authentication style for refresh requests.
+func (a *OAuth2) RefreshAuth() ClientAuth {
+	if a.RefreshClientAuthentication != "" {
+		return a.RefreshClientAuthentication
+	}
+	return a.ClientAuthentication
+}
+
+// ExpiresIn returns the default token lifetime.
+func (a *OAuth2) ExpiresIn() time.Duration {
+	if a.ExpiresInDefault <= 0 {
+		return DefaultExpiresInSeconds * time.Second
+	}
+	return time.Duration(a.ExpiresInDefault) * time.Second
+}
+
+// SameGrant reports whether a token obtained under a is still the right
+// token under b: same grant type, endpoints, client, scopes, audience,
+// resource, parameters and trust. When it is false, the token is erased.
+// Placement and naming changes keep the token.
+func (a *OAuth2) SameGrant(b *OAuth2) bool {
+	return a.GrantType == b.GrantType &&
+		a.AccessTokenURL == b.AccessTokenURL &&
+		a.AuthorizationURL == b.AuthorizationURL &&
+		a.ClientID == b.ClientID &&
+		a.ClientSecret.Equal(b.ClientSecret) &&
+		sameScopes(a.Scopes(), b.Scopes()) &&
+		a.Audience == b.Audience &&
+		a.Resource == b.Resource &&
+		equalMaps(a.TokenParams, b.TokenParams) &&
+		equalMaps(a.CustomAuthParams, b.CustomAuthParams) &&
+		a.TLSCACert == b.TLSCACert
+}
+
+// Fingerprint returns a digest of what SameGrant compares but the client
+// secret (a digest of a secret could be guessed offline): two
+// configurations with the same fingerprint are the same grant.
+func (a *OAuth2) Fingerprint() string {
+	h := sha256.New()
+	w := func(s string) { fmt.Fprintf(h, "%d:%s;", len(s), s) }
+	w(string(a.GrantType))
+	w(a.AccessTokenURL)
+	w(a.AuthorizationURL)
+	w(a.ClientID)
+	sc := slices.Clone(a.Scopes())
+	slices.Sort(sc)
+	w(strings.Join(sc, " "))
+	w(a.Audience)
+	w(a.Resource)
+	for _, m := range []map[string]string{a.TokenParams, a.CustomAuthParams} {
+		keys := slices.Sorted(maps.Keys(m))
+		for _, k := range keys {
+			w(k)
+			w(m[k])
+		}
+		w("|")
+	}
+	w(a.TLSCACert)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sameScopes(a, b []string) bool {
+	a, b = slices.Clone(a), slices.Clone(b)
+	slices.Sort(a)
+	slices.Sort(b)
+	return slices.Equal(a, b)
+}
+
+func equalMaps(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}
+
+// Clone returns a deep copy of d.
+func (d *Datasource) Clone() *Datasource {
+	c := *d
+	c.Auth.CustomAuthParams = cloneMap(d.Auth.CustomAuthParams)
+	c.Auth.TokenParams = cloneMap(d.Auth.TokenParams)
+	if d.Auth.PKCE != nil {
+		p := *d.Auth.PKCE
+		c.Auth.PKCE = &p
+	}
+	return &c
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	c := make(map[string]string, len(m))
+	for k, v := range m {
+		c[k] = v
+	}
+	return c
+}
+
+func unmarshalString(b []byte, s *string) error { return json.Unmarshal(b, s) }

@@ -1,0 +1,261 @@
+// Package sealed encodes datasource records for storage with every secret
+// sealed: client secrets, access and refresh tokens and PKCE verifiers are
+// encrypted with associated data naming the record kind, the record id and
+// the field ("grantd/v1/token/ds_123/refresh_token"), so a ciphertext copied
+// into another record or field does not open.
+//
+// Store implementations (datasource/bolt, datasource/etcd) share this
+// encoding, so their files hold the same bytes for the same data.
+package sealed
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// Sealer encrypts and decrypts with associated data. *crypto.Keyset is one.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(ciphertext, aad []byte) ([]byte, error)
+}
+
+// Codec encodes and decodes records. It is safe for concurrent use when its
+// Sealer is.
+type Codec struct {
+	Sealer Sealer
+}
+
+// Version is the record format version written into every record.
+const Version = 1
+
+// ErrFormat is returned for a record that is not in a format this version
+// of grantd reads.
+var ErrFormat = errors.New("sealed: unreadable record")
+
+func aad(kind, id, field string) []byte {
+	return []byte("grantd/v1/" + kind + "/" + id + "/" + field)
+}
+
+func (c Codec) seal(s datasource.Secret, kind, id, field string) ([]byte, error) {
+	if s.IsZero() {
+		return nil, nil
+	}
+	b, err := c.Sealer.Seal([]byte(s.Reveal()), aad(kind, id, field))
+	if err != nil {
+		return nil, fmt.Errorf("sealed: %s %s: %w", kind, field, err)
+	}
+	return b, nil
+}
+
+func (c Codec) open(b []byte, kind, id, field string) (datasource.Secret, error) {
+	if len(b) == 0 {
+		return datasource.Secret{}, nil
+	}
+	p, err := c.Sealer.Open(b, aad(kind, id, field))
+	if err != nil {
+		return datasource.Secret{}, fmt.Errorf("sealed: %s %s of %s: %w", kind, field, id, err)
+	}
+	return datasource.NewSecret(string(p)), nil
+}
+
+type datasourceRecord struct {
+	V int `json:"v"`
+	datasource.Datasource
+	ClientSecret []byte `json:"sealedClientSecret,omitempty"`
+}
+
+// EncodeDatasource returns the stored form of d.
+func (c Codec) EncodeDatasource(d *datasource.Datasource) ([]byte, error) {
+	sec, err := c.seal(d.Auth.ClientSecret, "datasource", d.ID, "client_secret")
+	if err != nil {
+		return nil, err
+	}
+	r := datasourceRecord{V: Version, Datasource: *d, ClientSecret: sec}
+	r.Auth.ClientSecret = datasource.Secret{}
+	return json.Marshal(&r)
+}
+
+// DecodeDatasource reads a record written by EncodeDatasource.
+func (c Codec) DecodeDatasource(b []byte) (*datasource.Datasource, error) {
+	var r datasourceRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return nil, fmt.Errorf("%w: datasource", ErrFormat)
+	}
+	sec, err := c.open(r.ClientSecret, "datasource", r.ID, "client_secret")
+	if err != nil {
+		return nil, err
+	}
+	d := r.Datasource
+	d.Auth.ClientSecret = sec
+	d.Normalize()
+	return &d, nil
+}
+
+type tokenRecord struct {
+	V               int                   `json:"v"`
+	Generation      uint64                `json:"generation"`
+	AccessToken     []byte                `json:"sealedAccessToken,omitempty"`
+	RefreshToken    []byte                `json:"sealedRefreshToken,omitempty"`
+	TokenType       string                `json:"tokenType,omitempty"`
+	Expiry          time.Time             `json:"expiry,omitzero"`
+	GrantedScope    string                `json:"grantedScope,omitempty"`
+	Status          datasource.Status     `json:"status"`
+	LastRefreshedAt time.Time             `json:"lastRefreshedAt,omitzero"`
+	LastError       string                `json:"lastError,omitempty"`
+	Failures        int                   `json:"failures,omitempty"`
+	RetryAt         time.Time             `json:"retryAt,omitzero"`
+	Permanent       bool                  `json:"permanentFailure,omitempty"`
+	DetectedAuth    datasource.ClientAuth `json:"detectedAuth,omitempty"`
+}
+
+// EncodeToken returns the stored form of the token record of datasource id.
+func (c Codec) EncodeToken(id string, t *datasource.TokenRecord) ([]byte, error) {
+	at, err := c.seal(t.AccessToken, "token", id, "access_token")
+	if err != nil {
+		return nil, err
+	}
+	rt, err := c.seal(t.RefreshToken, "token", id, "refresh_token")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&tokenRecord{
+		V: Version, Generation: t.Generation, AccessToken: at, RefreshToken: rt,
+		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope,
+		Status: t.Status, LastRefreshedAt: t.LastRefreshedAt, LastError: t.LastError,
+		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, DetectedAuth: t.DetectedAuth,
+	})
+}
+
+// DecodeToken reads a record written by EncodeToken for datasource id.
+func (c Codec) DecodeToken(id string, b []byte) (*datasource.TokenRecord, error) {
+	var r tokenRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return nil, fmt.Errorf("%w: token", ErrFormat)
+	}
+	at, err := c.open(r.AccessToken, "token", id, "access_token")
+	if err != nil {
+		return nil, err
+	}
+	rt, err := c.open(r.RefreshToken, "token", id, "refresh_token")
+	if err != nil {
+		return nil, err
+	}
+	return &datasource.TokenRecord{
+		Generation: r.Generation, AccessToken: at, RefreshToken: rt,
+		TokenType: r.TokenType, Expiry: r.Expiry, GrantedScope: r.GrantedScope,
+		Status: r.Status, LastRefreshedAt: r.LastRefreshedAt, LastError: r.LastError,
+		Failures: r.Failures, RetryAt: r.RetryAt, PermanentFailure: r.Permanent, DetectedAuth: r.DetectedAuth,
+	}, nil
+}
+
+// scheduleRecord is tokenRecord without the sealed fields' contents:
+// decoding it does not copy or unseal tokens.
+type scheduleRecord struct {
+	V               int               `json:"v"`
+	Generation      uint64            `json:"generation"`
+	AccessToken     json.RawMessage   `json:"sealedAccessToken"`
+	RefreshToken    json.RawMessage   `json:"sealedRefreshToken"`
+	Expiry          time.Time         `json:"expiry"`
+	Status          datasource.Status `json:"status"`
+	LastRefreshedAt time.Time         `json:"lastRefreshedAt"`
+	Failures        int               `json:"failures"`
+	RetryAt         time.Time         `json:"retryAt"`
+	Permanent       bool              `json:"permanentFailure"`
+}
+
+// GrantType reads only the grant type of a stored datasource.
+func GrantType(b []byte) (datasource.GrantType, error) {
+	var r struct {
+		V    int `json:"v"`
+		Auth struct {
+			GrantType datasource.GrantType `json:"grantType"`
+		} `json:"auth"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return "", fmt.Errorf("%w: datasource", ErrFormat)
+	}
+	return r.Auth.GrantType, nil
+}
+
+// DecodeSchedule reads the planning view of a token record without
+// unsealing anything.
+func DecodeSchedule(b []byte) (datasource.Schedule, error) {
+	var r scheduleRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return datasource.Schedule{}, fmt.Errorf("%w: token", ErrFormat)
+	}
+	return datasource.Schedule{
+		Generation: r.Generation, Status: r.Status,
+		HasToken: len(r.AccessToken) > 0, HasRefreshToken: len(r.RefreshToken) > 0,
+		Expiry: r.Expiry, LastRefreshedAt: r.LastRefreshedAt, RetryAt: r.RetryAt, Failures: r.Failures,
+		PermanentFailure: r.Permanent,
+	}, nil
+}
+
+// TokenGeneration reads only the generation of a stored token record.
+func TokenGeneration(b []byte) (uint64, error) {
+	var r struct {
+		V          int    `json:"v"`
+		Generation uint64 `json:"generation"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return 0, fmt.Errorf("%w: token", ErrFormat)
+	}
+	return r.Generation, nil
+}
+
+type stateRecord struct {
+	V            int       `json:"v"`
+	DatasourceID string    `json:"datasourceId"`
+	Verifier     []byte    `json:"sealedVerifier,omitempty"`
+	Binding      []byte    `json:"binding,omitempty"`
+	ReturnTo     string    `json:"returnTo,omitempty"`
+	RedirectURI  string    `json:"redirectUri"`
+	Fingerprint  string    `json:"fingerprint,omitempty"`
+	CreatedAt    time.Time `json:"createdAt"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+}
+
+// EncodeState returns the stored form of s.
+func (c Codec) EncodeState(s *datasource.State) ([]byte, error) {
+	v, err := c.seal(s.Verifier, "state", s.Key, "code_verifier")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(&stateRecord{
+		V: Version, DatasourceID: s.DatasourceID, Verifier: v, Binding: s.Binding,
+		ReturnTo: s.ReturnTo, RedirectURI: s.RedirectURI, Fingerprint: s.Fingerprint, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
+	})
+}
+
+// DecodeState reads a state stored under key.
+func (c Codec) DecodeState(key string, b []byte) (*datasource.State, error) {
+	var r stateRecord
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return nil, fmt.Errorf("%w: state", ErrFormat)
+	}
+	v, err := c.open(r.Verifier, "state", key, "code_verifier")
+	if err != nil {
+		return nil, err
+	}
+	return &datasource.State{
+		Key: key, DatasourceID: r.DatasourceID, Verifier: v, Binding: r.Binding,
+		ReturnTo: r.ReturnTo, RedirectURI: r.RedirectURI, Fingerprint: r.Fingerprint, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+	}, nil
+}
+
+// StateExpiry reads only the expiry of a stored state.
+func StateExpiry(b []byte) (time.Time, error) {
+	var r struct {
+		V         int       `json:"v"`
+		ExpiresAt time.Time `json:"expiresAt"`
+	}
+	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+		return time.Time{}, fmt.Errorf("%w: state", ErrFormat)
+	}
+	return r.ExpiresAt, nil
+}

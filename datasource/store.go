@@ -1,0 +1,98 @@
+package datasource
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors returned by Store implementations. Check with errors.Is.
+var (
+	// ErrNotFound is returned when a datasource, token record or state does
+	// not exist (or, for a state, was already used).
+	ErrNotFound = errors.New("datasource: not found")
+	// ErrDuplicateName is returned when another datasource has the name.
+	ErrDuplicateName = errors.New("datasource: name already in use")
+	// ErrConflict is returned by SaveTokenRecord when the stored generation
+	// is not the expected one: somebody else changed the token first.
+	ErrConflict = errors.New("datasource: token changed concurrently")
+	// ErrUnavailable is returned when the store cannot take writes right
+	// now (a distributed store without quorum, say).
+	ErrUnavailable = errors.New("datasource: store unavailable")
+)
+
+// Store persists datasources, their token records and pending authorization
+// states. Implementations seal secrets (client secrets, tokens, verifiers)
+// before writing them, make every write atomic, and are safe for concurrent
+// use.
+type Store interface {
+	Datasources
+	Tokens
+	States
+	Meta
+	// Close releases the store. Nothing may be called after it.
+	Close() error
+}
+
+// Datasources is the datasource part of a Store.
+type Datasources interface {
+	// CreateDatasource stores a new datasource. d.ID must be set and unused.
+	// It returns ErrDuplicateName if the name is taken.
+	CreateDatasource(ctx context.Context, d *Datasource) error
+	// Datasource returns the datasource with id, or ErrNotFound.
+	Datasource(ctx context.Context, id string) (*Datasource, error)
+	// DatasourceByName returns the datasource named name, or ErrNotFound.
+	DatasourceByName(ctx context.Context, name string) (*Datasource, error)
+	// ListDatasources returns all datasources ordered by name.
+	ListDatasources(ctx context.Context) ([]*Datasource, error)
+	// UpdateDatasource replaces the stored datasource with d.ID. When the
+	// change makes the old token wrong (see OAuth2.SameGrant) the token
+	// record is erased in the same transaction, and erased reports it.
+	// It returns ErrNotFound or ErrDuplicateName.
+	UpdateDatasource(ctx context.Context, d *Datasource) (erased bool, err error)
+	// DeleteDatasource removes the datasource, its token record and its
+	// pending states. It returns ErrNotFound if there is none.
+	DeleteDatasource(ctx context.Context, id string) error
+}
+
+// Tokens is the token-record part of a Store.
+type Tokens interface {
+	// TokenRecord returns the token record of datasource id, or ErrNotFound
+	// when there is none.
+	TokenRecord(ctx context.Context, id string) (*TokenRecord, error)
+	// SaveTokenRecord stores r for datasource id if the stored record's
+	// generation is prev (0 when there is none); otherwise it returns
+	// ErrConflict and changes nothing. It returns ErrNotFound when the
+	// datasource no longer exists, so a late refresh cannot resurrect it.
+	SaveTokenRecord(ctx context.Context, id string, r *TokenRecord, prev uint64) error
+	// DeleteTokenRecord erases the token record of id; no record is not an
+	// error.
+	DeleteTokenRecord(ctx context.Context, id string) error
+	// Schedules calls fn once per datasource with the planning view of its
+	// token record (zero but for GrantType when it has none), without
+	// unsealing anything. It stops at the first error fn returns.
+	Schedules(ctx context.Context, fn func(id string, s Schedule) error) error
+}
+
+// States is the pending-authorization part of a Store.
+type States interface {
+	// SaveState stores a new pending state.
+	SaveState(ctx context.Context, s *State) error
+	// ConsumeState removes and returns the state with key, atomically: of
+	// two concurrent calls at most one gets it. It returns ErrNotFound for
+	// an unknown or already used key. Expired states are returned too;
+	// the caller checks expiry.
+	ConsumeState(ctx context.Context, key string) (*State, error)
+	// PurgeStates removes states that expired before now and says how many.
+	PurgeStates(ctx context.Context, now time.Time) (int, error)
+}
+
+// Meta holds small named values of the installation (the admin token hash,
+// the schema version). Values are not sealed by the store; callers seal
+// what is secret.
+type Meta interface {
+	// Meta returns the value of key, or ErrNotFound.
+	Meta(ctx context.Context, key string) ([]byte, error)
+	// SetMeta stores value under key.
+	SetMeta(ctx context.Context, key string, value []byte) error
+}

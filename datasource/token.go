@@ -1,0 +1,131 @@
+package datasource
+
+import "time"
+
+// Status is where a datasource's authorization stands.
+type Status string
+
+const (
+	// StatusAuthorized: a usable token is held. A failing background
+	// refresh shows in LastError while the token is still valid.
+	StatusAuthorized Status = "authorized"
+	// StatusUnauthorized: no token yet, e.g. an authorization-code
+	// datasource nobody has authorized.
+	StatusUnauthorized Status = "unauthorized"
+	// StatusNeedsReauthorization: the grant is gone (invalid_grant,
+	// revoked); a person must authorize again.
+	StatusNeedsReauthorization Status = "needs_reauthorization"
+	// StatusError: no usable token and the provider refuses or fails;
+	// LastError names the cause.
+	StatusError Status = "error"
+)
+
+// Statuses lists every Status.
+var Statuses = []Status{StatusAuthorized, StatusUnauthorized, StatusNeedsReauthorization, StatusError}
+
+// TokenRecord is what the engine keeps per datasource: the tokens (sealed by
+// the Store), their expiry, the granted scope apart from the configured one,
+// the status, and the retry schedule, so that a restart resumes where the
+// process stopped.
+type TokenRecord struct {
+	// Generation increases by one each time the token itself changes
+	// (not on status-only updates). SaveTokenRecord compares it.
+	Generation   uint64
+	AccessToken  Secret
+	RefreshToken Secret
+	TokenType    string
+	// Expiry is when the access token stops being valid. Always set when
+	// AccessToken is: a token with no known expiry gets the datasource's
+	// expiresInDefault.
+	Expiry time.Time
+	// GrantedScope is the scope the provider granted (space-delimited), or
+	// empty if it did not say.
+	GrantedScope string
+
+	Status          Status
+	LastRefreshedAt time.Time
+	LastError       string
+	// Failures counts consecutive failed token requests; RetryAt is when
+	// the next one may be made (backoff, Retry-After).
+	Failures int
+	RetryAt  time.Time
+	// PermanentFailure is set when the provider refused for good
+	// (invalid_grant, invalid_client, …): no automatic retry until the
+	// configuration changes, a person re-authorizes, or a refresh is forced.
+	PermanentFailure bool
+	// DetectedAuth is the client authentication that worked under "auto".
+	DetectedAuth ClientAuth
+}
+
+// HasToken reports whether the record holds an access token.
+func (r *TokenRecord) HasToken() bool { return r != nil && !r.AccessToken.IsZero() }
+
+// Authorization is the public view of a TokenRecord: what the API returns
+// as "authorization". It never holds a token.
+type Authorization struct {
+	Status          Status     `json:"status"`
+	ExpiresAt       *time.Time `json:"expiresAt"`
+	LastRefreshedAt *time.Time `json:"lastRefreshedAt"`
+	LastError       string     `json:"lastError"`
+	HasRefreshToken bool       `json:"hasRefreshToken"`
+	GrantedScope    string     `json:"grantedScope"`
+}
+
+// Authorization returns the public view of r. A nil record is unauthorized.
+func (r *TokenRecord) Authorization() Authorization {
+	if r == nil {
+		return Authorization{Status: StatusUnauthorized}
+	}
+	a := Authorization{
+		Status:          r.Status,
+		LastError:       r.LastError,
+		HasRefreshToken: !r.RefreshToken.IsZero(),
+		GrantedScope:    r.GrantedScope,
+	}
+	if a.Status == "" {
+		a.Status = StatusUnauthorized
+	}
+	if r.HasToken() && !r.Expiry.IsZero() {
+		t := r.Expiry.UTC()
+		a.ExpiresAt = &t
+	}
+	if !r.LastRefreshedAt.IsZero() {
+		t := r.LastRefreshedAt.UTC()
+		a.LastRefreshedAt = &t
+	}
+	return a
+}
+
+// Schedule is the part of a TokenRecord the background refresher needs to
+// plan, readable without unsealing anything.
+type Schedule struct {
+	// GrantType is the datasource's grant type.
+	GrantType        GrantType
+	Generation       uint64
+	Status           Status
+	HasToken         bool
+	HasRefreshToken  bool
+	Expiry           time.Time
+	LastRefreshedAt  time.Time
+	RetryAt          time.Time
+	Failures         int
+	PermanentFailure bool
+}
+
+// Schedule returns the planning view of r.
+func (r *TokenRecord) Schedule() Schedule {
+	if r == nil {
+		return Schedule{}
+	}
+	return Schedule{
+		Generation:       r.Generation,
+		Status:           r.Status,
+		HasToken:         r.HasToken(),
+		HasRefreshToken:  !r.RefreshToken.IsZero(),
+		Expiry:           r.Expiry,
+		LastRefreshedAt:  r.LastRefreshedAt,
+		RetryAt:          r.RetryAt,
+		Failures:         r.Failures,
+		PermanentFailure: r.PermanentFailure,
+	}
+}
