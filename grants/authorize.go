@@ -1,0 +1,320 @@
+package grants
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"golang.org/x/oauth2"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// AuthorizeRequest starts an authorization-code flow.
+type AuthorizeRequest struct {
+	// ReturnTo is where the callback sends the person afterwards: a
+	// relative path the caller has checked.
+	ReturnTo string
+	// Binding ties the flow to one browser: the value of a random cookie
+	// set when the flow starts, which the callback must present again.
+	// Empty for flows started through the API.
+	Binding string
+}
+
+// AuthorizeURL starts an authorization-code flow for datasource id and
+// returns the provider URL to send the person to. It stores a one-time
+// state (random, 256 bits, expiring after datasource.StateTTL, bound to the
+// datasource and the browser binding, only its hash as key, the PKCE
+// verifier sealed).
+//
+// Errors: datasource.ErrNotFound; ErrNotInteractive for a grant that needs
+// no person.
+func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest) (string, error) {
+	d, err := e.store.Datasource(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	g, err := Lookup(d.Auth.GrantType)
+	if err != nil {
+		return "", err
+	}
+	ig, ok := g.(Interactive)
+	if !ok {
+		return "", ErrNotInteractive
+	}
+	if e.opts.RedirectURI == "" {
+		return "", errors.New("grants: no redirect URI configured (set the public URL)")
+	}
+	e.purgeStates(ctx)
+	state := randomToken()
+	var verifier datasource.Secret
+	if d.Auth.PKCEEnabled() {
+		verifier = datasource.NewSecret(oauth2.GenerateVerifier())
+	}
+	now := e.clock.Now()
+	st := &datasource.State{
+		Key:          StateKey(state),
+		DatasourceID: id,
+		Verifier:     verifier,
+		ReturnTo:     r.ReturnTo,
+		RedirectURI:  e.opts.RedirectURI,
+		Fingerprint:  d.Auth.Fingerprint(),
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(datasource.StateTTL),
+	}
+	if r.Binding != "" {
+		st.Binding = bindingHash(r.Binding)
+	}
+	if err := e.store.SaveState(ctx, st); err != nil {
+		return "", err
+	}
+	call := &Call{Datasource: d, RedirectURI: e.opts.RedirectURI}
+	return ig.AuthCodeURL(call, state, verifier), nil
+}
+
+// StateKey is the store key of a state parameter: its SHA-256, so the
+// parameter itself, which works as a bearer credential for the callback,
+// is never stored.
+func StateKey(state string) string {
+	h := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(h[:])
+}
+
+func bindingHash(b string) []byte {
+	h := sha256.Sum256([]byte("grantd binding\x00" + b))
+	return h[:]
+}
+
+// randomToken returns 32 random bytes, base64url-encoded.
+func randomToken() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// NewBinding returns a value for a browser binding cookie.
+func NewBinding() string { return randomToken() }
+
+// CallbackRequest is what the provider sent to the callback, plus the
+// browser's binding cookie.
+type CallbackRequest struct {
+	State            string
+	Code             string
+	Error            string
+	ErrorDescription string
+	Binding          string
+}
+
+// CallbackResult is the outcome of a callback whose state was valid.
+type CallbackResult struct {
+	DatasourceID string
+	// ReturnTo is the path stored when the flow started.
+	ReturnTo string
+	// ErrorCode is empty on success; else the provider's error code
+	// (access_denied, invalid_grant, …) or grantd's (datasource_changed,
+	// token_request_failed).
+	ErrorCode        string
+	ErrorDescription string
+	Authorization    datasource.Authorization
+}
+
+// Callback completes an authorization-code flow. The state is consumed
+// first, atomically, so a callback URL works once. Then: expired, or
+// started in another browser → ErrInvalidState; the provider's error →
+// reported in the result; the datasource gone or reconfigured since the
+// flow started → reported; else the code is exchanged (with the PKCE
+// verifier and the stored redirect URI, once, never retried) and the
+// tokens stored.
+//
+// The error is ErrInvalidState (wrapped, with the reason) or a store
+// failure; everything after a valid state is in the result.
+func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResult, error) {
+	if r.State == "" || len(r.State) > 512 {
+		return nil, fmt.Errorf("%w: no state parameter", ErrInvalidState)
+	}
+	st, err := e.store.ConsumeState(ctx, StateKey(r.State))
+	if errors.Is(err, datasource.ErrNotFound) {
+		return nil, fmt.Errorf("%w: unknown or already used", ErrInvalidState)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if st.Expired(e.clock.Now()) {
+		return nil, fmt.Errorf("%w: expired", ErrInvalidState)
+	}
+	if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
+		return nil, fmt.Errorf("%w: started in another browser", ErrInvalidState)
+	}
+	res := &CallbackResult{DatasourceID: st.DatasourceID, ReturnTo: st.ReturnTo}
+	fail := func(code, desc string) (*CallbackResult, error) {
+		res.ErrorCode, res.ErrorDescription = code, desc
+		if a, err := e.Status(ctx, st.DatasourceID); err == nil {
+			res.Authorization = a
+		}
+		e.log.Info("authorization failed", "datasource", st.DatasourceID, "error", code)
+		return res, nil
+	}
+	if r.Error != "" {
+		return fail(truncate(r.Error, 64), truncate(r.ErrorDescription, 300))
+	}
+	if r.Code == "" || len(r.Code) > 4096 {
+		return fail("invalid_request", "the provider sent no authorization code")
+	}
+	d, err := e.store.Datasource(ctx, st.DatasourceID)
+	if errors.Is(err, datasource.ErrNotFound) {
+		return fail("datasource_not_found", "the datasource was deleted while authorizing")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if d.Auth.Fingerprint() != st.Fingerprint {
+		return fail("datasource_changed", "the datasource's OAuth settings changed while authorizing; start again")
+	}
+	g, err := Lookup(d.Auth.GrantType)
+	if err != nil {
+		return fail("unsupported_grant_type", err.Error())
+	}
+	ig, ok := g.(Interactive)
+	if !ok {
+		return fail("unsupported_grant_type", "the datasource no longer uses an interactive grant")
+	}
+	tok, err := e.exchange(ctx, d, ig, r.Code, st)
+	if err != nil {
+		te := classify(err, e.clock.Now(), d.Auth.ClientSecret.Reveal(), r.Code, st.Verifier.Reveal())
+		e.noteError(ctx, d.ID, te.Reason)
+		code := te.Code
+		if code == "" {
+			code = "token_request_failed"
+		}
+		return fail(code, te.Reason)
+	}
+	res.Authorization = tok
+	return res, nil
+}
+
+// exchange trades the code and stores the tokens as the datasource's new
+// record, replacing whatever was there (a new authorization supersedes).
+func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (datasource.Authorization, error) {
+	hc, err := e.httpClient(d)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	call := &Call{Datasource: d, HTTPClient: hc, RedirectURI: st.RedirectURI}
+	prev, err := e.record(ctx, d.ID)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	var detected datasource.ClientAuth
+	if prev != nil {
+		detected = prev.DetectedAuth
+	}
+	tok, detected, err := e.withAuth(ctx, call, d.Auth.ClientAuthentication, detected, false, d.Auth.GrantType, "authorization_code",
+		func(ctx context.Context) (*oauth2.Token, error) { return ig.Exchange(ctx, call, code, st.Verifier) })
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	// Store under the datasource's single-flight, so a refresh in flight
+	// cannot overwrite the new grant with the old one.
+	var out datasource.Authorization
+	err = e.exclusive(ctx, d.ID, func(en *entry, cur *datasource.TokenRecord) error {
+		var gen uint64
+		if cur != nil {
+			gen = cur.Generation
+		}
+		nr := newRecord(d, tok, e.clock.Now(), gen+1, datasource.Secret{}, "", detected)
+		if err := e.save(ctx, d.ID, nr, gen); err != nil {
+			return err
+		}
+		en.mu.Lock()
+		en.ds = d
+		e.setRecordLocked(en, nr)
+		en.mu.Unlock()
+		e.afterRecord(d.ID, d, nr)
+		out = nr.Authorization()
+		return nil
+	})
+	return out, err
+}
+
+// noteError records lastError on the datasource without changing its
+// token or status (a failed re-authorization leaves a working token be).
+func (e *Engine) noteError(ctx context.Context, id, reason string) {
+	e.exclusive(ctx, id, func(en *entry, cur *datasource.TokenRecord) error {
+		var nr datasource.TokenRecord
+		var gen uint64
+		if cur != nil {
+			nr, gen = *cur, cur.Generation
+		} else {
+			nr.Status = datasource.StatusUnauthorized
+		}
+		nr.LastError = reason
+		if err := e.save(ctx, id, &nr, gen); err != nil {
+			return err
+		}
+		en.mu.Lock()
+		e.setRecordLocked(en, &nr)
+		en.mu.Unlock()
+		return nil
+	})
+}
+
+// exclusive runs fn while no token request of datasource id is in flight
+// and none can start, under the cross-replica lock, with the record as
+// stored now. The entry is loaded.
+func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cur *datasource.TokenRecord) error) error {
+	for {
+		en := e.entry(id)
+		en.mu.Lock()
+		if en.dead {
+			en.mu.Unlock()
+			continue
+		}
+		if err := e.load(ctx, en); err != nil {
+			en.mu.Unlock()
+			return err
+		}
+		if f := en.flight; f != nil {
+			en.mu.Unlock()
+			select {
+			case <-f.done:
+				continue
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		f := &flight{done: make(chan struct{})}
+		en.flight = f
+		en.mu.Unlock()
+
+		err := func() error {
+			if l := e.opts.Locker; l != nil {
+				unlock, err := l.Lock(ctx, id)
+				if err != nil {
+					return err
+				}
+				defer unlock()
+			}
+			cur, err := e.record(ctx, id)
+			if err != nil {
+				return err
+			}
+			return fn(en, cur)
+		}()
+
+		en.mu.Lock()
+		en.flight = nil
+		f.err = err
+		if err == nil {
+			f.tok = en.tok.Load()
+		}
+		e.dropIfCold(en)
+		en.mu.Unlock()
+		close(f.done)
+		return err
+	}
+}

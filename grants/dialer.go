@@ -1,0 +1,201 @@
+package grants
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ErrForbiddenAddress is returned (wrapped) when an outgoing connection
+// would reach a loopback, private, link-local, metadata or otherwise
+// internal address and private networks are not allowed.
+var ErrForbiddenAddress = errors.New("grants: refusing to connect to a private, loopback or link-local address")
+
+// Dialer opens outgoing connections for token requests and the proxy. It
+// resolves the host itself, refuses internal addresses unless
+// AllowPrivate is set, and dials the address it checked, so a DNS answer
+// that changes between check and connect (rebinding) cannot slip through.
+// It is safe for concurrent use.
+type Dialer struct {
+	// AllowPrivate allows loopback, private and link-local addresses.
+	AllowPrivate bool
+	// Timeout bounds connection set-up; default 10s.
+	Timeout time.Duration
+	// LookupIP resolves a host name; default net.DefaultResolver. Tests
+	// replace it to simulate DNS answers.
+	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// forbiddenPrefixes are ranges netip's predicates do not cover.
+var forbiddenPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),         // "this network"
+	netip.MustParsePrefix("100.64.0.0/10"),     // carrier-grade NAT (RFC 6598)
+	netip.MustParsePrefix("192.0.0.0/24"),      // IETF protocol assignments
+	netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
+	netip.MustParsePrefix("240.0.0.0/4"),       // reserved
+	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS metadata over IPv6
+	netip.MustParsePrefix("64:ff9b::/96"),      // NAT64 can reach IPv4 internals
+}
+
+// Forbidden reports whether a is an address outgoing calls may not reach
+// when private networks are not allowed.
+func Forbidden(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
+		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
+		return true
+	}
+	for _, p := range forbiddenPrefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// DialContext connects to addr ("host:port") on network.
+func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	timeout := d.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	addrs, err := d.resolve(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var nd net.Dialer
+	var firstErr error
+	for _, a := range addrs {
+		if !d.AllowPrivate && Forbidden(a) {
+			if firstErr == nil {
+				firstErr = fmt.Errorf("%w: %s resolves to %s", ErrForbiddenAddress, host, a)
+			}
+			continue
+		}
+		c, err := nd.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+		if err == nil {
+			return c, nil
+		}
+		if firstErr == nil || errors.Is(firstErr, ErrForbiddenAddress) {
+			firstErr = err
+		}
+	}
+	if firstErr == nil {
+		firstErr = fmt.Errorf("grants: no address for %s", host)
+	}
+	return nil, firstErr
+}
+
+func (d *Dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error) {
+	if a, err := netip.ParseAddr(strings.Trim(host, "[]")); err == nil {
+		return []netip.Addr{a}, nil
+	}
+	if d.LookupIP != nil {
+		return d.LookupIP(ctx, host)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return nil, err
+	}
+	return ips, nil
+}
+
+// TransportOptions configure NewTransport.
+type TransportOptions struct {
+	Dialer *Dialer
+	// CACert is an optional PEM bundle trusted in addition to the system
+	// roots.
+	CACert string
+	// ResponseHeaderTimeout bounds the wait for response headers; default 30s.
+	ResponseHeaderTimeout time.Duration
+}
+
+// NewTransport returns an http.Transport that dials through the guard and
+// trusts CACert in addition to the system roots.
+func NewTransport(o TransportOptions) (*http.Transport, error) {
+	tlsConf, err := TLSConfig(o.CACert)
+	if err != nil {
+		return nil, err
+	}
+	rht := o.ResponseHeaderTimeout
+	if rht == 0 {
+		rht = 30 * time.Second
+	}
+	return &http.Transport{
+		DialContext:           o.Dialer.DialContext,
+		TLSClientConfig:       tlsConf,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: rht,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		ForceAttemptHTTP2:     true,
+		ExpectContinueTimeout: time.Second,
+	}, nil
+}
+
+// TLSConfig returns a TLS client configuration trusting the system roots
+// plus the certificates in caPEM (none when empty).
+func TLSConfig(caPEM string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caPEM == "" {
+		return c, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM([]byte(caPEM)) {
+		return nil, errors.New("grants: tlsCACert holds no usable certificate")
+	}
+	c.RootCAs = pool
+	return c, nil
+}
+
+// clients caches one *http.Client per CA bundle, so connections are reused
+// across token requests.
+type clients struct {
+	dialer  *Dialer
+	timeout time.Duration
+
+	mu sync.Mutex              // guards m
+	m  map[string]*http.Client // by CA PEM
+}
+
+func (c *clients) get(caPEM string) (*http.Client, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if hc, ok := c.m[caPEM]; ok {
+		return hc, nil
+	}
+	t, err := NewTransport(TransportOptions{Dialer: c.dialer, CACert: caPEM})
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{
+		Transport: t,
+		Timeout:   c.timeout,
+		// A token endpoint that redirects is misconfigured; following it
+		// would resend credentials somewhere else.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if c.m == nil {
+		c.m = map[string]*http.Client{}
+	}
+	c.m[caPEM] = hc
+	return hc, nil
+}

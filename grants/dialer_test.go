@@ -1,0 +1,116 @@
+package grants_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/grants/grantstest"
+)
+
+func TestForbidden(t *testing.T) {
+	for _, tt := range []struct {
+		addr string
+		want bool
+	}{
+		{"127.0.0.1", true}, {"127.1.2.3", true}, {"::1", true}, {"10.0.0.1", true}, {"172.16.5.4", true},
+		{"192.168.1.1", true}, {"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true}, {"fd00:ec2::254", true},
+		{"0.0.0.0", true}, {"::", true}, {"100.64.1.1", true}, {"::ffff:127.0.0.1", true}, {"::ffff:169.254.169.254", true},
+		{"224.0.0.1", true}, {"64:ff9b::7f00:1", true},
+		{"8.8.8.8", false}, {"1.1.1.1", false}, {"2606:4700:4700::1111", false}, {"52.94.236.248", false},
+	} {
+		if got := grants.Forbidden(netip.MustParseAddr(tt.addr)); got != tt.want {
+			t.Errorf("Forbidden(%s) = %v, want %v", tt.addr, got, tt.want)
+		}
+	}
+}
+
+// TestDialerChecksWhatItDials: a host name that resolves to a loopback or
+// metadata address (DNS rebinding) is refused unless private networks are
+// allowed; the check is on the resolved address actually dialled.
+func TestDialerChecksWhatItDials(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "rebind.test":
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		case "metadata.test":
+			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+		}
+		return nil, errors.New("no such host")
+	}
+	strict := &grants.Dialer{LookupIP: lookup, Timeout: time.Second}
+	for _, host := range []string{"rebind.test", "metadata.test", "127.0.0.1", "[::1]", "localhost"} {
+		_, err := strict.DialContext(ctx, "tcp", net.JoinHostPort(strings.Trim(host, "[]"), port))
+		if host == "localhost" {
+			// The system resolver answers for localhost.
+			strict.LookupIP = nil
+			_, err = strict.DialContext(ctx, "tcp", "localhost:"+port)
+			strict.LookupIP = lookup
+		}
+		if !errors.Is(err, grants.ErrForbiddenAddress) {
+			t.Errorf("dial %s: %v, want ErrForbiddenAddress", host, err)
+		}
+	}
+	open := &grants.Dialer{LookupIP: lookup, AllowPrivate: true, Timeout: time.Second}
+	c, err := open.DialContext(ctx, "tcp", "rebind.test:"+port)
+	if err != nil {
+		t.Fatalf("private networks allowed: %v", err)
+	}
+	c.Close()
+}
+
+// TestTLSCACertHonoured: against a provider on HTTPS with its own CA,
+// client credentials, code exchange and refresh all work when the
+// datasource trusts the CA, and fail without it.
+func TestTLSCACertHonoured(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{TLS: true})
+	p.AddClient(grantstest.Client{ID: "c", Secret: "s", Scopes: []string{"api/read", "api/write", "openid", "profile"}, RedirectURIs: []string{redirectURI}})
+	f := newFixture(t, fixtureOptions{})
+
+	untrusted := f.create(ccDatasource(p, "c", "s"))
+	if a := f.status(untrusted.ID); a.Status != datasource.StatusError || !strings.Contains(a.LastError, "certificate") {
+		t.Fatalf("without the CA: %+v", a)
+	}
+	cc := ccDatasource(p, "c", "s")
+	cc.Auth.TLSCACert = p.CACertPEM()
+	cc = f.create(cc)
+	if a := f.status(cc.ID); a.Status != datasource.StatusAuthorized {
+		t.Fatalf("client credentials with the CA: %+v", a)
+	}
+	ac := acDatasource(p, "c", "s")
+	ac.Auth.TLSCACert = p.CACertPEM()
+	ac = f.create(ac)
+	raw, _ := f.engine.AuthorizeURL(ctx, ac.ID, grants.AuthorizeRequest{})
+	cb := loginTLS(t, p, raw)
+	res, err := f.engine.Callback(ctx, grants.CallbackRequest{State: cb.Query().Get("state"), Code: cb.Query().Get("code")})
+	if err != nil || res.ErrorCode != "" {
+		t.Fatalf("exchange with the CA: %+v %v", res, err)
+	}
+	if a, _ := f.engine.Refresh(ctx, ac.ID); a.Status != datasource.StatusAuthorized {
+		t.Fatalf("refresh with the CA: %+v", a)
+	}
+	if code, _ := f.callAPI(cc.ID, "/x"); code != 200 {
+		t.Fatalf("calling the HTTPS API through the client: %d", code)
+	}
+}

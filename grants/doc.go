@@ -1,0 +1,48 @@
+// Package grants is grantd's OAuth 2.0 engine: it obtains tokens for
+// datasources, keeps them fresh and puts them on outgoing requests.
+//
+// # Grants
+//
+// A Grant obtains tokens for one grant type and registers itself in an init
+// function: client_credentials (RFC 6749 §4.4) and authorization_code
+// (§4.1, with PKCE, RFC 7636) ship; jwt_bearer, password or device_code
+// would be one file each. Token requests go through golang.org/x/oauth2,
+// which checks the status, parses §5.2 error bodies into
+// *oauth2.RetrieveError and accepts JSON or form-encoded answers.
+//
+// # Client authentication
+//
+// "basic" is §2.3.1 (form-encode, then Base64), "body" sends client_id and
+// client_secret as form fields. "auto" asks the provider's metadata
+// (RFC 8414 / OIDC discovery, token_endpoint_auth_methods_supported) and
+// otherwise starts with Basic; it falls back to body and remembers what
+// worked only on repeatable requests (client credentials, refresh), never
+// by spending a single-use authorization code twice.
+//
+// # Tokens
+//
+// The Engine caches decrypted tokens in memory. One token request per
+// datasource is in flight at a time, shared by every caller and the
+// background refresher, with a generation check: a caller that saw token
+// generation g refreshes only if the token is still g. A new token, and a
+// rotated refresh token with it, is committed to the store before the
+// access token is handed out; a response without a refresh token keeps the
+// old one. Expiry comes from expires_in, else a JWT's exp, else the
+// datasource's expiresInDefault: a token is never valid forever.
+//
+// # Background refresh
+//
+// A timer and a min-heap (no scan) refresh each token ahead of expiry with
+// jitter, on a bounded worker pool. Failures back off exponentially with
+// jitter and honour Retry-After for every token request of the datasource,
+// whoever triggers it, except an explicit Refresh. invalid_grant and
+// invalid_client are permanent: status needs_reauthorization or error and
+// no retry loop. A still-valid token keeps being served during an outage.
+// Idle refresh tokens are refreshed at least every KeepAlive.
+//
+// # Network safety
+//
+// Outgoing connections go through a Dialer that refuses loopback, private,
+// link-local and metadata addresses unless allowed, checking the address
+// it actually dials (no DNS rebinding).
+package grants

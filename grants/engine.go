@@ -1,0 +1,305 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// Store is what the engine needs of a datasource.Store.
+type Store interface {
+	Datasource(ctx context.Context, id string) (*datasource.Datasource, error)
+	datasource.Tokens
+	datasource.States
+}
+
+// Locker serialises token requests for one datasource across processes.
+// A single process needs none: the engine's own single-flight suffices.
+// With several replicas on one store, a distributed lock (an etcd lease)
+// makes a refresh one token request across all of them.
+type Locker interface {
+	// Lock blocks until the caller holds the lock for id or ctx ends. The
+	// returned function releases it.
+	Lock(ctx context.Context, id string) (unlock func(), err error)
+}
+
+// Hooks are called on events, for metrics, logs and webhooks. Any may be
+// nil. They are called synchronously: keep them fast.
+type Hooks struct {
+	// TokenRequest is called after every request to a token endpoint:
+	// request is "client_credentials", "refresh_token" or
+	// "authorization_code", result is "ok", "transient" or "permanent".
+	TokenRequest func(grant datasource.GrantType, request, result string, took time.Duration)
+	// StatusChange is called when a datasource's status changes.
+	StatusChange func(id string, from, to datasource.Status, lastError string)
+}
+
+// Options configure New. The zero value works for a library user with a
+// client-credentials datasource on the public internet.
+type Options struct {
+	// Clock defaults to the system clock.
+	Clock Clock
+	// Logger defaults to slog.Default(). Nothing secret is ever logged.
+	Logger *slog.Logger
+	// RedirectURI is grantd's callback URL, where providers send the
+	// person back: the public URL + /api/v1/datasources/authorize. Needed
+	// for authorization-code datasources.
+	RedirectURI string
+	// Dialer opens outgoing connections; default a Dialer that refuses
+	// private addresses.
+	Dialer *Dialer
+	// TokenTimeout bounds one token request; default 15s.
+	TokenTimeout time.Duration
+	// Workers is the number of concurrent background refreshes; default 64.
+	Workers int
+	// KeepAlive refreshes idle refresh tokens at least this often so they
+	// do not lapse; default 24h, negative disables.
+	KeepAlive time.Duration
+	// MaxBackoff caps the wait between failed attempts; default 5m.
+	MaxBackoff time.Duration
+	// Locker serialises refreshes across replicas; nil for one process.
+	Locker Locker
+	Hooks  Hooks
+}
+
+// Engine obtains, stores, refreshes and applies tokens for datasources. It
+// is the library entry point: create a store, create an engine, Start it,
+// then use Token, Apply or Client. Safe for concurrent use.
+type Engine struct {
+	store  Store
+	opts   Options
+	clock  Clock
+	log    *slog.Logger
+	http   clients
+	disc   discovery
+	sched  *refresher
+	ctx    context.Context // cancelled by Close; bounds background work
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // token requests and workers in flight
+
+	entries sync.Map // id → *entry
+
+	mu        sync.Mutex // guards statuses, started, lastPurge
+	statuses  map[string]datasource.Status
+	started   bool
+	lastPurge time.Time
+}
+
+// New returns an engine on store. Call Start to run the background
+// refresher, and Close when done.
+func New(store Store, opts Options) *Engine {
+	if opts.Clock == nil {
+		opts.Clock = SystemClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Dialer == nil {
+		opts.Dialer = &Dialer{}
+	}
+	if opts.TokenTimeout == 0 {
+		opts.TokenTimeout = 15 * time.Second
+	}
+	if opts.Workers == 0 {
+		opts.Workers = 64
+	}
+	if opts.KeepAlive == 0 {
+		opts.KeepAlive = 24 * time.Hour
+	}
+	if opts.MaxBackoff == 0 {
+		opts.MaxBackoff = 5 * time.Minute
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &Engine{
+		store:    store,
+		opts:     opts,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		http:     clients{dialer: opts.Dialer, timeout: opts.TokenTimeout},
+		disc:     discovery{clock: opts.Clock},
+		ctx:      ctx,
+		cancel:   cancel,
+		statuses: map[string]datasource.Status{},
+	}
+	e.sched = newRefresher(e)
+	return e
+}
+
+// Start loads the schedule of every datasource from the store (without
+// unsealing anything) and starts the background refresher. Client
+// credentials datasources without a token get one right away; tokens are
+// refreshed ahead of expiry. It returns once the schedule is loaded.
+func (e *Engine) Start(ctx context.Context) error {
+	e.mu.Lock()
+	if e.started {
+		e.mu.Unlock()
+		return errors.New("grants: engine already started")
+	}
+	e.started = true
+	e.mu.Unlock()
+	now := e.clock.Now()
+	statuses := map[string]datasource.Status{}
+	err := e.store.Schedules(ctx, func(id string, sc datasource.Schedule) error {
+		st := sc.Status
+		if st == "" {
+			st = datasource.StatusUnauthorized
+		}
+		statuses[id] = st
+		if at, ok := e.plan(sc, now); ok {
+			e.sched.schedule(id, at, sc.Generation)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	e.mu.Lock()
+	for id, st := range statuses {
+		e.statuses[id] = st
+	}
+	e.mu.Unlock()
+	e.sched.start(e.ctx, e.opts.Workers)
+	e.purgeStates(ctx)
+	return nil
+}
+
+// Close stops the refresher and waits for token requests in flight. Their
+// results are stored before Close returns.
+func (e *Engine) Close() error {
+	e.cancel()
+	e.sched.wait()
+	e.wg.Wait()
+	return nil
+}
+
+// StatusCounts returns how many datasources are in each status, as the
+// engine last saw them.
+func (e *Engine) StatusCounts() map[datasource.Status]int {
+	out := map[datasource.Status]int{}
+	for _, s := range datasource.Statuses {
+		out[s] = 0
+	}
+	e.mu.Lock()
+	for _, s := range e.statuses {
+		out[s]++
+	}
+	e.mu.Unlock()
+	return out
+}
+
+func (e *Engine) setStatus(id string, to datasource.Status, lastError string) {
+	e.mu.Lock()
+	from, ok := e.statuses[id]
+	e.statuses[id] = to
+	e.mu.Unlock()
+	if !ok {
+		from = datasource.StatusUnauthorized
+	}
+	if from != to {
+		e.log.Info("datasource status changed", "datasource", id, "from", from, "to", to, "lastError", lastError)
+		if h := e.opts.Hooks.StatusChange; h != nil {
+			h(id, from, to, lastError)
+		}
+	}
+}
+
+// Status returns the authorization of datasource id as stored, which
+// reflects refreshes made by other replicas too.
+func (e *Engine) Status(ctx context.Context, id string) (datasource.Authorization, error) {
+	if _, err := e.store.Datasource(ctx, id); err != nil {
+		return datasource.Authorization{}, err
+	}
+	rec, err := e.store.TokenRecord(ctx, id)
+	if errors.Is(err, datasource.ErrNotFound) {
+		return (*datasource.TokenRecord)(nil).Authorization(), nil
+	}
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	return e.authorization(rec), nil
+}
+
+// authorization is rec's public view at the engine's now: a token that has
+// expired during an outage is no longer "authorized".
+func (e *Engine) authorization(rec *datasource.TokenRecord) datasource.Authorization {
+	a := rec.Authorization()
+	if a.Status == datasource.StatusAuthorized && rec.HasToken() && !e.clock.Now().Before(rec.Expiry) && rec.Failures > 0 {
+		a.Status = datasource.StatusError
+	}
+	return a
+}
+
+// Reconcile tells the engine that datasource id was created or changed. It
+// drops what the engine cached of it, re-plans its refresh and, for a grant
+// that needs no person (client credentials), asks for a token right away
+// so the returned status says at once whether the configuration works.
+// A failed token request is not an error here: it is in the status.
+func (e *Engine) Reconcile(ctx context.Context, id string) (datasource.Authorization, error) {
+	e.forgetEntry(id)
+	d, err := e.store.Datasource(ctx, id)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	rec, err := e.record(ctx, id)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	e.setStatus(id, rec.Authorization().Status, rec.Authorization().LastError)
+	g, err := Lookup(d.Auth.GrantType)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	if _, interactive := g.(Interactive); !interactive && !rec.HasToken() {
+		// Errors land in the record; the status reports them.
+		e.obtain(ctx, id, wantFirst, 0)
+	} else if at, ok := e.plan(rec.Schedule(), e.clock.Now()); ok {
+		e.sched.schedule(id, at, rec.Generation)
+	} else {
+		e.sched.unschedule(id)
+	}
+	return e.Status(ctx, id)
+}
+
+// Forget drops everything the engine holds about a deleted datasource.
+func (e *Engine) Forget(id string) {
+	e.forgetEntry(id)
+	e.sched.unschedule(id)
+	e.mu.Lock()
+	delete(e.statuses, id)
+	e.mu.Unlock()
+}
+
+// record returns the stored token record of id, nil when there is none.
+func (e *Engine) record(ctx context.Context, id string) (*datasource.TokenRecord, error) {
+	rec, err := e.store.TokenRecord(ctx, id)
+	if errors.Is(err, datasource.ErrNotFound) {
+		return nil, nil
+	}
+	return rec, err
+}
+
+func (e *Engine) httpClient(d *datasource.Datasource) (*http.Client, error) {
+	return e.http.get(d.Auth.TLSCACert)
+}
+
+// purgeStates removes expired authorization states, at most once a minute.
+func (e *Engine) purgeStates(ctx context.Context) {
+	now := e.clock.Now()
+	e.mu.Lock()
+	if now.Sub(e.lastPurge) < time.Minute {
+		e.mu.Unlock()
+		return
+	}
+	e.lastPurge = now
+	e.mu.Unlock()
+	if n, err := e.store.PurgeStates(ctx, now); err != nil {
+		e.log.Warn("purging expired authorization states failed", "err", err)
+	} else if n > 0 {
+		e.log.Info("purged expired authorization states", "count", n)
+	}
+}

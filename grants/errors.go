@@ -1,0 +1,213 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// Errors returned by the engine. Check with errors.Is.
+var (
+	// ErrNotAuthorized is returned when a datasource has no usable grant:
+	// never authorized, needs re-authorization, or the provider rejects the
+	// client. The API answers 424.
+	ErrNotAuthorized = errors.New("grants: datasource is not authorized")
+	// ErrInteractionRequired is returned by a Grant's Token when the grant
+	// needs a person (authorization code).
+	ErrInteractionRequired = errors.New("grants: this grant needs a person to authorize in a browser")
+	// ErrNotInteractive is returned when an authorize redirect is asked for
+	// a datasource whose grant needs no person.
+	ErrNotInteractive = errors.New("grants: this datasource's grant needs no browser authorization")
+	// ErrInvalidState is returned by Callback for a state that is unknown,
+	// already used, expired or started in another browser.
+	ErrInvalidState = errors.New("grants: invalid authorization state")
+	// ErrUnknownGrant is returned for a grant type with no registered Grant.
+	ErrUnknownGrant = errors.New("grants: no such grant type")
+	// ErrClosed is returned after Close.
+	ErrClosed = errors.New("grants: engine closed")
+)
+
+// Kind classifies a failed token request.
+type Kind int
+
+const (
+	// Transient failures (5xx, 429, network, nonsense answers) are retried
+	// with backoff; a still-valid token keeps being served meanwhile.
+	Transient Kind = iota + 1
+	// Permanent failures (invalid_grant, invalid_client, …) end retries
+	// until the configuration changes or a person re-authorizes.
+	Permanent
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Transient:
+		return "transient"
+	case Permanent:
+		return "permanent"
+	}
+	return "unknown"
+}
+
+// TokenError is a failed token request, classified. The provider's own
+// error (*oauth2.RetrieveError, a network error) stays reachable with
+// errors.As / errors.Is through Unwrap. Its message never holds a secret.
+type TokenError struct {
+	Kind Kind
+	// Code is the RFC 6749 §5.2 error code, when the provider sent one.
+	Code string
+	// Description is the provider's error_description, scrubbed of secrets.
+	Description string
+	// Status is the token endpoint's HTTP status, 0 for network failures.
+	Status int
+	// RetryAfter is the provider's Retry-After, 0 when absent.
+	RetryAfter time.Duration
+	// Reason says what went wrong in words, for lastError and problems.
+	Reason string
+	err    error
+}
+
+func (e *TokenError) Error() string { return "grants: token request failed: " + e.Reason }
+
+// Unwrap returns the underlying error.
+func (e *TokenError) Unwrap() error { return e.err }
+
+// StatusFor returns the datasource status a failure leaves when no valid
+// token remains.
+func (e *TokenError) statusFor(g datasource.GrantType) datasource.Status {
+	if e.Kind == Permanent && e.Code == "invalid_grant" && g != datasource.ClientCredentials {
+		return datasource.StatusNeedsReauthorization
+	}
+	return datasource.StatusError
+}
+
+// permanentCodes end retries. Everything else from a provider is retried.
+var permanentCodes = map[string]bool{
+	"invalid_grant":          true,
+	"invalid_client":         true,
+	"unauthorized_client":    true,
+	"invalid_request":        true,
+	"invalid_scope":          true,
+	"unsupported_grant_type": true,
+	"access_denied":          true,
+	"invalid_target":         true, // RFC 8707
+}
+
+// classify turns an error from a token request into a *TokenError. secrets
+// are removed from anything provider-controlled that ends up in messages.
+func classify(err error, now time.Time, secrets ...string) *TokenError {
+	var te *TokenError
+	if errors.As(err, &te) {
+		return te
+	}
+	e := &TokenError{err: err}
+	var re *oauth2.RetrieveError
+	switch {
+	case errors.As(err, &re):
+		e.Code = scrub(truncate(re.ErrorCode, 64), secrets)
+		e.Description = scrub(truncate(re.ErrorDescription, 300), secrets)
+		if re.Response != nil {
+			e.Status = re.Response.StatusCode
+			e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), now)
+		}
+		switch {
+		case e.Code == "temporarily_unavailable" || e.Code == "server_error" || e.Code == "slow_down":
+			e.Kind = Transient
+		case permanentCodes[e.Code]:
+			e.Kind = Permanent
+		case e.Status == http.StatusTooManyRequests || e.Status >= 500 || e.Status == http.StatusRequestTimeout:
+			e.Kind = Transient
+		case e.Status >= 400:
+			e.Kind = Permanent
+		default: // an error code with status 2xx, or an unknown code
+			e.Kind = Transient
+		}
+		switch {
+		case e.Code != "" && e.Description != "":
+			e.Reason = fmt.Sprintf("%s: %s (HTTP %d)", e.Code, e.Description, e.Status)
+		case e.Code != "":
+			e.Reason = fmt.Sprintf("%s (HTTP %d)", e.Code, e.Status)
+		default:
+			e.Reason = fmt.Sprintf("token endpoint answered HTTP %d", e.Status)
+		}
+	case errors.Is(err, ErrForbiddenAddress):
+		e.Kind = Permanent
+		e.Reason = "token URL resolves to a private or loopback address, which is not allowed"
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		e.Kind = Transient
+		e.Reason = "token endpoint timed out"
+	case isNetwork(err):
+		e.Kind = Transient
+		e.Reason = "token endpoint unreachable: " + scrub(netReason(err), secrets)
+	default:
+		// x/oauth2's parse errors: "cannot parse json", "missing access_token".
+		e.Kind = Transient
+		msg := strings.TrimPrefix(err.Error(), "oauth2: ")
+		e.Reason = "token endpoint answered nonsense: " + scrub(truncate(msg, 200), secrets)
+	}
+	return e
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func isNetwork(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe)
+}
+
+func netReason(err error) string {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return oe.Op + ": " + oe.Err.Error()
+	}
+	return truncate(err.Error(), 200)
+}
+
+// retryAfter parses an RFC 9110 Retry-After value: seconds or an HTTP date.
+// It caps the wait at one hour.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if n, err := strconv.Atoi(v); err == nil {
+		d = time.Duration(n) * time.Second
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+	}
+	if d < 0 {
+		return 0
+	}
+	return min(d, time.Hour)
+}
+
+// scrub replaces every secret in s with "[redacted]".
+func scrub(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

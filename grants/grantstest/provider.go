@@ -1,0 +1,446 @@
+package grantstest
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"html/template"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/storage"
+	"github.com/ory/fosite/token/jwt"
+)
+
+// ProviderOptions configure NewProvider.
+type ProviderOptions struct {
+	// AccessTokenLifespan defaults to one hour.
+	AccessTokenLifespan time.Duration
+	// JWT issues access tokens as signed JWTs (as Cognito and Vectara
+	// do) instead of opaque HMAC tokens.
+	JWT bool
+	// NoMetadata turns off /.well-known/oauth-authorization-server.
+	NoMetadata bool
+	// AuthMethods is what the metadata advertises as
+	// token_endpoint_auth_methods_supported; default both.
+	AuthMethods []string
+	// OptionalPKCE lets clients skip PKCE (by default the server requires
+	// S256 from every client).
+	OptionalPKCE bool
+	// TLS serves HTTPS with a certificate of httptest's own CA; see
+	// CACertPEM.
+	TLS bool
+	// TokenHandler wraps the token endpoint, to inject faults.
+	TokenHandler func(next http.Handler) http.Handler
+}
+
+// Provider is a real OAuth 2.0 authorization server (ory/fosite) on
+// loopback, with a login page, token, revocation and metadata endpoints,
+// and a small resource API that checks access tokens by introspection.
+type Provider struct {
+	// URL is the issuer, e.g. http://127.0.0.1:34567.
+	URL    string
+	Server *httptest.Server
+	OAuth2 fosite.OAuth2Provider
+	Store  *storage.MemoryStore
+	opts   ProviderOptions
+
+	mu     sync.Mutex // guards counts and events
+	counts map[string]int
+	events []TokenEvent
+}
+
+// TokenEvent is one token request the provider answered.
+type TokenEvent struct {
+	GrantType string
+	ClientID  string
+	// AuthMethod is how the client authenticated: "basic", "body" or "none".
+	AuthMethod string
+	Status     int
+	Form       map[string]string // the form, secrets removed
+}
+
+// Client is a registered OAuth 2.0 client.
+type Client struct {
+	ID, Secret string
+	// AuthMethod is client_secret_basic (default), client_secret_post or
+	// none (public client).
+	AuthMethod   string
+	GrantTypes   []string // default all
+	Scopes       []string
+	Audience     []string
+	RedirectURIs []string
+}
+
+// The user that can log in at the provider.
+const (
+	Username = "alice"
+	Password = "wonderland"
+)
+
+// NewProvider starts a provider; it stops when the test ends.
+func NewProvider(tb testing.TB, opts ProviderOptions) *Provider {
+	tb.Helper()
+	if opts.AccessTokenLifespan == 0 {
+		opts.AccessTokenLifespan = time.Hour
+	}
+	if opts.AuthMethods == nil {
+		opts.AuthMethods = []string{"client_secret_basic", "client_secret_post"}
+	}
+	p := &Provider{opts: opts, counts: map[string]int{}}
+	mux := http.NewServeMux()
+	if opts.TLS {
+		p.Server = httptest.NewTLSServer(mux)
+	} else {
+		p.Server = httptest.NewServer(mux)
+	}
+	tb.Cleanup(p.Server.Close)
+	p.URL = p.Server.URL
+
+	secret := make([]byte, 32)
+	rand.Read(secret)
+	config := &fosite.Config{
+		AccessTokenLifespan:        opts.AccessTokenLifespan,
+		RefreshTokenLifespan:       30 * 24 * time.Hour,
+		AuthorizeCodeLifespan:      10 * time.Minute,
+		GlobalSecret:               secret,
+		EnforcePKCE:                !opts.OptionalPKCE,
+		RefreshTokenScopes:         []string{}, // every authorization gets a refresh token
+		ClientSecretsHasher:        plainHasher{},
+		TokenURL:                   p.URL + "/oauth2/token",
+		AccessTokenIssuer:          p.URL,
+		ScopeStrategy:              fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:   fosite.DefaultAudienceMatchingStrategy,
+		SendDebugMessagesToClients: true,
+	}
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var strategy any = compose.NewOAuth2HMACStrategy(config)
+	if opts.JWT {
+		strategy = compose.NewOAuth2JWTStrategy(func(context.Context) (any, error) { return key, nil },
+			compose.NewOAuth2HMACStrategy(config), config)
+	}
+	p.Store = storage.NewMemoryStore()
+	p.Store.Users[Username] = storage.MemoryUserRelation{Username: Username, Password: Password}
+	p.OAuth2 = compose.Compose(config, p.Store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2PKCEFactory,
+	)
+
+	var token http.Handler = http.HandlerFunc(p.token)
+	if opts.TokenHandler != nil {
+		token = opts.TokenHandler(token)
+	}
+	mux.Handle("/oauth2/token", token)
+	mux.HandleFunc("/oauth2/auth", p.authorize)
+	mux.HandleFunc("/oauth2/revoke", p.revoke)
+	mux.HandleFunc("/api/", p.api)
+	if !opts.NoMetadata {
+		mux.HandleFunc("/.well-known/oauth-authorization-server", p.metadata)
+	}
+	return p
+}
+
+// CACertPEM returns the PEM of the certificate a TLS provider serves (it is
+// its own CA), for a datasource's tlsCACert.
+func (p *Provider) CACertPEM() string {
+	c := p.Server.Certificate()
+	if c == nil {
+		return ""
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+}
+
+// TokenURL and AuthURL are the provider's endpoints.
+func (p *Provider) TokenURL() string { return p.URL + "/oauth2/token" }
+func (p *Provider) AuthURL() string  { return p.URL + "/oauth2/auth" }
+
+// AddClient registers c. Call it before the client is used.
+func (p *Provider) AddClient(c Client) {
+	if c.AuthMethod == "" {
+		c.AuthMethod = "client_secret_basic"
+	}
+	if c.GrantTypes == nil {
+		c.GrantTypes = []string{"client_credentials", "authorization_code", "refresh_token"}
+	}
+	p.Store.Clients[c.ID] = &fosite.DefaultOpenIDConnectClient{
+		DefaultClient: &fosite.DefaultClient{
+			ID:            c.ID,
+			Secret:        []byte(c.Secret),
+			RedirectURIs:  c.RedirectURIs,
+			GrantTypes:    c.GrantTypes,
+			ResponseTypes: []string{"code"},
+			Scopes:        c.Scopes,
+			Audience:      c.Audience,
+			Public:        c.AuthMethod == "none",
+		},
+		TokenEndpointAuthMethod: c.AuthMethod,
+	}
+}
+
+// Count returns how many token requests of grantType were answered
+// (successfully or not); "" counts all.
+func (p *Provider) Count(grantType string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if grantType == "" {
+		n := 0
+		for _, c := range p.counts {
+			n += c
+		}
+		return n
+	}
+	return p.counts[grantType]
+}
+
+// Events returns the token requests answered so far.
+func (p *Provider) Events() []TokenEvent {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]TokenEvent(nil), p.events...)
+}
+
+func newSession(subject string) *oauth2.JWTSession {
+	return &oauth2.JWTSession{
+		JWTClaims: &jwt.JWTClaims{Subject: subject},
+		JWTHeader: &jwt.Headers{},
+		Subject:   subject,
+	}
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rec := &statusRecorder{ResponseWriter: w, status: 200}
+	r.ParseForm()
+	ev := TokenEvent{GrantType: r.PostForm.Get("grant_type"), AuthMethod: "none", Form: map[string]string{}}
+	if id, _, ok := r.BasicAuth(); ok {
+		ev.AuthMethod, ev.ClientID = "basic", id
+	} else if r.PostForm.Get("client_secret") != "" {
+		ev.AuthMethod, ev.ClientID = "body", r.PostForm.Get("client_id")
+	} else {
+		ev.ClientID = r.PostForm.Get("client_id")
+	}
+	for k := range r.PostForm {
+		switch k {
+		case "client_secret", "code", "refresh_token", "code_verifier":
+			ev.Form[k] = "[present]"
+		default:
+			ev.Form[k] = r.PostForm.Get(k)
+		}
+	}
+	defer func() {
+		ev.Status = rec.status
+		p.mu.Lock()
+		p.counts[ev.GrantType]++
+		p.events = append(p.events, ev)
+		p.mu.Unlock()
+	}()
+
+	ar, err := p.OAuth2.NewAccessRequest(ctx, r, newSession(""))
+	if err != nil {
+		p.OAuth2.WriteAccessError(ctx, rec, ar, err)
+		return
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		for _, s := range ar.GetRequestedScopes() {
+			ar.GrantScope(s)
+		}
+		for _, a := range ar.GetRequestedAudience() {
+			ar.GrantAudience(a)
+		}
+		ar.GetSession().(*oauth2.JWTSession).Subject = ar.GetClient().GetID()
+		ar.GetSession().(*oauth2.JWTSession).JWTClaims.Subject = ar.GetClient().GetID()
+	}
+	resp, err := p.OAuth2.NewAccessResponse(ctx, ar)
+	if err != nil {
+		p.OAuth2.WriteAccessError(ctx, rec, ar, err)
+		return
+	}
+	p.OAuth2.WriteAccessResponse(ctx, rec, ar, resp)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
+<html><head><title>Test provider — sign in</title></head>
+<body>
+<h1>Sign in to the test provider</h1>
+<p>Client <b id="client">{{.Client}}</b> asks for: <span id="scopes">{{.Scopes}}</span></p>
+{{if .Error}}<p id="error">{{.Error}}</p>{{end}}
+<form method="post" action="{{.Action}}">
+<label>User <input id="username" name="username" autocomplete="off"></label>
+<label>Password <input id="password" name="password" type="password"></label>
+<button id="login" name="consent" value="allow" type="submit">Sign in and allow</button>
+<button id="deny" name="consent" value="deny" type="submit">Deny</button>
+</form>
+</body></html>`))
+
+// authorize is the authorization endpoint with a login page: GET shows the
+// form, POST with the right user and "allow" issues a code, "deny" sends
+// access_denied back to the client.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
+	if err != nil {
+		p.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	page := struct{ Client, Scopes, Action, Error string }{
+		Client: ar.GetClient().GetID(),
+		Scopes: strings.Join(ar.GetRequestedScopes(), " "),
+		Action: r.URL.RequestURI(),
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		loginPage.Execute(w, page)
+		return
+	}
+	if r.PostForm.Get("consent") == "deny" {
+		p.OAuth2.WriteAuthorizeError(ctx, w, ar, fosite.ErrAccessDenied.WithDescription("The resource owner denied the request"))
+		return
+	}
+	if _, err := p.Store.Authenticate(ctx, r.PostForm.Get("username"), r.PostForm.Get("password")); err != nil {
+		page.Error = "Wrong user or password."
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusUnauthorized)
+		loginPage.Execute(w, page)
+		return
+	}
+	for _, s := range ar.GetRequestedScopes() {
+		ar.GrantScope(s)
+	}
+	for _, a := range ar.GetRequestedAudience() {
+		ar.GrantAudience(a)
+	}
+	resp, err := p.OAuth2.NewAuthorizeResponse(ctx, ar, newSession(Username))
+	if err != nil {
+		p.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
+		return
+	}
+	p.OAuth2.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := p.OAuth2.NewRevocationRequest(ctx, r)
+	p.OAuth2.WriteRevocationResponse(ctx, w, err)
+}
+
+func (p *Provider) metadata(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{
+		"issuer":                                p.URL,
+		"authorization_endpoint":                p.AuthURL(),
+		"token_endpoint":                        p.TokenURL(),
+		"revocation_endpoint":                   p.URL + "/oauth2/revoke",
+		"token_endpoint_auth_methods_supported": p.opts.AuthMethods,
+		"grant_types_supported":                 []string{"authorization_code", "client_credentials", "refresh_token"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"response_types_supported":              []string{"code"},
+	})
+}
+
+// APIAnswer is what the resource API returns for a valid token.
+type APIAnswer struct {
+	Subject  string   `json:"sub"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+	// Via is where the token was found: "header" or "query".
+	Via    string `json:"via"`
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Query  string `json:"query"` // the query with the token removed
+	Body   string `json:"body"`
+	// Headers the upstream received, for proxy tests.
+	Headers map[string]string `json:"headers"`
+}
+
+// api is a resource server: /api/... answers 200 with who the token
+// belongs to when the request carries a valid access token (a Bearer
+// header, or an access_token query parameter), 401 otherwise.
+func (p *Provider) api(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	tok, via := "", ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		tok, via = strings.TrimPrefix(h, "Bearer "), "header"
+	} else if q := r.URL.Query().Get("access_token"); q != "" {
+		tok, via = q, "query"
+	}
+	if tok == "" {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_request"`)
+		http.Error(w, "no access token", http.StatusUnauthorized)
+		return
+	}
+	_, ar, err := p.OAuth2.IntrospectToken(ctx, tok, fosite.AccessToken, newSession(""))
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		http.Error(w, "invalid access token: "+errors.Unwrap(err).Error(), http.StatusUnauthorized)
+		return
+	}
+	q := r.URL.Query()
+	q.Del("access_token")
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	hdrs := map[string]string{}
+	for k := range r.Header {
+		hdrs[k] = r.Header.Get(k)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(APIAnswer{
+		Subject:  ar.GetSession().GetSubject(),
+		ClientID: ar.GetClient().GetID(),
+		Scopes:   ar.GetGrantedScopes(),
+		Via:      via,
+		Method:   r.Method,
+		Path:     r.URL.Path,
+		Query:    q.Encode(),
+		Body:     string(body),
+		Headers:  hdrs,
+	})
+}
+
+// plainHasher compares client secrets in constant time without bcrypt,
+// which would make every token request of a race-enabled test slow.
+type plainHasher struct{}
+
+func (plainHasher) Compare(_ context.Context, hash, data []byte) error {
+	if subtle.ConstantTimeCompare(hash, data) != 1 {
+		return errors.New("secret mismatch")
+	}
+	return nil
+}
+
+func (plainHasher) Hash(_ context.Context, data []byte) ([]byte, error) { return data, nil }
+
+// RefreshTokenActive reports whether the provider would accept tok as a
+// refresh token, without presenting it (presenting a rotated refresh
+// token makes fosite revoke the whole token family, as it should).
+func (p *Provider) RefreshTokenActive(tok string) bool {
+	_, _, err := p.OAuth2.IntrospectToken(context.Background(), tok, fosite.RefreshToken, newSession(""))
+	return err == nil
+}

@@ -1,0 +1,201 @@
+package grants
+
+import (
+	"container/heap"
+	"context"
+	"sync"
+	"time"
+)
+
+// refresher is the background scheduler: a min-heap of (when, datasource)
+// and one timer set to the earliest entry. Nothing scans the datasources:
+// each is planned when its record changes (Engine.plan) and worked on by a
+// bounded pool of workers when due. Work goes through the same
+// single-flight as callers, so a refresh and a proxied call never make
+// two token requests.
+type refresher struct {
+	e *Engine
+
+	mu  sync.Mutex // guards h and idx
+	h   schedule
+	idx map[string]*item
+
+	wake chan struct{} // buffered(1): the earliest entry changed
+	work chan item
+	wg   sync.WaitGroup // the loop and the workers
+}
+
+type item struct {
+	id    string
+	at    time.Time
+	gen   uint64 // generation the plan was made for
+	index int
+}
+
+func newRefresher(e *Engine) *refresher {
+	return &refresher{e: e, idx: map[string]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
+}
+
+// schedule plans work on id at at, replacing any earlier plan.
+func (r *refresher) schedule(id string, at time.Time, gen uint64) {
+	r.mu.Lock()
+	if it, ok := r.idx[id]; ok {
+		it.at, it.gen = at, gen
+		heap.Fix(&r.h, it.index)
+	} else {
+		it := &item{id: id, at: at, gen: gen}
+		heap.Push(&r.h, it)
+		r.idx[id] = it
+	}
+	first := r.h[0].id == id
+	r.mu.Unlock()
+	if first {
+		r.poke()
+	}
+}
+
+func (r *refresher) unschedule(id string) {
+	r.mu.Lock()
+	if it, ok := r.idx[id]; ok {
+		heap.Remove(&r.h, it.index)
+		delete(r.idx, id)
+	}
+	r.mu.Unlock()
+}
+
+// planned returns the plan for id, for tests and diagnostics.
+func (r *refresher) planned(id string) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if it, ok := r.idx[id]; ok {
+		return it.at, true
+	}
+	return time.Time{}, false
+}
+
+// Len returns how many datasources are planned.
+func (r *refresher) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.h)
+}
+
+func (r *refresher) poke() {
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (r *refresher) start(ctx context.Context, workers int) {
+	r.wg.Add(1 + workers)
+	go r.loop(ctx)
+	for range workers {
+		go r.worker(ctx)
+	}
+}
+
+func (r *refresher) wait() { r.wg.Wait() }
+
+func (r *refresher) loop(ctx context.Context) {
+	defer r.wg.Done()
+	timer := r.e.clock.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := r.e.clock.Now()
+		r.mu.Lock()
+		var due []item
+		for len(r.h) > 0 && !r.h[0].at.After(now) && len(due) < 1024 {
+			it := heap.Pop(&r.h).(*item)
+			delete(r.idx, it.id)
+			due = append(due, *it)
+		}
+		wait := time.Hour
+		if len(r.h) > 0 {
+			wait = r.h[0].at.Sub(now)
+		}
+		r.mu.Unlock()
+		for _, it := range due {
+			select {
+			case r.work <- it:
+			case <-ctx.Done():
+				return
+			}
+		}
+		if len(due) > 0 {
+			continue // time has passed while dispatching
+		}
+		timer.Reset(wait)
+		select {
+		case <-timer.C():
+		case <-r.wake:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (r *refresher) worker(ctx context.Context) {
+	defer r.wg.Done()
+	for {
+		select {
+		case it := <-r.work:
+			r.e.background(ctx, it)
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// background is one scheduled piece of work. Its outcome re-plans the
+// datasource (afterRecord); when nothing changed, the plan is made from the
+// stored record again.
+func (e *Engine) background(ctx context.Context, it item) {
+	_, err := e.obtain(ctx, it.id, wantDue, it.gen)
+	if err == nil || ctx.Err() != nil {
+		return
+	}
+	if _, planned := e.sched.planned(it.id); planned {
+		return // the failure path planned a retry
+	}
+	// Not re-planned (the datasource is gone, or the store failed): try
+	// the store's view once more, so a store hiccup does not stop refreshes.
+	d, derr := e.store.Datasource(ctx, it.id)
+	if derr != nil {
+		return
+	}
+	rec, rerr := e.record(ctx, it.id)
+	if rerr != nil {
+		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
+		return
+	}
+	sc := rec.Schedule()
+	sc.GrantType = d.Auth.GrantType
+	if at, ok := e.plan(sc, e.clock.Now()); ok && at.After(e.clock.Now()) {
+		e.sched.schedule(it.id, at, sc.Generation)
+	}
+}
+
+// schedule is a min-heap of items by time.
+type schedule []*item
+
+func (s schedule) Len() int           { return len(s) }
+func (s schedule) Less(i, j int) bool { return s[i].at.Before(s[j].at) }
+func (s schedule) Swap(i, j int) {
+	s[i], s[j] = s[j], s[i]
+	s[i].index = i
+	s[j].index = j
+}
+func (s *schedule) Push(x any) {
+	it := x.(*item)
+	it.index = len(*s)
+	*s = append(*s, it)
+}
+func (s *schedule) Pop() any {
+	old := *s
+	n := len(old)
+	it := old[n-1]
+	old[n-1] = nil
+	*s = old[:n-1]
+	return it
+}

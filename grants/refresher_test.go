@@ -1,0 +1,135 @@
+package grants_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/grants/grantstest"
+)
+
+func TestBackgroundRefreshWithoutCallers(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{AccessTokenLifespan: 30 * time.Minute, JWT: true})
+	p.AddClient(grantstest.Client{ID: "svc", Secret: "s", Scopes: []string{"api/read", "api/write"}})
+	f := newFixture(t, fixtureOptions{})
+	d := f.create(ccDatasource(p, "svc", "s"))
+	first := f.record(d.ID)
+	if first.Status != datasource.StatusAuthorized || first.Expiry.Before(epoch.Add(29*time.Minute)) || first.Expiry.After(epoch.Add(30*time.Minute)) {
+		t.Fatalf("first token: %+v", first.Authorization())
+	}
+	if f.engine.CachedEntries() != 0 {
+		t.Errorf("%d datasources cached though nobody called", f.engine.CachedEntries())
+	}
+
+	// Nobody calls. The refresher refreshes ahead of expiry: for a
+	// 30-minute token, 5 to 7.5 minutes early.
+	for round := 1; round <= 3; round++ {
+		cur := f.record(d.ID)
+		at, ok := f.engine.Planned(d.ID)
+		lead := cur.Expiry.Sub(at)
+		if !ok || lead < 5*time.Minute || lead > 7*time.Minute+30*time.Second {
+			t.Fatalf("round %d: planned %v before expiry", round, lead)
+		}
+		f.clock.Set(at)
+		f.waitFor("a background refresh", func() bool { return f.record(d.ID).Generation == cur.Generation+1 })
+		if r := f.record(d.ID); !r.LastRefreshedAt.Equal(at) || r.Status != datasource.StatusAuthorized {
+			t.Fatalf("round %d: %+v", round, r.Authorization())
+		}
+	}
+	if n := p.Count("client_credentials"); n != 4 {
+		t.Errorf("%d token requests, want 4 (one first, three refreshes)", n)
+	}
+	if f.engine.CachedEntries() != 0 {
+		t.Errorf("background work left %d datasources cached", f.engine.CachedEntries())
+	}
+}
+
+func TestScheduleSurvivesRestart(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
+	p.AddClient(grantstest.Client{ID: "svc", Secret: "s", Scopes: []string{"api/read", "api/write", "openid", "profile"}, RedirectURIs: []string{redirectURI}})
+	f := newFixture(t, fixtureOptions{})
+	cc := f.create(ccDatasource(p, "svc", "s"))
+	ac := f.authorize(p, acDatasource(p, "svc", "s"))
+	never := f.create(acDatasource(p, "svc", "s"))
+
+	f.restart(fixtureOptions{})
+	for _, id := range []string{cc.ID, ac.ID} {
+		at, ok := f.engine.Planned(id)
+		if !ok || at.Before(epoch.Add(50*time.Minute)) || !at.Before(epoch.Add(time.Hour)) {
+			t.Errorf("%s: planned %v after restart", id, at)
+		}
+	}
+	if _, ok := f.engine.Planned(never.ID); ok {
+		t.Error("a never-authorized datasource is planned")
+	}
+	counts := f.engine.StatusCounts()
+	if counts[datasource.StatusAuthorized] != 2 || counts[datasource.StatusUnauthorized] != 1 {
+		t.Errorf("status counts %v", counts)
+	}
+	// The restarted engine refreshes on schedule.
+	at, _ := f.engine.Planned(ac.ID)
+	gen := f.record(ac.ID).Generation
+	f.clock.Set(at)
+	f.waitFor("refresh after restart", func() bool { return f.record(ac.ID).Generation == gen+1 })
+}
+
+func TestKeepAliveRefreshesIdleRefreshTokens(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{AccessTokenLifespan: 7 * 24 * time.Hour})
+	p.AddClient(grantstest.Client{ID: "web", Secret: "s", Scopes: []string{"openid", "profile"}, RedirectURIs: []string{redirectURI}})
+	f := newFixture(t, fixtureOptions{engine: grants.Options{KeepAlive: 24 * time.Hour}})
+	d := f.authorize(p, acDatasource(p, "web", "s"))
+	at, ok := f.engine.Planned(d.ID)
+	if !ok || !at.Equal(epoch.Add(24*time.Hour)) {
+		t.Fatalf("planned %v, want the keep-alive a day after the last refresh", at)
+	}
+}
+
+func TestPlanAndBackoff(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	now := epoch
+	for _, tt := range []struct {
+		name     string
+		sc       datasource.Schedule
+		min, max time.Duration // from now
+		none     bool
+	}{
+		{"cc without token", datasource.Schedule{GrantType: datasource.ClientCredentials}, 0, 0, false},
+		{"ac without token", datasource.Schedule{GrantType: datasource.AuthorizationCode}, 0, 0, true},
+		{"permanent failure", datasource.Schedule{GrantType: datasource.ClientCredentials, PermanentFailure: true}, 0, 0, true},
+		{"retry", datasource.Schedule{GrantType: datasource.ClientCredentials, Failures: 2, RetryAt: now.Add(time.Minute)}, time.Minute, time.Minute, false},
+		{"one hour token", datasource.Schedule{GrantType: datasource.ClientCredentials, HasToken: true, Expiry: now.Add(time.Hour), LastRefreshedAt: now},
+			time.Hour - 7*time.Minute - 30*time.Second, time.Hour - 5*time.Minute, false},
+		{"one minute token", datasource.Schedule{GrantType: datasource.ClientCredentials, HasToken: true, Expiry: now.Add(time.Minute), LastRefreshedAt: now},
+			time.Minute - 18*time.Second, time.Minute - 12*time.Second, false},
+		{"ac without refresh token", datasource.Schedule{GrantType: datasource.AuthorizationCode, HasToken: true, Expiry: now.Add(time.Hour), LastRefreshedAt: now},
+			time.Hour, time.Hour, false},
+	} {
+		for range 50 { // jitter: every draw must be in bounds
+			at, ok := f.engine.Plan(tt.sc, now)
+			if ok == tt.none {
+				t.Fatalf("%s: planned=%v", tt.name, ok)
+			}
+			if ok && (at.Sub(now) < tt.min || at.Sub(now) > tt.max) {
+				t.Fatalf("%s: planned in %v, want %v–%v", tt.name, at.Sub(now), tt.min, tt.max)
+			}
+		}
+	}
+	seen := map[time.Duration]bool{}
+	for failures := 1; failures <= 12; failures++ {
+		for range 20 {
+			d := f.engine.Backoff(failures, 0)
+			base := min(2*time.Second<<(failures-1), 5*time.Minute)
+			if d < base/2 || d > base {
+				t.Fatalf("backoff(%d) = %v, want %v–%v", failures, d, base/2, base)
+			}
+			seen[d] = true
+		}
+	}
+	if len(seen) < 100 {
+		t.Errorf("backoff has little jitter: %d distinct values of 240", len(seen))
+	}
+	if d := f.engine.Backoff(1, 10*time.Minute); d < 10*time.Minute || d > 11*time.Minute+time.Second {
+		t.Errorf("backoff with Retry-After 10m = %v", d)
+	}
+}
