@@ -232,6 +232,7 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 		}
 		en.mu.Lock()
 		en.ds = d
+		en.dsp.Store(d)
 		e.setRecordLocked(en, nr)
 		en.mu.Unlock()
 		e.afterRecord(d.ID, d, nr)
@@ -275,6 +276,7 @@ func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cu
 			continue
 		}
 		if err := e.load(ctx, en); err != nil {
+			e.discard(en)
 			en.mu.Unlock()
 			return err
 		}

@@ -164,12 +164,6 @@ func (f *fixture) waitFor(what string, cond func() bool) {
 	}
 }
 
-func (f *fixture) requestLog() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]string(nil), f.requests...)
-}
-
 // create stores d (normalized, with a new id) and reconciles it, as the
 // API does on POST.
 func (f *fixture) create(d *datasource.Datasource) *datasource.Datasource {

@@ -24,8 +24,9 @@ import (
 // schedule.
 type entry struct {
 	id  string
-	tok atomic.Pointer[AccessToken] // current usable token, nil if none
-	hot atomic.Bool                 // used by callers, keep after requests
+	tok atomic.Pointer[AccessToken]           // current usable token, nil if none
+	dsp atomic.Pointer[datasource.Datasource] // the datasource once loaded
+	hot atomic.Bool                           // used by callers, keep after requests
 
 	mu     sync.Mutex // guards the fields below
 	dead   bool       // removed from the map; callers must take a new entry
@@ -162,6 +163,7 @@ func (e *Engine) obtain(ctx context.Context, id string, w want, seen uint64) (*A
 			continue
 		}
 		if err := e.load(ctx, en); err != nil {
+			e.discard(en)
 			en.mu.Unlock()
 			return nil, err
 		}
@@ -214,8 +216,36 @@ func (e *Engine) load(ctx context.Context, en *entry) error {
 		return err
 	}
 	en.ds, en.loaded = d, true
+	en.dsp.Store(d)
 	e.setRecordLocked(en, rec)
 	return nil
+}
+
+// Datasource returns datasource id as the engine holds it: cached for
+// datasources in use (the proxy's fast path), else read from the store.
+// The returned value is shared: do not modify it.
+func (e *Engine) Datasource(ctx context.Context, id string) (*datasource.Datasource, error) {
+	if v, ok := e.entries.Load(id); ok {
+		if d := v.(*entry).dsp.Load(); d != nil {
+			return d, nil
+		}
+	}
+	for {
+		en := e.entry(id)
+		en.hot.Store(true)
+		en.mu.Lock()
+		if en.dead {
+			en.mu.Unlock()
+			continue
+		}
+		err := e.load(ctx, en)
+		d := en.ds
+		if err != nil {
+			e.discard(en)
+		}
+		en.mu.Unlock()
+		return d, err
+	}
 }
 
 // setRecordLocked installs rec as en's record and token. en.mu is held.
@@ -278,6 +308,15 @@ func (e *Engine) fly(en *entry, f *flight, ds *datasource.Datasource, rec *datas
 	e.dropIfCold(en)
 	en.mu.Unlock()
 	close(f.done)
+}
+
+// discard removes an entry that could not be loaded (an unknown id, say),
+// so lookups of ids that do not exist cost no memory. en.mu is held.
+func (e *Engine) discard(en *entry) {
+	if en.flight == nil && !en.dead {
+		en.dead = true
+		e.entries.CompareAndDelete(en.id, en)
+	}
 }
 
 // dropIfCold removes an entry nobody uses from memory: the background

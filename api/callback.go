@@ -1,0 +1,158 @@
+package api
+
+import (
+	"net/url"
+	"strings"
+	"unicode"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
+)
+
+const bindingCookie = "grantd_flow"
+
+type authorizeBody struct {
+	ReturnTo string `json:"returnTo"`
+}
+
+// authorize starts a flow for a program: it answers the provider URL to
+// send the person to. The state is bound to the datasource only.
+func (s *Server) authorize(c *fiber.Ctx) error {
+	var body authorizeBody
+	b, err := s.readJSONBody(c)
+	if err != nil {
+		return err
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := decodeStrict(b, &body); err != nil {
+			return err
+		}
+	}
+	returnTo, err := checkReturnTo(body.ReturnTo, "returnTo")
+	if err != nil {
+		return err
+	}
+	u, err := s.cfg.Engine.AuthorizeURL(c.UserContext(), c.Params("id"), grants.AuthorizeRequest{ReturnTo: returnTo})
+	if err != nil {
+		return err
+	}
+	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "api", "by", c.Locals(localAuth))
+	return c.JSON(fiber.Map{"authorizeUrl": u})
+}
+
+// authorizeStart starts a flow for a browser: it sets (or reuses) the
+// binding cookie, binds the state to it, and redirects to the provider.
+func (s *Server) authorizeStart(c *fiber.Ctx) error {
+	returnTo, err := checkReturnTo(c.Query("returnTo"), "returnTo")
+	if err != nil {
+		return err
+	}
+	binding := c.Cookies(bindingCookie)
+	if len(binding) < 32 || len(binding) > 64 {
+		binding = grants.NewBinding()
+	}
+	u, err := s.cfg.Engine.AuthorizeURL(c.UserContext(), c.Params("id"), grants.AuthorizeRequest{ReturnTo: returnTo, Binding: binding})
+	if err != nil {
+		return err
+	}
+	c.Cookie(&fiber.Cookie{
+		Name:     bindingCookie,
+		Value:    binding,
+		Path:     "/api/v1/datasources/authorize",
+		MaxAge:   int(datasource.StateTTL.Seconds()),
+		HTTPOnly: true,
+		Secure:   s.secure,
+		SameSite: fiber.CookieSameSiteLaxMode,
+	})
+	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "browser", "by", c.Locals(localAuth))
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Redirect(u, fiber.StatusFound)
+}
+
+// callback is the redirect URI. An unknown, used, expired or foreign state
+// answers 400 with a problem page and changes nothing: there is no
+// returnTo to trust. Otherwise the outcome goes to the stored returnTo.
+func (s *Server) callback(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Referrer-Policy", "no-referrer") // the URL holds the code
+	q := c.Context().QueryArgs()
+	for _, k := range []string{"state", "code", "error", "error_description"} {
+		if len(q.PeekMulti(k)) > 1 {
+			return probInvalidState.with("the parameter " + k + " appears more than once")
+		}
+	}
+	res, err := s.cfg.Engine.Callback(c.UserContext(), grants.CallbackRequest{
+		State:            string(q.Peek("state")),
+		Code:             string(q.Peek("code")),
+		Error:            string(q.Peek("error")),
+		ErrorDescription: string(q.Peek("error_description")),
+		Binding:          c.Cookies(bindingCookie),
+	})
+	if err != nil {
+		s.log.Warn("callback refused", "reason", err.Error(), "remote", c.IP())
+		return err
+	}
+	target := res.ReturnTo
+	if target == "" {
+		target = "/datasources/" + res.DatasourceID
+	}
+	v := url.Values{"datasource": {res.DatasourceID}}
+	if res.ErrorCode == "" {
+		v.Set("result", "authorized")
+		s.log.Info("authorization completed", "datasource", res.DatasourceID)
+	} else {
+		v.Set("result", "error")
+		v.Set("error", res.ErrorCode)
+		if res.ErrorDescription != "" {
+			v.Set("error_description", res.ErrorDescription)
+		}
+	}
+	return c.Redirect(appendQuery(target, v), fiber.StatusFound)
+}
+
+// checkReturnTo accepts only a relative path on grantd's own origin: it
+// starts with one "/", has no scheme, host, backslash or control
+// characters. Anything else could send the person to another site after
+// authorizing (an open redirect).
+func checkReturnTo(raw, field string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	bad := func(msg string) error {
+		p := probInvalid.with("returnTo must be a relative path")
+		p.Errors = []datasource.FieldError{{Field: field, Message: msg}}
+		return p
+	}
+	if len(raw) > 2048 {
+		return "", bad("must be at most 2048 bytes")
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) >= 0 || strings.Contains(raw, "\\") {
+		return "", bad("must not contain white space, control characters or backslashes")
+	}
+	if !strings.HasPrefix(raw, "/") || strings.HasPrefix(raw, "//") {
+		return "", bad(`must be a path on this server starting with a single "/"`)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+		return "", bad("must be a path on this server, not a URL")
+	}
+	if strings.Contains(strings.ToLower(raw), "%2f") || strings.Contains(strings.ToLower(raw), "%5c") {
+		return "", bad("must not contain encoded slashes")
+	}
+	return raw, nil
+}
+
+// appendQuery adds v to the query of a relative URL, before any fragment.
+func appendQuery(target string, v url.Values) string {
+	frag := ""
+	if i := strings.IndexByte(target, '#'); i >= 0 {
+		target, frag = target[:i], target[i:]
+	}
+	sep := "?"
+	if strings.Contains(target, "?") {
+		sep = "&"
+	}
+	return target + sep + v.Encode() + frag
+}

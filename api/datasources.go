@@ -1,0 +1,262 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// datasourceBody is the body of POST and PUT. The read-only fields of a
+// GET (id, createdAt, updatedAt, authorization, auth.clientSecretSet) are
+// accepted and ignored.
+type datasourceBody struct {
+	Name string   `json:"name"`
+	URL  string   `json:"url"`
+	Auth authBody `json:"auth"`
+}
+
+type authBody struct {
+	// ClientSecret is raw so that absent/"" (keep the stored one on PUT)
+	// and null (clear it) can be told apart. It comes first so that it
+	// shadows OAuth2's field.
+	ClientSecret json.RawMessage `json:"clientSecret"`
+	datasource.OAuth2
+}
+
+var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "auth.clientSecretSet"}
+
+// view is a datasource as the API returns it: no client secret, but
+// whether one is set, and the authorization status.
+type view struct {
+	ID            string                   `json:"id"`
+	Name          string                   `json:"name"`
+	URL           string                   `json:"url"`
+	Auth          authView                 `json:"auth"`
+	CreatedAt     time.Time                `json:"createdAt"`
+	UpdatedAt     time.Time                `json:"updatedAt"`
+	Authorization datasource.Authorization `json:"authorization"`
+}
+
+type authView struct {
+	datasource.OAuth2
+	ClientSecretSet bool `json:"clientSecretSet"`
+}
+
+func newView(d *datasource.Datasource, a datasource.Authorization) view {
+	auth := d.Auth
+	set := !auth.ClientSecret.IsZero()
+	auth.ClientSecret = datasource.Secret{}
+	return view{ID: d.ID, Name: d.Name, URL: d.URL, Auth: authView{OAuth2: auth, ClientSecretSet: set},
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a}
+}
+
+// readJSONBody reads a JSON request body up to the limit, or answers 413.
+func (s *Server) readJSONBody(c *fiber.Ctx) ([]byte, error) {
+	limit := s.cfg.JSONBodyLimit
+	if n := c.Request().Header.ContentLength(); n > limit {
+		return nil, probTooLarge.with("the body is over " + strconv.Itoa(limit) + " bytes")
+	}
+	if stream := c.Context().RequestBodyStream(); stream != nil {
+		b, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+		if err != nil {
+			return nil, probMalformed.with("the body could not be read")
+		}
+		if len(b) > limit {
+			return nil, probTooLarge.with("the body is over " + strconv.Itoa(limit) + " bytes")
+		}
+		return b, nil
+	}
+	b := c.Body()
+	if len(b) > limit {
+		return nil, probTooLarge.with("the body is over " + strconv.Itoa(limit) + " bytes")
+	}
+	return b, nil
+}
+
+// decodeDatasource reads a POST or PUT body. Field problems (wrong types,
+// unknown fields) come back as a list so they can be answered together
+// with the validation's.
+func (s *Server) decodeDatasource(c *fiber.Ctx) (*datasourceBody, []datasource.FieldError, error) {
+	b, err := s.readJSONBody(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	var body datasourceBody
+	errs, err := decodeFields(b, &body, readOnlyFields...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &body, errs, nil
+}
+
+// validate runs the datasource's validation and answers every problem at
+// once: the decoder's and the validation's, one per field (a field with
+// the wrong type is not also reported as missing).
+func validate(d *datasource.Datasource, decodeErrs []datasource.FieldError) error {
+	errs := decodeErrs
+	var v *datasource.ValidationError
+	if err := d.Validate(); errors.As(err, &v) {
+	next:
+		for _, fe := range v.Errors {
+			for _, de := range decodeErrs {
+				if de.Field == fe.Field {
+					continue next
+				}
+			}
+			errs = append(errs, fe)
+		}
+	} else if err != nil {
+		return err
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	p := probInvalid.with("the datasource has invalid fields")
+	p.Errors = errs
+	return p
+}
+
+// secret says what the body does to the client secret: set it, clear it
+// (null), or keep the stored one (absent or ""). A value of another type
+// is added to errs.
+func (b *datasourceBody) secret(errs *[]datasource.FieldError) (value datasource.Secret, set, clear bool) {
+	raw := bytes.TrimSpace(b.Auth.ClientSecret)
+	switch {
+	case len(raw) == 0:
+		return datasource.Secret{}, false, false
+	case string(raw) == "null":
+		return datasource.Secret{}, false, true
+	}
+	var str string
+	if err := json.Unmarshal(raw, &str); err != nil {
+		*errs = append(*errs, datasource.FieldError{Field: "auth.clientSecret", Message: "must be a string (or null to remove it)"})
+		return datasource.Secret{}, false, false
+	}
+	if str == "" {
+		return datasource.Secret{}, false, false
+	}
+	return datasource.NewSecret(str), true, false
+}
+
+func (s *Server) createDatasource(c *fiber.Ctx) error {
+	body, decodeErrs, err := s.decodeDatasource(c)
+	if err != nil {
+		return err
+	}
+	sec, _, _ := body.secret(&decodeErrs)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	d := &datasource.Datasource{ID: datasource.NewID(), Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2, CreatedAt: now, UpdatedAt: now}
+	d.Auth.ClientSecret = sec
+	d.Normalize()
+	if err := validate(d, decodeErrs); err != nil {
+		return err
+	}
+	ctx := c.UserContext()
+	if err := s.cfg.Store.CreateDatasource(ctx, d); err != nil {
+		return err
+	}
+	a, err := s.cfg.Engine.Reconcile(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("datasource created", "datasource", d.ID, "name", d.Name, "grant", d.Auth.GrantType, "by", c.Locals(localAuth))
+	c.Location("/api/v1/datasources/" + d.ID)
+	return c.Status(fiber.StatusCreated).JSON(newView(d, a))
+}
+
+func (s *Server) listDatasources(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	list, err := s.cfg.Store.ListDatasources(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]view, 0, len(list))
+	for _, d := range list {
+		a, err := s.cfg.Engine.Status(ctx, d.ID)
+		if errors.Is(err, datasource.ErrNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, newView(d, a))
+	}
+	return c.JSON(fiber.Map{"datasources": out})
+}
+
+func (s *Server) getDatasource(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	d, err := s.cfg.Store.Datasource(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	a, err := s.cfg.Engine.Status(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(newView(d, a))
+}
+
+func (s *Server) putDatasource(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	old, err := s.cfg.Store.Datasource(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	body, decodeErrs, err := s.decodeDatasource(c)
+	if err != nil {
+		return err
+	}
+	sec, set, clear := body.secret(&decodeErrs)
+	d := &datasource.Datasource{ID: old.ID, Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2,
+		CreatedAt: old.CreatedAt, UpdatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	switch {
+	case set:
+		d.Auth.ClientSecret = sec
+	case clear:
+		d.Auth.ClientSecret = datasource.Secret{}
+	default:
+		d.Auth.ClientSecret = old.Auth.ClientSecret
+	}
+	d.Normalize()
+	if err := validate(d, decodeErrs); err != nil {
+		return err
+	}
+	if _, err := s.cfg.Store.UpdateDatasource(ctx, d); err != nil {
+		return err
+	}
+	a, err := s.cfg.Engine.Reconcile(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("datasource updated", "datasource", d.ID, "by", c.Locals(localAuth))
+	return c.JSON(newView(d, a))
+}
+
+func (s *Server) deleteDatasource(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	id := c.Params("id")
+	if _, err := s.cfg.Store.Datasource(ctx, id); err != nil {
+		return err
+	}
+	// Revoke at the provider first; a provider that fails must not keep
+	// the datasource alive, so its error is only logged.
+	if res, err := s.cfg.Engine.Revoke(ctx, id); err != nil {
+		s.log.Warn("revoking before delete failed", "datasource", id, "err", err)
+	} else if res.ProviderError != "" {
+		s.log.Warn("provider refused revocation before delete", "datasource", id, "reason", res.ProviderError)
+	}
+	if err := s.cfg.Store.DeleteDatasource(ctx, id); err != nil {
+		return err
+	}
+	s.cfg.Engine.Forget(id)
+	s.log.Info("datasource deleted", "datasource", id, "by", c.Locals(localAuth))
+	return c.SendStatus(fiber.StatusNoContent)
+}

@@ -1,0 +1,152 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"html/template"
+	"strings"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
+)
+
+// Problem is an RFC 9457 problem detail, the body of every error answer
+// (Content-Type application/problem+json).
+type Problem struct {
+	// Type is a URI naming the kind of problem; see problemTypes.
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// Errors names every bad field of a 400 for invalid input.
+	Errors []datasource.FieldError `json:"errors,omitempty"`
+	// RequestID correlates the answer with grantd's logs.
+	RequestID string `json:"requestId,omitempty"`
+}
+
+// Error makes a Problem usable as a Fiber handler error.
+func (p *Problem) Error() string { return p.Title + ": " + p.Detail }
+
+const problemBase = "https://grantd.dev/problems/"
+
+// Problem types. The URIs are stable identifiers; they need not resolve.
+var (
+	probInvalid        = &Problem{Type: problemBase + "invalid-input", Title: "Invalid input", Status: 400}
+	probMalformed      = &Problem{Type: problemBase + "malformed-json", Title: "Malformed JSON", Status: 400}
+	probBadPath        = &Problem{Type: problemBase + "proxy-path-rejected", Title: "Proxy path rejected", Status: 400}
+	probInvalidState   = &Problem{Type: problemBase + "invalid-state", Title: "Invalid authorization state", Status: 400}
+	probNotInteractive = &Problem{Type: problemBase + "not-interactive", Title: "Grant needs no authorization", Status: 400}
+	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
+	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
+	probCSRF           = &Problem{Type: problemBase + "csrf", Title: "Missing CSRF header", Status: 403}
+	probNotFound       = &Problem{Type: problemBase + "not-found", Title: "Not found", Status: 404}
+	probMethod         = &Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: 405}
+	probDuplicate      = &Problem{Type: problemBase + "duplicate-name", Title: "Name already in use", Status: 409}
+	probTooLarge       = &Problem{Type: problemBase + "body-too-large", Title: "Body too large", Status: 413}
+	probNotAuthorized  = &Problem{Type: problemBase + "datasource-not-authorized", Title: "Datasource not authorized", Status: 424}
+	probInternal       = &Problem{Type: problemBase + "internal", Title: "Internal error", Status: 500}
+	probTokenFailed    = &Problem{Type: problemBase + "token-endpoint-failed", Title: "Token endpoint failed", Status: 502}
+	probUpstream       = &Problem{Type: problemBase + "upstream-failed", Title: "Upstream failed", Status: 502}
+	probUnavailable    = &Problem{Type: problemBase + "unavailable", Title: "Service unavailable", Status: 503}
+	probUpstreamTime   = &Problem{Type: problemBase + "upstream-timeout", Title: "Upstream timed out", Status: 504}
+)
+
+// with returns a copy of p with detail.
+func (p *Problem) with(detail string) *Problem {
+	c := *p
+	c.Detail = detail
+	return &c
+}
+
+// problemFor maps an error to its problem: the one table from errors to
+// HTTP statuses. Anything unknown is an internal error whose detail says
+// only the request id; the error itself goes to the log.
+func problemFor(err error) *Problem {
+	var p *Problem
+	var v *datasource.ValidationError
+	var te *grants.TokenError
+	var fe *fiber.Error
+	switch {
+	case errors.As(err, &p):
+		return p
+	case errors.As(err, &v):
+		q := probInvalid.with("the datasource has invalid fields")
+		q.Errors = v.Errors
+		return q
+	case errors.Is(err, datasource.ErrNotFound):
+		return probNotFound.with("no such datasource")
+	case errors.Is(err, datasource.ErrDuplicateName):
+		return probDuplicate.with("another datasource has this name")
+	case errors.Is(err, datasource.ErrUnavailable):
+		return probUnavailable.with("the store cannot take writes right now; cached tokens are still served")
+	case errors.Is(err, grants.ErrInvalidState):
+		return probInvalidState.with(strings.TrimPrefix(err.Error(), "grants: "))
+	case errors.Is(err, grants.ErrNotInteractive):
+		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
+	case errors.Is(err, grants.ErrNotAuthorized):
+		return probNotAuthorized.with(strings.TrimPrefix(err.Error(), "grants: "))
+	case errors.As(err, &te):
+		if te.Kind == grants.Permanent {
+			return probNotAuthorized.with(te.Reason)
+		}
+		return probTokenFailed.with(te.Reason)
+	case errors.Is(err, context.DeadlineExceeded):
+		return probUnavailable.with("the request took too long")
+	case errors.As(err, &fe):
+		switch fe.Code {
+		case fiber.StatusNotFound:
+			return probNotFound.with("no such route")
+		case fiber.StatusMethodNotAllowed:
+			return probMethod.with("this route does not take that method")
+		case fiber.StatusRequestEntityTooLarge:
+			return probTooLarge.with("the body is over the limit")
+		case fiber.StatusUnauthorized:
+			return probUnauthorized.with("an admin token or a UI session is required")
+		}
+		if fe.Code >= 400 && fe.Code < 500 {
+			return &Problem{Type: "about:blank", Title: fiber.ErrBadRequest.Message, Status: fe.Code, Detail: fe.Message}
+		}
+	}
+	return probInternal.with("an unexpected error occurred; the request id correlates it with the server log")
+}
+
+// sendProblem writes p as problem+json, or as an HTML page for a browser.
+func sendProblem(c *fiber.Ctx, p *Problem) error {
+	q := *p
+	q.RequestID = requestID(c)
+	if q.Status == fiber.StatusUnauthorized {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="grantd"`)
+	}
+	c.Status(q.Status)
+	if wantsHTML(c) {
+		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
+		var b strings.Builder
+		problemPage.Execute(&b, &q)
+		return c.SendString(b.String())
+	}
+	b, err := json.Marshal(&q)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, "application/problem+json")
+	return c.Send(b)
+}
+
+// wantsHTML reports whether the client is a browser navigating (the
+// callback, the authorize start) rather than a program.
+func wantsHTML(c *fiber.Ctx) bool {
+	accept := c.Get(fiber.HeaderAccept)
+	return strings.Contains(accept, "text/html") && !strings.Contains(accept, "application/json")
+}
+
+var problemPage = template.Must(template.New("problem").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{{.Title}} — grantd</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:4rem auto;padding:0 1rem;color:#1f2328}
+h1{font-size:1.4rem}code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}a{color:#0b5cad}</style></head>
+<body><h1>{{.Title}}</h1><p id="detail">{{.Detail}}</p>
+<p>Status {{.Status}}{{if .RequestID}} · request <code>{{.RequestID}}</code>{{end}}</p>
+<p><a href="/">Back to grantd</a></p></body></html>`))

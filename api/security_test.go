@@ -1,0 +1,167 @@
+package api_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/grants/grantstest"
+)
+
+// TestEveryRouteNeedsCredentials enumerates the routes the server really
+// registers and checks each answers 401 without credentials, except the
+// allowlist.
+func TestEveryRouteNeedsCredentials(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	public := map[string]bool{
+		"GET /healthz": true, "GET /readyz": true,
+		"GET /api/v1/datasources/authorize": true, // the callback: the state is its credential
+		"GET /api/v1/openapi.json":          true,
+		"POST /api/v1/session":              true, // where the admin token is presented
+		"GET /*":                            true, // the UI's static files
+	}
+	seen := 0
+	for _, r := range h.server.App().GetRoutes(true) {
+		if r.Method == "HEAD" || r.Method == "CONNECT" || r.Method == "TRACE" || r.Path == "/" || r.Path == "/api/v1/*" {
+			continue // HEAD mirrors GET; "/" and "/api/v1/*" are middleware and the 404 fallback
+		}
+		key := r.Method + " " + r.Path
+		path := strings.NewReplacer(":id", "ds_test", "*", "x").Replace(r.Path)
+		code, b, _ := h.doWith(http.DefaultClient, r.Method, path, nil)
+		if public[key] {
+			if code == 401 {
+				t.Errorf("%s is public but answered 401", key)
+			}
+			continue
+		}
+		seen++
+		if code != 401 || decode[problem](t, b).Type != "https://grantd.dev/problems/unauthorized" {
+			t.Errorf("%s without credentials: %d %s", key, code, b)
+		}
+	}
+	if seen < 14 {
+		t.Fatalf("only %d protected routes enumerated", seen)
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	h := newHarness(t, harnessOptions{https: true})
+	br := browser()
+	code, _, _ := h.doWith(br, "POST", "/api/v1/session", map[string]string{"token": "wrong-token-wrong-token"})
+	if code != 401 {
+		t.Fatalf("wrong token: %d", code)
+	}
+	code, b, hdr := h.doWith(br, "POST", "/api/v1/session", map[string]string{"token": adminToken})
+	if code != 201 || strings.Contains(string(b), adminToken) {
+		t.Fatalf("session: %d %s", code, b)
+	}
+	sc := hdr.Get("Set-Cookie")
+	for _, want := range []string{"grantd_session=", "httponly", "samesite=lax", "secure", "path=/"} {
+		if !strings.Contains(strings.ToLower(sc), want) {
+			t.Errorf("Set-Cookie %q lacks %s", sc, want)
+		}
+	}
+	// The harness's public URL is https, so the jar would not send a
+	// Secure cookie over http: send it by hand.
+	cookie := strings.SplitN(sc, ";", 2)[0]
+	code, _, _ = h.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", cookie)
+	if code != 200 {
+		t.Fatalf("GET with session: %d", code)
+	}
+	body := map[string]any{"name": "x", "url": "https://api.example.com", "auth": map[string]any{"grantType": "authorization_code",
+		"accessTokenUrl": "https://id.example.com/token", "authorizationUrl": "https://id.example.com/auth", "clientId": "c"}}
+	code, b, _ = h.doWith(http.DefaultClient, "POST", "/api/v1/datasources", body, "Cookie", cookie)
+	if code != 403 || decode[problem](t, b).Type != "https://grantd.dev/problems/csrf" {
+		t.Fatalf("POST with session, no CSRF header: %d %s", code, b)
+	}
+	code, _, _ = h.doWith(http.DefaultClient, "POST", "/api/v1/datasources", body, "Cookie", cookie, "X-Grantd-CSRF", "1")
+	if code != 201 {
+		t.Fatalf("POST with session and CSRF header: %d", code)
+	}
+	code, _, _ = h.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", "grantd_session=tampered"+cookie[len("grantd_session="):])
+	if code != 401 {
+		t.Fatalf("tampered session: %d", code)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p := newProvider(t, h, grantstest.ProviderOptions{})
+	d := h.create(ccBody(p, "m", "svc-secret-9f8e7d"))
+	h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/x", nil)
+	if code, _, _ := h.doWith(http.DefaultClient, "GET", "/metrics", nil); code != 401 {
+		t.Fatalf("metrics without credentials: %d", code)
+	}
+	code, b, _ := h.do("GET", "/metrics", nil)
+	for _, want := range []string{
+		`grantd_token_requests_total{grant="client_credentials",request="client_credentials",result="ok"} 1`,
+		`grantd_token_request_duration_seconds_count{grant="client_credentials",request="client_credentials"} 1`,
+		`grantd_proxy_requests_total{status="200"} 1`,
+		`grantd_datasources{status="authorized"} 1`,
+		`grantd_datasources{status="needs_reauthorization"} 0`,
+	} {
+		if code != 200 || !strings.Contains(string(b), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+// TestOpenAPIMatchesRoutes checks the OpenAPI document against the routes
+// the server registers, both ways.
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	code, b, _ := h.doWith(http.DefaultClient, "GET", "/api/v1/openapi.json", nil)
+	if code != 200 {
+		t.Fatalf("openapi: %d", code)
+	}
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
+		t.Fatalf("not an OpenAPI 3 document: %v", err)
+	}
+	documented := map[string]bool{}
+	for path, ops := range doc.Paths {
+		for m := range ops {
+			if m == "parameters" {
+				continue
+			}
+			documented[strings.ToUpper(m)+" "+path] = true
+		}
+	}
+	registered := map[string]bool{}
+	for _, r := range h.server.App().GetRoutes(true) {
+		if r.Path == "/" || r.Path == "/*" || r.Path == "/api/v1/*" || r.Method == "CONNECT" || r.Method == "TRACE" {
+			continue
+		}
+		p := strings.ReplaceAll(r.Path, ":id", "{id}")
+		p = strings.ReplaceAll(p, "/proxy/*", "/proxy/{path}")
+		if r.Method == "HEAD" && !strings.Contains(p, "/proxy") {
+			continue // Fiber adds HEAD to every GET
+		}
+		registered[r.Method+" "+p] = true
+	}
+	var missing, stale []string
+	for k := range registered {
+		if !documented[k] {
+			missing = append(missing, k)
+		}
+	}
+	for k := range documented {
+		if !registered[k] {
+			stale = append(stale, k)
+		}
+	}
+	sort.Strings(missing)
+	sort.Strings(stale)
+	if len(missing) > 0 || len(stale) > 0 {
+		t.Errorf("routes not documented: %v\ndocumented but not routed: %v", missing, stale)
+	}
+	if len(api.OpenAPI()) == 0 {
+		t.Error("empty document")
+	}
+}

@@ -1,0 +1,237 @@
+// Package api is grantd's HTTP interface on Fiber: the REST API of
+// DESIGN.md, the authorization-code redirect flow with its callback, the
+// authenticating proxy, the UI session, metrics, health and the OpenAPI
+// document. It is one consumer of packages datasource and grants.
+//
+// # Errors
+//
+// Every error answer is RFC 9457 problem+json (an HTML page for browsers
+// navigating to the callback); problemFor is the one table from errors to
+// statuses. Unexpected errors answer "internal error" with a request id,
+// never internals or secrets.
+//
+// # Authentication
+//
+// Every /api/v1 route but the callback wants the admin token as a Bearer
+// header (compared as SHA-256 digests in constant time) or the UI session
+// cookie from POST /api/v1/session. Cookie-authenticated requests that
+// change something must also carry the header X-Grantd-CSRF (any value):
+// other sites cannot send it without a CORS preflight grantd never allows.
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
+)
+
+// Config configures New. Store, Engine, PublicURL and AdminTokenHash are
+// required.
+type Config struct {
+	Store  datasource.Store
+	Engine *grants.Engine
+	// PublicURL is where users and providers reach grantd; the callback's
+	// redirect URI is built from it, never from request headers.
+	PublicURL *url.URL
+	// AdminTokenHash is the SHA-256 of the admin token.
+	AdminTokenHash [sha256.Size]byte
+	// SessionKey signs UI session cookies (32 random bytes, kept secret).
+	SessionKey []byte
+	// Dialer guards the proxy's outgoing connections.
+	Dialer *grants.Dialer
+	// UI is the web UI's files, served at /; nil serves none.
+	UI fs.FS
+	// Logger receives access logs; nothing secret is ever logged.
+	Logger *slog.Logger
+	// Metrics registers grantd's metrics; nil disables /metrics.
+	Metrics *Metrics
+	// MetricsPublic serves /metrics without authentication.
+	MetricsPublic bool
+	// Ready reports whether the server can serve (store open, keys loaded).
+	Ready func(context.Context) error
+	// Version is reported by /healthz.
+	Version string
+	// Now is the clock for expires_in; default time.Now.
+	Now func() time.Time
+
+	// Limits; zero means the default.
+	JSONBodyLimit      int           // default 256 KiB
+	ProxyBodyLimit     int64         // default 32 MiB
+	ProxyResponseLimit int64         // default 1 GiB
+	ProxyTimeout       time.Duration // default 30s
+	ProxyReplayLimit   int           // bodies up to this are buffered and replayable; default 1 MiB
+	SessionTTL         time.Duration // default 12h
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg         Config
+	app         *fiber.App
+	log         *slog.Logger
+	proxy       *proxy
+	secure      bool // cookies get Secure
+	redirectURI string
+}
+
+// New builds the server and its routes.
+func New(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.JSONBodyLimit == 0 {
+		cfg.JSONBodyLimit = 256 << 10
+	}
+	if cfg.ProxyBodyLimit == 0 {
+		cfg.ProxyBodyLimit = 32 << 20
+	}
+	if cfg.ProxyResponseLimit == 0 {
+		cfg.ProxyResponseLimit = 1 << 30
+	}
+	if cfg.ProxyTimeout == 0 {
+		cfg.ProxyTimeout = 30 * time.Second
+	}
+	if cfg.ProxyReplayLimit == 0 {
+		cfg.ProxyReplayLimit = 1 << 20
+	}
+	if cfg.SessionTTL == 0 {
+		cfg.SessionTTL = 12 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Dialer == nil {
+		cfg.Dialer = &grants.Dialer{}
+	}
+	s := &Server{
+		cfg:         cfg,
+		log:         cfg.Logger,
+		secure:      cfg.PublicURL.Scheme == "https",
+		redirectURI: RedirectURI(cfg.PublicURL),
+	}
+	s.proxy = newProxy(s)
+	s.app = fiber.New(fiber.Config{
+		AppName:               "grantd",
+		DisableStartupMessage: true,
+		ErrorHandler:          s.errorHandler,
+		// Bodies up to this are read before the handler runs; larger ones
+		// stream (the proxy) or are refused by the JSON routes.
+		BodyLimit:         cfg.ProxyReplayLimit,
+		StreamRequestBody: true,
+		ReadTimeout:       time.Minute,
+		WriteTimeout:      10 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ReadBufferSize:    16 << 10,
+		// The raw path is kept: the proxy checks it for escapes itself.
+		UnescapePath:  false,
+		StrictRouting: false,
+		CaseSensitive: true,
+	})
+	s.routes()
+	return s
+}
+
+func (s *Server) now() time.Time { return s.cfg.Now() }
+
+// RedirectURI is the callback URL providers redirect to:
+// <public URL>/api/v1/datasources/authorize.
+func RedirectURI(public *url.URL) string {
+	return strings.TrimRight(public.String(), "/") + "/api/v1/datasources/authorize"
+}
+
+// App returns the Fiber app, for tests and embedding.
+func (s *Server) App() *fiber.App { return s.app }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.app.Listener(ln) }
+
+// Shutdown stops accepting connections and waits for requests in flight
+// until ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error { return s.app.ShutdownWithContext(ctx) }
+
+func (s *Server) routes() {
+	app := s.app
+	app.Use(s.requestIDs, s.accessLog)
+	if m := s.cfg.Metrics; m != nil {
+		app.Use(m.middleware)
+	}
+	app.Get("/healthz", s.healthz)
+	app.Get("/readyz", s.readyz)
+	if s.cfg.Metrics != nil {
+		if s.cfg.MetricsPublic {
+			app.Get("/metrics", s.cfg.Metrics.handler())
+		} else {
+			app.Get("/metrics", s.authenticate, s.cfg.Metrics.handler())
+		}
+	}
+
+	v1 := app.Group("/api/v1")
+	// The callback is the one unauthenticated API route: the provider
+	// sends the person's browser here. The state is its credential.
+	v1.Get("/datasources/authorize", s.callback)
+	v1.Get("/openapi.json", s.openapi)
+	v1.Post("/session", s.createSession)
+
+	auth := v1.Group("", s.authenticate)
+	auth.Get("/session", s.getSession)
+	auth.Delete("/session", s.deleteSession)
+	auth.Get("/config", s.getConfig)
+	auth.Post("/datasources", s.createDatasource)
+	auth.Get("/datasources", s.listDatasources)
+	auth.Get("/datasources/:id", s.getDatasource)
+	auth.Put("/datasources/:id", s.putDatasource)
+	auth.Delete("/datasources/:id", s.deleteDatasource)
+	auth.Post("/datasources/:id/authorize", s.authorize)
+	auth.Get("/datasources/:id/authorize/start", s.authorizeStart)
+	auth.Get("/datasources/:id/status", s.status)
+	auth.Post("/datasources/:id/refresh", s.refresh)
+	auth.Post("/datasources/:id/revoke", s.revoke)
+	auth.Post("/datasources/:id/token", s.token)
+	auth.All("/datasources/:id/proxy", s.proxy.handle)
+	auth.All("/datasources/:id/proxy/*", s.proxy.handle)
+	v1.All("/*", func(c *fiber.Ctx) error { return probNotFound.with("no such API route") })
+
+	if s.cfg.UI != nil {
+		s.uiRoutes()
+	}
+	app.Use(func(c *fiber.Ctx) error { return probNotFound.with("no such route") })
+}
+
+func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
+	p := problemFor(err)
+	if p.Status >= 500 && p.Type == probInternal.Type {
+		s.log.Error("request failed", "requestId", requestID(c), "method", c.Method(), "route", c.Route().Path, "err", err)
+	}
+	return sendProblem(c, p)
+}
+
+func (s *Server) healthz(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"status": "ok", "version": s.cfg.Version})
+}
+
+func (s *Server) readyz(c *fiber.Ctx) error {
+	if s.cfg.Ready != nil {
+		if err := s.cfg.Ready(c.UserContext()); err != nil {
+			s.log.Warn("not ready", "err", err)
+			return sendProblem(c, probUnavailable.with("not ready: "+err.Error()))
+		}
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func (s *Server) getConfig(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{
+		"redirectUri": s.redirectURI,
+		"publicUrl":   s.cfg.PublicURL.String(),
+		"version":     s.cfg.Version,
+	})
+}

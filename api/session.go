@@ -1,0 +1,124 @@
+package api
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+const (
+	sessionCookie = "grantd_session"
+	csrfHeader    = "X-Grantd-CSRF"
+	localAuth     = "grantd.auth" // "token" or "session"
+)
+
+// authenticate lets a request through with the admin token as Bearer, or
+// a valid session cookie (plus the CSRF header for requests that change
+// something). Otherwise 401.
+func (s *Server) authenticate(c *fiber.Ctx) error {
+	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") && s.adminToken(strings.TrimSpace(tok)) {
+			c.Locals(localAuth, "token")
+			return c.Next()
+		}
+		return probUnauthorized.with("the Authorization header does not carry the admin token")
+	}
+	if v := c.Cookies(sessionCookie); v != "" && s.validSession(v) {
+		switch c.Method() {
+		case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
+		default:
+			if c.Get(csrfHeader) == "" {
+				return probCSRF.with("requests authenticated by the session cookie must send the " + csrfHeader + " header")
+			}
+		}
+		c.Locals(localAuth, "session")
+		return c.Next()
+	}
+	return probUnauthorized.with("send the admin token as 'Authorization: Bearer <token>' or sign in to the UI")
+}
+
+// adminToken reports whether tok is the admin token, comparing digests in
+// constant time.
+func (s *Server) adminToken(tok string) bool {
+	if tok == "" {
+		return false
+	}
+	d := sha256.Sum256([]byte(tok))
+	return subtle.ConstantTimeCompare(d[:], s.cfg.AdminTokenHash[:]) == 1
+}
+
+// A session cookie is expiry (8 bytes) | nonce (16 bytes) | HMAC-SHA256
+// over both, keyed with the session key and the admin token's digest, so
+// replacing the admin token ends every session.
+func (s *Server) sessionMAC(payload []byte) []byte {
+	m := hmac.New(sha256.New, append(append([]byte{}, s.cfg.SessionKey...), s.cfg.AdminTokenHash[:]...))
+	m.Write(payload)
+	return m.Sum(nil)
+}
+
+func (s *Server) newSession(now time.Time) string {
+	payload := make([]byte, 24)
+	binary.BigEndian.PutUint64(payload, uint64(now.Add(s.cfg.SessionTTL).Unix()))
+	rand.Read(payload[8:])
+	return base64.RawURLEncoding.EncodeToString(append(payload, s.sessionMAC(payload)...))
+}
+
+func (s *Server) validSession(v string) bool {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil || len(b) != 24+sha256.Size || len(s.cfg.SessionKey) == 0 {
+		return false
+	}
+	payload, mac := b[:24], b[24:]
+	if !hmac.Equal(mac, s.sessionMAC(payload)) {
+		return false
+	}
+	exp := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
+	return time.Now().Before(exp)
+}
+
+type sessionRequest struct {
+	Token string `json:"token"`
+}
+
+// createSession trades the admin token for an HttpOnly session cookie, so
+// the UI never keeps the token in script-readable storage.
+func (s *Server) createSession(c *fiber.Ctx) error {
+	body, err := s.readJSONBody(c)
+	if err != nil {
+		return err
+	}
+	var req sessionRequest
+	if err := decodeStrict(body, &req); err != nil {
+		return err
+	}
+	if !s.adminToken(strings.TrimSpace(req.Token)) {
+		return probUnauthorized.with("that is not the admin token")
+	}
+	c.Cookie(&fiber.Cookie{
+		Name:     sessionCookie,
+		Value:    s.newSession(time.Now()),
+		Path:     "/",
+		MaxAge:   int(s.cfg.SessionTTL.Seconds()),
+		HTTPOnly: true,
+		Secure:   s.secure,
+		SameSite: fiber.CookieSameSiteLaxMode,
+	})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"authenticated": true, "expiresIn": int(s.cfg.SessionTTL.Seconds())})
+}
+
+func (s *Server) getSession(c *fiber.Ctx) error {
+	return c.JSON(fiber.Map{"authenticated": true, "via": c.Locals(localAuth)})
+}
+
+func (s *Server) deleteSession(c *fiber.Ctx) error {
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	return c.SendStatus(fiber.StatusNoContent)
+}

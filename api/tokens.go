@@ -1,0 +1,70 @@
+package api
+
+import (
+	"math"
+
+	"github.com/gofiber/fiber/v2"
+)
+
+func (s *Server) status(c *fiber.Ctx) error {
+	a, err := s.cfg.Engine.Status(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(a)
+}
+
+// refresh makes a token request now, ignoring backoff, and answers the
+// resulting status; a failed request shows in status and lastError.
+func (s *Server) refresh(c *fiber.Ctx) error {
+	a, err := s.cfg.Engine.Refresh(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	s.log.Info("refresh requested", "datasource", c.Params("id"), "status", a.Status, "by", c.Locals(localAuth))
+	return c.JSON(a)
+}
+
+// revoke revokes at the provider (RFC 7009) when it can and erases the
+// tokens. The answer is the new status plus what happened at the provider.
+func (s *Server) revoke(c *fiber.Ctx) error {
+	res, err := s.cfg.Engine.Revoke(c.UserContext(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	s.log.Info("tokens revoked", "datasource", c.Params("id"), "atProvider", res.AtProvider, "by", c.Locals(localAuth))
+	return c.JSON(fiber.Map{
+		"status":            res.Authorization.Status,
+		"expiresAt":         res.Authorization.ExpiresAt,
+		"lastRefreshedAt":   res.Authorization.LastRefreshedAt,
+		"lastError":         res.Authorization.LastError,
+		"hasRefreshToken":   res.Authorization.HasRefreshToken,
+		"grantedScope":      res.Authorization.GrantedScope,
+		"revokedAtProvider": res.AtProvider,
+		"providerError":     res.ProviderError,
+	})
+}
+
+// token hands the raw access token out, only for datasources that set
+// exposeToken.
+func (s *Server) token(c *fiber.Ctx) error {
+	ctx := c.UserContext()
+	d, err := s.cfg.Engine.Datasource(ctx, c.Params("id"))
+	if err != nil {
+		return err
+	}
+	if !d.Auth.ExposeToken {
+		return probNotExposed.with("this datasource does not set exposeToken; use the proxy")
+	}
+	t, err := s.cfg.Engine.Token(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	s.log.Info("access token handed out", "datasource", d.ID, "by", c.Locals(localAuth))
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{
+		"access_token": t.Value().Reveal(),
+		"token_type":   t.Type,
+		"expires_in":   int64(math.Max(0, t.Expiry.Sub(s.now()).Seconds())),
+	})
+}

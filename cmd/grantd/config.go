@@ -1,0 +1,170 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is everything serve reads from flags and their GRANTD_* twins.
+// A flag given on the command line wins over its environment variable.
+type config struct {
+	Addr           string
+	DataDir        string
+	PublicURL      string
+	AllowPrivate   bool
+	LogLevel       string
+	LogFormat      string
+	MetricsPublic  bool
+	ProxyTimeout   time.Duration
+	ShutdownGrace  time.Duration
+	RefreshWorkers int
+	// From the environment only: secrets do not belong on command lines,
+	// where ps shows them.
+	AdminToken string
+	MasterKey  string
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
+	c := &config{}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.Addr, "addr", env("GRANTD_ADDR", "127.0.0.1:8080"), "listen address (GRANTD_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", env("GRANTD_DATA_DIR", "./data"), "data directory (GRANTD_DATA_DIR)")
+	fs.StringVar(&c.PublicURL, "public-url", env("GRANTD_PUBLIC_URL", ""), "public URL, default http://<addr> (GRANTD_PUBLIC_URL)")
+	allow, err := envBool("GRANTD_ALLOW_PRIVATE_NETWORKS")
+	if err != nil {
+		return nil, err
+	}
+	fs.BoolVar(&c.AllowPrivate, "allow-private-networks", allow, "allow loopback/private/link-local upstreams (GRANTD_ALLOW_PRIVATE_NETWORKS)")
+	fs.StringVar(&c.LogLevel, "log-level", env("GRANTD_LOG_LEVEL", "info"), "debug|info|warn|error (GRANTD_LOG_LEVEL)")
+	fs.StringVar(&c.LogFormat, "log-format", env("GRANTD_LOG_FORMAT", "text"), "text|json (GRANTD_LOG_FORMAT)")
+	mp, err := envBool("GRANTD_METRICS_PUBLIC")
+	if err != nil {
+		return nil, err
+	}
+	fs.BoolVar(&c.MetricsPublic, "metrics-public", mp, "serve /metrics without auth (GRANTD_METRICS_PUBLIC)")
+	pt, err := envDuration("GRANTD_PROXY_TIMEOUT", 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	fs.DurationVar(&c.ProxyTimeout, "proxy-timeout", pt, "upstream timeout (GRANTD_PROXY_TIMEOUT)")
+	sg, err := envDuration("GRANTD_SHUTDOWN_GRACE", 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", sg, "graceful shutdown wait (GRANTD_SHUTDOWN_GRACE)")
+	rw, err := envInt("GRANTD_REFRESH_WORKERS", 64)
+	if err != nil {
+		return nil, err
+	}
+	fs.IntVar(&c.RefreshWorkers, "refresh-workers", rw, "concurrent background refreshes (GRANTD_REFRESH_WORKERS)")
+	if err := fs.Parse(args); err != nil {
+		return nil, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	c.AdminToken = os.Getenv("GRANTD_ADMIN_TOKEN")
+	c.MasterKey = os.Getenv("GRANTD_MASTER_KEY")
+	return c, c.check()
+}
+
+func (c *config) check() error {
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		return usageError{fmt.Sprintf("--addr %q: want host:port", c.Addr)}
+	}
+	if c.PublicURL == "" {
+		host, port, _ := net.SplitHostPort(c.Addr)
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		c.PublicURL = "http://" + net.JoinHostPort(host, port)
+	}
+	u, err := url.Parse(c.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return usageError{fmt.Sprintf("--public-url %q: want an absolute http(s) URL without query or credentials", c.PublicURL)}
+	}
+	if _, err := c.level(); err != nil {
+		return err
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return usageError{fmt.Sprintf("--log-format %q: want text or json", c.LogFormat)}
+	}
+	if c.RefreshWorkers < 1 {
+		return usageError{"--refresh-workers must be at least 1"}
+	}
+	return nil
+}
+
+func (c *config) publicURL() *url.URL {
+	u, _ := url.Parse(strings.TrimRight(c.PublicURL, "/"))
+	return u
+}
+
+func (c *config) level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		return 0, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", c.LogLevel)}
+	}
+	return l, nil
+}
+
+func (c *config) logger(w io.Writer) *slog.Logger {
+	l, _ := c.level()
+	opts := &slog.HandlerOptions{Level: l}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envBool(key string) (bool, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, usageError{fmt.Sprintf("%s=%q: want true or false", key, v)}
+	}
+	return b, nil
+}
+
+func envDuration(key string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, usageError{fmt.Sprintf("%s=%q: want a duration such as 30s", key, v)}
+	}
+	return d, nil
+}
+
+func envInt(key string, def int) (int, error) {
+	v := os.Getenv(key)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, usageError{fmt.Sprintf("%s=%q: want a number", key, v)}
+	}
+	return n, nil
+}

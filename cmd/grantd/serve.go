@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/ui"
+)
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := c.logger(stderr)
+	st, err := openStack(c.DataDir, c.MasterKey, log)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	adminHash, err := st.adminTokenHash(ctx, c.AdminToken, stdout)
+	if err != nil {
+		return err
+	}
+	sessionKey, err := st.sessionKey(ctx)
+	if err != nil {
+		return err
+	}
+
+	public := c.publicURL()
+	dialer := &grants.Dialer{AllowPrivate: c.AllowPrivate}
+	metrics := api.NewMetrics()
+	engine := grants.New(st.store, grants.Options{
+		Logger:      log,
+		RedirectURI: api.RedirectURI(public),
+		Dialer:      dialer,
+		Workers:     c.RefreshWorkers,
+		Hooks:       metrics.Hooks(),
+	})
+	start := time.Now()
+	if err := engine.Start(ctx); err != nil {
+		return fmt.Errorf("starting the refresher: %w", err)
+	}
+	defer engine.Close()
+	metrics.CountStatuses(engine.StatusCounts)
+
+	srv := api.New(api.Config{
+		Store:          st.store,
+		Engine:         engine,
+		PublicURL:      public,
+		AdminTokenHash: adminHash,
+		SessionKey:     sessionKey,
+		Dialer:         dialer,
+		UI:             ui.Files(),
+		Logger:         log,
+		Metrics:        metrics,
+		MetricsPublic:  c.MetricsPublic,
+		ProxyTimeout:   c.ProxyTimeout,
+		Version:        version,
+		Ready: func(ctx context.Context) error {
+			_, err := st.store.Meta(ctx, metaAdminToken)
+			if c.AdminToken != "" {
+				err = nil
+			}
+			return err
+		},
+	})
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return err
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("grantd serving", "addr", ln.Addr().String(), "publicUrl", public.String(),
+		"redirectUri", api.RedirectURI(public), "dataDir", c.DataDir, "version", version,
+		"allowPrivateNetworks", c.AllowPrivate, "startup", time.Since(start).Round(time.Millisecond))
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("shutdown", "err", err)
+	}
+	engine.Close()
+	if err := st.Close(); err != nil {
+		return err
+	}
+	log.Info("stopped cleanly")
+	return nil
+}
