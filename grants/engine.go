@@ -265,6 +265,37 @@ func (e *Engine) Reconcile(ctx context.Context, id string) (datasource.Authoriza
 	return e.Status(ctx, id)
 }
 
+// Invalidate drops what the engine cached of datasource id and plans its
+// refresh again from the store. Call it when another process changed the
+// datasource or its token record (a watch on a shared store): the next
+// caller reads the new token from the store instead of making a token
+// request of its own. A deleted datasource is forgotten.
+func (e *Engine) Invalidate(ctx context.Context, id string) error {
+	e.forgetEntry(id)
+	d, err := e.store.Datasource(ctx, id)
+	if errors.Is(err, datasource.ErrNotFound) {
+		e.Forget(id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rec, err := e.record(ctx, id)
+	if err != nil {
+		return err
+	}
+	a := e.authorization(rec)
+	e.setStatus(id, a.Status, a.LastError)
+	sc := rec.Schedule()
+	sc.GrantType = d.Auth.GrantType
+	if at, ok := e.plan(sc, e.clock.Now()); ok {
+		e.sched.schedule(id, at, sc.Generation)
+	} else {
+		e.sched.unschedule(id)
+	}
+	return nil
+}
+
 // Forget drops everything the engine holds about a deleted datasource.
 func (e *Engine) Forget(id string) {
 	e.forgetEntry(id)
