@@ -27,6 +27,14 @@ lint:
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
 
+## bench: micro benchmarks (-benchmem), then proxy, refresh-storm and scale
+## benchmarks on loopback with wrk (installed from Debian when missing)
+bench: build
+	$(GO) build -o $(BIN)/grantd-bench ./cmd/grantd-bench
+	@command -v wrk >/dev/null || { echo "installing wrk"; (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; }
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./crypto/ ./grants/ ./datasource/... ./api/
+	$(BIN)/grantd-bench -grantd $(BIN)/grantd -out $(BIN)/bench.json $(BENCHFLAGS) all
+
 ## fuzz: run every fuzz target for FUZZTIME (default 30s) each
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -17,13 +19,22 @@ const localRequestID = "grantd.requestId"
 func (s *Server) requestIDs(c *fiber.Ctx) error {
 	id := c.Get(fiber.HeaderXRequestID)
 	if !validRequestID(id) {
-		b := make([]byte, 12)
-		rand.Read(b)
-		id = hex.EncodeToString(b)
+		id = nextRequestID()
 	}
 	c.Locals(localRequestID, id)
 	c.Set(fiber.HeaderXRequestID, id)
 	return c.Next()
+}
+
+// Request ids are a random per-process prefix and a counter: unique, cheap,
+// and not meant to be secret.
+var (
+	requestPrefix  = func() string { b := make([]byte, 6); rand.Read(b); return hex.EncodeToString(b) }()
+	requestCounter atomic.Uint64
+)
+
+func nextRequestID() string {
+	return requestPrefix + "-" + strconv.FormatUint(requestCounter.Add(1), 36)
 }
 
 func validRequestID(id string) bool {
@@ -64,6 +75,9 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	}
 	if c.Path() == "/healthz" || c.Path() == "/readyz" || c.Path() == "/metrics" {
 		level = slog.LevelDebug
+	}
+	if !s.log.Enabled(c.UserContext(), level) {
+		return err
 	}
 	s.log.LogAttrs(c.UserContext(), level, "http request",
 		slog.String("requestId", requestID(c)),

@@ -30,7 +30,7 @@ const redirectURI = "http://127.0.0.1:9/api/v1/datasources/authorize"
 // fixture is one engine on a real bbolt store with real Tink keys, a
 // controllable clock, and a log of its token requests.
 type fixture struct {
-	t      *testing.T
+	t      testing.TB
 	clock  *grantstest.Clock
 	store  *bolt.Store
 	engine *grants.Engine
@@ -50,6 +50,13 @@ type fixtureOptions struct {
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
+	return newFixtureTB(t, o)
+}
+
+// newBenchFixture is a fixture for benchmarks.
+func newBenchFixture(b *testing.B) *fixture { return newFixtureTB(b, fixtureOptions{}) }
+
+func newFixtureTB(t testing.TB, o fixtureOptions) *fixture {
 	t.Helper()
 	f := &fixture{t: t, clock: grantstest.NewClock(epoch), dir: t.TempDir(), kek: crypto.GenerateMasterKey(), notify: make(chan struct{}, 1)}
 	f.open(o)
@@ -254,11 +261,17 @@ func (f *fixture) callAPI(id, path string) (int, grantstest.APIAnswer) {
 	return resp.StatusCode, a
 }
 
+// stateParam returns the state parameter of an authorize URL.
+func stateParam(raw string) string {
+	u, _ := url.Parse(raw)
+	return u.Query().Get("state")
+}
+
 // login plays the person at the provider: it opens the authorize URL,
 // submits the login form with the test user, and returns the URL the
 // provider redirects the browser to (grantd's callback, with code and
 // state, or with an error).
-func login(t *testing.T, authorizeURL string, consent string) *url.URL {
+func login(t testing.TB, authorizeURL string, consent string) *url.URL {
 	t.Helper()
 	return loginWith(t, http.DefaultClient, authorizeURL, consent)
 }
@@ -269,7 +282,7 @@ func loginTLS(t *testing.T, p *grantstest.Provider, authorizeURL string) *url.UR
 	return loginWith(t, p.Server.Client(), authorizeURL, "allow")
 }
 
-func loginWith(t *testing.T, base *http.Client, authorizeURL string, consent string) *url.URL {
+func loginWith(t testing.TB, base *http.Client, authorizeURL string, consent string) *url.URL {
 	t.Helper()
 	hc := &http.Client{Transport: base.Transport, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := hc.Get(authorizeURL)

@@ -26,6 +26,7 @@ type config struct {
 	ProxyTimeout   time.Duration
 	ShutdownGrace  time.Duration
 	RefreshWorkers int
+	PprofAddr      string
 	// From the environment only: secrets do not belong on command lines,
 	// where ps shows them.
 	AdminToken string
@@ -66,6 +67,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	fs.IntVar(&c.RefreshWorkers, "refresh-workers", rw, "concurrent background refreshes (GRANTD_REFRESH_WORKERS)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("GRANTD_PPROF_ADDR", ""), "serve net/http/pprof on this address, for profiling; off when empty (GRANTD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return nil, usageError{err.Error()}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"time"
 
 	"github.com/grantd/grantd/api"
@@ -71,6 +73,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		},
 	})
+	if c.PprofAddr != "" {
+		pl, err := net.Listen("tcp", c.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		defer pl.Close()
+		go http.Serve(pl, http.DefaultServeMux) // net/http/pprof registers on the default mux
+		log.Warn("profiling endpoints are on; do not expose them", "addr", pl.Addr().String())
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return err

@@ -1,0 +1,118 @@
+// Command grantd-bench measures grantd on loopback and prints a table; see
+// BENCHMARKS.md for what it measures and the latest figures.
+//
+//	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale
+//
+// It starts its own upstream, token endpoint and baseline proxy (as
+// subprocesses of itself, so each has its own runtime) and the real grantd
+// binary, and drives them with wrk.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	grantd     string
+	duration   time.Duration
+	rounds     int
+	conns      []int
+	datasets   int
+	idle       time.Duration
+	stormSize  int
+	out        string
+	pinLoadgen bool
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], "serve-") {
+		// Helper processes started by the benchmarks themselves.
+		if err := serveHelper(ctx, os.Args[1], os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "grantd-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	var o options
+	var conns string
+	flag.StringVar(&o.grantd, "grantd", "bin/grantd", "the grantd binary to measure")
+	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each proxy load run")
+	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per proxy point (the median is reported)")
+	flag.StringVar(&conns, "conns", "1,16,64", "proxy concurrency levels")
+	flag.IntVar(&o.datasets, "datasources", 100_000, "datasources for the scale run")
+	flag.DurationVar(&o.idle, "idle", 30*time.Second, "idle CPU window of the scale run")
+	flag.IntVar(&o.stormSize, "storm", 1000, "concurrent requests in the refresh storm")
+	flag.StringVar(&o.out, "out", "", "also write the results as JSON here")
+	flag.BoolVar(&o.pinLoadgen, "pin", false, "pin wrk to the last CPU with taskset")
+	flag.Parse()
+	for _, c := range strings.Split(conns, ",") {
+		var n int
+		fmt.Sscan(c, &n)
+		if n > 0 {
+			o.conns = append(o.conns, n)
+		}
+	}
+	what := flag.Arg(0)
+	if what == "" {
+		what = "all"
+	}
+	r := &report{Machine: machine(), Date: time.Now().UTC().Format("2006-01-02 15:04 MST")}
+	fmt.Printf("grantd-bench on %s\n\n", r.Machine)
+	var err error
+	switch what {
+	case "all":
+		if err = benchProxy(ctx, o, r); err == nil {
+			if err = benchStorm(ctx, o, r); err == nil {
+				err = benchScale(ctx, o, r)
+			}
+		}
+	case "proxy":
+		err = benchProxy(ctx, o, r)
+	case "storm":
+		err = benchStorm(ctx, o, r)
+	case "scale":
+		err = benchScale(ctx, o, r)
+	default:
+		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale)", what)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "grantd-bench:", err)
+		os.Exit(1)
+	}
+	r.print(os.Stdout)
+	if o.out != "" {
+		if err := r.save(o.out); err != nil {
+			fmt.Fprintln(os.Stderr, "grantd-bench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func machine() string {
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.SplitN(string(b), "\n", 2)[0], "MemTotal: %d kB", &kb)
+		mem = fmt.Sprintf(", %.1f GiB", float64(kb)/(1<<20))
+	}
+	cpu := ""
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "model name") {
+				cpu = ", " + strings.TrimSpace(strings.SplitN(l, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%d CPUs%s%s, %s/%s, %s", runtime.NumCPU(), cpu, mem, runtime.GOOS, runtime.GOARCH, runtime.Version())
+}

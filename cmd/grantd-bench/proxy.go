@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/grantd/grantd/crypto"
+)
+
+// Proxy targets, in the order they run in each round.
+var proxyTargets = []string{"direct", "grantd-header", "grantd-query", "baseline"}
+
+type proxyPoint struct {
+	Conns   int                   `json:"conns"`
+	Results map[string]loadResult `json:"results"` // median of the rounds
+}
+
+// benchProxy measures proxy throughput and added latency: (a) the upstream
+// directly, (b) grantd's proxy with a cached client-credentials token in a
+// header, (c) the same in a query parameter, (d) the baseline of
+// net/http + httputil.ReverseProxy + x/oauth2 clientcredentials, all
+// against the same upstream, with the same wrk, in the same run,
+// interleaved round by round.
+func benchProxy(ctx context.Context, o options, r *report) error {
+	fmt.Println("== proxy throughput and added latency")
+	te, err := startTokenEndpoint(86400) // a day: no refresh during the runs
+	if err != nil {
+		return err
+	}
+	defer te.Close()
+	up, err := startHelper(ctx, "serve-upstream")
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	base, err := startHelper(ctx, "serve-baseline", "-upstream", up.URL(), "-token-url", te.URL())
+	if err != nil {
+		return err
+	}
+	defer base.Close()
+	dir, err := os.MkdirTemp("", "grantd-bench-proxy")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	g, err := startGrantd(ctx, o, dir, crypto.GenerateMasterKey().Encode())
+	if err != nil {
+		return err
+	}
+	defer g.stop()
+
+	ids := map[string]string{}
+	for _, placement := range []string{"header", "query"} {
+		code, b, err := g.api("POST", "/api/v1/datasources", map[string]any{
+			"name": "bench-" + placement, "url": up.URL(),
+			"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": te.URL(), "clientId": "bench",
+				"clientSecret": "bench-secret", "clientAuthentication": "basic", "tokenPlacement": placement},
+		})
+		if err != nil || code != 201 {
+			return fmt.Errorf("creating the %s datasource: %d %s %v", placement, code, b, err)
+		}
+		var v struct {
+			ID            string
+			Authorization struct{ Status string }
+		}
+		json.Unmarshal(b, &v)
+		if v.Authorization.Status != "authorized" {
+			return fmt.Errorf("datasource %s is %s", placement, v.Authorization.Status)
+		}
+		ids[placement] = v.ID
+	}
+	urls := map[string]string{
+		"direct":        up.URL() + "/v1/items",
+		"grantd-header": g.url + "/api/v1/datasources/" + ids["header"] + "/proxy/v1/items",
+		"grantd-query":  g.url + "/api/v1/datasources/" + ids["query"] + "/proxy/v1/items",
+		"baseline":      base.URL() + "/v1/items",
+	}
+	for _, t := range proxyTargets { // warm up connections, caches, JIT of the page cache
+		if _, err := runWrk(ctx, o, urls[t], 16, time.Second); err != nil {
+			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	tokensBefore := te.count.Load()
+	for _, c := range o.conns {
+		runs := map[string][]loadResult{}
+		for round := 0; round < o.rounds; round++ {
+			order := slices.Clone(proxyTargets)
+			// Rotate the order each round so no target always runs first.
+			order = append(order[round%len(order):], order[:round%len(order)]...)
+			for _, t := range order {
+				res, err := runWrk(ctx, o, urls[t], c, o.duration)
+				if err != nil {
+					return fmt.Errorf("%s at %d connections: %w", t, c, err)
+				}
+				runs[t] = append(runs[t], res)
+				fmt.Printf("  %-14s c=%-3d round %d: %8.0f req/s  p50 %-9v p99 %-9v wrk CPU %3.0f%%  errors %d\n",
+					t, c, round+1, res.RPS, res.P50, res.P99, res.LoadCPU*100, res.Errors)
+			}
+		}
+		pt := proxyPoint{Conns: c, Results: map[string]loadResult{}}
+		for t, rs := range runs {
+			pt.Results[t] = median(rs)
+		}
+		r.Proxy = append(r.Proxy, pt)
+	}
+	r.ProxyTokenRequests = te.count.Load() - tokensBefore
+	r.ProxyDuration = o.duration.String()
+	r.ProxyRounds = o.rounds
+	return nil
+}
+
+// median takes the median of each figure over the rounds separately.
+func median(rs []loadResult) loadResult {
+	pick := func(f func(loadResult) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	return loadResult{
+		RPS:      pick(func(r loadResult) float64 { return r.RPS }),
+		P50:      time.Duration(pick(func(r loadResult) float64 { return float64(r.P50) })),
+		P99:      time.Duration(pick(func(r loadResult) float64 { return float64(r.P99) })),
+		Errors:   int(pick(func(r loadResult) float64 { return float64(r.Errors) })),
+		LoadCPU:  pick(func(r loadResult) float64 { return r.LoadCPU }),
+		Requests: int(pick(func(r loadResult) float64 { return float64(r.Requests) })),
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+type report struct {
+	Machine            string       `json:"machine"`
+	Date               string       `json:"date"`
+	Proxy              []proxyPoint `json:"proxy,omitempty"`
+	ProxyDuration      string       `json:"proxyDuration,omitempty"`
+	ProxyRounds        int          `json:"proxyRounds,omitempty"`
+	ProxyTokenRequests int64        `json:"proxyTokenRequests"`
+	Storm              []stormRound `json:"storm,omitempty"`
+	Scale              *scaleResult `json:"scale,omitempty"`
+}
+
+func (r *report) save(path string) error {
+	b, err := json.MarshalIndent(r, "", " ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func (r *report) print(w io.Writer) {
+	fmt.Fprintf(w, "\n## Results — %s\n\nMachine: %s\n\n", r.Date, r.Machine)
+	if len(r.Proxy) > 0 {
+		fmt.Fprintf(w, "### Proxy (wrk, 1 thread; median of %d interleaved %s runs)\n\n", r.ProxyRounds, r.ProxyDuration)
+		fmt.Fprintln(w, "| conns | target | req/s | p50 | p99 | wrk CPU |")
+		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|")
+		for _, pt := range r.Proxy {
+			for _, t := range proxyTargets {
+				res := pt.Results[t]
+				fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %.0f%% |\n", pt.Conns, t, res.RPS, ms(res.P50), ms(res.P99), res.LoadCPU*100)
+			}
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| conns | b/a (grantd/direct) | b/d (grantd/baseline) | c/a (query/direct) | p99 added over direct |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+		for _, pt := range r.Proxy {
+			a, b, c, d := pt.Results["direct"], pt.Results["grantd-header"], pt.Results["grantd-query"], pt.Results["baseline"]
+			fmt.Fprintf(w, "| %d | %.2f | %.2f | %.2f | %s |\n", pt.Conns, b.RPS/a.RPS, b.RPS/d.RPS, c.RPS/a.RPS, ms(b.P99-a.P99))
+		}
+		fmt.Fprintln(w)
+		for _, pt := range r.Proxy {
+			a, b, d := pt.Results["direct"], pt.Results["grantd-header"], pt.Results["baseline"]
+			if pt.Conns == 64 {
+				fmt.Fprintf(w, "- target b/d ≥ 1.3 at 64: %.2f — %s\n", b.RPS/d.RPS, verdict(b.RPS/d.RPS >= 1.3))
+				fmt.Fprintf(w, "- target b/a ≥ 0.5 at 64: %.2f — %s\n", b.RPS/a.RPS, verdict(b.RPS/a.RPS >= 0.5))
+			}
+			if pt.Conns == 16 {
+				fmt.Fprintf(w, "- target p99 added < 1 ms at 16: %s — %s\n", ms(b.P99-a.P99), verdict(b.P99-a.P99 < time.Millisecond))
+			}
+		}
+		fmt.Fprintf(w, "- token requests during all proxy runs: %d (tokens were cached)\n\n", r.ProxyTokenRequests)
+	}
+	if len(r.Storm) > 0 {
+		fmt.Fprintln(w, "### Refresh storm")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| round | requests | ok | token requests | p50 | p99 | max |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|")
+		for i, s := range r.Storm {
+			fmt.Fprintf(w, "| %d | %d | %d | %d | %s | %s | %s |\n", i+1, s.Requests, s.OK, s.TokenRequests, ms(s.P50), ms(s.P99), ms(s.Max))
+		}
+		fmt.Fprintln(w)
+	}
+	if s := r.Scale; s != nil {
+		fmt.Fprintf(w, "### Scale: %d client-credentials datasources\n\n", s.Datasources)
+		fmt.Fprintln(w, "| figure | value | target |")
+		fmt.Fprintln(w, "|---|---:|---|")
+		fmt.Fprintf(w, "| start to ready, every token stored | %s | < 3 s — %s |\n", s.Ready.Round(time.Millisecond), verdict(s.Ready < 3*time.Second))
+		fmt.Fprintf(w, "| resident memory after ready | %d MiB | < 300 MiB — %s |\n", s.RSS>>20, verdict(s.RSS < 300<<20))
+		fmt.Fprintf(w, "| idle CPU over %v | %.2f%% of a core (%d token requests) | < 1%% — %s |\n", s.IdleWindow, s.IdleCPU*100, s.IdleTokenReqs, verdict(s.IdleCPU < 0.01))
+		fmt.Fprintf(w, "| tokens obtained and persisted per second | %.0f/s (%.2f cores) | ≥ 2,000/s — %s |\n", s.FillRate, s.FillCPU, verdict(s.FillRate >= 2000))
+		fmt.Fprintf(w, "| start to ready, no tokens yet | %s | |\n", s.FirstReady.Round(time.Millisecond))
+		fmt.Fprintf(w, "| resident memory after the fill | %d MiB | |\n", s.RSSAfterFill>>20)
+		fmt.Fprintf(w, "| bbolt file | %d MiB | |\n", s.FileSize>>20)
+		fmt.Fprintln(w)
+	}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// loadResult is one wrk run.
+type loadResult struct {
+	RPS      float64       `json:"rps"`
+	P50      time.Duration `json:"p50"`
+	P99      time.Duration `json:"p99"`
+	Errors   int           `json:"errors"`   // socket errors + non-2xx
+	LoadCPU  float64       `json:"loadCpu"`  // wrk's CPU use, fraction of one core
+	Requests int           `json:"requests"` // completed
+}
+
+var (
+	reRPS    = regexp.MustCompile(`Requests/sec:\s+([\d.]+)`)
+	reLat    = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$`)
+	reNon2xx = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	reSock   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	reReqs   = regexp.MustCompile(`(\d+) requests in`)
+)
+
+// runWrk runs wrk with one thread (one core) against url with conns
+// connections for d, sending the admin token as grantd's callers do.
+func runWrk(ctx context.Context, o options, url string, conns int, d time.Duration) (loadResult, error) {
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency", "-H", "Authorization: Bearer " + benchAdminToken, url}
+	name := "wrk"
+	if o.pinLoadgen {
+		args = append([]string{"-c", strconv.Itoa(runtime.NumCPU() - 1), "wrk"}, args...)
+		name = "taskset"
+	}
+	cmd := exec.CommandContext(ctx, name, args...)
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		return loadResult{}, fmt.Errorf("wrk: %v: %s", err, out)
+	}
+	s := string(out)
+	var r loadResult
+	if m := reRPS.FindStringSubmatch(s); m != nil {
+		r.RPS, _ = strconv.ParseFloat(m[1], 64)
+	}
+	for _, m := range reLat.FindAllStringSubmatch(s, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		unit := map[string]time.Duration{"us": time.Microsecond, "ms": time.Millisecond, "s": time.Second}[m[3]]
+		dur := time.Duration(v * float64(unit))
+		if m[1] == "50" {
+			r.P50 = dur
+		} else {
+			r.P99 = dur
+		}
+	}
+	if m := reNon2xx.FindStringSubmatch(s); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		r.Errors += n
+	}
+	if m := reSock.FindStringSubmatch(s); m != nil {
+		for _, x := range m[1:] {
+			n, _ := strconv.Atoi(x)
+			r.Errors += n
+		}
+	}
+	if m := reReqs.FindStringSubmatch(s); m != nil {
+		r.Requests, _ = strconv.Atoi(m[1])
+	}
+	if ps := cmd.ProcessState; ps != nil {
+		r.LoadCPU = float64(ps.UserTime()+ps.SystemTime()) / float64(wall)
+	}
+	if r.RPS == 0 {
+		return r, fmt.Errorf("wrk printed no rate: %s", strings.TrimSpace(s))
+	}
+	return r, nil
+}
