@@ -99,9 +99,12 @@ func (a *OAuth2) validate(v *ValidationError) {
 	case hasControl(a.ClientID):
 		v.add("auth.clientId", "must not contain control characters")
 	}
+	_, _, isRef, badRef := ParseSecretRef(a.ClientSecret.Reveal())
 	switch {
 	case a.ClientSecret.IsZero() && a.GrantType == ClientCredentials:
 		v.add("auth.clientSecret", "is required for client_credentials")
+	case isRef && badRef != "":
+		v.add("auth.clientSecret", "%s", badRef)
 	case len(a.ClientSecret.Reveal()) > maxValueLen:
 		v.add("auth.clientSecret", "must be at most %d bytes", maxValueLen)
 	case hasControl(a.ClientSecret.Reveal()):

@@ -229,3 +229,35 @@ func FuzzValidate(f *testing.F) {
 		}
 	})
 }
+
+func TestParseSecretRef(t *testing.T) {
+	for _, tt := range []struct {
+		in       string
+		kind     SecretRefKind
+		name     string
+		ok, good bool
+	}{
+		{"plain-secret", "", "", false, true},
+		{"${env:VECTARA_CLIENT_SECRET}", SecretRefEnv, "VECTARA_CLIENT_SECRET", true, true},
+		{"${file:/run/secrets/x}", SecretRefFile, "/run/secrets/x", true, true},
+		{"${env:1BAD}", "", "", true, false},
+		{"${env:}", "", "", true, false},
+		{"${file:relative}", "", "", true, false},
+		{"${file:/a/../b}", "", "", true, false},
+		{"${vault:x}", "", "", true, false},
+		{"${env:X", "", "", true, false},
+	} {
+		kind, name, ok, bad := ParseSecretRef(tt.in)
+		if ok != tt.ok || (bad == "") != tt.good || kind != tt.kind || name != tt.name {
+			t.Errorf("ParseSecretRef(%q) = %q %q %v %q", tt.in, kind, name, ok, bad)
+		}
+	}
+	d := validCC()
+	d.Auth.ClientSecret = NewSecret("${env:bad-name}")
+	if got := fields(d.Validate()); len(got) != 1 || got[0] != "auth.clientSecret" {
+		t.Errorf("bad reference: %v", got)
+	}
+	if s := NewSecret("${env:OK}"); !s.IsRef() || s.Ref() != "${env:OK}" || NewSecret("x").Ref() != "" {
+		t.Error("IsRef/Ref")
+	}
+}

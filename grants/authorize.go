@@ -204,7 +204,11 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 	if err != nil {
 		return datasource.Authorization{}, err
 	}
-	call := &Call{Datasource: d, HTTPClient: hc, RedirectURI: st.RedirectURI}
+	resolved, err := e.withSecret(ctx, d)
+	if err != nil {
+		return datasource.Authorization{}, &TokenError{Kind: Transient, Reason: err.Error(), err: err}
+	}
+	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI}
 	prev, err := e.record(ctx, d.ID)
 	if err != nil {
 		return datasource.Authorization{}, err

@@ -35,7 +35,9 @@ type Hooks struct {
 	// request is "client_credentials", "refresh_token" or
 	// "authorization_code", result is "ok", "transient" or "permanent".
 	TokenRequest func(grant datasource.GrantType, request, result string, took time.Duration)
-	// StatusChange is called when a datasource's status changes.
+	// StatusChange is called when this engine changes a datasource's
+	// status (it wrote the record): once per change, on the replica that
+	// made it.
 	StatusChange func(id string, from, to datasource.Status, lastError string)
 }
 
@@ -64,6 +66,11 @@ type Options struct {
 	MaxBackoff time.Duration
 	// Locker serialises refreshes across replicas; nil for one process.
 	Locker Locker
+	// ResolveSecret turns a client secret reference (${env:NAME},
+	// ${file:/path}; see datasource.ParseSecretRef) into the secret, each
+	// time one is needed. Nil refuses references. Library packages read no
+	// environment: the caller decides what a reference may reach.
+	ResolveSecret func(ctx context.Context, ref string) (string, error)
 	Hooks  Hooks
 }
 
@@ -192,7 +199,11 @@ func (e *Engine) StatusCounts() map[datasource.Status]int {
 	return out
 }
 
-func (e *Engine) setStatus(id string, to datasource.Status, lastError string) {
+// setStatus records the status the engine last saw. emit is true when this
+// process made the change (it wrote the record), so that with several
+// replicas the StatusChange hook fires once per change, on the replica
+// that made it, not on every one that notices.
+func (e *Engine) setStatus(id string, to datasource.Status, lastError string, emit bool) {
 	e.mu.Lock()
 	from, ok := e.statuses[id]
 	e.statuses[id] = to
@@ -200,7 +211,7 @@ func (e *Engine) setStatus(id string, to datasource.Status, lastError string) {
 	if !ok {
 		from = datasource.StatusUnauthorized
 	}
-	if from != to {
+	if from != to && emit {
 		e.log.Info("datasource status changed", "datasource", id, "from", from, "to", to, "lastError", lastError)
 		if h := e.opts.Hooks.StatusChange; h != nil {
 			h(id, from, to, lastError)
@@ -249,7 +260,7 @@ func (e *Engine) Reconcile(ctx context.Context, id string) (datasource.Authoriza
 	if err != nil {
 		return datasource.Authorization{}, err
 	}
-	e.setStatus(id, rec.Authorization().Status, rec.Authorization().LastError)
+	e.setStatus(id, rec.Authorization().Status, rec.Authorization().LastError, false)
 	g, err := Lookup(d.Auth.GrantType)
 	if err != nil {
 		return datasource.Authorization{}, err
@@ -285,7 +296,7 @@ func (e *Engine) Invalidate(ctx context.Context, id string) error {
 		return err
 	}
 	a := e.authorization(rec)
-	e.setStatus(id, a.Status, a.LastError)
+	e.setStatus(id, a.Status, a.LastError, false)
 	sc := rec.Schedule()
 	sc.GrantType = d.Auth.GrantType
 	if at, ok := e.plan(sc, e.clock.Now()); ok {

@@ -365,6 +365,12 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 	if err != nil {
 		return nil, err
 	}
+	ds, err = e.withSecret(ctx, ds)
+	if err != nil {
+		// A missing variable or file may appear (a restart with the
+		// variable set, a mounted secret): transient, retried.
+		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Reason: err.Error(), err: err})
+	}
 	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI}
 	var detected datasource.ClientAuth
 	if rec != nil {
@@ -445,6 +451,25 @@ func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasour
 		return nil, detected, err
 	}
 	return tok, other, nil
+}
+
+// withSecret returns ds with its client secret resolved when it is a
+// reference (a copy; ds itself is shared and keeps the reference).
+func (e *Engine) withSecret(ctx context.Context, ds *datasource.Datasource) (*datasource.Datasource, error) {
+	ref := ds.Auth.ClientSecret.Ref()
+	if ref == "" {
+		return ds, nil
+	}
+	if e.opts.ResolveSecret == nil {
+		return ds, fmt.Errorf("client secret reference %s: references are not enabled", ref)
+	}
+	v, err := e.opts.ResolveSecret(ctx, ref)
+	if err != nil {
+		return ds, fmt.Errorf("client secret reference %s: %w", ref, err)
+	}
+	c := ds.Clone()
+	c.Auth.ClientSecret = datasource.NewSecret(v)
+	return c, nil
 }
 
 // clientAuthFailure reports whether err looks like the provider did not
@@ -621,7 +646,7 @@ func (e *Engine) backoff(failures int, retryAfter time.Duration) time.Duration {
 // next background refresh.
 func (e *Engine) afterRecord(id string, ds *datasource.Datasource, rec *datasource.TokenRecord) {
 	a := rec.Authorization()
-	e.setStatus(id, a.Status, a.LastError)
+	e.setStatus(id, a.Status, a.LastError, true)
 	sc := rec.Schedule()
 	sc.GrantType = ds.Auth.GrantType
 	if at, ok := e.plan(sc, e.clock.Now()); ok {

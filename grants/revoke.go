@@ -61,6 +61,10 @@ func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource,
 	if err != nil {
 		return false, err.Error()
 	}
+	d, err = e.withSecret(ctx, d)
+	if err != nil {
+		return false, err.Error()
+	}
 	md := e.disc.lookup(ctx, hc, d.Auth.AccessTokenURL)
 	if md == nil || md.RevocationEndpoint == "" {
 		return false, ""

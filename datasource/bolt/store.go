@@ -7,7 +7,9 @@
 //
 // Buckets: meta (schema version and installation values), datasources
 // (id → record), names (name → id, the uniqueness index), tokens
-// (datasource id → token record) and states (state key → pending state).
+// (datasource id → token record), states (state key → pending state),
+// events (event id → event, the last MaxEvents) and deliveries (event id +
+// URL → pending webhook delivery).
 package bolt
 
 import (
@@ -47,8 +49,9 @@ var ErrLocked = errors.New("bolt: the database file is in use by another process
 
 // Store is a datasource.Store in a bbolt file. It is safe for concurrent use.
 type Store struct {
-	db    *bbolt.DB
-	codec sealed.Codec
+	db        *bbolt.DB
+	codec     sealed.Codec
+	maxEvents int
 }
 
 // Options tune Open. The zero value is fine.
@@ -57,6 +60,8 @@ type Options struct {
 	LockTimeout time.Duration
 	// NoSync skips fsync (benchmarks and tests only: a crash may lose data).
 	NoSync bool
+	// MaxEvents caps the event log; default DefaultMaxEvents.
+	MaxEvents int
 }
 
 // Open opens or creates the store at path, sealing secrets with s. It
@@ -79,7 +84,7 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketDatasources, bucketNames, bucketTokens, bucketStates} {
+		for _, b := range [][]byte{bucketMeta, bucketDatasources, bucketNames, bucketTokens, bucketStates, bucketEvents, bucketDeliveries} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -101,7 +106,11 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("bolt: init %s: %w", path, err)
 	}
-	return &Store{db: db, codec: sealed.Codec{Sealer: s}}, nil
+	maxEvents := opts.MaxEvents
+	if maxEvents <= 0 {
+		maxEvents = DefaultMaxEvents
+	}
+	return &Store{db: db, codec: sealed.Codec{Sealer: s}, maxEvents: maxEvents}, nil
 }
 
 // Close closes the file. Pending transactions finish first.

@@ -1,0 +1,94 @@
+package datasource
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"time"
+)
+
+// Event types. Status changes are what webhooks exist for; the others are
+// the audit trail.
+const (
+	EventCreated           = "datasource.created"
+	EventUpdated           = "datasource.updated"
+	EventDeleted           = "datasource.deleted"
+	EventAuthorizeStarted  = "authorization.started"
+	EventAuthorizeComplete = "authorization.completed"
+	EventAuthorizeFailed   = "authorization.failed"
+	EventRevoked           = "tokens.revoked"
+	EventTokenExposed      = "token.handed_out"
+	EventStatusChanged     = "status.changed"
+)
+
+// Event is something that happened to a datasource: a status change, or an
+// action somebody took. It never holds a secret.
+type Event struct {
+	// ID is unique and sorts by time ("ev_" + hex).
+	ID             string    `json:"id"`
+	Type           string    `json:"type"`
+	Time           time.Time `json:"time"`
+	DatasourceID   string    `json:"datasourceId"`
+	DatasourceName string    `json:"datasourceName,omitempty"`
+	// Actor is who did it: "token:<8 hex of the admin token's SHA-256>",
+	// "session:<8 hex>", or "grantd" for the engine itself.
+	Actor string `json:"actor"`
+	// Status and PreviousStatus are set on status changes.
+	Status         Status `json:"status,omitempty"`
+	PreviousStatus Status `json:"previousStatus,omitempty"`
+	// Detail says more in words (lastError, the provider's error).
+	Detail string `json:"detail,omitempty"`
+}
+
+// NewEventID returns an id that sorts by t.
+func NewEventID(t time.Time) string {
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(t.UnixNano()))
+	rand.Read(b[8:])
+	return "ev_" + hex.EncodeToString(b[:])
+}
+
+// EventQuery selects events, newest first.
+type EventQuery struct {
+	DatasourceID string // empty: all
+	Before       string // an event id: only older ones (paging)
+	Limit        int    // default and maximum 500
+}
+
+// Delivery is one pending webhook delivery of an event to a URL.
+type Delivery struct {
+	EventID  string    `json:"eventId"`
+	URL      string    `json:"url"`
+	Attempts int       `json:"attempts"`
+	NextAt   time.Time `json:"nextAt"`
+	// LastError describes the last failed attempt.
+	LastError string `json:"lastError,omitempty"`
+}
+
+// Events is an optional capability of a Store: an event log with a
+// webhook outbox. Appending an event and its deliveries is one atomic
+// write, so an event is never recorded without being queued, or the other
+// way round.
+type Events interface {
+	// AppendEvent stores e and one Delivery per URL in deliverTo, due now.
+	// Old events beyond the store's cap are dropped; pending deliveries
+	// are kept.
+	AppendEvent(ctx context.Context, e *Event, deliverTo []string) error
+	// ListEvents returns events matching q, newest first.
+	ListEvents(ctx context.Context, q EventQuery) ([]*Event, error)
+	// Event returns the event with id, or ErrNotFound.
+	Event(ctx context.Context, id string) (*Event, error)
+	// DueDeliveries claims up to limit deliveries due at now: their NextAt
+	// moves to now+lease, so another process (or a crash) hands them out
+	// again only after the lease.
+	DueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*Delivery, error)
+	// NextDelivery returns when the earliest pending delivery is due;
+	// ok is false when none is pending.
+	NextDelivery(ctx context.Context) (at time.Time, ok bool, err error)
+	// FinishDelivery removes a delivered one.
+	FinishDelivery(ctx context.Context, d *Delivery) error
+	// RetryDelivery stores a failed attempt of d (Attempts, NextAt,
+	// LastError as set by the caller).
+	RetryDelivery(ctx context.Context, d *Delivery) error
+}
