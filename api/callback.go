@@ -38,7 +38,8 @@ func (s *Server) authorize(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "api", "by", c.Locals(localAuth))
+	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "api", "by", c.Locals(localActor))
+	s.auditID(c, datasource.EventAuthorizeStarted, c.Params("id"), "via the API")
 	return c.JSON(fiber.Map{"authorizeUrl": u})
 }
 
@@ -66,7 +67,8 @@ func (s *Server) authorizeStart(c *fiber.Ctx) error {
 		Secure:   s.secure,
 		SameSite: fiber.CookieSameSiteLaxMode,
 	})
-	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "browser", "by", c.Locals(localAuth))
+	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "browser", "by", c.Locals(localActor))
+	s.auditID(c, datasource.EventAuthorizeStarted, c.Params("id"), "in a browser")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.Redirect(u, fiber.StatusFound)
 }
@@ -99,10 +101,13 @@ func (s *Server) callback(c *fiber.Ctx) error {
 		target = "/datasources/" + res.DatasourceID
 	}
 	v := url.Values{"datasource": {res.DatasourceID}}
+	c.Locals(localActor, "browser")
 	if res.ErrorCode == "" {
 		v.Set("result", "authorized")
 		s.log.Info("authorization completed", "datasource", res.DatasourceID)
+		s.auditID(c, datasource.EventAuthorizeComplete, res.DatasourceID, "")
 	} else {
+		s.auditID(c, datasource.EventAuthorizeFailed, res.DatasourceID, res.ErrorCode+": "+res.ErrorDescription)
 		v.Set("result", "error")
 		v.Set("error", res.ErrorCode)
 		if res.ErrorDescription != "" {
@@ -110,6 +115,15 @@ func (s *Server) callback(c *fiber.Ctx) error {
 		}
 	}
 	return c.Redirect(appendQuery(target, v), fiber.StatusFound)
+}
+
+// auditID is audit for a datasource known by id (its name looked up).
+func (s *Server) auditID(c *fiber.Ctx, typ, id, detail string) {
+	d, err := s.cfg.Engine.Datasource(c.UserContext(), id)
+	if err != nil {
+		d = &datasource.Datasource{ID: id}
+	}
+	s.audit(c, typ, d, detail)
 }
 
 // checkReturnTo accepts only a relative path on grantd's own origin: it

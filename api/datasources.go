@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -30,7 +31,7 @@ type authBody struct {
 	datasource.OAuth2
 }
 
-var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "auth.clientSecretSet"}
+var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "auth.clientSecretSet", "auth.clientSecretRef"}
 
 // view is a datasource as the API returns it: no client secret, but
 // whether one is set, and the authorization status.
@@ -47,13 +48,17 @@ type view struct {
 type authView struct {
 	datasource.OAuth2
 	ClientSecretSet bool `json:"clientSecretSet"`
+	// ClientSecretRef is the reference (${env:NAME}, ${file:/path}) when
+	// the secret is one: a reference is not secret.
+	ClientSecretRef string `json:"clientSecretRef,omitempty"`
 }
 
 func newView(d *datasource.Datasource, a datasource.Authorization) view {
 	auth := d.Auth
 	set := !auth.ClientSecret.IsZero()
+	ref := auth.ClientSecret.Ref()
 	auth.ClientSecret = datasource.Secret{}
-	return view{ID: d.ID, Name: d.Name, URL: d.URL, Auth: authView{OAuth2: auth, ClientSecretSet: set},
+	return view{ID: d.ID, Name: d.Name, URL: d.URL, Auth: authView{OAuth2: auth, ClientSecretSet: set, ClientSecretRef: ref},
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a}
 }
 
@@ -123,6 +128,13 @@ func validate(d *datasource.Datasource, decodeErrs []datasource.FieldError) erro
 	return p
 }
 
+// sameDatasource reports whether b changes nothing of a but updatedAt.
+func sameDatasource(a, b *datasource.Datasource) bool {
+	x, y := *a, *b
+	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(x, y)
+}
+
 // secret says what the body does to the client secret: set it, clear it
 // (null), or keep the stored one (absent or ""). A value of another type
 // is added to errs.
@@ -166,7 +178,8 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("datasource created", "datasource", d.ID, "name", d.Name, "grant", d.Auth.GrantType, "by", c.Locals(localAuth))
+	s.log.Info("datasource created", "datasource", d.ID, "name", d.Name, "grant", d.Auth.GrantType, "by", c.Locals(localActor))
+	s.audit(c, datasource.EventCreated, d, string(d.Auth.GrantType))
 	c.Location("/api/v1/datasources/" + d.ID)
 	return c.Status(fiber.StatusCreated).JSON(newView(d, a))
 }
@@ -229,6 +242,15 @@ func (s *Server) putDatasource(c *fiber.Ctx) error {
 	if err := validate(d, decodeErrs); err != nil {
 		return err
 	}
+	if sameDatasource(old, d) {
+		// Nothing changes: no write, no new updatedAt, no token request.
+		// This is what makes grantd apply idempotent.
+		a, err := s.cfg.Engine.Status(ctx, d.ID)
+		if err != nil {
+			return err
+		}
+		return c.JSON(newView(old, a))
+	}
 	if _, err := s.cfg.Store.UpdateDatasource(ctx, d); err != nil {
 		return err
 	}
@@ -236,14 +258,16 @@ func (s *Server) putDatasource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("datasource updated", "datasource", d.ID, "by", c.Locals(localAuth))
+	s.log.Info("datasource updated", "datasource", d.ID, "by", c.Locals(localActor))
+	s.audit(c, datasource.EventUpdated, d, "")
 	return c.JSON(newView(d, a))
 }
 
 func (s *Server) deleteDatasource(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	id := c.Params("id")
-	if _, err := s.cfg.Store.Datasource(ctx, id); err != nil {
+	d, err := s.cfg.Store.Datasource(ctx, id)
+	if err != nil {
 		return err
 	}
 	// Revoke at the provider first; a provider that fails must not keep
@@ -257,6 +281,7 @@ func (s *Server) deleteDatasource(c *fiber.Ctx) error {
 		return err
 	}
 	s.cfg.Engine.Forget(id)
-	s.log.Info("datasource deleted", "datasource", id, "by", c.Locals(localAuth))
+	s.log.Info("datasource deleted", "datasource", id, "by", c.Locals(localActor))
+	s.audit(c, datasource.EventDeleted, d, "")
 	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
@@ -39,6 +40,7 @@ type harness struct {
 	store  *bolt.Store
 	engine *grants.Engine
 	server *api.Server
+	hub    *webhook.Dispatcher
 	logs   lockedBuffer
 	// secrets are values that must never appear in logs or responses.
 	secretsMu  sync.Mutex
@@ -89,7 +91,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if dialer == nil {
 		dialer = &grants.Dialer{AllowPrivate: true}
 	}
+	hub, err := webhook.New(webhook.Config{Store: h.store, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub.Start()
+	h.hub = hub
 	h.server = api.New(api.Config{
+		Events: h.store, Publish: hub.Publish,
 		Store: h.store, Engine: h.engine, PublicURL: public,
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),
 		Dialer: dialer, UI: ui.Files(), Logger: log, Metrics: metrics, Version: "test",
@@ -108,6 +117,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 			}
 		}
 		h.server.Shutdown(ctx)
+		h.hub.Close()
 		h.engine.Close()
 		h.store.Close()
 		h.checkNoSecrets()

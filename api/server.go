@@ -53,6 +53,12 @@ type Config struct {
 	UI fs.FS
 	// Logger receives access logs; nothing secret is ever logged.
 	Logger *slog.Logger
+	// Events lists the event log (GET /api/v1/events); nil when the store
+	// keeps none.
+	Events datasource.Events
+	// Publish records an audit event (and queues its webhooks); nil
+	// records nothing.
+	Publish func(*datasource.Event)
 	// Metrics registers grantd's metrics; nil disables /metrics.
 	Metrics *Metrics
 	// MetricsPublic serves /metrics without authentication.
@@ -185,6 +191,7 @@ func (s *Server) routes() {
 	auth.Get("/session", s.getSession)
 	auth.Delete("/session", s.deleteSession)
 	auth.Get("/config", s.getConfig)
+	auth.Get("/events", s.listEvents)
 	auth.Post("/datasources", s.createDatasource)
 	auth.Get("/datasources", s.listDatasources)
 	auth.Get("/datasources/:id", s.getDatasource)

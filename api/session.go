@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"strings"
 	"time"
 
@@ -16,7 +17,8 @@ import (
 const (
 	sessionCookie = "grantd_session"
 	csrfHeader    = "X-Grantd-CSRF"
-	localAuth     = "grantd.auth" // "token" or "session"
+	localAuth     = "grantd.auth"  // "token" or "session"
+	localActor    = "grantd.actor" // who, for the audit trail
 )
 
 // authenticate lets a request through with the admin token as Bearer, or
@@ -27,6 +29,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") && s.adminToken(strings.TrimSpace(tok)) {
 			c.Locals(localAuth, "token")
+			c.Locals(localActor, "token:"+hex.EncodeToString(s.cfg.AdminTokenHash[:4]))
 			return c.Next()
 		}
 		return probUnauthorized.with("the Authorization header does not carry the admin token")
@@ -40,6 +43,8 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 			}
 		}
 		c.Locals(localAuth, "session")
+		sum := sha256.Sum256([]byte(v))
+		c.Locals(localActor, "session:"+hex.EncodeToString(sum[:4]))
 		return c.Next()
 	}
 	return probUnauthorized.with("send the admin token as 'Authorization: Bearer <token>' or sign in to the UI")

@@ -4,6 +4,8 @@ import (
 	"math"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/datasource"
 )
 
 func (s *Server) status(c *fiber.Ctx) error {
@@ -21,7 +23,7 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("refresh requested", "datasource", c.Params("id"), "status", a.Status, "by", c.Locals(localAuth))
+	s.log.Info("refresh requested", "datasource", c.Params("id"), "status", a.Status, "by", c.Locals(localActor))
 	return c.JSON(a)
 }
 
@@ -32,7 +34,12 @@ func (s *Server) revoke(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("tokens revoked", "datasource", c.Params("id"), "atProvider", res.AtProvider, "by", c.Locals(localAuth))
+	s.log.Info("tokens revoked", "datasource", c.Params("id"), "atProvider", res.AtProvider, "by", c.Locals(localActor))
+	detail := "erased"
+	if res.AtProvider {
+		detail = "revoked at the provider and erased"
+	}
+	s.auditID(c, datasource.EventRevoked, c.Params("id"), detail)
 	return c.JSON(fiber.Map{
 		"status":            res.Authorization.Status,
 		"expiresAt":         res.Authorization.ExpiresAt,
@@ -60,7 +67,8 @@ func (s *Server) token(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("access token handed out", "datasource", d.ID, "by", c.Locals(localAuth))
+	s.log.Info("access token handed out", "datasource", d.ID, "by", c.Locals(localActor))
+	s.audit(c, datasource.EventTokenExposed, d, "")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{
 		"access_token": t.Value().Reveal(),

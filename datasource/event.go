@@ -71,10 +71,11 @@ type Delivery struct {
 // write, so an event is never recorded without being queued, or the other
 // way round.
 type Events interface {
-	// AppendEvent stores e and one Delivery per URL in deliverTo, due now.
-	// Old events beyond the store's cap are dropped; pending deliveries
-	// are kept.
-	AppendEvent(ctx context.Context, e *Event, deliverTo []string) error
+	// AppendEvents stores events and, for each, one Delivery per URL in
+	// deliverTo, due at the event's time, in one transaction. An event
+	// whose id is already stored is skipped. Old events beyond the store's
+	// cap are dropped; pending deliveries are kept.
+	AppendEvents(ctx context.Context, events []*Event, deliverTo []string) error
 	// ListEvents returns events matching q, newest first.
 	ListEvents(ctx context.Context, q EventQuery) ([]*Event, error)
 	// Event returns the event with id, or ErrNotFound.

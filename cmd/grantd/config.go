@@ -27,10 +27,12 @@ type config struct {
 	ShutdownGrace  time.Duration
 	RefreshWorkers int
 	PprofAddr      string
+	WebhookURLs    []string
 	// From the environment only: secrets do not belong on command lines,
 	// where ps shows them.
-	AdminToken string
-	MasterKey  string
+	AdminToken    string
+	MasterKey     string
+	WebhookSecret string
 }
 
 func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
@@ -67,6 +69,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	fs.IntVar(&c.RefreshWorkers, "refresh-workers", rw, "concurrent background refreshes (GRANTD_REFRESH_WORKERS)")
+	var hooks urlList
+	hooks.set(env("GRANTD_WEBHOOK_URLS", ""))
+	fs.Var(&hooks, "webhook-url", "POST every event here, signed with GRANTD_WEBHOOK_SECRET; repeat the flag for more (GRANTD_WEBHOOK_URLS, comma-separated)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("GRANTD_PPROF_ADDR", ""), "serve net/http/pprof on this address, for profiling; off when empty (GRANTD_PPROF_ADDR)")
 	if err := fs.Parse(args); err != nil {
 		return nil, usageError{err.Error()}
@@ -76,6 +81,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	c.AdminToken = os.Getenv("GRANTD_ADMIN_TOKEN")
 	c.MasterKey = os.Getenv("GRANTD_MASTER_KEY")
+	c.WebhookSecret = os.Getenv("GRANTD_WEBHOOK_SECRET")
+	c.WebhookURLs = hooks.urls
 	return c, c.check()
 }
 
@@ -103,6 +110,41 @@ func (c *config) check() error {
 	if c.RefreshWorkers < 1 {
 		return usageError{"--refresh-workers must be at least 1"}
 	}
+	for _, h := range c.WebhookURLs {
+		if u, err := url.Parse(h); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return usageError{fmt.Sprintf("--webhook-url %q: want an absolute http(s) URL", h)}
+		}
+	}
+	if len(c.WebhookURLs) > 0 && len(c.WebhookSecret) < 16 {
+		return usageError{"webhooks need GRANTD_WEBHOOK_SECRET (at least 16 characters) to sign deliveries"}
+	}
+	return nil
+}
+
+// urlList is a repeatable flag whose default may be comma-separated.
+type urlList struct {
+	urls    []string
+	fromEnv bool
+}
+
+func (l *urlList) set(csv string) {
+	for _, u := range strings.Split(csv, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			l.urls = append(l.urls, u)
+			l.fromEnv = true
+		}
+	}
+}
+
+func (l *urlList) String() string { return strings.Join(l.urls, ",") }
+
+// Set adds a URL; the first flag on the command line replaces the
+// environment's list.
+func (l *urlList) Set(v string) error {
+	if l.fromEnv {
+		l.urls, l.fromEnv = nil, false
+	}
+	l.urls = append(l.urls, v)
 	return nil
 }
 

@@ -80,9 +80,15 @@ func freePort(t *testing.T) string {
 // serving (or exits).
 func start(t *testing.T, dataDir string, env ...string) *proc {
 	t.Helper()
+	return startArgs(t, dataDir, nil, env...)
+}
+
+// startArgs is start with extra serve flags.
+func startArgs(t *testing.T, dataDir string, args []string, env ...string) *proc {
+	t.Helper()
 	addr := freePort(t)
 	p := &proc{t: t, URL: "http://" + addr, done: make(chan error, 1)}
-	p.cmd = exec.Command(binary, "serve", "--addr", addr, "--data-dir", dataDir, "--allow-private-networks")
+	p.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--allow-private-networks"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout = &p.stdout
 	stderr, _ := p.cmd.StderrPipe()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/api/webhook"
+	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/ui"
 )
@@ -38,12 +40,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	public := c.publicURL()
 	dialer := &grants.Dialer{AllowPrivate: c.AllowPrivate}
 	metrics := api.NewMetrics()
+	hooks, err := webhook.New(webhook.Config{Store: st.store, URLs: c.WebhookURLs, Secret: []byte(c.WebhookSecret), Dialer: dialer, Logger: log})
+	if err != nil {
+		return err
+	}
+	hooks.Start()
+	defer hooks.Close()
+	engineHooks := metrics.Hooks()
+	engineHooks.StatusChange = func(id string, from, to datasource.Status, lastError string) {
+		e := &datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: id, Actor: "grantd",
+			Status: to, PreviousStatus: from, Detail: lastError}
+		if d, err := st.store.Datasource(context.Background(), id); err == nil {
+			e.DatasourceName = d.Name
+		}
+		hooks.Publish(e)
+	}
 	engine := grants.New(st.store, grants.Options{
-		Logger:      log,
-		RedirectURI: api.RedirectURI(public),
-		Dialer:      dialer,
-		Workers:     c.RefreshWorkers,
-		Hooks:       metrics.Hooks(),
+		Logger:        log,
+		RedirectURI:   api.RedirectURI(public),
+		Dialer:        dialer,
+		Workers:       c.RefreshWorkers,
+		Hooks:         engineHooks,
+		ResolveSecret: resolveSecret,
 	})
 	start := time.Now()
 	if err := engine.Start(ctx); err != nil {
@@ -62,6 +80,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		UI:             ui.Files(),
 		Logger:         log,
 		Metrics:        metrics,
+		Events:         st.store,
+		Publish:        hooks.Publish,
 		MetricsPublic:  c.MetricsPublic,
 		ProxyTimeout:   c.ProxyTimeout,
 		Version:        version,
@@ -104,6 +124,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Warn("shutdown", "err", err)
 	}
 	engine.Close()
+	hooks.Close()
 	if err := st.Close(); err != nil {
 		return err
 	}

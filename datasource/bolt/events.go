@@ -27,13 +27,24 @@ const DefaultMaxEvents = 10_000
 
 func deliveryKey(eventID, url string) []byte { return []byte(eventID + "\x00" + url) }
 
-// AppendEvent implements datasource.Events.
-func (s *Store) AppendEvent(ctx context.Context, e *datasource.Event, deliverTo []string) error {
+// AppendEvents implements datasource.Events.
+func (s *Store) AppendEvents(ctx context.Context, list []*datasource.Event, deliverTo []string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		for _, e := range list {
+			if err := s.appendEvent(tx, e, deliverTo); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (s *Store) appendEvent(tx *bbolt.Tx, e *datasource.Event, deliverTo []string) error {
 	rec, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bbolt.Tx) error {
+	{
 		events := tx.Bucket(bucketEvents)
 		if events.Get([]byte(e.ID)) != nil {
 			return nil // the same event twice: keep it once
@@ -70,7 +81,7 @@ func (s *Store) AppendEvent(ctx context.Context, e *datasource.Event, deliverTo 
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // ListEvents implements datasource.Events.

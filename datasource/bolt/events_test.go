@@ -19,14 +19,14 @@ func TestEventsAndDeliveries(t *testing.T) {
 		if i == 0 {
 			urls = append(urls, "https://hooks.example/b")
 		}
-		if err := s.AppendEvent(ctx, e, urls); err != nil {
+		if err := s.AppendEvents(ctx, []*datasource.Event{e}, urls); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, e.ID)
 	}
 	// The same event again is kept once and queues nothing new.
 	e0, _ := s.Event(ctx, ids[0])
-	s.AppendEvent(ctx, e0, []string{"https://hooks.example/c"})
+	s.AppendEvents(ctx, []*datasource.Event{e0}, []string{"https://hooks.example/c"})
 
 	all, err := s.ListEvents(ctx, datasource.EventQuery{})
 	if err != nil || len(all) != 5 || all[0].ID != ids[4] || all[4].ID != ids[0] {
@@ -82,7 +82,7 @@ func TestEventsAreCapped(t *testing.T) {
 		if i == 0 {
 			first = e.ID
 		}
-		if err := s.AppendEvent(ctx, e, nil); err != nil {
+		if err := s.AppendEvents(ctx, []*datasource.Event{e}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// fileList is a repeatable -f flag.
+type fileList []string
+
+func (f *fileList) String() string     { return strings.Join(*f, ",") }
+func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
+
+// applyCmd creates or updates datasources by name from YAML or JSON files,
+// idempotently: applying the same file twice changes nothing the second
+// time. --dry-run prints what would change, without secrets.
+func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	var files fileList
+	var dryRun bool
+	c, _, err := parseClient("apply", args, stderr, func(fs *flag.FlagSet) {
+		fs.Var(&files, "f", "file to apply (YAML or JSON; - for standard input); repeatable")
+		fs.BoolVar(&dryRun, "dry-run", false, "print what would change and change nothing")
+	})
+	if err != nil {
+		return err
+	}
+	if len(files) == 0 {
+		return exitErr{exitUsage, "apply: want -f FILE"}
+	}
+	var desired []map[string]any
+	for _, f := range files {
+		ds, err := readDatasources(f)
+		if err != nil {
+			return exitErr{exitRejected, err.Error()}
+		}
+		desired = append(desired, ds...)
+	}
+	seen := map[string]bool{}
+	for i, d := range desired {
+		name, _ := d["name"].(string)
+		if name == "" {
+			return exitErr{exitRejected, fmt.Sprintf("datasource %d has no name: apply matches datasources by name", i+1)}
+		}
+		if seen[name] {
+			return exitErr{exitRejected, fmt.Sprintf("%q appears twice", name)}
+		}
+		seen[name] = true
+	}
+	current, err := c.list(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]dsView{}
+	for _, d := range current {
+		byName[d.Name] = d
+	}
+
+	var created, updated, unchanged, failed int
+	worst := exitOK
+	for _, want := range desired {
+		name := want["name"].(string)
+		have, exists := byName[name]
+		if !exists {
+			if dryRun {
+				fmt.Fprintf(stdout, "+ %s would be created\n", name)
+				for _, l := range describe(want) {
+					fmt.Fprintf(stdout, "    %s\n", l)
+				}
+				created++
+				continue
+			}
+			var v dsView
+			if err := c.do(ctx, "POST", "/api/v1/datasources", want, &v); err != nil {
+				fmt.Fprintf(stdout, "! %s: %v\n", name, err)
+				failed++
+				worst = max(worst, codeOf(err))
+				continue
+			}
+			fmt.Fprintf(stdout, "+ %s created (%s, %s)\n", name, v.ID, v.Authorization.Status)
+			created++
+			continue
+		}
+		changes := diff(have, want)
+		if dryRun {
+			if len(changes) == 0 {
+				fmt.Fprintf(stdout, "= %s unchanged\n", name)
+				unchanged++
+			} else {
+				fmt.Fprintf(stdout, "~ %s would be updated\n", name)
+				for _, l := range changes {
+					fmt.Fprintf(stdout, "    %s\n", l)
+				}
+				updated++
+			}
+			continue
+		}
+		var v dsView
+		if err := c.do(ctx, "PUT", "/api/v1/datasources/"+url.PathEscape(have.ID), want, &v); err != nil {
+			fmt.Fprintf(stdout, "! %s: %v\n", name, err)
+			failed++
+			worst = max(worst, codeOf(err))
+			continue
+		}
+		if v.UpdatedAt == have.UpdatedAt {
+			fmt.Fprintf(stdout, "= %s unchanged\n", name)
+			unchanged++
+		} else {
+			fmt.Fprintf(stdout, "~ %s updated (%s)\n", name, v.Authorization.Status)
+			updated++
+		}
+	}
+	verb := ""
+	if dryRun {
+		verb = " (dry run: nothing changed)"
+	}
+	fmt.Fprintf(stdout, "%d created, %d updated, %d unchanged, %d failed%s\n", created, updated, unchanged, failed, verb)
+	if failed > 0 {
+		return exitErr{worst, ""}
+	}
+	return nil
+}
+
+func codeOf(err error) int {
+	var ee exitErr
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	return exitError
+}
+
+// readDatasources reads one file: a datasource, a list of them, or
+// {"datasources": [...]}, in YAML (several documents allowed) or JSON.
+func readDatasources(path string) ([]map[string]any, error) {
+	var b []byte
+	var err error
+	if path == "-" {
+		b, err = io.ReadAll(os.Stdin)
+	} else {
+		b, err = os.ReadFile(path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var out []map[string]any
+	for doc := 1; ; doc++ {
+		var v any
+		err := dec.Decode(&v)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", path, err)
+		}
+		list, err := datasourcesOf(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s (document %d): %v", path, doc, err)
+		}
+		out = append(out, list...)
+	}
+	return out, nil
+}
+
+func datasourcesOf(v any) ([]map[string]any, error) {
+	switch x := v.(type) {
+	case nil:
+		return nil, nil
+	case []any:
+		var out []map[string]any
+		for i, e := range x {
+			m, ok := e.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("item %d is not a datasource object", i+1)
+			}
+			out = append(out, m)
+		}
+		return out, nil
+	case map[string]any:
+		if list, ok := x["datasources"]; ok && len(x) == 1 {
+			return datasourcesOf(list)
+		}
+		return []map[string]any{x}, nil
+	}
+	return nil, fmt.Errorf("want a datasource, a list, or {datasources: [...]}")
+}
+
+// normalized is the desired datasource as grantd will store it (defaults
+// filled), for comparing with what is there.
+func normalized(want map[string]any) (*datasource.Datasource, error) {
+	b, _ := json.Marshal(want)
+	var d datasource.Datasource
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	d.Normalize()
+	return &d, nil
+}
+
+// diff lists what applying want would change in have. Secrets are never
+// shown: a literal one can only be reported as "will be sent".
+func diff(have dsView, want map[string]any) []string {
+	wd, err := normalized(want)
+	if err != nil {
+		return []string{"(the file does not decode as a datasource: " + err.Error() + ")"}
+	}
+	var out []string
+	if have.URL != wd.URL {
+		out = append(out, fmt.Sprintf("url: %q → %q", have.URL, wd.URL))
+	}
+	b, _ := json.Marshal(wd.Auth)
+	var wantAuth map[string]any
+	json.Unmarshal(b, &wantAuth)
+	delete(wantAuth, "clientSecret")
+	keys := make([]string, 0, len(wantAuth))
+	for k := range wantAuth {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !reflect.DeepEqual(have.Auth[k], wantAuth[k]) {
+			out = append(out, fmt.Sprintf("auth.%s: %s → %s", k, show(have.Auth[k]), show(wantAuth[k])))
+		}
+	}
+	if a, ok := want["auth"].(map[string]any); ok {
+		if s, ok := a["clientSecret"].(string); ok && s != "" {
+			ref := wd.Auth.ClientSecret.Ref()
+			haveRef, _ := have.Auth["clientSecretRef"].(string)
+			switch {
+			case ref != "" && ref != haveRef:
+				out = append(out, fmt.Sprintf("auth.clientSecret: reference %s → %s", orNone(haveRef), ref))
+			case ref == "":
+				out = append(out, "auth.clientSecret: a write-only value will be sent (cannot be compared; unchanged if equal)")
+			}
+		}
+	}
+	return out
+}
+
+func describe(want map[string]any) []string {
+	wd, err := normalized(want)
+	if err != nil {
+		return []string{"(does not decode: " + err.Error() + ")"}
+	}
+	l := []string{fmt.Sprintf("url: %s", wd.URL), fmt.Sprintf("grant: %s", wd.Auth.GrantType), fmt.Sprintf("token URL: %s", wd.Auth.AccessTokenURL)}
+	if ref := wd.Auth.ClientSecret.Ref(); ref != "" {
+		l = append(l, "client secret: reference "+ref)
+	} else if !wd.Auth.ClientSecret.IsZero() {
+		l = append(l, "client secret: a write-only value")
+	}
+	return l
+}
+
+func show(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(a value)"
+	}
+	return s
+}
+
+// exportCmd writes every datasource as an apply file, without secrets:
+// references (${env:…}) are kept, literal secrets left out (applying the
+// export to the same grantd keeps the stored ones).
+func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	c, _, err := parseClient("export", args, stderr, nil)
+	if err != nil {
+		return err
+	}
+	list, err := c.list(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]any, 0, len(list))
+	for _, d := range list {
+		auth := map[string]any{}
+		for k, v := range d.Auth {
+			switch k {
+			case "clientSecretSet", "clientSecretRef":
+			default:
+				auth[k] = v
+			}
+		}
+		if ref, _ := d.Auth["clientSecretRef"].(string); ref != "" {
+			auth["clientSecret"] = ref
+		}
+		out = append(out, map[string]any{"name": d.Name, "url": d.URL, "auth": auth})
+	}
+	format := c.output
+	if format == "table" {
+		format = "yaml"
+	}
+	if format == "yaml" {
+		fmt.Fprintln(stdout, "# grantd export: literal client secrets are not included; references are.")
+	}
+	return emit(stdout, format, map[string]any{"datasources": out})
+}
