@@ -34,9 +34,9 @@ func TestAuditTrailAndIdempotentPut(t *testing.T) {
 	p := newProvider(t, h, grantstest.ProviderOptions{})
 	d := h.create(ccBody(p, "audited", "svc-secret-9f8e7d"))
 	// PUT of the same thing changes nothing: no write, same updatedAt.
-	code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID, nil)
+	_, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID, nil)
 	before := decode[map[string]any](t, b)
-	code, b, _ = h.do("PUT", "/api/v1/datasources/"+d.ID, before)
+	code, b, _ := h.do("PUT", "/api/v1/datasources/"+d.ID, before)
 	after := decode[map[string]any](t, b)
 	if code != 200 || after["updatedAt"] != before["updatedAt"] {
 		t.Fatalf("identical PUT: %d, updatedAt %v → %v", code, before["updatedAt"], after["updatedAt"])

@@ -71,7 +71,7 @@ type Options struct {
 	// time one is needed. Nil refuses references. Library packages read no
 	// environment: the caller decides what a reference may reach.
 	ResolveSecret func(ctx context.Context, ref string) (string, error)
-	Hooks  Hooks
+	Hooks         Hooks
 }
 
 // Engine obtains, stores, refreshes and applies tokens for datasources. It

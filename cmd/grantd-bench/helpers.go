@@ -71,14 +71,14 @@ func serveBaseline(ctx context.Context, ln net.Listener, upstream, tokenURL stri
 	cc := clientcredentials.Config{ClientID: "bench", ClientSecret: "bench-secret", TokenURL: tokenURL, AuthStyle: oauth2.AuthStyleInHeader}
 	base := http.DefaultTransport.(*http.Transport).Clone()
 	base.MaxIdleConnsPerHost = 256
-	rp := httputil.NewSingleHostReverseProxy(target)
-	director := rp.Director
-	rp.Director = func(r *http.Request) {
-		director(r)
-		r.Header.Del("Authorization") // the caller's credentials stay here
-		r.Header.Del("Cookie")
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Header.Del("Authorization") // the caller's credentials stay here
+			r.Out.Header.Del("Cookie")
+		},
+		Transport: &oauth2.Transport{Source: cc.TokenSource(context.Background()), Base: base},
 	}
-	rp.Transport = &oauth2.Transport{Source: cc.TokenSource(context.Background()), Base: base}
 	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); srv.Close() }()
 	return srv.Serve(ln)

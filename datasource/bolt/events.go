@@ -95,8 +95,9 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 		c := tx.Bucket(bucketEvents).Cursor()
 		var k, v []byte
 		if q.Before != "" {
-			k, v = c.Seek([]byte(q.Before))
-			if k != nil {
+			// Seek lands on Before or the next key; the page starts just
+			// before it.
+			if k, _ = c.Seek([]byte(q.Before)); k != nil {
 				k, v = c.Prev()
 			} else {
 				k, v = c.Last()
