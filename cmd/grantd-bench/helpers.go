@@ -28,6 +28,7 @@ func serveHelper(ctx context.Context, name string, args []string) error {
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
 	upstream := fs.String("upstream", "", "baseline: upstream base URL")
 	tokenURL := fs.String("token-url", "", "baseline: token URL")
+	delay := fs.Duration("delay", 0, "upstream: time each answer takes (a stand-in for real work or I/O)")
 	fs.Parse(args)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -37,7 +38,14 @@ func serveHelper(ctx context.Context, name string, args []string) error {
 	go func() { <-ctx.Done(); ln.Close() }()
 	switch name {
 	case "serve-upstream":
-		return (&fasthttp.Server{Handler: upstreamHandler, NoDefaultServerHeader: true}).Serve(ln)
+		h := upstreamHandler
+		if d := *delay; d > 0 {
+			h = func(ctx *fasthttp.RequestCtx) {
+				time.Sleep(d)
+				upstreamHandler(ctx)
+			}
+		}
+		return (&fasthttp.Server{Handler: h, NoDefaultServerHeader: true, Concurrency: 1 << 16}).Serve(ln)
 	case "serve-baseline":
 		return serveBaseline(ctx, ln, *upstream, *tokenURL)
 	}

@@ -110,7 +110,71 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 	r.ProxyTokenRequests = te.count.Load() - tokensBefore
 	r.ProxyDuration = o.duration.String()
 	r.ProxyRounds = o.rounds
+
+	// Latency at a moderate fixed rate, 16 connections, interleaved.
+	const rate, conns = 2000.0, 16
+	for round := 0; round < o.rounds; round++ {
+		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+			p50, p99, n, err := fixedRate(ctx, urls[t], conns, rate, o.duration)
+			if err != nil {
+				return fmt.Errorf("fixed rate %s: %w", t, err)
+			}
+			fmt.Printf("  %-14s %4.0f req/s over %d connections, round %d: p50 %-9v p99 %v (%d requests)\n", t, rate, conns, round+1, p50, p99, n)
+			r.FixedRate = append(r.FixedRate, fixedRateResult{Target: t, Rate: rate, Conns: conns, P50: p50, P99: p99})
+		}
+	}
+
+	// The same proxies in front of an upstream that takes 1 ms per answer,
+	// as a real API does: grantd's cost against the work it fronts.
+	slow, err := startHelper(ctx, "serve-upstream", "-delay", "1ms")
+	if err != nil {
+		return err
+	}
+	defer slow.Close()
+	slowBase, err := startHelper(ctx, "serve-baseline", "-upstream", slow.URL(), "-token-url", te.URL())
+	if err != nil {
+		return err
+	}
+	defer slowBase.Close()
+	code, b, err := g.api("POST", "/api/v1/datasources", map[string]any{
+		"name": "bench-slow", "url": slow.URL(),
+		"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": te.URL(), "clientId": "bench",
+			"clientSecret": "bench-secret", "clientAuthentication": "basic"},
+	})
+	if err != nil || code != 201 {
+		return fmt.Errorf("creating the slow datasource: %d %s %v", code, b, err)
+	}
+	var sv struct{ ID string }
+	json.Unmarshal(b, &sv)
+	slowURLs := map[string]string{
+		"direct":        slow.URL() + "/v1/items",
+		"grantd-header": g.url + "/api/v1/datasources/" + sv.ID + "/proxy/v1/items",
+		"baseline":      slowBase.URL() + "/v1/items",
+	}
+	runs := map[string][]loadResult{}
+	for round := 0; round < o.rounds; round++ {
+		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+			res, err := runWrk(ctx, o, slowURLs[t], 64, o.duration)
+			if err != nil {
+				return fmt.Errorf("slow %s: %w", t, err)
+			}
+			runs[t] = append(runs[t], res)
+			fmt.Printf("  1ms upstream %-14s c=64 round %d: %8.0f req/s  p50 %-9v p99 %v\n", t, round+1, res.RPS, res.P50, res.P99)
+		}
+	}
+	r.SlowUpstream = map[string]loadResult{}
+	for t, rs := range runs {
+		r.SlowUpstream[t] = median(rs)
+	}
 	return nil
+}
+
+type fixedRateResult struct {
+	Target string        `json:"target"`
+	Rate   float64       `json:"rate"`
+	Conns  int           `json:"conns"`
+	P50    time.Duration `json:"p50"`
+	P99    time.Duration `json:"p99"`
 }
 
 // median takes the median of each figure over the rounds separately.

@@ -5,18 +5,21 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 )
 
 type report struct {
-	Machine            string       `json:"machine"`
-	Date               string       `json:"date"`
-	Proxy              []proxyPoint `json:"proxy,omitempty"`
-	ProxyDuration      string       `json:"proxyDuration,omitempty"`
-	ProxyRounds        int          `json:"proxyRounds,omitempty"`
-	ProxyTokenRequests int64        `json:"proxyTokenRequests"`
-	Storm              []stormRound `json:"storm,omitempty"`
-	Scale              *scaleResult `json:"scale,omitempty"`
+	Machine            string                `json:"machine"`
+	Date               string                `json:"date"`
+	Proxy              []proxyPoint          `json:"proxy,omitempty"`
+	ProxyDuration      string                `json:"proxyDuration,omitempty"`
+	ProxyRounds        int                   `json:"proxyRounds,omitempty"`
+	ProxyTokenRequests int64                 `json:"proxyTokenRequests"`
+	FixedRate          []fixedRateResult     `json:"fixedRate,omitempty"`
+	SlowUpstream       map[string]loadResult `json:"slowUpstream,omitempty"`
+	Storm              []stormRound          `json:"storm,omitempty"`
+	Scale              *scaleResult          `json:"scale,omitempty"`
 }
 
 func (r *report) save(path string) error {
@@ -67,6 +70,41 @@ func (r *report) print(w io.Writer) {
 			}
 		}
 		fmt.Fprintf(w, "- token requests during all proxy runs: %d (tokens were cached)\n\n", r.ProxyTokenRequests)
+	}
+	if len(r.FixedRate) > 0 {
+		by := map[string][]fixedRateResult{}
+		for _, f := range r.FixedRate {
+			by[f.Target] = append(by[f.Target], f)
+		}
+		med := func(t string, f func(fixedRateResult) time.Duration) time.Duration {
+			var v []time.Duration
+			for _, x := range by[t] {
+				v = append(v, f(x))
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		first := r.FixedRate[0]
+		fmt.Fprintf(w, "### Latency at a fixed %.0f req/s over %d connections (open loop, median of rounds)\n\n", first.Rate, first.Conns)
+		fmt.Fprintln(w, "| target | p50 | p99 |")
+		fmt.Fprintln(w, "|---|---:|---:|")
+		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+			fmt.Fprintf(w, "| %s | %s | %s |\n", t, ms(med(t, func(f fixedRateResult) time.Duration { return f.P50 })), ms(med(t, func(f fixedRateResult) time.Duration { return f.P99 })))
+		}
+		added := med("grantd-header", func(f fixedRateResult) time.Duration { return f.P99 }) - med("direct", func(f fixedRateResult) time.Duration { return f.P99 })
+		fmt.Fprintf(w, "\n- p99 added over direct at 16 connections, fixed rate: %s — %s\n\n", ms(added), verdict(added < time.Millisecond))
+	}
+	if r.SlowUpstream != nil {
+		a, b, d := r.SlowUpstream["direct"], r.SlowUpstream["grantd-header"], r.SlowUpstream["baseline"]
+		fmt.Fprintln(w, "### In front of an upstream that takes 1 ms per answer (wrk, 64 connections)")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "| target | req/s | p50 | p99 |")
+		fmt.Fprintln(w, "|---|---:|---:|---:|")
+		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+			x := r.SlowUpstream[t]
+			fmt.Fprintf(w, "| %s | %.0f | %s | %s |\n", t, x.RPS, ms(x.P50), ms(x.P99))
+		}
+		fmt.Fprintf(w, "\n- b/a %.2f, b/d %.2f, p99 added %s\n\n", b.RPS/a.RPS, b.RPS/d.RPS, ms(b.P99-a.P99))
 	}
 	if len(r.Storm) > 0 {
 		fmt.Fprintln(w, "### Refresh storm")
