@@ -62,10 +62,89 @@ func (c Codec) open(b []byte, kind, id, field string) (datasource.Secret, error)
 	return datasource.NewSecret(string(p)), nil
 }
 
+// datasourceRecord is the stored form of a datasource: empty fields and
+// the defaults Normalize restores are left out, which halves the record
+// (100,000 datasources are a file of a couple of hundred MiB, mapped into
+// memory, so bytes here are resident bytes).
 type datasourceRecord struct {
-	V int `json:"v"`
-	datasource.Datasource
-	ClientSecret []byte `json:"sealedClientSecret,omitempty"`
+	V            int        `json:"v"`
+	ID           string     `json:"id"`
+	Name         string     `json:"name"`
+	URL          string     `json:"url"`
+	Auth         storedAuth `json:"auth"`
+	CreatedAt    time.Time  `json:"createdAt"`
+	UpdatedAt    time.Time  `json:"updatedAt"`
+	ClientSecret []byte     `json:"sealedClientSecret,omitempty"`
+}
+
+type storedAuth struct {
+	GrantType                   datasource.GrantType  `json:"grantType"`
+	AccessTokenURL              string                `json:"accessTokenUrl"`
+	AuthorizationURL            string                `json:"authorizationUrl,omitempty"`
+	ClientID                    string                `json:"clientId"`
+	Scope                       string                `json:"scope,omitempty"`
+	ClientAuthentication        datasource.ClientAuth `json:"clientAuthentication,omitempty"`
+	TokenPlacement              datasource.Placement  `json:"tokenPlacement,omitempty"`
+	HeaderName                  string                `json:"headerName,omitempty"`
+	HeaderPrefix                string                `json:"headerPrefix,omitempty"`
+	QueryParamName              string                `json:"queryParamName,omitempty"`
+	Audience                    string                `json:"audience,omitempty"`
+	Resource                    string                `json:"resource,omitempty"`
+	CustomAuthParams            map[string]string     `json:"customAuthParams,omitempty"`
+	TokenParams                 map[string]string     `json:"tokenParams,omitempty"`
+	PKCE                        *bool                 `json:"pkce,omitempty"`
+	SendScopeOnRefresh          bool                  `json:"sendScopeOnRefresh,omitempty"`
+	RefreshClientAuthentication datasource.ClientAuth `json:"refreshClientAuthentication,omitempty"`
+	TLSCACert                   string                `json:"tlsCACert,omitempty"`
+	ExpiresInDefault            int64                 `json:"expiresInDefault,omitempty"`
+	ExposeToken                 bool                  `json:"exposeToken,omitempty"`
+}
+
+func toStored(a *datasource.OAuth2) storedAuth {
+	s := storedAuth{
+		GrantType: a.GrantType, AccessTokenURL: a.AccessTokenURL, AuthorizationURL: a.AuthorizationURL,
+		ClientID: a.ClientID, Scope: a.Scope, ClientAuthentication: a.ClientAuthentication,
+		TokenPlacement: a.TokenPlacement, HeaderName: a.HeaderName, HeaderPrefix: a.HeaderPrefix,
+		QueryParamName: a.QueryParamName, Audience: a.Audience, Resource: a.Resource,
+		CustomAuthParams: a.CustomAuthParams, TokenParams: a.TokenParams, PKCE: a.PKCE,
+		SendScopeOnRefresh: a.SendScopeOnRefresh, RefreshClientAuthentication: a.RefreshClientAuthentication,
+		TLSCACert: a.TLSCACert, ExpiresInDefault: a.ExpiresInDefault, ExposeToken: a.ExposeToken,
+	}
+	// Defaults are restored by Normalize when the record is read.
+	if s.ClientAuthentication == datasource.ClientAuthAuto {
+		s.ClientAuthentication = ""
+	}
+	if s.TokenPlacement == datasource.PlacementHeader {
+		s.TokenPlacement = ""
+	}
+	if s.HeaderName == datasource.DefaultHeaderName {
+		s.HeaderName = ""
+	}
+	if s.HeaderPrefix == datasource.DefaultHeaderPrefix {
+		s.HeaderPrefix = ""
+	}
+	if s.QueryParamName == datasource.DefaultQueryParamName {
+		s.QueryParamName = ""
+	}
+	if s.PKCE != nil && *s.PKCE {
+		s.PKCE = nil
+	}
+	if s.ExpiresInDefault == datasource.DefaultExpiresInSeconds {
+		s.ExpiresInDefault = 0
+	}
+	return s
+}
+
+func (s *storedAuth) oauth2() datasource.OAuth2 {
+	return datasource.OAuth2{
+		GrantType: s.GrantType, AccessTokenURL: s.AccessTokenURL, AuthorizationURL: s.AuthorizationURL,
+		ClientID: s.ClientID, Scope: s.Scope, ClientAuthentication: s.ClientAuthentication,
+		TokenPlacement: s.TokenPlacement, HeaderName: s.HeaderName, HeaderPrefix: s.HeaderPrefix,
+		QueryParamName: s.QueryParamName, Audience: s.Audience, Resource: s.Resource,
+		CustomAuthParams: s.CustomAuthParams, TokenParams: s.TokenParams, PKCE: s.PKCE,
+		SendScopeOnRefresh: s.SendScopeOnRefresh, RefreshClientAuthentication: s.RefreshClientAuthentication,
+		TLSCACert: s.TLSCACert, ExpiresInDefault: s.ExpiresInDefault, ExposeToken: s.ExposeToken,
+	}
 }
 
 // EncodeDatasource returns the stored form of d.
@@ -74,9 +153,8 @@ func (c Codec) EncodeDatasource(d *datasource.Datasource) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := datasourceRecord{V: Version, Datasource: *d, ClientSecret: sec}
-	r.Auth.ClientSecret = datasource.Secret{}
-	return json.Marshal(&r)
+	return json.Marshal(&datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Auth: toStored(&d.Auth),
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ClientSecret: sec})
 }
 
 // DecodeDatasource reads a record written by EncodeDatasource.
@@ -89,10 +167,10 @@ func (c Codec) DecodeDatasource(b []byte) (*datasource.Datasource, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := r.Datasource
+	d := &datasource.Datasource{ID: r.ID, Name: r.Name, URL: r.URL, Auth: r.Auth.oauth2(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	d.Auth.ClientSecret = sec
 	d.Normalize()
-	return &d, nil
+	return d, nil
 }
 
 type tokenRecord struct {
