@@ -38,7 +38,14 @@ type Hooks struct {
 	// StatusChange is called when this engine changes a datasource's
 	// status (it wrote the record): once per change, on the replica that
 	// made it.
-	StatusChange func(id string, from, to datasource.Status, lastError string)
+	StatusChange func(StatusChange)
+}
+
+// StatusChange describes a change of a datasource's status.
+type StatusChange struct {
+	ID, Name  string
+	From, To  datasource.Status
+	LastError string
 }
 
 // Options configure New. The zero value works for a library user with a
@@ -203,7 +210,7 @@ func (e *Engine) StatusCounts() map[datasource.Status]int {
 // process made the change (it wrote the record), so that with several
 // replicas the StatusChange hook fires once per change, on the replica
 // that made it, not on every one that notices.
-func (e *Engine) setStatus(id string, to datasource.Status, lastError string, emit bool) {
+func (e *Engine) setStatus(id, name string, to datasource.Status, lastError string, emit bool) {
 	e.mu.Lock()
 	from, ok := e.statuses[id]
 	e.statuses[id] = to
@@ -214,7 +221,7 @@ func (e *Engine) setStatus(id string, to datasource.Status, lastError string, em
 	if from != to && emit {
 		e.log.Info("datasource status changed", "datasource", id, "from", from, "to", to, "lastError", lastError)
 		if h := e.opts.Hooks.StatusChange; h != nil {
-			h(id, from, to, lastError)
+			h(StatusChange{ID: id, Name: name, From: from, To: to, LastError: lastError})
 		}
 	}
 }
@@ -260,7 +267,7 @@ func (e *Engine) Reconcile(ctx context.Context, id string) (datasource.Authoriza
 	if err != nil {
 		return datasource.Authorization{}, err
 	}
-	e.setStatus(id, rec.Authorization().Status, rec.Authorization().LastError, false)
+	e.setStatus(id, d.Name, rec.Authorization().Status, rec.Authorization().LastError, false)
 	g, err := Lookup(d.Auth.GrantType)
 	if err != nil {
 		return datasource.Authorization{}, err
@@ -296,7 +303,7 @@ func (e *Engine) Invalidate(ctx context.Context, id string) error {
 		return err
 	}
 	a := e.authorization(rec)
-	e.setStatus(id, a.Status, a.LastError, false)
+	e.setStatus(id, d.Name, a.Status, a.LastError, false)
 	sc := rec.Schedule()
 	sc.GrantType = d.Auth.GrantType
 	if at, ok := e.plan(sc, e.clock.Now()); ok {

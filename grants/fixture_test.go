@@ -91,9 +91,9 @@ func (f *fixture) open(o fixtureOptions) {
 		f.mu.Unlock()
 		f.poke()
 	}
-	opts.Hooks.StatusChange = func(id string, from, to datasource.Status, _ string) {
+	opts.Hooks.StatusChange = func(c grants.StatusChange) {
 		f.mu.Lock()
-		f.statuses = append(f.statuses, to)
+		f.statuses = append(f.statuses, c.To)
 		f.mu.Unlock()
 		f.poke()
 	}

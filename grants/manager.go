@@ -646,7 +646,7 @@ func (e *Engine) backoff(failures int, retryAfter time.Duration) time.Duration {
 // next background refresh.
 func (e *Engine) afterRecord(id string, ds *datasource.Datasource, rec *datasource.TokenRecord) {
 	a := rec.Authorization()
-	e.setStatus(id, a.Status, a.LastError, true)
+	e.setStatus(id, ds.Name, a.Status, a.LastError, true)
 	sc := rec.Schedule()
 	sc.GrantType = ds.Auth.GrantType
 	if at, ok := e.plan(sc, e.clock.Now()); ok {

@@ -30,6 +30,7 @@ type options struct {
 	stormSize  int
 	out        string
 	pinLoadgen bool
+	workers    int
 }
 
 func main() {
@@ -54,6 +55,7 @@ func main() {
 	flag.IntVar(&o.stormSize, "storm", 1000, "concurrent requests in the refresh storm")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON here")
 	flag.BoolVar(&o.pinLoadgen, "pin", false, "pin wrk to the last CPU with taskset")
+	flag.IntVar(&o.workers, "workers", 0, "grantd's --refresh-workers in the scale run (0: its default)")
 	flag.Parse()
 	for _, c := range strings.Split(conns, ",") {
 		var n int

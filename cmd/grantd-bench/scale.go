@@ -79,7 +79,11 @@ func benchScale(ctx context.Context, o options, r *report) error {
 	fmt.Printf("  populated in %v\n", res.Populate.Round(time.Millisecond))
 
 	// First start: no tokens yet; the refresher gets one for each.
-	g, err := startGrantd(ctx, o, dir, kek.Encode())
+	var extra []string
+	if o.workers > 0 {
+		extra = append(extra, "--refresh-workers", fmt.Sprint(o.workers))
+	}
+	g, err := startGrantd(ctx, o, dir, kek.Encode(), extra...)
 	if err != nil {
 		return err
 	}

@@ -47,13 +47,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hooks.Start()
 	defer hooks.Close()
 	engineHooks := metrics.Hooks()
-	engineHooks.StatusChange = func(id string, from, to datasource.Status, lastError string) {
-		e := &datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: id, Actor: "grantd",
-			Status: to, PreviousStatus: from, Detail: lastError}
-		if d, err := st.store.Datasource(context.Background(), id); err == nil {
-			e.DatasourceName = d.Name
-		}
-		hooks.Publish(e)
+	engineHooks.StatusChange = func(c grants.StatusChange) {
+		hooks.Publish(&datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: c.ID, DatasourceName: c.Name,
+			Actor: "grantd", Status: c.To, PreviousStatus: c.From, Detail: c.LastError})
 	}
 	engine := grants.New(st.store, grants.Options{
 		Logger:        log,
