@@ -1,5 +1,16 @@
 // Package ui is grantd's web UI: plain HTML, CSS and ES modules with no
-// build step and no external resources, embedded into the binary.
+// build step and no external resources, embedded into the binary and
+// served by package api at /.
+//
+// The UI signs in by trading the admin token for an HttpOnly session
+// cookie (it never stores the token), sends X-Grantd-CSRF on every change,
+// and routes in the browser: /login, / (datasources), /datasources/new,
+// /datasources/{id} and /datasources/{id}/edit. It works under a strict
+// Content-Security-Policy: no inline script or style.
+//
+// ui_test.go drives Debian's chromium headless with chromedp through the
+// main flows against a real server and the in-process authorization
+// server, and saves screenshots.
 package ui
 
 import (

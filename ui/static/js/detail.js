@@ -1,0 +1,136 @@
+import { api, proxy } from './api.js';
+import { h, badge, countdown, ago, copyText } from './util.js';
+import { navigate, showBanner } from './app.js';
+
+// detailPage shows one datasource: its authorization, the actions
+// (authorize, refresh, revoke, edit, delete), a test request through the
+// proxy, and its recent events.
+export async function detailPage(app, id) {
+  // The callback came back here with the outcome in the query: show it
+  // once, then take it out of the address bar.
+  const q = new URLSearchParams(location.search);
+  if (q.get('result') === 'authorized') {
+    showBanner('success', 'Authorized.', 'grantd holds a token and keeps it fresh.');
+  } else if (q.get('result') === 'error') {
+    showBanner('error', `Authorization failed: ${q.get('error') || 'error'}.`, q.get('error_description') || '');
+  }
+  if (q.has('result')) history.replaceState({}, '', location.pathname);
+
+  const path = `/api/v1/datasources/${encodeURIComponent(id)}`;
+  const [d, config] = await Promise.all([api('GET', path), api('GET', '/api/v1/config')]);
+  const interactive = d.auth.grantType === 'authorization_code';
+
+  const statusBox = h('dl', { class: 'facts', id: 'authorization' });
+  const renderStatus = (a) => {
+    statusBox.replaceChildren(
+      h('dt', { text: 'Status' }), h('dd', {}, badge(a.status)),
+      h('dt', { text: 'Token expires' }), h('dd', { id: 'expires' }, countdown(a.expiresAt)),
+      h('dt', { text: 'Last refresh' }), h('dd', { text: ago(a.lastRefreshedAt), title: a.lastRefreshedAt || '' }),
+      h('dt', { text: 'Refresh token' }), h('dd', { text: a.hasRefreshToken ? 'held' : 'none' }),
+      h('dt', { text: 'Granted scope' }), h('dd', { text: a.grantedScope || '—' }),
+      h('dt', { text: 'Last error' }), h('dd', { id: 'last-error', class: a.lastError ? 'error-text' : 'muted', text: a.lastError || 'none' }));
+    authorizeBtn.textContent = a.status === 'authorized' ? 'Authorize again' : 'Authorize';
+  };
+
+  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive, onclick: () => {
+    // A top-level navigation: grantd sets the browser-binding cookie and
+    // sends us to the provider, which sends us back here.
+    location.assign(`${path}/authorize/start?returnTo=${encodeURIComponent('/datasources/' + d.id)}`);
+  } });
+  const busy = async (btn, fn) => {
+    btn.disabled = true;
+    try { await fn(); } catch (err) { showBanner('error', `${btn.textContent} failed:`, err.message); } finally { btn.disabled = false; }
+  };
+  const refreshBtn = h('button', { type: 'button', id: 'refresh', text: 'Refresh now' });
+  refreshBtn.addEventListener('click', () => busy(refreshBtn, async () => {
+    const a = await api('POST', `${path}/refresh`);
+    renderStatus(a);
+    loadEvents();
+    if (a.status === 'authorized') showBanner('success', 'Refreshed.');
+    else showBanner('error', `Refresh: ${a.status}.`, a.lastError);
+  }));
+  const revokeBtn = h('button', { type: 'button', id: 'revoke', text: 'Revoke' });
+  revokeBtn.addEventListener('click', () => busy(revokeBtn, async () => {
+    const r = await api('POST', `${path}/revoke`);
+    renderStatus(r);
+    loadEvents();
+    showBanner('info', 'Tokens erased.', r.revokedAtProvider ? 'The provider revoked them too.' : (r.providerError || 'The provider publishes no revocation endpoint.'));
+  }));
+  const deleteBtn = h('button', { type: 'button', class: 'danger', id: 'delete', text: 'Delete' });
+  deleteBtn.addEventListener('click', async () => {
+    if (!(await confirmDialog(`Delete ${d.name}? Its tokens are revoked at the provider and erased.`))) return;
+    await busy(deleteBtn, async () => {
+      await api('DELETE', path);
+      navigate('/', { keepBanner: true });
+      showBanner('info', `Deleted ${d.name}.`);
+    });
+  });
+
+  // Test request.
+  const method = h('select', { id: 'test-method', 'aria-label': 'Method' }, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'].map((m) => h('option', { text: m })));
+  const testPath = h('input', { id: 'test-path', 'aria-label': 'Path', value: '/', placeholder: '/v1/items?page=1' });
+  const testBody = h('textarea', { id: 'test-body', rows: 3, 'aria-label': 'Body', placeholder: '{"optional": "JSON body"}' });
+  const result = h('div', { id: 'test-result', class: 'result', hidden: true });
+  const sendBtn = h('button', { type: 'submit', class: 'primary', id: 'test-send', text: 'Send' });
+  const testForm = h('form', { id: 'test-form', class: 'test' },
+    h('div', { class: 'inline' }, method, h('code', { class: 'muted', text: `${d.url.replace(/\/$/, '')}` }), testPath, sendBtn),
+    testBody, result);
+  testForm.addEventListener('submit', (e) => {
+    e.preventDefault();
+    busy(sendBtn, async () => {
+      const r = await proxy(d.id, method.value, testPath.value || '/', testBody.value);
+      let body = r.body;
+      try { body = JSON.stringify(JSON.parse(r.body), null, 2); } catch { /* not JSON */ }
+      result.replaceChildren(
+        h('p', {}, h('span', { class: `code code-${String(r.status)[0]}xx`, id: 'test-status', text: `${r.status} ${r.statusText}` }), h('span', { class: 'muted', text: ` · ${r.ms} ms` })),
+        h('details', {}, h('summary', { text: `Headers (${r.headers.length})` }),
+          h('pre', { id: 'test-headers', text: r.headers.map(([k, v]) => `${k}: ${v}`).join('\n') })),
+        h('pre', { id: 'test-response', text: body || '(empty body)' }));
+      result.hidden = false;
+    });
+  });
+
+  // Events.
+  const events = h('ol', { class: 'events', id: 'events' });
+  async function loadEvents() {
+    try {
+      const r = await api('GET', `/api/v1/events?datasource=${encodeURIComponent(d.id)}&limit=20`);
+      events.replaceChildren(...r.events.map((e) => h('li', {},
+        h('time', { datetime: e.time, title: new Date(e.time).toLocaleString(), text: ago(e.time) }), ' ',
+        h('strong', { text: e.type }),
+        e.status ? h('span', {}, ' → ', badge(e.status)) : null,
+        h('span', { class: 'muted', text: ` by ${e.actor}` }),
+        e.detail ? h('div', { class: 'muted small', text: e.detail }) : null)));
+      if (!r.events.length) events.replaceChildren(h('li', { class: 'muted', text: 'No events yet.' }));
+    } catch { /* the event log is optional */ }
+  }
+
+  app.replaceChildren(
+    h('div', { class: 'page-head' },
+      h('div', {}, h('h1', { id: 'ds-name', text: d.name }), h('p', { class: 'muted', text: `${interactive ? 'Authorization code' : 'Client credentials'} · ${d.url}` })),
+      h('div', { class: 'actions' }, authorizeBtn, refreshBtn, revokeBtn,
+        h('a', { href: `/datasources/${encodeURIComponent(d.id)}/edit`, 'data-link': true, class: 'button', id: 'edit', text: 'Edit' }), deleteBtn)),
+    h('div', { class: 'cols' },
+      h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox,
+        interactive ? h('p', { class: 'redirect' }, h('span', { class: 'muted', text: 'Redirect URI: ' }), h('code', { text: config.redirectUri }), ' ',
+          h('button', { type: 'button', class: 'small', id: 'copy-redirect', text: 'Copy', onclick: (e) => copyText(config.redirectUri, e.target) })) : null),
+      h('section', { class: 'card' }, h('h2', { text: 'Events' }), events)),
+    h('section', { class: 'card' }, h('h2', { text: 'Test a request through the proxy' }), testForm));
+  renderStatus(d.authorization);
+  loadEvents();
+
+  // Keep the status current while the page is open.
+  const timer = setInterval(async () => {
+    try { renderStatus(await api('GET', `${path}/status`)); } catch { /* next time */ }
+  }, 15000);
+  return () => clearInterval(timer);
+}
+
+function confirmDialog(text) {
+  const dlg = document.getElementById('confirm');
+  document.getElementById('confirm-text').textContent = text;
+  return new Promise((resolve) => {
+    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    dlg.showModal();
+  });
+}

@@ -1,0 +1,252 @@
+import { api, ApiError } from './api.js';
+import { h, parseScopes, copyText } from './util.js';
+import { navigate, showBanner } from './app.js';
+
+// formPage creates (id null) or edits a datasource. It mirrors Appsmith's
+// OAuth 2.0 page — grant type, where the token goes, header prefix, token
+// and authorization URLs, client id and secret, comma-separated scopes,
+// custom authentication parameters, client authentication — and adds what
+// grantd supports beyond it. Field errors from the API appear next to
+// their fields.
+export async function formPage(app, id) {
+  const [config, existing] = await Promise.all([
+    api('GET', '/api/v1/config'),
+    id ? api('GET', `/api/v1/datasources/${encodeURIComponent(id)}`) : null,
+  ]);
+  const a = existing ? existing.auth : {};
+  const el = {}; // inputs by field name
+
+  const input = (name, attrs = {}) => (el[name] = h('input', { id: fid(name), name, ...attrs }));
+  const field = (name, label, control, help) => h('div', { class: 'field', 'data-field': name },
+    h('label', { for: fid(name), text: label }), control,
+    help ? h('p', { class: 'help', text: help }) : null,
+    h('p', { class: 'field-error', 'data-error-for': name, hidden: true, role: 'alert' }));
+  const check = (name, label, checked, help) => {
+    el[name] = h('input', { id: fid(name), name, type: 'checkbox', checked: !!checked });
+    return h('div', { class: 'field check', 'data-field': name },
+      h('label', { for: fid(name) }, el[name], ' ' + label),
+      help ? h('p', { class: 'help', text: help }) : null,
+      h('p', { class: 'field-error', 'data-error-for': name, hidden: true, role: 'alert' }));
+  };
+  const select = (name, options, value) => (el[name] = h('select', { id: fid(name), name },
+    options.map(([v, t]) => h('option', { value: v, selected: v === (value ?? ''), text: t }))));
+  const radios = (name, options, value, onchange) => h('div', { class: 'radios', role: 'radiogroup', id: fid(name) },
+    options.map(([v, t]) => h('label', { class: 'radio' },
+      h('input', { type: 'radio', name, value: v, id: fid(name) + '-' + v, checked: v === value, onchange }), ' ' + t)));
+
+  // Datasource.
+  input('name', { required: true, maxlength: 100, value: existing?.name ?? '', placeholder: 'Vectara' });
+  input('url', { required: true, type: 'url', value: existing?.url ?? '', placeholder: 'https://api.vectara.io' });
+
+  // Grant and endpoints.
+  const grant = a.grantType || 'client_credentials';
+  const grantRadios = radios('auth.grantType', [['client_credentials', 'Client credentials'], ['authorization_code', 'Authorization code']], grant, sync);
+  input('auth.accessTokenUrl', { type: 'url', required: true, value: a.accessTokenUrl ?? '', placeholder: 'https://example.auth.us-west-2.amazoncognito.com/oauth2/token' });
+  input('auth.authorizationUrl', { type: 'url', value: a.authorizationUrl ?? '', placeholder: 'https://accounts.example.com/authorize' });
+  input('auth.clientId', { required: true, value: a.clientId ?? '', autocomplete: 'off' });
+
+  // The client secret is write-only: editing shows that one is set.
+  const secretInput = input('auth.clientSecret', { type: 'password', autocomplete: 'new-password', placeholder: 'value, ${env:NAME} or ${file:/path}' });
+  let replacing = !existing || !a.clientSecretSet;
+  const secretSet = h('div', { class: 'secret-set', id: 'secret-set', hidden: replacing },
+    h('span', { class: 'pill', text: a.clientSecretRef ? `set — reference ${a.clientSecretRef}` : 'set' }), ' ',
+    h('button', { type: 'button', class: 'link', id: 'secret-replace', text: 'replace', onclick: () => {
+      replacing = true; secretSet.hidden = true; secretInput.hidden = false; secretInput.focus();
+    } }));
+  secretInput.hidden = !replacing;
+
+  // Scopes as chips.
+  input('auth.scope', { value: a.scope ?? '', placeholder: 'api/read, api/write' });
+  const chips = h('div', { class: 'chips', id: 'scope-chips', 'aria-live': 'polite' });
+  const renderChips = () => chips.replaceChildren(...parseScopes(el['auth.scope'].value).map((s) => h('span', { class: 'chip', text: s })));
+  el['auth.scope'].addEventListener('input', renderChips);
+  renderChips();
+
+  select('auth.clientAuthentication', [['auto', 'Auto-detect (provider metadata, else Basic)'], ['basic', 'Basic header (RFC 6749 §2.3.1)'], ['body', 'In the request body']], a.clientAuthentication || 'auto');
+
+  // Token placement.
+  const placement = a.tokenPlacement || 'header';
+  const placementRadios = radios('auth.tokenPlacement', [['header', 'Header'], ['query', 'Query parameter']], placement, sync);
+  input('auth.headerName', { value: a.headerName ?? 'Authorization' });
+  input('auth.headerPrefix', { value: a.headerPrefix ?? 'Bearer', placeholder: 'Bearer' });
+  input('auth.queryParamName', { value: a.queryParamName ?? 'access_token' });
+
+  // Authorization request (authorization code).
+  const customParams = rows('auth.customAuthParams', a.customAuthParams, 'prompt', 'consent');
+  const tokenParams = rows('auth.tokenParams', a.tokenParams, 'tenant', 'acme');
+
+  input('auth.audience', { value: a.audience ?? '' });
+  input('auth.resource', { value: a.resource ?? '', placeholder: 'https://api.example.com/' });
+  select('auth.refreshClientAuthentication', [['', 'Same as above'], ['auto', 'Auto-detect'], ['basic', 'Basic header'], ['body', 'In the request body']], a.refreshClientAuthentication || '');
+  el['auth.tlsCACert'] = h('textarea', { id: fid('auth.tlsCACert'), name: 'auth.tlsCACert', rows: 4, placeholder: '-----BEGIN CERTIFICATE-----' });
+  el['auth.tlsCACert'].value = a.tlsCACert ?? '';
+  input('auth.expiresInDefault', { type: 'number', min: 0, step: 1, value: a.expiresInDefault ?? 3600 });
+
+  const redirect = h('div', { class: 'redirect', id: 'redirect-box' },
+    h('span', { class: 'muted', text: 'Redirect URI to register with the provider: ' }),
+    h('code', { id: 'redirect-uri', text: config.redirectUri }), ' ',
+    h('button', { type: 'button', class: 'small', id: 'copy-redirect', text: 'Copy', onclick: (e) => copyText(config.redirectUri, e.target) }));
+
+  const acOnly = [];
+  const ac = (node) => { acOnly.push(node); return node; };
+  const headerFields = h('div', { class: 'grid2' },
+    field('auth.headerName', 'Header name', el['auth.headerName']),
+    field('auth.headerPrefix', 'Header prefix', el['auth.headerPrefix'], 'Empty means Bearer.'));
+  const queryFields = field('auth.queryParamName', 'Query parameter name', el['auth.queryParamName']);
+  const topErrors = h('div', { class: 'banner banner-error', id: 'form-errors', hidden: true, role: 'alert' });
+
+  const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
+    h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : 'New datasource' })),
+    topErrors,
+    h('section', { class: 'card' }, h('h2', { text: 'Datasource' }),
+      field('name', 'Name', el.name),
+      field('url', 'URL', el.url, 'The API grantd proxies to; calls go to /api/v1/datasources/{id}/proxy/… with the token attached.')),
+    h('section', { class: 'card' }, h('h2', { text: 'OAuth 2.0' }),
+      h('div', { class: 'field', 'data-field': 'auth.grantType' }, h('span', { class: 'label', text: 'Grant type' }), grantRadios,
+        h('p', { class: 'field-error', 'data-error-for': 'auth.grantType', hidden: true })),
+      field('auth.accessTokenUrl', 'Access token URL', el['auth.accessTokenUrl']),
+      ac(field('auth.authorizationUrl', 'Authorization URL', el['auth.authorizationUrl'], 'Where people are sent to authorize.')),
+      h('div', { class: 'grid2' },
+        field('auth.clientId', 'Client ID', el['auth.clientId']),
+        field('auth.clientSecret', 'Client secret', h('div', {}, secretSet, secretInput), 'Write-only: stored sealed, never shown again.')),
+      field('auth.scope', 'Scope(s)', h('div', {}, el['auth.scope'], chips), 'Comma-separated; sent space-delimited.'),
+      field('auth.clientAuthentication', 'Client authentication', el['auth.clientAuthentication']),
+      ac(redirect)),
+    h('section', { class: 'card' }, h('h2', { text: 'Add access token to' }),
+      h('div', { class: 'field', 'data-field': 'auth.tokenPlacement' }, placementRadios,
+        h('p', { class: 'field-error', 'data-error-for': 'auth.tokenPlacement', hidden: true })),
+      headerFields, queryFields),
+    ac(h('section', { class: 'card' }, h('h2', { text: 'Authorization request' }),
+      field('auth.customAuthParams', 'Custom authentication parameters', customParams.node, 'Added to the authorize redirect, e.g. access_type=offline, prompt=consent.'),
+      check('auth.pkce', 'PKCE (S256)', a.pkce !== false, 'Recommended; required for clients without a secret.'))),
+    h('details', { class: 'card', open: !!(a.audience || a.resource || a.tlsCACert || a.exposeToken || a.sendScopeOnRefresh || (a.tokenParams && Object.keys(a.tokenParams).length)) },
+      h('summary', { text: 'Advanced' }),
+      h('div', { class: 'grid2' },
+        field('auth.audience', 'Audience', el['auth.audience']),
+        field('auth.resource', 'Resource (RFC 8707)', el['auth.resource'])),
+      field('auth.tokenParams', 'Token request parameters', tokenParams.node, 'Extra form fields on every token request.'),
+      check('auth.sendScopeOnRefresh', 'Send the scope on refresh', a.sendScopeOnRefresh),
+      field('auth.refreshClientAuthentication', 'Client authentication on refresh', el['auth.refreshClientAuthentication']),
+      field('auth.expiresInDefault', 'Token lifetime when the provider does not say (seconds)', el['auth.expiresInDefault']),
+      field('auth.tlsCACert', 'Trust this CA (PEM)', el['auth.tlsCACert'], 'For providers and APIs on a private CA.'),
+      check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken)),
+    h('div', { class: 'actions' },
+      h('button', { type: 'submit', class: 'primary', id: 'save', text: existing ? 'Save' : 'Create datasource' }),
+      h('a', { href: existing ? `/datasources/${encodeURIComponent(existing.id)}` : '/', 'data-link': true, class: 'button', text: 'Cancel' })));
+
+  function sync() {
+    const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    acOnly.forEach((n) => { n.hidden = g !== 'authorization_code'; });
+    const p = form.querySelector('input[name="auth.tokenPlacement"]:checked').value;
+    headerFields.hidden = p !== 'header';
+    queryFields.hidden = p !== 'query';
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    clearErrors(form, topErrors);
+    const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    const auth = {
+      grantType: g,
+      accessTokenUrl: el['auth.accessTokenUrl'].value.trim(),
+      authorizationUrl: g === 'authorization_code' ? el['auth.authorizationUrl'].value.trim() : '',
+      clientId: el['auth.clientId'].value.trim(),
+      scope: el['auth.scope'].value.trim(),
+      clientAuthentication: el['auth.clientAuthentication'].value,
+      tokenPlacement: form.querySelector('input[name="auth.tokenPlacement"]:checked').value,
+      headerName: el['auth.headerName'].value.trim(),
+      headerPrefix: el['auth.headerPrefix'].value.trim(),
+      queryParamName: el['auth.queryParamName'].value.trim(),
+      audience: el['auth.audience'].value.trim(),
+      resource: el['auth.resource'].value.trim(),
+      customAuthParams: g === 'authorization_code' ? customParams.value() : {},
+      tokenParams: tokenParams.value(),
+      pkce: el['auth.pkce'].checked,
+      sendScopeOnRefresh: el['auth.sendScopeOnRefresh'].checked,
+      refreshClientAuthentication: el['auth.refreshClientAuthentication'].value,
+      tlsCACert: el['auth.tlsCACert'].value.trim(),
+      expiresInDefault: Number(el['auth.expiresInDefault'].value || 0),
+      exposeToken: el['auth.exposeToken'].checked,
+    };
+    if (replacing && secretInput.value !== '') auth.clientSecret = secretInput.value;
+    const body = { name: el.name.value.trim(), url: el.url.value.trim(), auth };
+    const save = form.querySelector('#save');
+    save.disabled = true;
+    try {
+      const d = existing
+        ? await api('PUT', `/api/v1/datasources/${encodeURIComponent(existing.id)}`, body)
+        : await api('POST', '/api/v1/datasources', body);
+      secretInput.value = '';
+      navigate(`/datasources/${encodeURIComponent(d.id)}`, { keepBanner: true });
+      showBanner('success', existing ? 'Saved.' : 'Datasource created.', d.authorization.status === 'error' ? `The provider said: ${d.authorization.lastError}` : '');
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      showErrors(form, topErrors, err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  app.replaceChildren(form);
+  sync();
+  el.name.focus();
+}
+
+function fid(name) { return 'f-' + name.replace(/\./g, '-'); }
+
+// rows is an editable list of key/value pairs.
+function rows(name, initial, keyHint, valueHint) {
+  const list = h('div', { class: 'rows', id: fid(name) });
+  const add = (k = '', v = '') => {
+    const row = h('div', { class: 'row' },
+      h('input', { class: 'row-key', 'aria-label': 'Name', placeholder: keyHint, value: k }),
+      h('input', { class: 'row-value', 'aria-label': 'Value', placeholder: valueHint, value: v }),
+      h('button', { type: 'button', class: 'small', 'aria-label': 'Remove', text: '✕', onclick: () => row.remove() }));
+    list.append(row);
+  };
+  for (const [k, v] of Object.entries(initial || {})) add(k, v);
+  const node = h('div', {}, list, h('button', { type: 'button', class: 'small', 'data-add': name, text: '+ Add parameter', onclick: () => add() }));
+  return {
+    node,
+    value() {
+      const out = {};
+      for (const r of list.querySelectorAll('.row')) {
+        const k = r.querySelector('.row-key').value.trim();
+        if (k) out[k] = r.querySelector('.row-value').value;
+      }
+      return out;
+    },
+  };
+}
+
+function clearErrors(form, top) {
+  top.hidden = true;
+  form.querySelectorAll('.field-error').forEach((p) => { p.hidden = true; p.textContent = ''; });
+  form.querySelectorAll('[aria-invalid]').forEach((i) => i.removeAttribute('aria-invalid'));
+}
+
+// showErrors puts each API field error next to its field (or the nearest
+// enclosing one: auth.customAuthParams.state goes to the parameters list),
+// and lists the rest at the top.
+function showErrors(form, top, err) {
+  const unplaced = [];
+  for (const e of err.problem.errors || []) {
+    let name = e.field, slot = null;
+    while (name && !(slot = form.querySelector(`[data-error-for="${CSS.escape(name)}"]`))) {
+      name = name.includes('.') ? name.slice(0, name.lastIndexOf('.')) : '';
+    }
+    if (!slot) { unplaced.push(`${e.field}: ${e.message}`); continue; }
+    const suffix = name !== e.field ? ` (${e.field.slice(name.length + 1)})` : '';
+    slot.textContent = (slot.textContent ? slot.textContent + ' ' : '') + e.message + suffix;
+    slot.hidden = false;
+    const control = form.querySelector(`#${CSS.escape(fid(name))}`);
+    if (control) control.setAttribute('aria-invalid', 'true');
+    const details = slot.closest('details');
+    if (details) details.open = true;
+  }
+  top.replaceChildren(h('strong', { text: err.problem.title || 'The datasource was not saved.' }), ' ', err.problem.detail || '');
+  if (unplaced.length) top.append(h('ul', {}, unplaced.map((u) => h('li', { text: u }))));
+  top.hidden = false;
+  const first = form.querySelector('.field-error:not([hidden])');
+  (first || top).scrollIntoView({ block: 'center' });
+}

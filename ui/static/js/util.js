@@ -1,0 +1,91 @@
+// Small DOM and formatting helpers. No innerHTML with data: every value
+// goes in through textContent or attributes.
+
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k === 'text') el.textContent = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else if (v === true) el.setAttribute(k, '');
+    else el.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export const STATUS_LABEL = {
+  authorized: 'authorized',
+  unauthorized: 'unauthorized',
+  needs_reauthorization: 'needs re-authorization',
+  error: 'error',
+};
+
+export function badge(status) {
+  return h('span', { class: `badge badge-${status || 'unauthorized'}`, 'data-status': status || 'unauthorized', text: STATUS_LABEL[status] || status });
+}
+
+// countdown returns an element that shows the time left until iso and
+// keeps it current (see tickCountdowns).
+export function countdown(iso) {
+  if (!iso) return h('span', { class: 'muted', text: '—' });
+  const el = h('span', { class: 'countdown', 'data-expires': iso, title: new Date(iso).toLocaleString() });
+  tickOne(el);
+  return el;
+}
+
+function tickOne(el) {
+  const left = Math.round((Date.parse(el.dataset.expires) - Date.now()) / 1000);
+  el.textContent = left <= 0 ? 'expired' : 'in ' + duration(left);
+  el.classList.toggle('soon', left > 0 && left < 300);
+  el.classList.toggle('expired', left <= 0);
+}
+
+export function tickCountdowns() {
+  document.querySelectorAll('[data-expires]').forEach(tickOne);
+}
+
+export function duration(s) {
+  const d = Math.floor(s / 86400), hh = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  if (d) return `${d}d ${hh}h`;
+  if (hh) return `${hh}h ${String(m).padStart(2, '0')}m`;
+  if (m) return `${m}m ${String(sec).padStart(2, '0')}s`;
+  return `${sec}s`;
+}
+
+export function ago(iso) {
+  if (!iso) return '—';
+  const s = Math.round((Date.now() - Date.parse(iso)) / 1000);
+  if (s < 5) return 'just now';
+  return duration(Math.max(s, 0)) + ' ago';
+}
+
+// parseScopes splits like grantd does: commas and white space, trimmed,
+// de-duplicated.
+export function parseScopes(s) {
+  const out = [];
+  for (const t of (s || '').split(/[\s,]+/)) if (t && !out.includes(t)) out.push(t);
+  return out;
+}
+
+export async function copyText(text, button) {
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const ta = h('textarea', { class: 'offscreen' });
+    ta.value = text;
+    document.body.append(ta);
+    ta.select();
+    document.execCommand('copy');
+    ta.remove();
+  }
+  if (button) {
+    const was = button.textContent;
+    button.textContent = 'Copied';
+    setTimeout(() => { button.textContent = was; }, 1500);
+  }
+}

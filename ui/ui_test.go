@@ -1,0 +1,283 @@
+package ui_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/api/webhook"
+	"github.com/grantd/grantd/crypto"
+	"github.com/grantd/grantd/datasource/bolt"
+	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/ui"
+)
+
+const adminToken = "ui-test-admin-token-0123456789"
+
+// server is a real grantd on loopback serving the embedded UI, with the
+// in-process authorization server beside it.
+type server struct {
+	URL      string
+	provider *grantstest.Provider
+}
+
+func startServer(t *testing.T) *server {
+	t.Helper()
+	dir := t.TempDir()
+	keys, _, err := crypto.LoadOrCreateKeyset(crypto.KeysetFile(filepath.Join(dir, "keyset.json")), crypto.GenerateMasterKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := bolt.Open(filepath.Join(dir, "grantd.db"), keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	public, _ := url.Parse("http://" + ln.Addr().String())
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	engine := grants.New(store, grants.Options{Logger: log, RedirectURI: api.RedirectURI(public), Dialer: &grants.Dialer{AllowPrivate: true}})
+	if err := engine.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	hub, _ := webhook.New(webhook.Config{Store: store, Logger: log})
+	hub.Start()
+	srv := api.New(api.Config{Store: store, Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
+		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &grants.Dialer{AllowPrivate: true}, UI: ui.Files(),
+		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test"})
+	go srv.Serve(ln)
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		hub.Close()
+		engine.Close()
+		store.Close()
+	})
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
+	p.AddClient(grantstest.Client{ID: "svc", Secret: "svc-secret", Scopes: []string{"api/read", "api/write"}})
+	p.AddClient(grantstest.Client{ID: "web", Secret: "web-secret", Scopes: []string{"openid", "profile"}, RedirectURIs: []string{api.RedirectURI(public)}})
+	return &server{URL: public.String(), provider: p}
+}
+
+// browser starts Debian's chromium headless with the flags this machine
+// needs. CI installs chromium; without it the test fails, it does not skip.
+func browser(t *testing.T) (context.Context, string) {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Fatal("chromium is not installed: apt-get install -y chromium (.ci/run does this)")
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 1000),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(alloc)
+	// The deadline only catches a hang; every step waits on a condition.
+	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	shots, err := os.MkdirTemp("", "grantd-ui-screenshots-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, shots
+}
+
+func shot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100)) // quality 100 is PNG
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(p, buf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", p)
+}
+
+type step = chromedp.Action[chromedp.Void]
+
+func run(t *testing.T, ctx context.Context, name string, steps ...step) {
+	t.Helper()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
+	if err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+func location(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// waitJS waits until a JavaScript expression is true.
+func waitJS(expr string) step {
+	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+		_, err := chromedp.Poll[bool](expr, chromedp.WithPollingInterval(50*time.Millisecond))(ctx, tg)
+		return chromedp.Void{}, err
+	}
+}
+
+func visible(sel string) step { return chromedp.WaitVisible(chromedp.CSS(sel)) }
+func click(sel string) step   { return chromedp.Click(chromedp.CSS(sel)) }
+func keys(sel, v string) step { return chromedp.SendKeys(chromedp.CSS(sel), v) }
+
+func fill(sel, value string) step {
+	return chromedp.Steps(visible(sel), chromedp.Clear(chromedp.CSS(sel)), keys(sel, value))
+}
+
+func TestUI(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	p := s.provider
+
+	// Sign in: the UI sends us to /login, the admin token becomes a cookie.
+	run(t, ctx, "open", chromedp.Navigate(s.URL+"/"), visible("#login-token"))
+	shot(t, ctx, shots, "01-login")
+	run(t, ctx, "sign in", fill("#login-token", "wrong-token-wrong-token"), click("#login-submit"),
+		visible("#login-error"))
+	run(t, ctx, "sign in", fill("#login-token", adminToken), click("#login-submit"),
+		visible("#new-datasource"))
+	stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify(localStorage) + JSON.stringify(sessionStorage) + document.cookie`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(stored, adminToken) {
+		t.Fatal("the admin token is readable by scripts")
+	}
+
+	// A client-credentials datasource becomes authorized at once.
+	run(t, ctx, "new cc", click("#new-datasource"), visible("#datasource-form"),
+		fill("#f-name", "Vectara"), fill("#f-url", p.URL+"/api"),
+		fill("#f-auth-accessTokenUrl", p.TokenURL()), fill("#f-auth-clientId", "svc"), fill("#f-auth-clientSecret", "svc-secret"),
+		fill("#f-auth-scope", "api/read, api/write, api/read"),
+		waitJS(`document.querySelectorAll('#scope-chips .chip').length === 2`))
+	run(t, ctx, "authorization url hidden for cc", waitJS(`document.querySelector('[data-field="auth.authorizationUrl"]').hidden`))
+	shot(t, ctx, shots, "02-new-client-credentials")
+	run(t, ctx, "save cc", click("#save"), visible("#ds-name"),
+		waitJS(`document.querySelector('#authorization [data-status]')?.dataset.status === 'authorized'`),
+		waitJS(`/^in \d+m/.test(document.querySelector('#expires').textContent.trim())`))
+
+	// A test request through the proxy.
+	run(t, ctx, "test request", fill("#test-path", "/whoami?x=1"), click("#test-send"),
+		visible("#test-status"))
+	if st := text(t, ctx, "#test-status"); !strings.HasPrefix(st, "200") {
+		t.Fatalf("test request status %q", st)
+	}
+	if body := text(t, ctx, "#test-response"); !strings.Contains(body, `"client_id": "svc"`) || !strings.Contains(body, `"via": "header"`) {
+		t.Fatalf("test request body %q", body)
+	}
+	run(t, ctx, "events", waitJS(`document.querySelector('#events').textContent.includes('datasource.created')`))
+	shot(t, ctx, shots, "03-client-credentials-authorized")
+
+	// An authorization-code datasource: Authorize, log in at the provider,
+	// land back authorized with a success banner.
+	run(t, ctx, "new ac", chromedp.Navigate(s.URL+"/datasources/new"), visible("#datasource-form"),
+		click("#f-auth-grantType-authorization_code"),
+		waitJS(`!document.querySelector('[data-field="auth.authorizationUrl"]').hidden`),
+		fill("#f-name", "GitHub-ish"), fill("#f-url", p.URL+"/api"),
+		fill("#f-auth-accessTokenUrl", p.TokenURL()), fill("#f-auth-authorizationUrl", p.AuthURL()),
+		fill("#f-auth-clientId", "web"), fill("#f-auth-clientSecret", "web-secret"), fill("#f-auth-scope", "openid profile"),
+		click(`[data-add="auth.customAuthParams"]`),
+		fill(`#f-auth-customAuthParams .row:last-child .row-key`, "prompt"),
+		fill(`#f-auth-customAuthParams .row:last-child .row-value`, "consent"))
+	if v := text(t, ctx, "#redirect-uri"); v != s.URL+"/api/v1/datasources/authorize" {
+		t.Fatalf("redirect URI shown: %q", v)
+	}
+	shot(t, ctx, shots, "04-new-authorization-code")
+	run(t, ctx, "save ac", click("#save"), visible("#authorize"),
+		waitJS(`document.querySelector('#authorization [data-status]')?.dataset.status === 'unauthorized'`))
+	run(t, ctx, "authorize", click("#authorize"), visible("#username"))
+	loc := location(t, ctx)
+	if !strings.HasPrefix(loc, p.AuthURL()) || !strings.Contains(loc, "prompt=consent") || !strings.Contains(loc, "code_challenge=") {
+		t.Fatalf("provider URL %s", loc)
+	}
+	shot(t, ctx, shots, "05-provider-login")
+	run(t, ctx, "log in at the provider", keys("#username", "alice"), keys("#password", "wonderland"),
+		click("#login"),
+		visible(".banner-success"),
+		waitJS(`document.querySelector('#authorization [data-status]')?.dataset.status === 'authorized'`))
+	if b := text(t, ctx, "#banner"); !strings.Contains(b, "Authorized") {
+		t.Fatalf("banner %q", b)
+	}
+	if loc = location(t, ctx); strings.Contains(loc, "result=") {
+		t.Errorf("the outcome stayed in the address bar: %s", loc)
+	}
+	shot(t, ctx, shots, "06-authorized")
+
+	// A denied authorization shows the provider's error_description.
+	run(t, ctx, "deny", click("#authorize"), visible("#deny"),
+		keys("#username", "alice"), keys("#password", "wonderland"),
+		click("#deny"), visible(".banner-error"))
+	if b := text(t, ctx, "#banner"); !strings.Contains(b, "access_denied") || !strings.Contains(b, "denied") {
+		t.Fatalf("denied banner %q", b)
+	}
+
+	// A bad URL: the API's field error appears next to the field.
+	run(t, ctx, "invalid", chromedp.Navigate(s.URL+"/datasources/new"), visible("#datasource-form"),
+		fill("#f-name", "Broken"), fill("#f-url", "ftp://files.example.com"),
+		fill("#f-auth-accessTokenUrl", "not a url"), fill("#f-auth-clientId", "x"), fill("#f-auth-clientSecret", "y"),
+		click("#save"),
+		visible(`[data-error-for="url"]`))
+	if msg := text(t, ctx, `[data-error-for="url"]`); !strings.Contains(msg, "http") {
+		t.Fatalf("url error %q", msg)
+	}
+	if msg := text(t, ctx, `[data-error-for="auth.accessTokenUrl"]`); msg == "" {
+		t.Fatal("no error next to the access token URL")
+	}
+	invalid, err := chromedp.Run(ctx, chromedp.AttributeValue(chromedp.CSS("#f-url"), "aria-invalid"))
+	if err != nil || invalid.Value != "true" {
+		t.Error("the bad field is not marked aria-invalid")
+	}
+	shot(t, ctx, shots, "07-validation-error")
+
+	// The list shows both with their badges and live countdowns.
+	run(t, ctx, "list", chromedp.Navigate(s.URL+"/"), visible("#datasource-table"),
+		waitJS(`document.querySelectorAll('#datasource-table [data-status="authorized"]').length === 2`),
+		waitJS(`document.querySelectorAll('#datasource-table .countdown').length === 2`))
+	shot(t, ctx, shots, "08-list")
+
+	// Delete, with confirmation.
+	run(t, ctx, "delete", click(`#datasource-table tr[data-name="Vectara"] a`), visible("#delete"),
+		click("#delete"), visible("#confirm-ok"),
+		click("#confirm-ok"), visible("#datasource-table"),
+		waitJS(`document.querySelectorAll('#datasource-table tbody tr').length === 1`))
+}
