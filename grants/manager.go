@@ -64,11 +64,12 @@ const (
 )
 
 // expirySkew is how long before expiry a token stops being handed out, so
-// it does not expire on its way to the upstream.
+// it does not expire on its way to the upstream: 10 s, or a quarter of the
+// token's lifetime for tokens that live less than 40 s.
 const expirySkew = 10 * time.Second
 
 func fresh(t *AccessToken, now time.Time) bool {
-	return t != nil && now.Add(expirySkew).Before(t.Expiry)
+	return t != nil && now.Add(t.skew).Before(t.Expiry)
 }
 
 // Token returns a fresh access token for datasource id, requesting or

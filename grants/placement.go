@@ -21,6 +21,7 @@ type AccessToken struct {
 	Type string
 
 	value     datasource.Secret
+	skew      time.Duration // stop handing it out this long before Expiry
 	placement datasource.Placement
 	name      string // header or query parameter name
 	header    string // full header value, prefix included
@@ -34,7 +35,11 @@ func newAccessToken(a *datasource.OAuth2, rec *datasource.TokenRecord) *AccessTo
 		Generation: rec.Generation,
 		Type:       rec.TokenType,
 		value:      rec.AccessToken,
+		skew:       expirySkew,
 		placement:  a.TokenPlacement,
+	}
+	if life := rec.Expiry.Sub(rec.LastRefreshedAt); !rec.LastRefreshedAt.IsZero() && life > 0 && life/4 < expirySkew {
+		t.skew = life / 4
 	}
 	switch a.TokenPlacement {
 	case datasource.PlacementQuery:
