@@ -137,6 +137,12 @@ func New(cfg Config) *Server {
 		WriteTimeout:      10 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
 		ReadBufferSize:    16 << 10,
+		// Fiber's strings (c.Params, c.Query, c.Get…) normally point into
+		// fasthttp's request buffer, which the next request reuses. The
+		// engine keeps ids as map keys and in records, so every value must
+		// be a real copy: a SIGKILL test caught token records written under
+		// the wrong datasource without it.
+		Immutable: true,
 		// The raw path is kept: the proxy checks it for escapes itself.
 		UnescapePath:  false,
 		StrictRouting: false,

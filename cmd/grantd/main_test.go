@@ -86,7 +86,12 @@ func start(t *testing.T, dataDir string, env ...string) *proc {
 // startArgs is start with extra serve flags.
 func startArgs(t *testing.T, dataDir string, args []string, env ...string) *proc {
 	t.Helper()
-	addr := freePort(t)
+	return startOn(t, dataDir, freePort(t), args, env...)
+}
+
+// startOn is startArgs on a given address.
+func startOn(t *testing.T, dataDir, addr string, args []string, env ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, URL: "http://" + addr, done: make(chan error, 1)}
 	p.cmd = exec.Command(binary, append([]string{"serve", "--addr", addr, "--data-dir", dataDir, "--allow-private-networks"}, args...)...)
 	p.cmd.Env = append(os.Environ(), env...)
