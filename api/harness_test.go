@@ -50,10 +50,12 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	proxyDialer  *grants.Dialer
-	proxyTimeout time.Duration
-	https        bool
-	jsonLimit    int
+	proxyDialer   *grants.Dialer
+	proxyTimeout  time.Duration
+	https         bool
+	jsonLimit     int
+	proxyBody     int64 // request body limit
+	proxyResponse int64 // response body limit
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -103,6 +105,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),
 		Dialer: dialer, UI: ui.Files(), Logger: log, Metrics: metrics, Version: "test",
 		ProxyTimeout: o.proxyTimeout, JSONBodyLimit: o.jsonLimit, Now: h.clock.Now,
+		ProxyBodyLimit: o.proxyBody, ProxyResponseLimit: o.proxyResponse,
 	})
 	go h.server.Serve(ln)
 	t.Cleanup(func() {

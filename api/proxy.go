@@ -52,7 +52,12 @@ func (p *proxy) client(caPEM string) (*fasthttp.Client, error) {
 		// flow. idleConn times out a read or write that makes no progress.
 		MaxIdleConnDuration: 90 * time.Second,
 		MaxConnsPerHost:     4096,
-		ReadBufferSize:      16 << 10,
+		// No silent retries: fasthttp would resend an idempotent request
+		// up to five times after a timeout or a reset, multiplying the
+		// upstream's load and the caller's wait. The proxy's one retry is
+		// its own, after a 401 and a refresh.
+		MaxIdemponentCallAttempts: 1,
+		ReadBufferSize:            16 << 10,
 		Dial: func(addr string) (net.Conn, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
