@@ -12,8 +12,13 @@ import (
 )
 
 // minLifetime keeps a token that claims to be (nearly) expired from
-// causing a tight refresh loop.
-const minLifetime = 5 * time.Second
+// causing a tight refresh loop; maxLifetime keeps one that claims to live
+// for decades (an exp in 2173, an expires_in of 2^31) from never being
+// refreshed.
+const (
+	minLifetime = 5 * time.Second
+	maxLifetime = 365 * 24 * time.Hour
+)
 
 // expiryOf returns when tok expires, in order of preference: expires_in
 // (number or string; x/oauth2 computes Expiry from the wall clock, so the
@@ -21,16 +26,13 @@ const minLifetime = 5 * time.Second
 // when the access token is a JWT (Vectara and Cognito issue JWTs that live
 // 30 minutes), else now + def. A token is never treated as valid forever.
 func expiryOf(tok *oauth2.Token, now time.Time, def time.Duration) time.Time {
+	life := def
 	if n, ok := expiresIn(tok); ok {
-		return now.Add(max(time.Duration(n)*time.Second, minLifetime))
+		life = time.Duration(n) * time.Second
+	} else if exp, ok := jwtExpiry(tok.AccessToken); ok {
+		life = exp.Sub(now)
 	}
-	if exp, ok := jwtExpiry(tok.AccessToken); ok {
-		if exp.Before(now.Add(minLifetime)) {
-			return now.Add(minLifetime)
-		}
-		return exp
-	}
-	return now.Add(def)
+	return now.Add(min(max(life, minLifetime), maxLifetime))
 }
 
 // expiresIn reads expires_in from the token response, accepting a JSON
