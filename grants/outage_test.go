@@ -29,7 +29,7 @@ func outage(t *testing.T, mode string) {
 	const n = 40
 	te := newTokenEndpoint(t)
 	var mu sync.Mutex
-	attempts := map[string]int{}  // client id → failed attempts
+	attempts := map[string]int{} // client id → failed attempts
 	down := false
 	release := make(chan struct{})
 	var clock interface{ Now() time.Time }
