@@ -6,7 +6,7 @@ LDFLAGS  := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
 FUZZTIME ?= 30s
 
-.PHONY: run build test lint fuzz bench clean
+.PHONY: run build test lint fuzz bench reliability clean
 
 ## run: serve on the embedded default (bbolt + dev key in ./data) at http://127.0.0.1:8080
 run:
@@ -34,6 +34,11 @@ bench: build
 	@command -v wrk >/dev/null || { echo "installing wrk"; (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; }
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./crypto/ ./grants/ ./datasource/... ./api/
 	$(BIN)/grantd-bench -grantd $(BIN)/grantd -out $(BIN)/bench.json $(BENCHFLAGS) all
+
+## reliability: the crash, outage and misbehaving-upstream tests with their
+## figures printed (KILLS=200 for a longer crash run)
+reliability:
+	GRANTD_CRASH_KILLS=$(or $(KILLS),20) $(GO) test -count=1 -v -run 'TestCrashConsistency|TestProviderOutage|TestMisbehavingUpstreams|TestConcurrentCallersOneTokenRequest' ./cmd/grantd/ ./grants/ ./api/ 2>&1 | grep -E '^(=== RUN|--- |ok|FAIL)|(_test.go:[0-9]+: )'
 
 ## fuzz: run every fuzz target for FUZZTIME (default 30s) each
 fuzz:

@@ -34,14 +34,15 @@ const adminToken = "admin-token-for-tests-0123456789"
 // Tink keys, the engine with a controllable clock, and every log line
 // captured.
 type harness struct {
-	t      *testing.T
-	URL    string
-	clock  *grantstest.Clock
-	store  *bolt.Store
-	engine *grants.Engine
-	server *api.Server
-	hub    *webhook.Dispatcher
-	logs   lockedBuffer
+	t            *testing.T
+	URL          string
+	engineDialer *grants.Dialer
+	clock        *grantstest.Clock
+	store        *bolt.Store
+	engine       *grants.Engine
+	server       *api.Server
+	hub          *webhook.Dispatcher
+	logs         lockedBuffer
 	// secrets are values that must never appear in logs or responses.
 	secretsMu  sync.Mutex
 	secrets    []string
@@ -56,6 +57,7 @@ type harnessOptions struct {
 	jsonLimit     int
 	proxyBody     int64 // request body limit
 	proxyResponse int64 // response body limit
+	engineDialer  *grants.Dialer
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -81,9 +83,13 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	log := slog.New(slog.NewTextHandler(&h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	metrics := api.NewMetrics()
+	h.engineDialer = o.engineDialer
+	if h.engineDialer == nil {
+		h.engineDialer = &grants.Dialer{AllowPrivate: true}
+	}
 	h.engine = grants.New(h.store, grants.Options{
 		Clock: h.clock, Logger: log, RedirectURI: api.RedirectURI(public),
-		Dialer: &grants.Dialer{AllowPrivate: true}, Hooks: metrics.Hooks(), TokenTimeout: 2 * time.Second,
+		Dialer: h.engineDialer, Hooks: metrics.Hooks(), TokenTimeout: 2 * time.Second,
 	})
 	if err := h.engine.Start(ctx); err != nil {
 		t.Fatal(err)

@@ -1,13 +1,19 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
+	"net/netip"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
 )
 
@@ -163,5 +169,52 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	}
 	if len(api.OpenAPI()) == 0 {
 		t.Error("empty document")
+	}
+}
+
+// TestDNSRebindingRefused: host names that resolve to loopback or the
+// cloud metadata address are refused at dial time, for token requests
+// and for proxied calls, unless private networks are allowed.
+func TestDNSRebindingRefused(t *testing.T) {
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		switch host {
+		case "rebind.test":
+			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
+		case "metadata.test":
+			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+		}
+		return nil, fmt.Errorf("no such host %s", host)
+	}
+	strict := &grants.Dialer{LookupIP: lookup, Timeout: time.Second}
+	h := newHarness(t, harnessOptions{proxyDialer: strict, engineDialer: strict})
+	up := newUpstream(t)
+	up.set(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "internal") })
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(up.URL, "http://"))
+
+	// The token URL resolves to the metadata address: refused, reported.
+	d := h.create(map[string]any{"name": "metadata", "url": "http://rebind.test:" + port, "auth": map[string]any{
+		"grantType": "client_credentials", "accessTokenUrl": "http://metadata.test/latest/meta-data/iam", "clientId": "c", "clientSecret": "s-0123456789"}})
+	if d.Authorization.Status != "error" || !strings.Contains(d.Authorization.LastError, "private or loopback") {
+		t.Fatalf("token URL on the metadata address: %+v", d.Authorization)
+	}
+	// The proxy refuses an upstream that resolves to loopback, even with a
+	// valid token.
+	p := newProvider(t, h, grantstest.ProviderOptions{})
+	body := ccBody(p, "rebinding", "svc-secret-9f8e7d")
+	body["url"] = "http://rebind.test:" + port
+	h.engineDialer.AllowPrivate = true // the provider itself is on loopback in this test
+	d = h.create(body)
+	h.engineDialer.AllowPrivate = false
+	code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/secret", nil)
+	if code != 502 || !strings.Contains(string(b), "private or loopback") {
+		t.Fatalf("proxy to a rebinding host: %d %s", code, b)
+	}
+	if n, _ := up.stats(); n != 0 {
+		t.Fatalf("the internal upstream was reached %d times", n)
+	}
+	// Allowed explicitly, the same call goes through.
+	strict.AllowPrivate = true
+	if code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/secret", nil); code != 200 || string(b) != "internal" {
+		t.Fatalf("with private networks allowed: %d %s", code, b)
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -83,7 +85,11 @@ func (c *capture) Write(b []byte) (int, error) { return c.buf.Write(b) }
 // one, that is when its refresh was in flight at the kill — flagged
 // needs_reauthorization, never silently broken.
 func TestCrashConsistency(t *testing.T) {
-	const kills, acCount, ccCount = 20, 6, 4
+	const acCount, ccCount = 6, 4
+	kills := 20 // make reliability KILLS=200 runs a longer one
+	if v, err := strconv.Atoi(os.Getenv("GRANTD_CRASH_KILLS")); err == nil && v > 0 {
+		kills = v
+	}
 	is := &issued{pairs: map[string][][2]string{}, byAT: map[string]int{}, used: map[string]bool{}}
 	prov := grantstest.NewProvider(t, grantstest.ProviderOptions{AccessTokenLifespan: 2 * time.Second,
 		TokenHandler: func(next http.Handler) http.Handler {
