@@ -11,6 +11,18 @@ import (
 // ErrNoKeyset is returned by a KeysetStorage that holds no keyset yet.
 var ErrNoKeyset = errors.New("crypto: no keyset stored")
 
+// ErrKeysetExists is returned by a KeysetCreator when another process
+// stored a keyset first.
+var ErrKeysetExists = errors.New("crypto: a keyset is already stored")
+
+// KeysetCreator is an optional capability of a KeysetStorage shared by
+// several processes: CreateKeyset stores the keyset only if none is
+// stored yet (ErrKeysetExists otherwise), so processes starting together
+// agree on one.
+type KeysetCreator interface {
+	CreateKeyset(encrypted []byte) error
+}
+
 // KeysetStorage keeps the encrypted keyset. A file serves a single server;
 // a distributed store shares one keyset between replicas.
 type KeysetStorage interface {
@@ -94,6 +106,22 @@ func LoadOrCreateKeyset(st KeysetStorage, kek MasterKey) (ks *Keyset, created bo
 	enc, err := ks.Encrypt(kek)
 	if err != nil {
 		return nil, false, err
+	}
+	if cr, ok := st.(KeysetCreator); ok {
+		err := cr.CreateKeyset(enc)
+		if errors.Is(err, ErrKeysetExists) {
+			// Another process won the race: use its keyset.
+			b, err := st.LoadKeyset()
+			if err != nil {
+				return nil, false, err
+			}
+			ks, err := ReadKeyset(b, kek)
+			return ks, false, err
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return ks, true, nil
 	}
 	if err := st.SaveKeyset(enc); err != nil {
 		return nil, false, err

@@ -28,6 +28,10 @@ type config struct {
 	RefreshWorkers int
 	PprofAddr      string
 	WebhookURLs    []string
+	Store          string
+	EtcdEndpoints  []string
+	EtcdPrefix     string
+	LockTTL        time.Duration
 	// From the environment only: secrets do not belong on command lines,
 	// where ps shows them.
 	AdminToken    string
@@ -69,6 +73,16 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil, err
 	}
 	fs.IntVar(&c.RefreshWorkers, "refresh-workers", rw, "concurrent background refreshes (GRANTD_REFRESH_WORKERS)")
+	fs.StringVar(&c.Store, "store", env("GRANTD_STORE", "bolt"), "bolt (one process, the data dir) or etcd (replicas) (GRANTD_STORE)")
+	var endpoints urlList
+	endpoints.set(env("GRANTD_ETCD_ENDPOINTS", ""))
+	fs.Var(&endpoints, "etcd-endpoints", "etcd client URLs, comma-separated or repeated (GRANTD_ETCD_ENDPOINTS)")
+	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", env("GRANTD_ETCD_PREFIX", "/grantd/"), "key prefix in etcd (GRANTD_ETCD_PREFIX)")
+	lt, err := envDuration("GRANTD_LOCK_TTL", 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	fs.DurationVar(&c.LockTTL, "lock-ttl", lt, "etcd: lease of the refresh locks; a dead replica's refresh is taken over after this (GRANTD_LOCK_TTL)")
 	var hooks urlList
 	hooks.set(env("GRANTD_WEBHOOK_URLS", ""))
 	fs.Var(&hooks, "webhook-url", "POST every event here, signed with GRANTD_WEBHOOK_SECRET; repeat the flag for more (GRANTD_WEBHOOK_URLS, comma-separated)")
@@ -83,6 +97,15 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 	c.MasterKey = os.Getenv("GRANTD_MASTER_KEY")
 	c.WebhookSecret = os.Getenv("GRANTD_WEBHOOK_SECRET")
 	c.WebhookURLs = hooks.urls
+	var eps []string
+	for _, e := range endpoints.urls {
+		for _, p := range strings.Split(e, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				eps = append(eps, p)
+			}
+		}
+	}
+	c.EtcdEndpoints = eps
 	return c, c.check()
 }
 
@@ -106,6 +129,18 @@ func (c *config) check() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return usageError{fmt.Sprintf("--log-format %q: want text or json", c.LogFormat)}
+	}
+	switch c.Store {
+	case "bolt":
+	case "etcd":
+		if len(c.EtcdEndpoints) == 0 {
+			return usageError{"--store etcd needs --etcd-endpoints (GRANTD_ETCD_ENDPOINTS)"}
+		}
+		if c.LockTTL < time.Second {
+			return usageError{"--lock-ttl must be at least 1s"}
+		}
+	default:
+		return usageError{fmt.Sprintf("--store %q: want bolt or etcd", c.Store)}
 	}
 	if c.RefreshWorkers < 1 {
 		return usageError{"--refresh-workers must be at least 1"}
@@ -146,6 +181,10 @@ func (l *urlList) Set(v string) error {
 	}
 	l.urls = append(l.urls, v)
 	return nil
+}
+
+func (c *config) storeConfig() storeConfig {
+	return storeConfig{kind: c.Store, endpoints: c.EtcdEndpoints, prefix: c.EtcdPrefix}
 }
 
 func (c *config) publicURL() *url.URL {

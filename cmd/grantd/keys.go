@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
@@ -37,7 +38,7 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	c := &config{LogLevel: "warn", LogFormat: "text"}
-	st, err := openStack(dir, os.Getenv("GRANTD_MASTER_KEY"), c.logger(stderr))
+	st, err := openStackWith(storeFromEnv(), dir, os.Getenv("GRANTD_MASTER_KEY"), c.logger(stderr))
 	if errors.Is(err, bolt.ErrLocked) {
 		return fmt.Errorf("%w; stop grantd before rotating keys", err)
 	}
@@ -73,13 +74,27 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	return nil
 }
 
+// storeFromEnv is the store the maintenance commands open: GRANTD_STORE,
+// GRANTD_ETCD_ENDPOINTS and GRANTD_ETCD_PREFIX, as serve reads them. With
+// etcd, stop every replica before rotating keys: they keep the old keyset
+// in memory.
+func storeFromEnv() storeConfig {
+	sc := storeConfig{kind: env("GRANTD_STORE", "bolt"), prefix: env("GRANTD_ETCD_PREFIX", "/grantd/")}
+	for _, e := range strings.Split(os.Getenv("GRANTD_ETCD_ENDPOINTS"), ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			sc.endpoints = append(sc.endpoints, e)
+		}
+	}
+	return sc
+}
+
 func adminTokenReset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dir, err := dataDirFlag("admin-token reset", args, stderr)
 	if err != nil {
 		return err
 	}
 	c := &config{LogLevel: "warn", LogFormat: "text"}
-	st, err := openStack(dir, os.Getenv("GRANTD_MASTER_KEY"), c.logger(stderr))
+	st, err := openStackWith(storeFromEnv(), dir, os.Getenv("GRANTD_MASTER_KEY"), c.logger(stderr))
 	if errors.Is(err, bolt.ErrLocked) {
 		return fmt.Errorf("%w; stop grantd first", err)
 	}

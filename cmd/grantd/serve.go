@@ -23,7 +23,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	log := c.logger(stderr)
-	st, err := openStack(c.DataDir, c.MasterKey, log)
+	st, err := openStackWith(c.storeConfig(), c.DataDir, c.MasterKey, log)
 	if err != nil {
 		return err
 	}
@@ -51,20 +51,39 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		hooks.Publish(&datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: c.ID, DatasourceName: c.Name,
 			Actor: "grantd", Status: c.To, PreviousStatus: c.From, Detail: c.LastError})
 	}
-	engine := grants.New(st.store, grants.Options{
+	opts := grants.Options{
 		Logger:        log,
 		RedirectURI:   api.RedirectURI(public),
 		Dialer:        dialer,
 		Workers:       c.RefreshWorkers,
 		Hooks:         engineHooks,
 		ResolveSecret: resolveSecret,
-	})
+	}
+	if st.etcd != nil {
+		// Replicas: one token request per refresh across all of them.
+		locker, err := st.etcd.Locker(c.LockTTL)
+		if err != nil {
+			return fmt.Errorf("etcd lock session: %w", err)
+		}
+		defer locker.Close()
+		opts.Locker = locker
+	}
+	engine := grants.New(st.store, opts)
 	start := time.Now()
 	if err := engine.Start(ctx); err != nil {
 		return fmt.Errorf("starting the refresher: %w", err)
 	}
 	defer engine.Close()
 	metrics.CountStatuses(engine.StatusCounts)
+	if es, ok := st.store.(interface {
+		Watch(context.Context, func(string))
+	}); ok {
+		// Another replica's refresh or edit: drop the cached copy, so the
+		// next caller reads the new token instead of asking for one.
+		wctx, stopWatch := context.WithCancel(context.Background())
+		defer stopWatch()
+		go es.Watch(wctx, func(id string) { engine.Invalidate(wctx, id) })
+	}
 
 	srv := api.New(api.Config{
 		Store:          st.store,
@@ -83,7 +102,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Version:        version,
 		Ready: func(ctx context.Context) error {
 			_, err := st.store.Meta(ctx, metaAdminToken)
-			if c.AdminToken != "" {
+			switch {
+			case errors.Is(err, datasource.ErrNotFound) && c.AdminToken != "":
+				err = nil
+			case errors.Is(err, datasource.ErrUnavailable) && st.etcd != nil:
+				// etcd without a quorum: this replica still serves the
+				// tokens it holds, so it stays in the load balancer; writes
+				// answer 503.
+				log.Warn("etcd unavailable; serving cached tokens only", "err", err)
 				err = nil
 			}
 			return err
@@ -105,7 +131,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("grantd serving", "addr", ln.Addr().String(), "publicUrl", public.String(),
-		"redirectUri", api.RedirectURI(public), "dataDir", c.DataDir, "version", version,
+		"redirectUri", api.RedirectURI(public), "store", c.Store, "dataDir", c.DataDir, "version", version,
 		"allowPrivateNetworks", c.AllowPrivate, "startup", time.Since(start).Round(time.Millisecond))
 
 	select {

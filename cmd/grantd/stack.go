@@ -15,6 +15,8 @@ import (
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/bolt"
+	"github.com/grantd/grantd/datasource/etcd"
+	"github.com/grantd/grantd/datasource/sealed"
 )
 
 // stack is what every command that touches the data needs: the master
@@ -24,7 +26,23 @@ type stack struct {
 	kek      crypto.MasterKey
 	keys     *crypto.Keyset
 	keysetSt crypto.KeysetStorage
-	store    *bolt.Store
+	store    store
+	etcd     *etcd.Client // nil for bbolt
+}
+
+// store is what serve needs of a store: datasource.Store with an event
+// log, and re-encryption for keys rotate.
+type store interface {
+	datasource.Store
+	datasource.Events
+	Reseal(ctx context.Context, with sealed.Sealer) (int, error)
+}
+
+// storeConfig says which store to open.
+type storeConfig struct {
+	kind      string // "bolt" or "etcd"
+	endpoints []string
+	prefix    string
 }
 
 const (
@@ -32,11 +50,17 @@ const (
 	metaSessionKey = "session-key"
 )
 
-// openStack opens the data directory: the master key from masterKey (the
-// GRANTD_MASTER_KEY value) or, without it, the development key file
-// data/master.key (created on first use); the keyset in data/keyset.json
-// (created on first use); the bbolt file data/grantd.db.
-func openStack(dir, masterKey string, log *slog.Logger) (*stack, error) {
+// openStackWith opens the store sc names. For bbolt, the data directory:
+// the master key from masterKey (the GRANTD_MASTER_KEY value) or, without
+// it, the development key file data/master.key (created on first use); the
+// keyset in data/keyset.json (created on first use); the file
+// data/grantd.db. For etcd, the keyset lives in etcd (shared by every
+// replica) and the master key must come from GRANTD_MASTER_KEY: a key file
+// on one machine cannot be shared.
+func openStackWith(sc storeConfig, dir, masterKey string, log *slog.Logger) (*stack, error) {
+	if sc.kind == "etcd" {
+		return openEtcdStack(sc, masterKey, log)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
 	}
@@ -76,7 +100,50 @@ func openStack(dir, masterKey string, log *slog.Logger) (*stack, error) {
 	return st, nil
 }
 
-func (s *stack) Close() error { return s.store.Close() }
+func openEtcdStack(sc storeConfig, masterKey string, log *slog.Logger) (*stack, error) {
+	if masterKey == "" {
+		return nil, errors.New("--store etcd needs GRANTD_MASTER_KEY (the same on every replica; grantd keys generate makes one)")
+	}
+	kek, err := crypto.ParseMasterKey(masterKey)
+	if err != nil {
+		return nil, fmt.Errorf("GRANTD_MASTER_KEY: %w", err)
+	}
+	cl, err := etcd.Dial(etcd.Options{Endpoints: sc.endpoints, Prefix: sc.prefix})
+	if err != nil {
+		return nil, err
+	}
+	st := &stack{kek: kek, keysetSt: cl.Keyset(), etcd: cl}
+	keys, created, err := crypto.LoadOrCreateKeyset(st.keysetSt, kek)
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
+	if created {
+		log.Info("created a new keyset in etcd", "keys", keys.Len())
+	}
+	st.keys = keys
+	st.store = cl.Open(keys, nil)
+	return st, nil
+}
+
+func (s *stack) Close() error {
+	err := s.store.Close()
+	if s.etcd != nil {
+		err = errors.Join(err, s.etcd.Close())
+	}
+	return err
+}
+
+// createMeta stores value under key unless another replica did first; it
+// reports whether this call stored it.
+func (s *stack) createMeta(ctx context.Context, key string, value []byte) (bool, error) {
+	if c, ok := s.store.(interface {
+		CreateMeta(context.Context, string, []byte) (bool, error)
+	}); ok {
+		return c.CreateMeta(ctx, key, value)
+	}
+	return true, s.store.SetMeta(ctx, key, value)
+}
 
 // adminTokenHash returns the SHA-256 of the admin token: of fromEnv when
 // set; else the stored hash; else a new token is generated, its hash
@@ -95,36 +162,77 @@ func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Write
 	if err != nil && !errors.Is(err, datasource.ErrNotFound) {
 		return [sha256.Size]byte{}, err
 	}
-	return s.resetAdminToken(ctx, out)
+	tok, h := newAdminToken()
+	stored, err := s.createMeta(ctx, metaAdminToken, h[:])
+	if err != nil {
+		return h, err
+	}
+	if !stored { // another replica made one first: use that
+		b, err := s.store.Meta(ctx, metaAdminToken)
+		if err != nil || len(b) != sha256.Size {
+			return [sha256.Size]byte{}, fmt.Errorf("reading the admin token hash: %v", err)
+		}
+		return [sha256.Size]byte(b), nil
+	}
+	printAdminToken(out, tok)
+	return h, nil
+}
+
+func newAdminToken() (string, [sha256.Size]byte) {
+	raw := make([]byte, 32)
+	rand.Read(raw)
+	tok := "gd_" + base64.RawURLEncoding.EncodeToString(raw)
+	return tok, sha256.Sum256([]byte(tok))
+}
+
+func printAdminToken(out io.Writer, tok string) {
+	fmt.Fprintf(out, "\nAdmin token (shown once, only its hash is stored; keep it safe):\n\n  %s\n\n", tok)
 }
 
 // resetAdminToken makes a new admin token, stores its hash, and prints it.
 func (s *stack) resetAdminToken(ctx context.Context, out io.Writer) ([sha256.Size]byte, error) {
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	tok := "gd_" + base64.RawURLEncoding.EncodeToString(raw)
-	h := sha256.Sum256([]byte(tok))
+	tok, h := newAdminToken()
 	if err := s.store.SetMeta(ctx, metaAdminToken, h[:]); err != nil {
 		return h, err
 	}
-	fmt.Fprintf(out, "\nAdmin token (shown once, only its hash is stored; keep it safe):\n\n  %s\n\n", tok)
+	printAdminToken(out, tok)
 	return h, nil
 }
 
-// sessionKey returns the key that signs UI session cookies, stored sealed.
+// sessionKey returns the key that signs UI session cookies, stored sealed
+// (and shared by every replica of a shared store).
 func (s *stack) sessionKey(ctx context.Context) ([]byte, error) {
 	aad := []byte("grantd/v1/meta/session-key")
-	if b, err := s.store.Meta(ctx, metaSessionKey); err == nil {
-		k, err := s.keys.Open(b, aad)
-		if err == nil && len(k) == 32 {
-			return k, nil
+	load := func() ([]byte, bool, error) {
+		b, err := s.store.Meta(ctx, metaSessionKey)
+		if errors.Is(err, datasource.ErrNotFound) {
+			return nil, false, nil
 		}
+		if err != nil {
+			return nil, false, err
+		}
+		k, err := s.keys.Open(b, aad)
+		if err != nil || len(k) != 32 {
+			return nil, false, fmt.Errorf("the stored session key does not open with this keyset")
+		}
+		return k, true, nil
+	}
+	if k, ok, err := load(); ok || err != nil {
+		return k, err
 	}
 	k := make([]byte, 32)
 	rand.Read(k)
-	sealed, err := s.keys.Seal(k, aad)
+	sealedKey, err := s.keys.Seal(k, aad)
 	if err != nil {
 		return nil, err
 	}
-	return k, s.store.SetMeta(ctx, metaSessionKey, sealed)
+	stored, err := s.createMeta(ctx, metaSessionKey, sealedKey)
+	if err != nil {
+		return nil, err
+	}
+	if !stored { // another replica made one first: use it
+		k, _, err := load()
+		return k, err
+	}
+	return k, nil
 }

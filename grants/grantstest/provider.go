@@ -60,6 +60,12 @@ type Provider struct {
 	mu     sync.Mutex // guards counts and events
 	counts map[string]int
 	events []TokenEvent
+
+	// fositeMu serialises every call into fosite: its MemoryStore writes
+	// the refresh-token map under the wrong mutex when it rotates or
+	// revokes (RevokeRefreshToken), which the race detector reports when
+	// two clients refresh at once.
+	fositeMu sync.Mutex
 }
 
 // TokenEvent is one token request the provider answered.
@@ -82,6 +88,9 @@ type Client struct {
 	Scopes       []string
 	Audience     []string
 	RedirectURIs []string
+	// AccessTokenLifespan overrides the provider's for this client (its
+	// auth method is then not enforced).
+	AccessTokenLifespan time.Duration
 }
 
 // The user that can log in at the provider.
@@ -181,19 +190,25 @@ func (p *Provider) AddClient(c Client) {
 	if c.GrantTypes == nil {
 		c.GrantTypes = []string{"client_credentials", "authorization_code", "refresh_token"}
 	}
-	p.Store.Clients[c.ID] = &fosite.DefaultOpenIDConnectClient{
-		DefaultClient: &fosite.DefaultClient{
-			ID:            c.ID,
-			Secret:        []byte(c.Secret),
-			RedirectURIs:  c.RedirectURIs,
-			GrantTypes:    c.GrantTypes,
-			ResponseTypes: []string{"code"},
-			Scopes:        c.Scopes,
-			Audience:      c.Audience,
-			Public:        c.AuthMethod == "none",
-		},
-		TokenEndpointAuthMethod: c.AuthMethod,
+	dc := &fosite.DefaultClient{
+		ID:            c.ID,
+		Secret:        []byte(c.Secret),
+		RedirectURIs:  c.RedirectURIs,
+		GrantTypes:    c.GrantTypes,
+		ResponseTypes: []string{"code"},
+		Scopes:        c.Scopes,
+		Audience:      c.Audience,
+		Public:        c.AuthMethod == "none",
 	}
+	if d := c.AccessTokenLifespan; d > 0 {
+		p.Store.Clients[c.ID] = &fosite.DefaultClientWithCustomTokenLifespans{DefaultClient: dc, TokenLifespans: &fosite.ClientLifespanConfig{
+			ClientCredentialsGrantAccessTokenLifespan: &d,
+			AuthorizationCodeGrantAccessTokenLifespan: &d,
+			RefreshTokenGrantAccessTokenLifespan:      &d,
+		}}
+		return
+	}
+	p.Store.Clients[c.ID] = &fosite.DefaultOpenIDConnectClient{DefaultClient: dc, TokenEndpointAuthMethod: c.AuthMethod}
 }
 
 // Count returns how many token requests of grantType were answered
@@ -254,6 +269,8 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 		p.mu.Unlock()
 	}()
 
+	p.fositeMu.Lock()
+	defer p.fositeMu.Unlock()
 	ar, err := p.OAuth2.NewAccessRequest(ctx, r, newSession(""))
 	if err != nil {
 		p.OAuth2.WriteAccessError(ctx, rec, ar, err)
@@ -306,6 +323,8 @@ var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
 // access_denied back to the client.
 func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	p.fositeMu.Lock()
+	defer p.fositeMu.Unlock()
 	ar, err := p.OAuth2.NewAuthorizeRequest(ctx, r)
 	if err != nil {
 		p.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
@@ -348,6 +367,8 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 
 func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
+	p.fositeMu.Lock()
+	defer p.fositeMu.Unlock()
 	err := p.OAuth2.NewRevocationRequest(ctx, r)
 	p.OAuth2.WriteRevocationResponse(ctx, w, err)
 }
@@ -397,7 +418,9 @@ func (p *Provider) api(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no access token", http.StatusUnauthorized)
 		return
 	}
+	p.fositeMu.Lock()
 	_, ar, err := p.OAuth2.IntrospectToken(ctx, tok, fosite.AccessToken, newSession(""))
+	p.fositeMu.Unlock()
 	if err != nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		http.Error(w, "invalid access token: "+errors.Unwrap(err).Error(), http.StatusUnauthorized)
@@ -441,6 +464,8 @@ func (plainHasher) Hash(_ context.Context, data []byte) ([]byte, error) { return
 // refresh token, without presenting it (presenting a rotated refresh
 // token makes fosite revoke the whole token family, as it should).
 func (p *Provider) RefreshTokenActive(tok string) bool {
+	p.fositeMu.Lock()
+	defer p.fositeMu.Unlock()
 	_, _, err := p.OAuth2.IntrospectToken(context.Background(), tok, fosite.RefreshToken, newSession(""))
 	return err == nil
 }

@@ -1,0 +1,136 @@
+// Package etcd implements datasource.Store on etcd, so several grantd
+// replicas share datasources, tokens, pending authorization states, events
+// and the (encrypted) keyset, and coordinate refreshes.
+//
+// # Layout
+//
+// Under a prefix (default "/grantd/"): ds/<id> (datasource records),
+// name/<name> (the uniqueness index), tok/<id> (token records), state/<key>
+// (pending states), meta/<key>, ev/<id> and dlv/<event id>/<url> (events
+// and webhook deliveries), keyset (the Tink keyset, encrypted under the
+// master key), lock/<id> (refresh locks). Records are encoded by package
+// sealed, exactly as in bbolt: secrets sealed with associated data.
+//
+// # Consistency
+//
+// Every write is one etcd transaction with compare-and-swap on the keys it
+// depends on (mod revisions, versions), so the semantics match bbolt's:
+// unique names, a generation check on token records, a state consumed at
+// most once. Reads are linearizable. Without a quorum every call fails with
+// datasource.ErrUnavailable: grantd keeps serving tokens it has cached and
+// answers writes with 503.
+//
+// # Coordination
+//
+// Locker is a grants.Locker on etcd's concurrency.Mutex, held with a
+// session lease: one token request per refresh across replicas; a replica
+// that dies holding a lock loses it when its lease expires (the TTL).
+// Watch reports changes other replicas make, so their tokens are served
+// without a token request of one's own (grants.Engine.Invalidate).
+package etcd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// Options configure Dial.
+type Options struct {
+	Endpoints []string
+	// Prefix namespaces every key; default "/grantd/".
+	Prefix string
+	// DialTimeout bounds connecting; default 5s.
+	DialTimeout time.Duration
+	// OpTimeout bounds each request; default 5s. A request that times out
+	// (no quorum) fails with datasource.ErrUnavailable.
+	OpTimeout time.Duration
+	// Username and Password authenticate to etcd when set.
+	Username, Password string
+}
+
+// Client is a connection to etcd shared by the store, the keyset, the
+// locker and the watch. Safe for concurrent use.
+type Client struct {
+	c      *clientv3.Client
+	prefix string
+	opTO   time.Duration
+}
+
+// Dial connects to etcd. It does not wait for the cluster to answer.
+func Dial(o Options) (*Client, error) {
+	if len(o.Endpoints) == 0 {
+		return nil, errors.New("etcd: no endpoints")
+	}
+	if o.Prefix == "" {
+		o.Prefix = "/grantd/"
+	}
+	if !strings.HasSuffix(o.Prefix, "/") {
+		o.Prefix += "/"
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = 5 * time.Second
+	}
+	if o.OpTimeout == 0 {
+		o.OpTimeout = 5 * time.Second
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:          o.Endpoints,
+		DialTimeout:        o.DialTimeout,
+		Username:           o.Username,
+		Password:           o.Password,
+		Logger:             zap.NewNop(),
+		MaxCallRecvMsgSize: 64 << 20,
+		AutoSyncInterval:   time.Minute,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("etcd: connect: %w", err)
+	}
+	return &Client{c: c, prefix: o.Prefix, opTO: o.OpTimeout}, nil
+}
+
+// Close closes the connection; a Locker's session ends with it.
+func (c *Client) Close() error { return c.c.Close() }
+
+// Raw returns the etcd client, for tests and diagnostics.
+func (c *Client) Raw() *clientv3.Client { return c.c }
+
+// Ping checks that the cluster answers a linearizable read.
+func (c *Client) Ping(ctx context.Context) error {
+	ctx, cancel := c.op(ctx)
+	defer cancel()
+	_, err := c.c.Get(ctx, c.prefix+"meta/ping")
+	return mapErr(err)
+}
+
+func (c *Client) op(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.opTO)
+}
+
+func (c *Client) key(parts ...string) string { return c.prefix + strings.Join(parts, "/") }
+
+// mapErr turns "cannot reach a quorum" into datasource.ErrUnavailable.
+func mapErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("%w: %v", datasource.ErrUnavailable, err)
+	}
+	if s, ok := status.FromError(err); ok {
+		switch s.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+			return fmt.Errorf("%w: %s", datasource.ErrUnavailable, s.Message())
+		}
+	}
+	return fmt.Errorf("etcd: %w", err)
+}

@@ -1,0 +1,308 @@
+package etcd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/datasource/sealed"
+)
+
+var (
+	_ datasource.Store  = (*Store)(nil)
+	_ datasource.Events = (*Store)(nil)
+)
+
+// Store is a datasource.Store (and datasource.Events) in etcd. Safe for
+// concurrent use.
+type Store struct {
+	c         *Client
+	codecMu   sync.RWMutex // guards codec (Reseal replaces it)
+	codec     sealed.Codec
+	maxEvents int
+
+	ownMu sync.Mutex          // guards own
+	own   map[int64]time.Time // revisions this store wrote, for Watch
+}
+
+// StoreOptions tune Open.
+type StoreOptions struct {
+	// MaxEvents caps the event log; default 10,000.
+	MaxEvents int
+}
+
+// Open returns the store on c, sealing secrets with s.
+func (c *Client) Open(s sealed.Sealer, o *StoreOptions) *Store {
+	max := 10_000
+	if o != nil && o.MaxEvents > 0 {
+		max = o.MaxEvents
+	}
+	return &Store{c: c, codec: sealed.Codec{Sealer: s}, maxEvents: max, own: map[int64]time.Time{}}
+}
+
+// Close does nothing: the Client owns the connection.
+func (s *Store) Close() error { return nil }
+
+func (s *Store) cdc() sealed.Codec {
+	s.codecMu.RLock()
+	defer s.codecMu.RUnlock()
+	return s.codec
+}
+
+// wrote remembers a revision this store committed, so Watch can skip it.
+func (s *Store) wrote(rev int64) {
+	s.ownMu.Lock()
+	defer s.ownMu.Unlock()
+	now := time.Now()
+	s.own[rev] = now
+	if len(s.own) > 10_000 {
+		for r, t := range s.own {
+			if now.Sub(t) > time.Minute {
+				delete(s.own, r)
+			}
+		}
+	}
+}
+
+// isOwn reports whether this store wrote revision rev (every key of one
+// transaction has the same revision, so the entry is kept until it ages
+// out rather than removed at the first match).
+func (s *Store) isOwn(rev int64) bool {
+	s.ownMu.Lock()
+	defer s.ownMu.Unlock()
+	_, ok := s.own[rev]
+	return ok
+}
+
+func (s *Store) txn(ctx context.Context, cmps []clientv3.Cmp, then []clientv3.Op, els ...clientv3.Op) (*clientv3.TxnResponse, error) {
+	ctx, cancel := s.c.op(ctx)
+	defer cancel()
+	resp, err := s.c.c.Txn(ctx).If(cmps...).Then(then...).Else(els...).Commit()
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if resp.Succeeded {
+		s.wrote(resp.Header.Revision)
+	}
+	return resp, nil
+}
+
+func (s *Store) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
+	ctx, cancel := s.c.op(ctx)
+	defer cancel()
+	resp, err := s.c.c.Get(ctx, key, opts...)
+	return resp, mapErr(err)
+}
+
+// CreateDatasource implements datasource.Store.
+func (s *Store) CreateDatasource(ctx context.Context, d *datasource.Datasource) error {
+	rec, err := s.cdc().EncodeDatasource(d)
+	if err != nil {
+		return err
+	}
+	dk, nk := s.c.key("ds", d.ID), s.c.key("name", d.Name)
+	resp, err := s.txn(ctx,
+		[]clientv3.Cmp{clientv3.Compare(clientv3.Version(dk), "=", 0), clientv3.Compare(clientv3.Version(nk), "=", 0)},
+		[]clientv3.Op{clientv3.OpPut(dk, string(rec)), clientv3.OpPut(nk, d.ID)},
+		clientv3.OpGet(nk))
+	if err != nil {
+		return err
+	}
+	if !resp.Succeeded {
+		if len(resp.Responses[0].GetResponseRange().Kvs) > 0 {
+			return datasource.ErrDuplicateName
+		}
+		return fmt.Errorf("etcd: datasource id %s already exists", d.ID)
+	}
+	return nil
+}
+
+// Datasource implements datasource.Store.
+func (s *Store) Datasource(ctx context.Context, id string) (*datasource.Datasource, error) {
+	resp, err := s.get(ctx, s.c.key("ds", id))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, datasource.ErrNotFound
+	}
+	return s.cdc().DecodeDatasource(resp.Kvs[0].Value)
+}
+
+// DatasourceByName implements datasource.Store.
+func (s *Store) DatasourceByName(ctx context.Context, name string) (*datasource.Datasource, error) {
+	resp, err := s.get(ctx, s.c.key("name", name))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, datasource.ErrNotFound
+	}
+	return s.Datasource(ctx, string(resp.Kvs[0].Value))
+}
+
+// ListDatasources implements datasource.Store.
+func (s *Store) ListDatasources(ctx context.Context) ([]*datasource.Datasource, error) {
+	var out []*datasource.Datasource
+	err := s.scan(ctx, s.c.key("ds")+"/", func(k, v []byte, _ int64) error {
+		d, err := s.cdc().DecodeDatasource(v)
+		if err != nil {
+			return err
+		}
+		out = append(out, d)
+		return nil
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, err
+}
+
+// scan reads every key under prefix in pages, calling fn in key order.
+func (s *Store) scan(ctx context.Context, prefix string, fn func(k, v []byte, modRev int64) error) error {
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	from := prefix
+	for {
+		resp, err := s.get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(1000),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+		if err != nil {
+			return err
+		}
+		for _, kv := range resp.Kvs {
+			if err := fn(kv.Key, kv.Value, kv.ModRevision); err != nil {
+				return err
+			}
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+// UpdateDatasource implements datasource.Store.
+func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) (erased bool, err error) {
+	rec, err := s.cdc().EncodeDatasource(d)
+	if err != nil {
+		return false, err
+	}
+	dk, tk := s.c.key("ds", d.ID), s.c.key("tok", d.ID)
+	for attempt := 0; attempt < 10; attempt++ {
+		resp, err := s.get(ctx, dk)
+		if err != nil {
+			return false, err
+		}
+		if len(resp.Kvs) == 0 {
+			return false, datasource.ErrNotFound
+		}
+		old, err := s.cdc().DecodeDatasource(resp.Kvs[0].Value)
+		if err != nil {
+			return false, err
+		}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(dk), "=", resp.Kvs[0].ModRevision)}
+		ops := []clientv3.Op{clientv3.OpPut(dk, string(rec))}
+		if old.Name != d.Name {
+			nk := s.c.key("name", d.Name)
+			cmps = append(cmps, clientv3.Compare(clientv3.Version(nk), "=", 0))
+			ops = append(ops, clientv3.OpDelete(s.c.key("name", old.Name)), clientv3.OpPut(nk, d.ID))
+		}
+		erase := !old.Auth.SameGrant(&d.Auth)
+		if erase {
+			ops = append(ops, clientv3.OpDelete(tk, clientv3.WithPrevKV()))
+		}
+		tr, err := s.txn(ctx, cmps, ops)
+		if err != nil {
+			return false, err
+		}
+		if tr.Succeeded {
+			if erase {
+				del := tr.Responses[len(tr.Responses)-1].GetResponseDeleteRange()
+				erased = del != nil && del.Deleted > 0
+			}
+			return erased, nil
+		}
+		if old.Name != d.Name {
+			if r, err := s.get(ctx, s.c.key("name", d.Name)); err == nil && len(r.Kvs) > 0 {
+				return false, datasource.ErrDuplicateName
+			}
+		}
+		// The record changed meanwhile: read it again.
+	}
+	return false, errors.New("etcd: update kept conflicting")
+}
+
+// DeleteDatasource implements datasource.Store.
+func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
+	dk := s.c.key("ds", id)
+	for attempt := 0; attempt < 10; attempt++ {
+		resp, err := s.get(ctx, dk)
+		if err != nil {
+			return err
+		}
+		if len(resp.Kvs) == 0 {
+			return datasource.ErrNotFound
+		}
+		old, err := s.cdc().DecodeDatasource(resp.Kvs[0].Value)
+		if err != nil {
+			return err
+		}
+		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(s.c.key("name", old.Name)), clientv3.OpDelete(s.c.key("tok", id))}
+		err = s.scan(ctx, s.c.key("state")+"/", func(k, v []byte, _ int64) error {
+			var r struct {
+				DatasourceID string `json:"datasourceId"`
+			}
+			if json.Unmarshal(v, &r) == nil && r.DatasourceID == id && len(ops) < 120 {
+				ops = append(ops, clientv3.OpDelete(string(k)))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		tr, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(dk), "=", resp.Kvs[0].ModRevision)}, ops)
+		if err != nil {
+			return err
+		}
+		if tr.Succeeded {
+			return nil
+		}
+	}
+	return errors.New("etcd: delete kept conflicting")
+}
+
+// Meta implements datasource.Store.
+func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
+	resp, err := s.get(ctx, s.c.key("meta", key))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, datasource.ErrNotFound
+	}
+	return resp.Kvs[0].Value, nil
+}
+
+// SetMeta implements datasource.Store.
+func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
+	ctx, cancel := s.c.op(ctx)
+	defer cancel()
+	_, err := s.c.c.Put(ctx, s.c.key("meta", key), string(value))
+	return mapErr(err)
+}
+
+// CreateMeta stores value under key only if the key is absent and reports
+// whether it did: replicas that start together agree on one admin token
+// hash or session key.
+func (s *Store) CreateMeta(ctx context.Context, key string, value []byte) (bool, error) {
+	k := s.c.key("meta", key)
+	resp, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.Version(k), "=", 0)}, []clientv3.Op{clientv3.OpPut(k, string(value))})
+	if err != nil {
+		return false, err
+	}
+	return resp.Succeeded, nil
+}
