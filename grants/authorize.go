@@ -273,15 +273,8 @@ func (e *Engine) noteError(ctx context.Context, id, reason string) {
 // stored now. The entry is loaded.
 func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cur *datasource.TokenRecord) error) error {
 	for {
-		en := e.entry(id)
-		en.mu.Lock()
-		if en.dead {
-			en.mu.Unlock()
-			continue
-		}
-		if err := e.load(ctx, en); err != nil {
-			e.discard(en)
-			en.mu.Unlock()
+		en, err := e.lockedEntry(ctx, id, false)
+		if err != nil {
 			return err
 		}
 		if f := en.flight; f != nil {
@@ -297,7 +290,7 @@ func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cu
 		en.flight = f
 		en.mu.Unlock()
 
-		err := func() error {
+		err = func() error {
 			if l := e.opts.Locker; l != nil {
 				unlock, err := l.Lock(ctx, id)
 				if err != nil {

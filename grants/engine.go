@@ -275,10 +275,8 @@ func (e *Engine) Reconcile(ctx context.Context, id string) (datasource.Authoriza
 	if _, interactive := g.(Interactive); !interactive && !rec.HasToken() {
 		// Errors land in the record; the status reports them.
 		e.obtain(ctx, id, wantFirst, 0)
-	} else if at, ok := e.plan(rec.Schedule(), e.clock.Now()); ok {
-		e.sched.schedule(id, at, rec.Generation)
 	} else {
-		e.sched.unschedule(id)
+		e.replan(id, d.Auth.GrantType, rec)
 	}
 	return e.Status(ctx, id)
 }
@@ -304,13 +302,7 @@ func (e *Engine) Invalidate(ctx context.Context, id string) error {
 	}
 	a := e.authorization(rec)
 	e.setStatus(id, d.Name, a.Status, a.LastError, false)
-	sc := rec.Schedule()
-	sc.GrantType = d.Auth.GrantType
-	if at, ok := e.plan(sc, e.clock.Now()); ok {
-		e.sched.schedule(id, at, sc.Generation)
-	} else {
-		e.sched.unschedule(id)
-	}
+	e.replan(id, d.Auth.GrantType, rec)
 	return nil
 }
 

@@ -154,18 +154,8 @@ func satisfied(en *entry, w want, seen uint64, now time.Time) bool {
 // its lock, joins or starts the single token request, and waits for it.
 func (e *Engine) obtain(ctx context.Context, id string, w want, seen uint64) (*AccessToken, error) {
 	for {
-		en := e.entry(id)
-		if w == wantUsable || w == wantNewer {
-			en.hot.Store(true)
-		}
-		en.mu.Lock()
-		if en.dead {
-			en.mu.Unlock()
-			continue
-		}
-		if err := e.load(ctx, en); err != nil {
-			e.discard(en)
-			en.mu.Unlock()
+		en, err := e.lockedEntry(ctx, id, w == wantUsable || w == wantNewer)
+		if err != nil {
 			return nil, err
 		}
 		now := e.clock.Now()
@@ -203,6 +193,29 @@ func (e *Engine) obtain(ctx context.Context, id string, w want, seen uint64) (*A
 	}
 }
 
+// lockedEntry returns the live entry of id, loaded, with its mu held. hot
+// marks the datasource as in use by callers. An id that does not load
+// (unknown, or a store failure) leaves no entry behind.
+func (e *Engine) lockedEntry(ctx context.Context, id string, hot bool) (*entry, error) {
+	for {
+		en := e.entry(id)
+		if hot {
+			en.hot.Store(true)
+		}
+		en.mu.Lock()
+		if en.dead {
+			en.mu.Unlock()
+			continue
+		}
+		if err := e.load(ctx, en); err != nil {
+			e.discard(en)
+			en.mu.Unlock()
+			return nil, err
+		}
+		return en, nil
+	}
+}
+
 // load reads the datasource and its record into en once. en.mu is held.
 func (e *Engine) load(ctx context.Context, en *entry) error {
 	if en.loaded {
@@ -231,22 +244,13 @@ func (e *Engine) Datasource(ctx context.Context, id string) (*datasource.Datasou
 			return d, nil
 		}
 	}
-	for {
-		en := e.entry(id)
-		en.hot.Store(true)
-		en.mu.Lock()
-		if en.dead {
-			en.mu.Unlock()
-			continue
-		}
-		err := e.load(ctx, en)
-		d := en.ds
-		if err != nil {
-			e.discard(en)
-		}
-		en.mu.Unlock()
-		return d, err
+	en, err := e.lockedEntry(ctx, id, true)
+	if err != nil {
+		return nil, err
 	}
+	d := en.ds
+	en.mu.Unlock()
+	return d, nil
 }
 
 // setRecordLocked installs rec as en's record and token. en.mu is held.
@@ -648,10 +652,15 @@ func (e *Engine) backoff(failures int, retryAfter time.Duration) time.Duration {
 func (e *Engine) afterRecord(id string, ds *datasource.Datasource, rec *datasource.TokenRecord) {
 	a := rec.Authorization()
 	e.setStatus(id, ds.Name, a.Status, a.LastError, true)
+	e.replan(id, ds.Auth.GrantType, rec)
+}
+
+// replan plans the next background work on id from its record.
+func (e *Engine) replan(id string, g datasource.GrantType, rec *datasource.TokenRecord) {
 	sc := rec.Schedule()
-	sc.GrantType = ds.Auth.GrantType
+	sc.GrantType = g
 	if at, ok := e.plan(sc, e.clock.Now()); ok {
-		e.sched.schedule(id, at, rec.Generation)
+		e.sched.schedule(id, at, sc.Generation)
 	} else {
 		e.sched.unschedule(id)
 	}

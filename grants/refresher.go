@@ -169,10 +169,10 @@ func (e *Engine) background(ctx context.Context, it item) {
 		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
 		return
 	}
-	sc := rec.Schedule()
-	sc.GrantType = d.Auth.GrantType
-	if at, ok := e.plan(sc, e.clock.Now()); ok && at.After(e.clock.Now()) {
-		e.sched.schedule(it.id, at, sc.Generation)
+	e.replan(it.id, d.Auth.GrantType, rec)
+	// Never straight back to work on failure: that would spin.
+	if at, ok := e.sched.planned(it.id); ok && !at.After(e.clock.Now()) {
+		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
 	}
 }
 

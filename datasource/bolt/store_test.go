@@ -19,6 +19,7 @@ import (
 
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/datasource/storetest"
 )
 
 var ctx = context.Background()
@@ -64,48 +65,15 @@ func mustOpen(tb testing.TB) *Store {
 }
 
 const (
-	clientSecret = "cs-5f1d8e0b-CLIENT-SECRET"
-	accessToken  = "at-9a7c2b14-ACCESS-TOKEN"
-	refreshToken = "rt-0e4b6d31-REFRESH-TOKEN"
-	verifier     = "pkce-verifier-77c1a9d0e2f3"
+	clientSecret = storetest.ClientSecret
+	accessToken  = storetest.AccessToken
+	refreshToken = storetest.RefreshToken
+	verifier     = storetest.Verifier
 )
 
-func sample(id, name string) *datasource.Datasource {
-	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
-	d := &datasource.Datasource{
-		ID:   id,
-		Name: name,
-		URL:  "https://api.example.com/v1",
-		Auth: datasource.OAuth2{
-			GrantType:        datasource.AuthorizationCode,
-			AccessTokenURL:   "https://auth.example.com/token",
-			AuthorizationURL: "https://auth.example.com/authorize",
-			ClientID:         "client-" + id,
-			ClientSecret:     datasource.NewSecret(clientSecret),
-			Scope:            "read, write",
-			CustomAuthParams: map[string]string{"prompt": "consent"},
-			TokenParams:      map[string]string{"tenant": "a"},
-			Audience:         "https://api.example.com",
-		},
-		CreatedAt: now,
-		UpdatedAt: now,
-	}
-	d.Normalize()
-	return d
-}
+func sample(id, name string) *datasource.Datasource { return storetest.Sample(id, name) }
 
-func sampleToken(gen uint64) *datasource.TokenRecord {
-	return &datasource.TokenRecord{
-		Generation:      gen,
-		AccessToken:     datasource.NewSecret(accessToken),
-		RefreshToken:    datasource.NewSecret(refreshToken),
-		TokenType:       "Bearer",
-		Expiry:          time.Date(2026, 11, 23, 11, 0, 0, 0, time.UTC),
-		GrantedScope:    "read",
-		Status:          datasource.StatusAuthorized,
-		LastRefreshedAt: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC),
-	}
-}
+func sampleToken(gen uint64) *datasource.TokenRecord { return storetest.SampleToken(gen) }
 
 func TestRestartIdenticalAndNoSecretsOnDisk(t *testing.T) {
 	e := newEnv(t)
