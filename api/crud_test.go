@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -141,5 +142,40 @@ func authorizeViaAPI(t *testing.T, h *harness, id string) {
 	resp.Body.Close()
 	if resp.StatusCode != 302 || mustURL(resp.Header.Get("Location")).Query().Get("result") != "authorized" {
 		t.Fatalf("callback: %d %s", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+// headerPrefix: omitted means Bearer, "" the raw token (X-Api-Key: <token>);
+// the choice survives the store and reaches the upstream.
+func TestRawTokenWithoutPrefix(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p := newProvider(t, h, grantstest.ProviderOptions{})
+	up := newUpstream(t)
+	seen := make(chan string, 1)
+	up.set(func(w http.ResponseWriter, r *http.Request) { seen <- r.Header.Get("X-Api-Key") })
+	body := ccBody(p, "raw", "svc-secret-9f8e7d")
+	body["url"] = up.URL
+	body["auth"].(map[string]any)["headerName"] = "X-Api-Key"
+	body["auth"].(map[string]any)["headerPrefix"] = ""
+	d := h.create(body)
+	if d.Auth["headerPrefix"] != "" {
+		t.Fatalf("created with headerPrefix %v, want \"\"", d.Auth["headerPrefix"])
+	}
+	if code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/x", nil); code != 200 {
+		t.Fatalf("proxy: %d %s", code, b)
+	}
+	rec, err := h.store.TokenRecord(ctx, d.ID)
+	if got := <-seen; err != nil || got != rec.AccessToken.Reveal() {
+		t.Fatalf("upstream got X-Api-Key %q, want the raw token", got)
+	}
+	stored, _ := h.store.Datasource(ctx, d.ID)
+	if stored.Auth.Prefix() != "" {
+		t.Fatalf("stored prefix %q", stored.Auth.Prefix())
+	}
+	// Omitted: Bearer.
+	delete(body["auth"].(map[string]any), "headerPrefix")
+	body["name"] = "bearer"
+	if d := h.create(body); d.Auth["headerPrefix"] != "Bearer" {
+		t.Fatalf("omitted headerPrefix became %v", d.Auth["headerPrefix"])
 	}
 }

@@ -92,9 +92,10 @@ type OAuth2 struct {
 	ClientAuthentication ClientAuth `json:"clientAuthentication"`
 	TokenPlacement       Placement  `json:"tokenPlacement"`
 	HeaderName           string     `json:"headerName"`
-	// HeaderPrefix goes before the token, separated by a space; empty means
-	// "Bearer".
-	HeaderPrefix   string `json:"headerPrefix"`
+	// HeaderPrefix goes before the token, separated by a space: nil
+	// (omitted) means "Bearer", a pointer to "" the raw token with no
+	// prefix (X-Api-Key: <token>). Prefix reads it.
+	HeaderPrefix   *string `json:"headerPrefix,omitempty"`
 	QueryParamName string `json:"queryParamName"`
 	// Audience and Resource (RFC 8707) are sent on the authorize redirect
 	// and on token requests when set.
@@ -146,8 +147,10 @@ func (a *OAuth2) Normalize() {
 	if a.HeaderName == "" {
 		a.HeaderName = DefaultHeaderName
 	}
-	if strings.TrimSpace(a.HeaderPrefix) == "" {
-		a.HeaderPrefix = DefaultHeaderPrefix
+	if a.HeaderPrefix == nil {
+		a.HeaderPrefix = Ptr(DefaultHeaderPrefix)
+	} else if t := strings.TrimSpace(*a.HeaderPrefix); t != *a.HeaderPrefix {
+		a.HeaderPrefix = &t
 	}
 	if a.QueryParamName == "" {
 		a.QueryParamName = DefaultQueryParamName
@@ -166,6 +169,18 @@ func (a *OAuth2) Normalize() {
 		a.TokenParams = map[string]string{}
 	}
 }
+
+// Prefix returns the header prefix: "Bearer" when none is configured, ""
+// for the raw token.
+func (a *OAuth2) Prefix() string {
+	if a.HeaderPrefix == nil {
+		return DefaultHeaderPrefix
+	}
+	return *a.HeaderPrefix
+}
+
+// Ptr returns a pointer to v, for the optional fields (HeaderPrefix, PKCE).
+func Ptr[T any](v T) *T { return &v }
 
 // PKCEEnabled reports whether PKCE is on (the default).
 func (a *OAuth2) PKCEEnabled() bool { return a.PKCE == nil || *a.PKCE }
@@ -259,8 +274,10 @@ func (d *Datasource) Clone() *Datasource {
 	c.Auth.CustomAuthParams = cloneMap(d.Auth.CustomAuthParams)
 	c.Auth.TokenParams = cloneMap(d.Auth.TokenParams)
 	if d.Auth.PKCE != nil {
-		p := *d.Auth.PKCE
-		c.Auth.PKCE = &p
+		c.Auth.PKCE = Ptr(*d.Auth.PKCE)
+	}
+	if d.Auth.HeaderPrefix != nil {
+		c.Auth.HeaderPrefix = Ptr(*d.Auth.HeaderPrefix)
 	}
 	return &c
 }

@@ -125,7 +125,7 @@ func (a *OAuth2) validate(v *ValidationError) {
 	switch a.TokenPlacement {
 	case PlacementHeader:
 		checkHeaderName(v, a.HeaderName)
-		if len(a.HeaderPrefix) > maxHeaderValue || strings.ContainsAny(a.HeaderPrefix, "\r\n\x00") || hasControl(a.HeaderPrefix) {
+		if p := a.Prefix(); len(p) > maxHeaderValue || strings.ContainsAny(p, "\r\n\x00") || hasControl(p) {
 			v.add("auth.headerPrefix", "must be at most %d printable characters", maxHeaderValue)
 		}
 	case PlacementQuery:

@@ -96,7 +96,7 @@ func TestValidate(t *testing.T) {
 		{"bad placement", validCC, func(d *Datasource) { d.Auth.TokenPlacement = "body" }, []string{"auth.tokenPlacement"}},
 		{"bad header name", validCC, func(d *Datasource) { d.Auth.HeaderName = "X Token" }, []string{"auth.headerName"}},
 		{"framing header", validCC, func(d *Datasource) { d.Auth.HeaderName = "Host" }, []string{"auth.headerName"}},
-		{"prefix with newline", validCC, func(d *Datasource) { d.Auth.HeaderPrefix = "Bearer\r\nX: y" }, []string{"auth.headerPrefix"}},
+		{"prefix with newline", validCC, func(d *Datasource) { d.Auth.HeaderPrefix = Ptr("Bearer\r\nX: y") }, []string{"auth.headerPrefix"}},
 		{"bad scope char", validCC, func(d *Datasource) { d.Auth.Scope = `read "write"` }, []string{"auth.scope"}},
 		{"reserved auth param", validAC, func(d *Datasource) { d.Auth.CustomAuthParams["redirect_uri"] = "https://evil" }, []string{"auth.customAuthParams.redirect_uri"}},
 		{"reserved token param", validCC, func(d *Datasource) { d.Auth.TokenParams = map[string]string{"Grant_Type": "password"} }, []string{"auth.tokenParams.Grant_Type"}},
@@ -131,11 +131,11 @@ func TestValidate(t *testing.T) {
 }
 
 func TestNormalizeDefaults(t *testing.T) {
-	d := &Datasource{Name: "  x  ", Auth: OAuth2{HeaderPrefix: "  "}}
+	d := &Datasource{Name: "  x  "}
 	d.Normalize()
 	a := d.Auth
 	if d.Name != "x" || a.ClientAuthentication != ClientAuthAuto || a.TokenPlacement != PlacementHeader ||
-		a.HeaderName != "Authorization" || a.HeaderPrefix != "Bearer" || a.QueryParamName != "access_token" ||
+		a.HeaderName != "Authorization" || a.Prefix() != "Bearer" || a.QueryParamName != "access_token" ||
 		!a.PKCEEnabled() || a.ExpiresInDefault != 3600 || a.CustomAuthParams == nil || a.TokenParams == nil {
 		t.Errorf("Normalize left %+v", d)
 	}
@@ -146,11 +146,25 @@ func TestNormalizeDefaults(t *testing.T) {
 	}
 }
 
+// An omitted prefix is Bearer; "" (or white space) is no prefix at all.
+func TestNormalizeHeaderPrefix(t *testing.T) {
+	for _, tt := range []struct {
+		in   *string
+		want string
+	}{{nil, "Bearer"}, {Ptr(""), ""}, {Ptr("  "), ""}, {Ptr(" Token "), "Token"}} {
+		a := OAuth2{HeaderPrefix: tt.in}
+		a.Normalize()
+		if got := a.Prefix(); got != tt.want {
+			t.Errorf("prefix %v: got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestSameGrant(t *testing.T) {
 	a := validCC()
 	b := a.Clone()
 	b.Auth.TokenPlacement = PlacementQuery
-	b.Auth.HeaderPrefix = "Token"
+	b.Auth.HeaderPrefix = Ptr("Token")
 	b.Name = "other"
 	b.Auth.Scope = "api/write api/read api/write" // the same set of scopes
 	if !a.Auth.SameGrant(&b.Auth) {

@@ -47,11 +47,10 @@ func newAccessToken(a *datasource.OAuth2, rec *datasource.TokenRecord) *AccessTo
 	default:
 		t.placement = datasource.PlacementHeader
 		t.name = http.CanonicalHeaderKey(a.HeaderName)
-		prefix := strings.TrimSpace(a.HeaderPrefix)
-		if prefix == "" {
-			prefix = datasource.DefaultHeaderPrefix
+		t.header = rec.AccessToken.Reveal()
+		if prefix := a.Prefix(); prefix != "" {
+			t.header = prefix + " " + t.header
 		}
-		t.header = prefix + " " + rec.AccessToken.Reveal()
 	}
 	return t
 }

@@ -46,7 +46,10 @@ func TestPlacementThroughClient(t *testing.T) {
 		check  func(r *http.Request) bool
 	}{
 		{"default header", func(a *datasource.OAuth2) {}, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer tok-123" }},
-		{"custom prefix", func(a *datasource.OAuth2) { a.HeaderPrefix = "Token" }, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Token tok-123" }},
+		{"custom prefix", func(a *datasource.OAuth2) { a.HeaderPrefix = datasource.Ptr("Token") }, func(r *http.Request) bool { return r.Header.Get("Authorization") == "Token tok-123" }},
+		{"raw token, no prefix", func(a *datasource.OAuth2) { a.HeaderName = "X-Api-Key"; a.HeaderPrefix = datasource.Ptr("") }, func(r *http.Request) bool {
+			return r.Header.Get("X-Api-Key") == "tok-123" && r.Header.Get("Authorization") == ""
+		}},
 		{"custom header", func(a *datasource.OAuth2) { a.HeaderName = "x-api-token" }, func(r *http.Request) bool {
 			return r.Header.Get("X-Api-Token") == "Bearer tok-123" && r.Header.Get("Authorization") == ""
 		}},

@@ -86,7 +86,7 @@ type storedAuth struct {
 	ClientAuthentication        datasource.ClientAuth `json:"clientAuthentication,omitempty"`
 	TokenPlacement              datasource.Placement  `json:"tokenPlacement,omitempty"`
 	HeaderName                  string                `json:"headerName,omitempty"`
-	HeaderPrefix                string                `json:"headerPrefix,omitempty"`
+	HeaderPrefix                *string               `json:"headerPrefix,omitempty"`
 	QueryParamName              string                `json:"queryParamName,omitempty"`
 	Audience                    string                `json:"audience,omitempty"`
 	Resource                    string                `json:"resource,omitempty"`
@@ -120,8 +120,8 @@ func toStored(a *datasource.OAuth2) storedAuth {
 	if s.HeaderName == datasource.DefaultHeaderName {
 		s.HeaderName = ""
 	}
-	if s.HeaderPrefix == datasource.DefaultHeaderPrefix {
-		s.HeaderPrefix = ""
+	if s.HeaderPrefix != nil && *s.HeaderPrefix == datasource.DefaultHeaderPrefix {
+		s.HeaderPrefix = nil // "" (no prefix) is kept: it is not the default
 	}
 	if s.QueryParamName == datasource.DefaultQueryParamName {
 		s.QueryParamName = ""

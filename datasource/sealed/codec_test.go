@@ -28,7 +28,7 @@ func TestDatasourceRoundTrip(t *testing.T) {
 			AccessTokenURL: "https://id.example/token", ClientID: "c", ClientSecret: datasource.NewSecret("s3cret")}, CreatedAt: now, UpdatedAt: now},
 		{ID: "ds_everything", Name: "b", URL: "https://b.example/v1", Auth: datasource.OAuth2{GrantType: datasource.AuthorizationCode,
 			AccessTokenURL: "https://id.example/token", AuthorizationURL: "https://id.example/auth", ClientID: "c", Scope: "a, b",
-			ClientAuthentication: datasource.ClientAuthBasic, TokenPlacement: datasource.PlacementQuery, HeaderName: "X-Key", HeaderPrefix: "Token",
+			ClientAuthentication: datasource.ClientAuthBasic, TokenPlacement: datasource.PlacementQuery, HeaderName: "X-Key", HeaderPrefix: datasource.Ptr("Token"),
 			QueryParamName: "key", Audience: "aud", Resource: "https://r.example", CustomAuthParams: map[string]string{"prompt": "consent"},
 			TokenParams: map[string]string{"t": "1"}, PKCE: &f, SendScopeOnRefresh: true, RefreshClientAuthentication: datasource.ClientAuthBody,
 			TLSCACert: "PEM", ExpiresInDefault: 60, ExposeToken: true}, CreatedAt: now, UpdatedAt: now},
