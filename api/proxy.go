@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -26,50 +27,121 @@ type proxy struct {
 	s *Server
 
 	mu      sync.Mutex                  // guards clients
-	clients map[string]*fasthttp.Client // by CA PEM
+	clients map[clientKey]*proxyClients // by CA and scheme
 }
 
-func newProxy(s *Server) *proxy { return &proxy{s: s, clients: map[string]*fasthttp.Client{}} }
+// clientKey names a pool of upstream connections.
+type clientKey struct {
+	caPEM string
+	tls   bool
+}
 
-func (p *proxy) client(caPEM string) (*fasthttp.Client, error) {
+// proxyClients are the clients of one pool: pooled sends every request
+// but the retry on a new connection, which fresh sends.
+type proxyClients struct {
+	pooled, fresh *fasthttp.Client
+}
+
+func newProxy(s *Server) *proxy {
+	return &proxy{s: s, clients: map[clientKey]*proxyClients{}}
+}
+
+// client returns the clients for upstreams at scheme trusting caPEM.
+//
+// TLS is done here rather than by fasthttp, below the connection that
+// counts bytes (upstreamConn): handshakes, session tickets and a
+// close_notify are then not mistaken for parts of an answer.
+func (p *proxy) client(caPEM string, tlsOn bool) (*proxyClients, error) {
+	key := clientKey{caPEM, tlsOn}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if c, ok := p.clients[caPEM]; ok {
+	if c, ok := p.clients[key]; ok {
 		return c, nil
 	}
 	tlsConf, err := grants.TLSConfig(caPEM)
 	if err != nil {
 		return nil, err
 	}
-	dialer := p.s.cfg.Dialer
-	c := &fasthttp.Client{
-		NoDefaultUserAgentHeader:      true,
-		DisableHeaderNamesNormalizing: true,
-		DisablePathNormalizing:        true,
-		StreamResponseBody:            true,
-		TLSConfig:                     tlsConf,
-		// No whole-response deadline: bodies stream for as long as they
-		// flow. idleConn times out a read or write that makes no progress.
-		MaxIdleConnDuration: 90 * time.Second,
-		MaxConnsPerHost:     4096,
-		// No silent retries: fasthttp would resend an idempotent request
-		// up to five times after a timeout or a reset, multiplying the
-		// upstream's load and the caller's wait. The proxy's one retry is
-		// its own, after a 401 and a refresh.
-		MaxIdemponentCallAttempts: 1,
-		ReadBufferSize:            16 << 10,
-		Dial: func(addr string) (net.Conn, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, err := dialer.DialContext(ctx, "tcp", addr)
-			if err != nil {
+	dialer, timeout := p.s.cfg.Dialer, p.s.cfg.ProxyTimeout
+	dial := func(addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, err := dialer.DialContext(ctx, "tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		if tlsOn {
+			conf := tlsConf.Clone()
+			conf.ServerName, _, _ = net.SplitHostPort(addr)
+			tc := tls.Client(c, conf)
+			if err := tc.HandshakeContext(ctx); err != nil {
+				c.Close()
 				return nil, err
 			}
-			return &idleConn{Conn: c, timeout: p.s.cfg.ProxyTimeout}, nil
-		},
+			c = tc
+		}
+		return newUpstreamConn(c, timeout), nil
 	}
-	p.clients[caPEM] = c
+	newClient := func() *fasthttp.Client {
+		return &fasthttp.Client{
+			NoDefaultUserAgentHeader:      true,
+			DisableHeaderNamesNormalizing: true,
+			DisablePathNormalizing:        true,
+			StreamResponseBody:            true,
+			TLSConfig:                     tlsConf,
+			// No whole-response deadline: bodies stream for as long as
+			// they flow. upstreamConn times out a read or write that makes
+			// no progress.
+			MaxIdleConnDuration: 90 * time.Second,
+			MaxConnsPerHost:     4096,
+			// No silent retries: fasthttp would resend an idempotent
+			// request up to five times after a timeout or a reset,
+			// multiplying the upstream's load and the caller's wait. The
+			// proxy's retries are its own: after a 401 and a refresh, and
+			// after a kept-alive connection the upstream had closed (send).
+			MaxIdemponentCallAttempts: 1,
+			ReadBufferSize:            16 << 10,
+			Dial:                      dial,
+		}
+	}
+	c := &proxyClients{pooled: newClient(), fresh: newClient()}
+	p.clients[key] = c
 	return c, nil
+}
+
+// send makes the upstream request, and once more on a new connection when
+// a reused keep-alive connection turned out to be closed by the upstream
+// before it sent a byte of its answer (Node closes idle connections after
+// 5 s, load balancers after a minute; the pool keeps them 90 s). That is
+// the retry net/http makes: the request is resent only when the upstream
+// cannot have acted on it — nothing of it was written, or it is idempotent
+// (RFC 9110 §9.2.2) or carries an Idempotency-Key — and only when its body
+// is buffered. Every other failure is answered, never retried.
+func (p *proxy) send(hc *proxyClients, req *fasthttp.Request, resp *fasthttp.Response, replayable bool) error {
+	err := hc.pooled.Do(req, resp)
+	if err == nil || !replayable {
+		return err
+	}
+	uc := connOf(resp)
+	if uc == nil || !uc.staleReuse() || !(uc.nothingWritten() || idempotent(req)) {
+		return err
+	}
+	p.s.log.Info("upstream closed a kept-alive connection; retrying once on a new one", "host", string(req.Host()), "err", err)
+	resp.Reset()
+	// Connection: close keeps the fresh client's pool empty, so this
+	// request dials a new connection.
+	req.SetConnectionClose()
+	return hc.fresh.Do(req, resp)
+}
+
+// idempotent reports whether resending req is harmless: RFC 9110 §9.2.2
+// methods, or an Idempotency-Key the upstream deduplicates on.
+func idempotent(req *fasthttp.Request) bool {
+	switch string(req.Header.Method()) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return len(req.Header.Peek("Idempotency-Key")) > 0 || len(req.Header.Peek("X-Idempotency-Key")) > 0
 }
 
 // hopByHop headers belong to one connection and are never forwarded
@@ -136,7 +208,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	hc, err := p.client(d.Auth.TLSCACert)
+	hc, err := p.client(d.Auth.TLSCACert, base.Scheme == "https")
 	if err != nil {
 		return err
 	}
@@ -174,7 +246,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 
 	build(tok)
 	resp := fasthttp.AcquireResponse()
-	err = hc.Do(req, resp)
+	err = p.send(hc, req, resp, replayable)
 	if err == nil && resp.StatusCode() == fiber.StatusUnauthorized && replayable {
 		// The upstream refused the token: refresh once (shared with every
 		// other caller that saw this token) and replay once.
@@ -182,12 +254,15 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 			resp.CloseBodyStream()
 			resp.Reset()
 			build(newTok)
-			err = hc.Do(req, resp)
+			err = p.send(hc, req, resp, replayable)
 		}
 	}
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
-		return upstreamProblem(err)
+		prob := upstreamProblem(err)
+		s.log.Warn("upstream call failed", "requestId", requestID(c), "datasource", id, "host", base.Host,
+			"status", prob.Status, "cause", scrubbed(err, tok))
+		return prob
 	}
 	c.Status(resp.StatusCode())
 	copyResponseHeaders(&c.Response().Header, &resp.Header)
@@ -282,34 +357,15 @@ func upstreamProblem(err error) *Problem {
 
 var errBodyLimit = errors.New("body over the limit")
 
-// idleConn fails a read or write that makes no progress for timeout: the
-// upstream timeout of the proxy, which bounds waiting for an answer
-// without cutting off a long download that keeps flowing.
-//
-// Moving a deadline costs a runtime timer update, so it is moved only when
-// less than half the timeout is left: a stalled connection fails after
-// between timeout/2 and timeout. fasthttp never reads (or writes) one
-// connection from two goroutines at once, so rdl and wdl need no lock.
-type idleConn struct {
-	net.Conn
-	timeout  time.Duration
-	rdl, wdl time.Time // deadlines last set
-}
-
-func (c *idleConn) Read(b []byte) (int, error) {
-	if now := time.Now(); c.rdl.Sub(now) < c.timeout/2 {
-		c.rdl = now.Add(c.timeout)
-		c.Conn.SetReadDeadline(c.rdl)
+// scrubbed is err's text for a log line, without the token (a query
+// placement puts it in the URL, which some errors quote).
+func scrubbed(err error, tok grants.AccessToken) string {
+	msg := err.Error()
+	if v := tok.Value().Reveal(); v != "" {
+		msg = strings.ReplaceAll(msg, v, "[redacted]")
+		msg = strings.ReplaceAll(msg, url.QueryEscape(v), "[redacted]")
 	}
-	return c.Conn.Read(b)
-}
-
-func (c *idleConn) Write(b []byte) (int, error) {
-	if now := time.Now(); c.wdl.Sub(now) < c.timeout/2 {
-		c.wdl = now.Add(c.timeout)
-		c.Conn.SetWriteDeadline(c.wdl)
-	}
-	return c.Conn.Write(b)
+	return msg
 }
 
 // limitedReader fails with errBodyLimit after left bytes.

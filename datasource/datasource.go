@@ -96,7 +96,7 @@ type OAuth2 struct {
 	// (omitted) means "Bearer", a pointer to "" the raw token with no
 	// prefix (X-Api-Key: <token>). Prefix reads it.
 	HeaderPrefix   *string `json:"headerPrefix,omitempty"`
-	QueryParamName string `json:"queryParamName"`
+	QueryParamName string  `json:"queryParamName"`
 	// Audience and Resource (RFC 8707) are sent on the authorize redirect
 	// and on token requests when set.
 	Audience string `json:"audience"`
