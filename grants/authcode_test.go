@@ -189,6 +189,46 @@ func TestExchangeNeverRetriesTheCode(t *testing.T) {
 	}
 }
 
+// TestAutoRecoversAfterARefusedExchange: the metadata lists both Basic and
+// body, the client was registered for body. The first code exchange (Basic)
+// is refused and not retried; the next authorization uses body, and so do
+// its refreshes.
+func TestAutoRecoversAfterARefusedExchange(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
+	p.AddClient(grantstest.Client{ID: "web", Secret: "s", AuthMethod: "client_secret_post", Scopes: []string{"openid", "profile"}, RedirectURIs: []string{redirectURI}})
+	f := newFixture(t, fixtureOptions{})
+	d := f.create(acDatasource(p, "web", "s"))
+	callback := func() *grants.CallbackResult {
+		t.Helper()
+		raw, _ := f.engine.AuthorizeURL(ctx, d.ID, grants.AuthorizeRequest{})
+		cb := login(t, raw, "allow")
+		res, err := f.engine.Callback(ctx, grants.CallbackRequest{State: cb.Query().Get("state"), Code: cb.Query().Get("code")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	if res := callback(); res.ErrorCode != "invalid_client" {
+		t.Fatalf("first exchange: %+v, want invalid_client", res)
+	}
+	if n := p.Count("authorization_code"); n != 1 {
+		t.Fatalf("the code was sent %d times", n)
+	}
+	if res := callback(); res.ErrorCode != "" || res.Authorization.Status != datasource.StatusAuthorized {
+		t.Fatalf("second authorization: %+v", res)
+	}
+	if _, err := f.engine.Refresh(ctx, d.ID); err != nil || f.status(d.ID).Status != datasource.StatusAuthorized {
+		t.Fatalf("refresh: %v %+v", err, f.status(d.ID))
+	}
+	var methods []string
+	for _, ev := range p.Events() {
+		methods = append(methods, ev.GrantType+":"+ev.AuthMethod)
+	}
+	if want := "authorization_code:basic,authorization_code:body,refresh_token:body"; strings.Join(methods, ",") != want {
+		t.Errorf("provider saw %v, want %s", methods, want)
+	}
+}
+
 func TestRefreshRotation(t *testing.T) {
 	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
 	p.AddClient(grantstest.Client{ID: "web", Secret: "s", Scopes: []string{"openid", "profile"}, RedirectURIs: []string{redirectURI}})

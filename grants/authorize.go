@@ -183,10 +183,10 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 	if !ok {
 		return fail("unsupported_grant_type", "the datasource no longer uses an interactive grant")
 	}
-	tok, err := e.exchange(ctx, d, ig, r.Code, st)
+	tok, next, err := e.exchange(ctx, d, ig, r.Code, st)
 	if err != nil {
 		te := classify(err, e.clock.Now(), d.Auth.ClientSecret.Reveal(), r.Code, st.Verifier.Reveal())
-		e.noteError(ctx, d.ID, te.Reason)
+		e.noteError(ctx, d.ID, te.Reason, next)
 		code := te.Code
 		if code == "" {
 			code = "token_request_failed"
@@ -199,19 +199,21 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 
 // exchange trades the code and stores the tokens as the datasource's new
 // record, replacing whatever was there (a new authorization supersedes).
-func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (datasource.Authorization, error) {
+// On failure, next is the client authentication to remember for the next
+// attempt (see withAuth).
+func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (_ datasource.Authorization, next datasource.ClientAuth, _ error) {
 	hc, err := e.httpClient(d)
 	if err != nil {
-		return datasource.Authorization{}, err
+		return datasource.Authorization{}, "", err
 	}
 	resolved, err := e.withSecret(ctx, d)
 	if err != nil {
-		return datasource.Authorization{}, &TokenError{Kind: Transient, Reason: err.Error(), err: err}
+		return datasource.Authorization{}, "", &TokenError{Kind: Transient, Reason: err.Error(), err: err}
 	}
 	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI}
 	prev, err := e.record(ctx, d.ID)
 	if err != nil {
-		return datasource.Authorization{}, err
+		return datasource.Authorization{}, "", err
 	}
 	var detected datasource.ClientAuth
 	if prev != nil {
@@ -220,7 +222,7 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 	tok, detected, err := e.withAuth(ctx, call, d.Auth.ClientAuthentication, detected, false, d.Auth.GrantType, "authorization_code",
 		func(ctx context.Context) (*oauth2.Token, error) { return ig.Exchange(ctx, call, code, st.Verifier) })
 	if err != nil {
-		return datasource.Authorization{}, err
+		return datasource.Authorization{}, detected, err
 	}
 	// Store under the datasource's single-flight, so a refresh in flight
 	// cannot overwrite the new grant with the old one.
@@ -243,12 +245,13 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 		out = nr.Authorization()
 		return nil
 	})
-	return out, err
+	return out, detected, err
 }
 
-// noteError records lastError on the datasource without changing its
-// token or status (a failed re-authorization leaves a working token be).
-func (e *Engine) noteError(ctx context.Context, id, reason string) {
+// noteError records lastError, and the client authentication to try next,
+// on the datasource without changing its token or status (a failed
+// re-authorization leaves a working token be).
+func (e *Engine) noteError(ctx context.Context, id, reason string, next datasource.ClientAuth) {
 	e.exclusive(ctx, id, func(en *entry, cur *datasource.TokenRecord) error {
 		var nr datasource.TokenRecord
 		var gen uint64
@@ -258,6 +261,9 @@ func (e *Engine) noteError(ctx context.Context, id, reason string) {
 			nr.Status = datasource.StatusUnauthorized
 		}
 		nr.LastError = reason
+		if next != "" {
+			nr.DetectedAuth = next
+		}
 		if err := e.save(ctx, id, &nr, gen); err != nil {
 			return err
 		}

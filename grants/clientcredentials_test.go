@@ -28,6 +28,11 @@ func TestClientCredentialsAuthStyles(t *testing.T) {
 		{"auto from metadata", datasource.ClientAuthAuto, "client_secret_post", false, []string{"client_secret_post"}, datasource.StatusAuthorized, []string{"body"}},
 		{"auto defaults to basic", datasource.ClientAuthAuto, "client_secret_basic", true, nil, datasource.StatusAuthorized, []string{"basic"}},
 		{"auto falls back to body", datasource.ClientAuthAuto, "client_secret_post", true, nil, datasource.StatusAuthorized, []string{"basic", "body"}},
+		// Hydra and oidc-provider list both methods server-wide; the
+		// client was registered for one of them.
+		{"auto, metadata lists both, body client", datasource.ClientAuthAuto, "client_secret_post", false, nil, datasource.StatusAuthorized, []string{"basic", "body"}},
+		{"auto, metadata says basic, body client", datasource.ClientAuthAuto, "client_secret_post", false, []string{"client_secret_basic"}, datasource.StatusAuthorized, []string{"basic", "body"}},
+		{"auto, metadata says body, basic client", datasource.ClientAuthAuto, "client_secret_basic", false, []string{"client_secret_post"}, datasource.StatusAuthorized, []string{"body", "basic"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

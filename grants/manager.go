@@ -415,10 +415,14 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 
 // withAuth runs do with the client authentication resolved from style:
 // explicit styles as they are; "auto" from what worked before, else the
-// provider's metadata, else Basic. On a repeatable request (client
-// credentials, refresh) that the provider refuses as a client
-// authentication failure, auto tries the other style once and remembers
-// what worked. A single-use request (code exchange) is never retried.
+// provider's metadata, else Basic. Under auto, a request the provider
+// refuses as a client authentication failure is tried once more with the
+// other style when it can be repeated (client credentials, refresh), and
+// what worked is returned to be remembered. Metadata lists what the server
+// accepts, not what this client was registered with (Hydra and
+// oidc-provider list both Basic and body), so it is a first guess, not a
+// verdict. A single-use request (code exchange) is never retried: its
+// failure returns the other style as the one to try next time.
 func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasource.ClientAuth, repeatable bool,
 	g datasource.GrantType, kind string, do func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, datasource.ClientAuth, error) {
 	if style != datasource.ClientAuthAuto {
@@ -427,11 +431,10 @@ func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasour
 		return tok, detected, err
 	}
 	c.Style = detected
-	fromMetadata := false
 	if c.Style == "" {
 		if md := e.disc.lookup(ctx, c.HTTPClient, c.Datasource.Auth.AccessTokenURL); md != nil {
 			if s, ok := md.authMethod(); ok {
-				c.Style, fromMetadata = datasource.ClientAuth(s), true
+				c.Style = datasource.ClientAuth(s)
 			}
 		}
 	}
@@ -442,12 +445,16 @@ func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasour
 	if err == nil {
 		return tok, c.Style, nil
 	}
-	if !repeatable || fromMetadata || !clientAuthFailure(err) || c.Datasource.Auth.ClientSecret.IsZero() {
+	if !clientAuthFailure(err) || c.Datasource.Auth.ClientSecret.IsZero() {
 		return nil, detected, err
 	}
 	other := datasource.ClientAuthBody
 	if c.Style == datasource.ClientAuthBody {
 		other = datasource.ClientAuthBasic
+	}
+	if !repeatable {
+		e.log.Info("client authentication refused; the next authorization will try the other style", "tokenUrl", c.Datasource.Auth.AccessTokenURL, "tried", c.Style, "next", other)
+		return nil, other, err
 	}
 	e.log.Info("client authentication refused, trying the other style", "tokenUrl", c.Datasource.Auth.AccessTokenURL, "tried", c.Style, "next", other)
 	c.Style = other
