@@ -178,9 +178,14 @@ func (s *stack) createMeta(ctx context.Context, key string, value []byte) (bool,
 }
 
 // adminTokenHash returns the SHA-256 of the admin token: of fromEnv when
-// set; else the stored hash; else a new token is generated, its hash
-// stored and the token itself printed once to out.
-func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Writer) ([sha256.Size]byte, error) {
+// set; else the stored hash (logging how to get a new token, since it is
+// not printed again); else a new token is generated, its hash stored and
+// the token itself printed once to out.
+func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Writer, log *slog.Logger) ([sha256.Size]byte, error) {
+	stored := func(h []byte) ([sha256.Size]byte, error) {
+		log.Info("admin token: using the stored one, printed on first start; lost it? stop grantd and run: grantd admin-token reset")
+		return [sha256.Size]byte(h), nil
+	}
 	if fromEnv != "" {
 		if len(fromEnv) < 16 {
 			return [sha256.Size]byte{}, errors.New("GRANTD_ADMIN_TOKEN must be at least 16 characters")
@@ -189,22 +194,22 @@ func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Write
 	}
 	b, err := s.store.Meta(ctx, metaAdminToken)
 	if err == nil && len(b) == sha256.Size {
-		return [sha256.Size]byte(b), nil
+		return stored(b)
 	}
 	if err != nil && !errors.Is(err, datasource.ErrNotFound) {
 		return [sha256.Size]byte{}, err
 	}
 	tok, h := newAdminToken()
-	stored, err := s.createMeta(ctx, metaAdminToken, h[:])
+	created, err := s.createMeta(ctx, metaAdminToken, h[:])
 	if err != nil {
 		return h, err
 	}
-	if !stored { // another replica made one first: use that
+	if !created { // another replica made one first: use that
 		b, err := s.store.Meta(ctx, metaAdminToken)
 		if err != nil || len(b) != sha256.Size {
 			return [sha256.Size]byte{}, fmt.Errorf("reading the admin token hash: %v", err)
 		}
-		return [sha256.Size]byte(b), nil
+		return stored(b)
 	}
 	printAdminToken(out, tok)
 	return h, nil

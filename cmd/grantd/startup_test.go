@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,69 @@ func listing(t *testing.T, dir string) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestBusyPortCreatesNothing: a first start that cannot listen (the port,
+// or the pprof port, is taken) fails before it creates the data dir, the
+// master key, the keyset, the database or an admin token, so the next
+// start is still a first start and prints the token. A later start, which
+// finds the stored hash, says how to get a new token.
+func TestBusyPortCreatesNothing(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	env := environ("GRANTD_ADMIN_TOKEN", "GRANTD_MASTER_KEY")
+
+	for _, args := range [][]string{
+		{"--addr", busy.Addr().String()},
+		{"--addr", freePort(t), "--pprof-addr", busy.Addr().String()},
+	} {
+		stdout, stderr, code := runBinary(t, env, append([]string{"serve", "--data-dir", dir}, args...)...)
+		if code == 0 || !strings.Contains(stderr, busy.Addr().String()) {
+			t.Errorf("serve %v on a busy port: exit %d\n%s", args, code, stderr)
+		}
+		if tokenRE.MatchString(stdout) || strings.Contains(stdout, "Admin token") {
+			t.Errorf("serve %v printed an admin token though it did not start: %q", args, stdout)
+		}
+		if l := listing(t, dir); l != nil {
+			t.Errorf("serve %v on a busy port created %v", args, l)
+		}
+	}
+
+	p := start(t, dir)
+	token := tokenRE.FindString(p.stdout.String())
+	if token == "" {
+		t.Fatalf("the first start that listened printed no admin token: %q", p.stdout.String())
+	}
+	if strings.Contains(p.logs.String(), "admin-token reset") {
+		t.Errorf("a first start points at admin-token reset:\n%s", p.logs.String())
+	}
+	p.stop()
+
+	p = start(t, dir)
+	if tokenRE.MatchString(p.stdout.String()) {
+		t.Fatal("the admin token was printed again")
+	}
+	var hint []string
+	for _, l := range strings.Split(p.logs.String()+p.stdout.String(), "\n") {
+		if strings.Contains(l, "grantd admin-token reset") {
+			hint = append(hint, l)
+		}
+	}
+	if len(hint) != 1 || !strings.Contains(hint[0], "stop") {
+		t.Errorf("a restart with a stored admin token should say once how to get one; got %q in\n%s", hint, p.logs.String())
+	}
+	p.stop()
+
+	// With GRANTD_ADMIN_TOKEN set there is nothing to say.
+	p = start(t, dir, "GRANTD_ADMIN_TOKEN=an-admin-token-of-sufficient-length")
+	if strings.Contains(p.logs.String(), "admin-token reset") {
+		t.Errorf("GRANTD_ADMIN_TOKEN is set, yet:\n%s", p.logs.String())
+	}
+	p.stop()
 }
 
 // TestMissingMasterKeyCreatesNothing: a data dir whose keyset or database
