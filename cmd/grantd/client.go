@@ -44,11 +44,21 @@ type client struct {
 	output string // table, json or yaml
 }
 
+// clientHelp ends the help of every command that talks to grantd.
+const clientHelp = `
+Talks to a running grantd at GRANTD_URL (default http://127.0.0.1:8080, or
+--url) with the admin token in GRANTD_ADMIN_TOKEN.
+
+Exit codes: 0 ok, 1 error or grantd unreachable, 2 usage, 3 not found,
+4 admin token refused, 5 rejected input (invalid, duplicate), 6 datasource
+not usable (not authorized, token not exposed), 7 grantd cannot take writes.
+`
+
 // clientFlags adds the common client flags to fs.
 func clientFlags(fs *flag.FlagSet) *client {
 	c := &client{http: &http.Client{Timeout: 60 * time.Second}}
-	fs.StringVar(&c.base, "url", env("GRANTD_URL", "http://127.0.0.1:8080"), "grantd's URL (GRANTD_URL)")
-	fs.StringVar(&c.output, "o", "table", "output: table, json or yaml")
+	fs.StringVar(&c.base, "url", env("GRANTD_URL", "http://127.0.0.1:8080"), "grantd's `URL` (GRANTD_URL)")
+	fs.StringVar(&c.output, "o", "table", "output `format`: table, json or yaml")
 	return c
 }
 

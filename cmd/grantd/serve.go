@@ -18,7 +18,7 @@ import (
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseServeFlags(args, stderr)
+	c, err := parseServeFlags(args, stdout)
 	if err != nil {
 		return err
 	}
