@@ -33,11 +33,12 @@ a list of them, or {datasources: [...]}; several YAML documents in a file;
 (every datasource is reported unchanged). A client secret may be a
 reference, ${env:NAME} or ${file:/path}, read by grantd at each token
 request. Each datasource is reported as created (+), updated (~),
-unchanged (=) or failed (!), with its status. --dry-run prints the field-level differences
+unchanged (=) or failed (!), with its status, and with its lastError when
+it has no usable token. --dry-run prints the field-level differences
 instead, without secrets, and changes nothing.
 
-A file that cannot be read or parsed exits 5; a datasource grantd refuses
-is reported and the others applied.
+A file that cannot be read or parsed exits 5 before grantd is asked
+anything; a datasource grantd refuses is reported and the others applied.
 `
 
 // applyCmd creates or updates datasources by name from YAML or JSON files,
@@ -59,6 +60,8 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if len(files) == 0 {
 		return exitErr{exitUsage, "apply: want -f FILE (see grantd apply -h)"}
 	}
+	// The files are read before grantd is asked anything: a missing or
+	// malformed file is rejected input, whatever else is wrong.
 	var desired []map[string]any
 	for _, f := range files {
 		ds, err := readDatasources(f)
@@ -109,6 +112,7 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				continue
 			}
 			fmt.Fprintf(stdout, "+ %s created (%s, %s)\n", name, v.ID, v.Authorization.Status)
+			printLastError(stdout, v)
 			created++
 			continue
 		}
@@ -140,6 +144,7 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stdout, "~ %s updated (%s)\n", name, v.Authorization.Status)
 			updated++
 		}
+		printLastError(stdout, v)
 	}
 	verb := ""
 	if dryRun {
@@ -150,6 +155,18 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitErr{worst, ""}
 	}
 	return nil
+}
+
+// printLastError says why a datasource apply created or updated has no
+// usable token (status error or needs_reauthorization), so that a
+// rejected client secret is seen at once rather than at the first call.
+func printLastError(w io.Writer, v dsView) {
+	switch v.Authorization.Status {
+	case "error", "needs_reauthorization":
+		if v.Authorization.LastError != "" {
+			fmt.Fprintf(w, "    lastError: %s\n", oneLine(v.Authorization.LastError, 1000))
+		}
+	}
 }
 
 func codeOf(err error) int {

@@ -48,7 +48,7 @@ func want(name, what string, positional []string, n int) error {
 const datasourcesUsage = `Usage: grantd datasources list|get|delete (or grantd ds …)
 
   grantd datasources list [-o table|json|yaml]           every datasource with its status
-  grantd datasources get NAME|ID [-o yaml|json]          one datasource
+  grantd datasources get NAME|ID [-o table|json|yaml]    one datasource (-o yaml for every field)
   grantd datasources delete NAME|ID                      delete one; its tokens are revoked and erased
 
 grantd datasources COMMAND -h says more.
@@ -60,10 +60,10 @@ const (
 Lists every datasource: name, id, grant type, status, token expiry and the
 last error. -o json or -o yaml prints every field of each.
 `
-	getHelp = `Usage: grantd datasources get NAME|ID [-o yaml|json]
+	getHelp = `Usage: grantd datasources get NAME|ID [-o table|json|yaml]
 
-Shows one datasource, by name or id, with every field (secrets are never
-shown): YAML by default, or -o json.
+Shows one datasource, by name or id: as a table row like list's by
+default; -o yaml or -o json prints every field (secrets are never shown).
 `
 	deleteHelp = `Usage: grantd datasources delete NAME|ID
 
@@ -109,11 +109,10 @@ func datasourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		if err != nil {
 			return err
 		}
-		out := c.output
-		if out == "table" {
-			out = "yaml"
+		if c.output == "table" {
+			return table(stdout, []dsView{*d})
 		}
-		return emit(stdout, out, d)
+		return emit(stdout, c.output, d)
 	default: // delete, rm
 		if err := want(name, "one NAME or ID", rest, 1); err != nil {
 			return err

@@ -1,8 +1,13 @@
 package main
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/grantd/grantd/grants/grantstest"
 )
 
 // TestHelp: -h, -help and --help print the command's help to standard
@@ -58,4 +63,80 @@ func TestHelp(t *testing.T) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want 2, a pointer to -h on stderr", args, code, stdout, stderr)
 		}
 	}
+}
+
+// TestCLIOutputAndApplyErrors: get prints a table unless told otherwise;
+// flags take one or two dashes, before or after the name; apply shows why
+// a datasource it created or updated is in error; a missing -f file is
+// rejected input (5) even before the admin token is looked at.
+func TestCLIOutputAndApplyErrors(t *testing.T) {
+	prov := grantstest.NewProvider(t, grantstest.ProviderOptions{})
+	prov.AddClient(grantstest.Client{ID: "svc", Secret: "the-right-secret-3f2e1d", AuthMethod: "client_secret_post"})
+	dir := t.TempDir()
+	p := start(t, filepath.Join(dir, "data"), "GRANTD_ADMIN_TOKEN="+adminTok)
+
+	file := func(name, secret string) string {
+		f := filepath.Join(dir, name+".yaml")
+		os.WriteFile(f, []byte("name: "+name+"\nurl: "+prov.URL+"/api\nauth:\n  grantType: client_credentials\n  accessTokenUrl: "+prov.TokenURL()+
+			"\n  clientId: svc\n  clientSecret: "+secret+"\n  clientAuthentication: body\n"), 0o600)
+		return f
+	}
+	out, code := cli(t, p, "apply", "-f", file("Works", "the-right-secret-3f2e1d"))
+	if code != 0 || !strings.Contains(out, "+ Works created") || !strings.Contains(out, "authorized") {
+		t.Fatalf("apply: %d\n%s", code, out)
+	}
+	lastError := func(name string) string {
+		var v struct {
+			Authorization struct{ Status, LastError string }
+		}
+		o, _ := cli(t, p, "datasources", "get", name, "-o", "json")
+		json.Unmarshal([]byte(o), &v)
+		if v.Authorization.Status != "error" || v.Authorization.LastError == "" {
+			t.Fatalf("%s: want status error with a lastError, got %+v", name, v.Authorization)
+		}
+		return v.Authorization.LastError
+	}
+	// Created in error: the reason is in apply's output.
+	out, code = cli(t, p, "apply", "-f", file("Refused", "a-wrong-secret-9a8b7c"))
+	if le := lastError("Refused"); !strings.Contains(out, "+ Refused created") || !strings.Contains(out, oneLine(le, len(le))) {
+		t.Errorf("apply of a datasource the provider refuses: %d\n%s\nwant its lastError %q", code, out, le)
+	}
+	// Updated into error: likewise.
+	out, code = cli(t, p, "apply", "-f", file("Works", "a-wrong-secret-9a8b7c"))
+	if le := lastError("Works"); !strings.Contains(out, "~ Works updated") || !strings.Contains(out, oneLine(le, len(le))) {
+		t.Errorf("apply of an update the provider refuses: %d\n%s\nwant its lastError %q", code, out, le)
+	}
+
+	// get: a table by default and with -o table; JSON and YAML on request,
+	// with one or two dashes, before or after the name.
+	for _, args := range [][]string{{"datasources", "get", "Refused"}, {"datasources", "get", "Refused", "-o", "table"}, {"ds", "get", "--o=table", "Refused"}} {
+		out, code := cli(t, p, args...)
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if code != 0 || len(lines) != 2 || !strings.HasPrefix(lines[0], "NAME") || !strings.Contains(lines[0], "STATUS") ||
+			!strings.HasPrefix(lines[1], "Refused ") || !strings.Contains(lines[1], "error") {
+			t.Errorf("%v: exit %d; want a header and one row:\n%s", args, code, out)
+		}
+	}
+	for _, args := range [][]string{{"datasources", "get", "Refused", "--o", "json"}, {"datasources", "get", "-o=json", "Refused"}, {"datasources", "list", "--o", "json"}} {
+		if out, code := cli(t, p, args...); code != 0 || !json.Valid([]byte(out)) {
+			t.Errorf("%v: exit %d, not JSON:\n%s", args, code, out)
+		}
+	}
+	if out, code := cli(t, p, "datasources", "get", "Refused", "--o", "yaml"); code != 0 || !strings.Contains(out, "name: Refused") {
+		t.Errorf("get --o yaml: exit %d\n%s", code, out)
+	}
+	if out, code := cli(t, p, "status", "--o", "json"); code != exitNotUsable || !json.Valid([]byte(out)) {
+		t.Errorf("status --o json: exit %d\n%s", code, out)
+	}
+
+	// A missing file is rejected input, with or without an admin token.
+	missing := filepath.Join(dir, "no-such-file.yaml")
+	if out, code := cli(t, p, "apply", "-f", missing); code != exitRejected || !strings.Contains(out, "no-such-file.yaml") {
+		t.Errorf("apply -f of a missing file: exit %d\n%s", code, out)
+	}
+	_, stderr, code := runBinary(t, environ("GRANTD_ADMIN_TOKEN"), "apply", "-f", missing)
+	if code != exitRejected || !strings.Contains(stderr, "no-such-file.yaml") {
+		t.Errorf("apply -f of a missing file without an admin token: exit %d\n%s", code, stderr)
+	}
+	p.stop()
 }

@@ -62,11 +62,11 @@ func clientFlags(fs *flag.FlagSet) *client {
 	return c
 }
 
+// ready checks the client flags. The admin token is checked by do, when
+// grantd is first asked something, so that local mistakes (a missing
+// file) are reported as such.
 func (c *client) ready() error {
 	c.token = os.Getenv("GRANTD_ADMIN_TOKEN")
-	if c.token == "" {
-		return exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
-	}
 	if u, err := url.Parse(c.base); err != nil || u.Host == "" {
 		return exitErr{exitUsage, fmt.Sprintf("GRANTD_URL %q is not a URL", c.base)}
 	}
@@ -122,6 +122,9 @@ func (p *apiProblem) Error() string {
 // do sends a request and decodes a 2xx JSON answer into out (if not nil).
 // A problem answer becomes an exitErr with the code it means.
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	if c.token == "" {
+		return exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
+	}
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
