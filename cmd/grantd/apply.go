@@ -25,22 +25,43 @@ type fileList []string
 func (f *fileList) String() string     { return strings.Join(*f, ",") }
 func (f *fileList) Set(v string) error { *f = append(*f, v); return nil }
 
+const applyHelp = `Usage: grantd apply -f FILE [-f FILE…] [--dry-run]
+
+Creates or updates datasources by name from YAML or JSON: one datasource,
+a list of them, or {datasources: [...]}; several YAML documents in a file;
+-f - reads standard input. Applying the same file again changes nothing
+(every datasource is reported unchanged). A client secret may be a
+reference, ${env:NAME} or ${file:/path}, read by grantd at each token
+request. Each datasource is reported as created (+), updated (~),
+unchanged (=) or failed (!), with its status, and with its lastError when
+it has no usable token. --dry-run prints the field-level differences
+instead, without secrets, and changes nothing.
+
+A file that cannot be read or parsed exits 5 before grantd is asked
+anything; a datasource grantd refuses is reported and the others applied.
+`
+
 // applyCmd creates or updates datasources by name from YAML or JSON files,
 // idempotently: applying the same file twice changes nothing the second
 // time. --dry-run prints what would change, without secrets.
 func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var files fileList
 	var dryRun bool
-	c, _, err := parseClient("apply", args, stderr, func(fs *flag.FlagSet) {
-		fs.Var(&files, "f", "file to apply (YAML or JSON; - for standard input); repeatable")
+	c, rest, err := parseClient("apply", applyHelp, args, stdout, func(fs *flag.FlagSet) {
+		fs.Var(&files, "f", "`FILE` to apply (YAML or JSON; - for standard input); repeatable")
 		fs.BoolVar(&dryRun, "dry-run", false, "print what would change and change nothing")
 	})
 	if err != nil {
 		return err
 	}
-	if len(files) == 0 {
-		return exitErr{exitUsage, "apply: want -f FILE"}
+	if err := want("apply", "", rest, 0); err != nil {
+		return err
 	}
+	if len(files) == 0 {
+		return exitErr{exitUsage, "apply: want -f FILE (see grantd apply -h)"}
+	}
+	// The files are read before grantd is asked anything: a missing or
+	// malformed file is rejected input, whatever else is wrong.
 	var desired []map[string]any
 	for _, f := range files {
 		ds, err := readDatasources(f)
@@ -91,6 +112,7 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				continue
 			}
 			fmt.Fprintf(stdout, "+ %s created (%s, %s)\n", name, v.ID, v.Authorization.Status)
+			printLastError(stdout, v)
 			created++
 			continue
 		}
@@ -122,6 +144,7 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stdout, "~ %s updated (%s)\n", name, v.Authorization.Status)
 			updated++
 		}
+		printLastError(stdout, v)
 	}
 	verb := ""
 	if dryRun {
@@ -132,6 +155,18 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return exitErr{worst, ""}
 	}
 	return nil
+}
+
+// printLastError says why a datasource apply created or updated has no
+// usable token (status error or needs_reauthorization), so that a
+// rejected client secret is seen at once rather than at the first call.
+func printLastError(w io.Writer, v dsView) {
+	switch v.Authorization.Status {
+	case "error", "needs_reauthorization":
+		if v.Authorization.LastError != "" {
+			fmt.Fprintf(w, "    lastError: %s\n", oneLine(v.Authorization.LastError, 1000))
+		}
+	}
 }
 
 func codeOf(err error) int {
@@ -279,12 +314,22 @@ func orNone(s string) string {
 	return s
 }
 
+const exportHelp = `Usage: grantd export [-o yaml|json] > datasources.yaml
+
+Writes every datasource as an apply file (YAML by default). Secret
+references (${env:…}, ${file:…}) are kept; literal client secrets are left
+out, so applying the export to the same grantd keeps the stored ones.
+`
+
 // exportCmd writes every datasource as an apply file, without secrets:
 // references (${env:…}) are kept, literal secrets left out (applying the
 // export to the same grantd keeps the stored ones).
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, _, err := parseClient("export", args, stderr, nil)
+	c, rest, err := parseClient("export", exportHelp, args, stdout, nil)
 	if err != nil {
+		return err
+	}
+	if err := want("export", "", rest, 0); err != nil {
 		return err
 	}
 	list, err := c.list(ctx)

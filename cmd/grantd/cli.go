@@ -15,25 +15,18 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-func parseClient(name string, args []string, stderr io.Writer, extra func(fs *flag.FlagSet)) (*client, []string, error) {
+// parseClient parses the flags of a command that talks to grantd: the
+// common ones (--url, -o), those extra adds, and -h, which prints help and
+// clientHelp to stdout.
+func parseClient(name, help string, args []string, stdout io.Writer, extra func(fs *flag.FlagSet)) (*client, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	c := clientFlags(fs)
 	if extra != nil {
 		extra(fs)
 	}
-	// Flags may come before or after the positional arguments
-	// (grantd datasources get Vectara -o json).
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, nil, exitErr{exitUsage, err.Error()}
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		positional = append(positional, fs.Arg(0))
-		args = fs.Args()[1:]
+	positional, err := parseArgs(fs, help+clientHelp, args, stdout)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := c.ready(); err != nil {
 		return nil, nil, err
@@ -41,18 +34,65 @@ func parseClient(name string, args []string, stderr io.Writer, extra func(fs *fl
 	return c, positional, nil
 }
 
+// want checks the number of positional arguments of a command.
+func want(name, what string, positional []string, n int) error {
+	if len(positional) == n {
+		return nil
+	}
+	if n == 0 {
+		return usageError{fmt.Sprintf("%s: unexpected argument %q (see grantd %s -h)", name, positional[0], name)}
+	}
+	return usageError{fmt.Sprintf("%s: want %s (see grantd %s -h)", name, what, name)}
+}
+
+const datasourcesUsage = `Usage: grantd datasources list|get|delete (or grantd ds …)
+
+  grantd datasources list [-o table|json|yaml]           every datasource with its status
+  grantd datasources get NAME|ID [-o table|json|yaml]    one datasource (-o yaml for every field)
+  grantd datasources delete NAME|ID                      delete one; its tokens are revoked and erased
+
+grantd datasources COMMAND -h says more.
+`
+
+const (
+	listHelp = `Usage: grantd datasources list [-o table|json|yaml]
+
+Lists every datasource: name, id, grant type, status, token expiry and the
+last error. -o json or -o yaml prints every field of each.
+`
+	getHelp = `Usage: grantd datasources get NAME|ID [-o table|json|yaml]
+
+Shows one datasource, by name or id: as a table row like list's by
+default; -o yaml or -o json prints every field (secrets are never shown).
+`
+	deleteHelp = `Usage: grantd datasources delete NAME|ID
+
+Deletes one datasource, by name or id; its tokens are revoked at the
+provider where it allows that, and erased.
+`
+)
+
 // datasourcesCmd is grantd datasources list|get|delete.
 func datasourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return exitErr{exitUsage, "datasources: want list, get NAME or delete NAME"}
+	sub, args, err := subcommand("datasources", datasourcesUsage, args, stdout, stderr)
+	if err != nil {
+		return err
 	}
-	sub := args[0]
-	c, rest, err := parseClient("datasources "+sub, args[1:], stderr, nil)
+	help := map[string]string{"list": listHelp, "ls": listHelp, "get": getHelp, "delete": deleteHelp, "rm": deleteHelp}[sub]
+	if help == "" {
+		fmt.Fprint(stderr, datasourcesUsage)
+		return usageError{fmt.Sprintf("datasources: unknown command %q", sub)}
+	}
+	name := "datasources " + sub
+	c, rest, err := parseClient(name, help, args, stdout, nil)
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "list", "ls":
+		if err := want(name, "", rest, 0); err != nil {
+			return err
+		}
 		list, err := c.list(ctx)
 		if err != nil {
 			return err
@@ -60,29 +100,22 @@ func datasourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		if c.output != "table" {
 			return emit(stdout, c.output, map[string]any{"datasources": list})
 		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tID\tGRANT\tSTATUS\tEXPIRES\tLAST ERROR")
-		for _, d := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.ID, d.Auth["grantType"], d.Authorization.Status,
-				expiresIn(d.Authorization.ExpiresAt), oneLine(d.Authorization.LastError, 60))
-		}
-		return tw.Flush()
+		return table(stdout, list)
 	case "get":
-		if len(rest) != 1 {
-			return exitErr{exitUsage, "datasources get: want one NAME or ID"}
+		if err := want(name, "one NAME or ID", rest, 1); err != nil {
+			return err
 		}
 		d, err := c.find(ctx, rest[0])
 		if err != nil {
 			return err
 		}
-		out := c.output
-		if out == "table" {
-			out = "yaml"
+		if c.output == "table" {
+			return table(stdout, []dsView{*d})
 		}
-		return emit(stdout, out, d)
-	case "delete", "rm":
-		if len(rest) != 1 {
-			return exitErr{exitUsage, "datasources delete: want one NAME or ID"}
+		return emit(stdout, c.output, d)
+	default: // delete, rm
+		if err := want(name, "one NAME or ID", rest, 1); err != nil {
+			return err
 		}
 		d, err := c.find(ctx, rest[0])
 		if err != nil {
@@ -94,18 +127,35 @@ func datasourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		fmt.Fprintf(stdout, "deleted %s (%s)\n", d.Name, d.ID)
 		return nil
 	}
-	return exitErr{exitUsage, fmt.Sprintf("datasources: unknown command %q", sub)}
 }
+
+// table prints datasources one a row, as list and get do.
+func table(w io.Writer, list []dsView) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tID\tGRANT\tSTATUS\tEXPIRES\tLAST ERROR")
+	for _, d := range list {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.ID, d.Auth["grantType"], d.Authorization.Status,
+			expiresIn(d.Authorization.ExpiresAt), oneLine(d.Authorization.LastError, 60))
+	}
+	return tw.Flush()
+}
+
+const tokenHelp = `Usage: grantd token NAME|ID [-o table|json|yaml]
+
+Prints a current access token of a datasource, for scripts (refreshed
+first when due). Only datasources that set exposeToken: true hand one out;
+others exit 6. -o json or -o yaml prints token_type and expires_in too.
+`
 
 // tokenCmd prints a current access token, for scripts: only datasources
 // that set exposeToken hand one out.
 func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, rest, err := parseClient("token", args, stderr, nil)
+	c, rest, err := parseClient("token", tokenHelp, args, stdout, nil)
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return exitErr{exitUsage, "token: want one NAME or ID"}
+	if err := want("token", "one NAME or ID", rest, 1); err != nil {
+		return err
 	}
 	d, err := c.find(ctx, rest[0])
 	if err != nil {
@@ -126,17 +176,24 @@ func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	return emit(stdout, c.output, tok)
 }
 
+const authorizeHelp = `Usage: grantd authorize NAME|ID [--return-to PATH]
+
+Prints the URL a person opens in a browser to authorize an
+authorization-code datasource at its provider. The URL holds a one-time
+state that expires in 10 minutes.
+`
+
 // authorizeCmd prints the URL a person opens to authorize a datasource.
 func authorizeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var returnTo string
-	c, rest, err := parseClient("authorize", args, stderr, func(fs *flag.FlagSet) {
-		fs.StringVar(&returnTo, "return-to", "", "relative path grantd sends the person to afterwards")
+	c, rest, err := parseClient("authorize", authorizeHelp, args, stdout, func(fs *flag.FlagSet) {
+		fs.StringVar(&returnTo, "return-to", "", "relative `PATH` grantd sends the person to afterwards, with the outcome in its query")
 	})
 	if err != nil {
 		return err
 	}
-	if len(rest) != 1 {
-		return exitErr{exitUsage, "authorize: want one NAME or ID"}
+	if err := want("authorize", "one NAME or ID", rest, 1); err != nil {
+		return err
 	}
 	d, err := c.find(ctx, rest[0])
 	if err != nil {
@@ -152,11 +209,21 @@ func authorizeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return nil
 }
 
+const statusHelp = `Usage: grantd status [-o table|json|yaml]
+
+Says whether grantd answers, its version and redirect URI, and how many
+datasources are in each status, naming those that are not authorized.
+It exits 0 when every datasource is authorized and 6 while any is not.
+`
+
 // statusCmd summarises grantd: reachable, version, datasources by status.
 // It exits 0 when every datasource is authorized, 6 when some is not.
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, _, err := parseClient("status", args, stderr, nil)
+	c, rest, err := parseClient("status", statusHelp, args, stdout, nil)
 	if err != nil {
+		return err
+	}
+	if err := want("status", "", rest, 0); err != nil {
 		return err
 	}
 	var cfg struct {

@@ -44,19 +44,29 @@ type client struct {
 	output string // table, json or yaml
 }
 
+// clientHelp ends the help of every command that talks to grantd.
+const clientHelp = `
+Talks to a running grantd at GRANTD_URL (default http://127.0.0.1:8080, or
+--url) with the admin token in GRANTD_ADMIN_TOKEN.
+
+Exit codes: 0 ok, 1 error or grantd unreachable, 2 usage, 3 not found,
+4 admin token refused, 5 rejected input (invalid, duplicate), 6 datasource
+not usable (not authorized, token not exposed), 7 grantd cannot take writes.
+`
+
 // clientFlags adds the common client flags to fs.
 func clientFlags(fs *flag.FlagSet) *client {
 	c := &client{http: &http.Client{Timeout: 60 * time.Second}}
-	fs.StringVar(&c.base, "url", env("GRANTD_URL", "http://127.0.0.1:8080"), "grantd's URL (GRANTD_URL)")
-	fs.StringVar(&c.output, "o", "table", "output: table, json or yaml")
+	fs.StringVar(&c.base, "url", env("GRANTD_URL", "http://127.0.0.1:8080"), "grantd's `URL` (GRANTD_URL)")
+	fs.StringVar(&c.output, "o", "table", "output `format`: table, json or yaml")
 	return c
 }
 
+// ready checks the client flags. The admin token is checked by do, when
+// grantd is first asked something, so that local mistakes (a missing
+// file) are reported as such.
 func (c *client) ready() error {
 	c.token = os.Getenv("GRANTD_ADMIN_TOKEN")
-	if c.token == "" {
-		return exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
-	}
 	if u, err := url.Parse(c.base); err != nil || u.Host == "" {
 		return exitErr{exitUsage, fmt.Sprintf("GRANTD_URL %q is not a URL", c.base)}
 	}
@@ -112,6 +122,9 @@ func (p *apiProblem) Error() string {
 // do sends a request and decodes a 2xx JSON answer into out (if not nil).
 // A problem answer becomes an exitErr with the code it means.
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
+	if c.token == "" {
+		return exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
+	}
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)

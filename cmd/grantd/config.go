@@ -39,13 +39,35 @@ type config struct {
 	WebhookSecret string
 }
 
-func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
+const serveHelp = `Usage: grantd serve [flags]
+
+Runs grantd: the REST API (/api/v1), the web UI (/) and the
+authenticating proxy, on the bbolt store in the data dir (or on etcd with
+--store etcd). Every flag has an environment twin, named in brackets; a
+flag on the command line wins.
+
+Secrets are read from the environment only (a command line shows in ps):
+  GRANTD_ADMIN_TOKEN     the admin token (at least 16 characters). Unset: one
+                         is generated on the first start, printed once, and
+                         only its SHA-256 stored; lost it? stop grantd and run
+                         grantd admin-token reset
+  GRANTD_MASTER_KEY      base64 of 32 random bytes that encrypts the keyset
+                         (grantd keys generate makes one). Unset: a
+                         development key file master.key in the data dir,
+                         created on the first start; not for production.
+                         Required with --store etcd
+  GRANTD_WEBHOOK_SECRET  signs webhook deliveries (at least 16 characters);
+                         required with --webhook-url
+`
+
+// parseServeFlags reads serve's flags and their environment twins. Help
+// (-h) goes to stdout.
+func parseServeFlags(args []string, stdout io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&c.Addr, "addr", env("GRANTD_ADDR", "127.0.0.1:8080"), "listen address (GRANTD_ADDR)")
-	fs.StringVar(&c.DataDir, "data-dir", env("GRANTD_DATA_DIR", "./data"), "data directory (GRANTD_DATA_DIR)")
-	fs.StringVar(&c.PublicURL, "public-url", env("GRANTD_PUBLIC_URL", ""), "public URL, default http://<addr> (GRANTD_PUBLIC_URL)")
+	fs.StringVar(&c.Addr, "addr", env("GRANTD_ADDR", "127.0.0.1:8080"), "`HOST:PORT` to listen on (GRANTD_ADDR)")
+	fs.StringVar(&c.DataDir, "data-dir", env("GRANTD_DATA_DIR", "./data"), "the `DIR` that holds grantd.db, keyset.json and the development master.key (GRANTD_DATA_DIR)")
+	fs.StringVar(&c.PublicURL, "public-url", env("GRANTD_PUBLIC_URL", ""), "the `URL` users and providers reach grantd at; the redirect URI is <URL>/api/v1/datasources/authorize (GRANTD_PUBLIC_URL; default http://<addr>)")
 	allow, err := envBool("GRANTD_ALLOW_PRIVATE_NETWORKS")
 	if err != nil {
 		return nil, err
@@ -76,7 +98,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.Store, "store", env("GRANTD_STORE", "bolt"), "bolt (one process, the data dir) or etcd (replicas) (GRANTD_STORE)")
 	var endpoints urlList
 	endpoints.set(env("GRANTD_ETCD_ENDPOINTS", ""))
-	fs.Var(&endpoints, "etcd-endpoints", "etcd client URLs, comma-separated or repeated (GRANTD_ETCD_ENDPOINTS)")
+	fs.Var(&endpoints, "etcd-endpoints", "etcd client `URLs`, comma-separated or repeated (GRANTD_ETCD_ENDPOINTS)")
 	fs.StringVar(&c.EtcdPrefix, "etcd-prefix", env("GRANTD_ETCD_PREFIX", "/grantd/"), "key prefix in etcd (GRANTD_ETCD_PREFIX)")
 	lt, err := envDuration("GRANTD_LOCK_TTL", 10*time.Second)
 	if err != nil {
@@ -85,13 +107,14 @@ func parseServeFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.DurationVar(&c.LockTTL, "lock-ttl", lt, "etcd: lease of the refresh locks; a dead replica's refresh is taken over after this (GRANTD_LOCK_TTL)")
 	var hooks urlList
 	hooks.set(env("GRANTD_WEBHOOK_URLS", ""))
-	fs.Var(&hooks, "webhook-url", "POST every event here, signed with GRANTD_WEBHOOK_SECRET; repeat the flag for more (GRANTD_WEBHOOK_URLS, comma-separated)")
-	fs.StringVar(&c.PprofAddr, "pprof-addr", env("GRANTD_PPROF_ADDR", ""), "serve net/http/pprof on this address, for profiling; off when empty (GRANTD_PPROF_ADDR)")
-	if err := fs.Parse(args); err != nil {
-		return nil, usageError{err.Error()}
+	fs.Var(&hooks, "webhook-url", "POST every event to this `URL`, signed with GRANTD_WEBHOOK_SECRET; repeat the flag for more (GRANTD_WEBHOOK_URLS, comma-separated)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", env("GRANTD_PPROF_ADDR", ""), "serve net/http/pprof on this `HOST:PORT`, for profiling; off when empty; never expose it (GRANTD_PPROF_ADDR)")
+	rest, err := parseArgs(fs, serveHelp, args, stdout)
+	if err != nil {
+		return nil, err
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	if err := noArgs(fs, rest); err != nil {
+		return nil, err
 	}
 	c.AdminToken = os.Getenv("GRANTD_ADMIN_TOKEN")
 	c.MasterKey = os.Getenv("GRANTD_MASTER_KEY")

@@ -13,27 +13,60 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 )
 
-func keysGenerate(stdout io.Writer) error {
+const keysGenerateHelp = `Usage: grantd keys generate
+
+Prints a new random master key: base64 of 32 random bytes, for
+GRANTD_MASTER_KEY. Keep it in a secret store; grantd cannot open its data
+without it. Give every replica (and grantd keys rotate, grantd admin-token
+reset) the same key.
+`
+
+func keysGenerate(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keys generate", flag.ContinueOnError)
+	rest, err := parseArgs(fs, keysGenerateHelp, args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs, rest); err != nil {
+		return err
+	}
 	fmt.Fprintln(stdout, crypto.GenerateMasterKey().Encode())
 	return nil
 }
 
-func dataDirFlag(name string, args []string, stderr io.Writer) (string, error) {
+// dataHelp is what the maintenance commands read besides --data-dir.
+const dataHelp = `
+It opens the data as grantd serve does: the master key from
+GRANTD_MASTER_KEY, else the development key file master.key in the data
+dir; with GRANTD_STORE=etcd, the store at GRANTD_ETCD_ENDPOINTS (prefix
+GRANTD_ETCD_PREFIX) instead of the data dir.
+`
+
+// dataDirFlag parses the flags of a maintenance command: only --data-dir.
+func dataDirFlag(name, help string, args []string, stdout io.Writer) (string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("data-dir", env("GRANTD_DATA_DIR", "./data"), "data directory (GRANTD_DATA_DIR)")
-	if err := fs.Parse(args); err != nil {
-		return "", usageError{err.Error()}
+	dir := fs.String("data-dir", env("GRANTD_DATA_DIR", "./data"), "the `DIR` that holds grantd.db, keyset.json and master.key (GRANTD_DATA_DIR)")
+	rest, err := parseArgs(fs, help+dataHelp, args, stdout)
+	if err != nil {
+		return "", err
 	}
-	return *dir, nil
+	return *dir, noArgs(fs, rest)
 }
+
+const keysRotateHelp = `Usage: grantd keys rotate [--data-dir DIR]
+
+Adds a new primary key to the keyset, saves the keyset, and re-encrypts
+every stored secret under the new key; old data stays readable. Stop grantd
+first (with etcd: every replica), and start it again afterwards. If the
+re-encryption is interrupted, running the command again finishes it.
+`
 
 // keysRotate adds a new primary key to the keyset and re-encrypts every
 // stored secret under it. The rotated keyset (old keys included) is saved
 // first: if the re-encryption is interrupted, everything still opens, and
 // running the command again finishes the job.
 func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, err := dataDirFlag("keys rotate", args, stderr)
+	dir, err := dataDirFlag("keys rotate", keysRotateHelp, args, stdout)
 	if err != nil {
 		return err
 	}
@@ -88,8 +121,16 @@ func storeFromEnv() storeConfig {
 	return sc
 }
 
+const adminTokenResetHelp = `Usage: grantd admin-token reset [--data-dir DIR]
+
+Replaces the admin token: makes a new one, stores its SHA-256 and prints
+the token once. The old token stops working. Stop grantd first, and start it
+again afterwards (with etcd: every replica). Not needed when the token
+comes from GRANTD_ADMIN_TOKEN: that one wins.
+`
+
 func adminTokenReset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, err := dataDirFlag("admin-token reset", args, stderr)
+	dir, err := dataDirFlag("admin-token reset", adminTokenResetHelp, args, stdout)
 	if err != nil {
 		return err
 	}

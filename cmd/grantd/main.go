@@ -18,15 +18,20 @@
 //	grantd token NAME                      print a current access token (exposeToken only)
 //	grantd authorize NAME                  print the authorize URL
 //	grantd status                          health and datasources by status
+//
+// grantd COMMAND -h (or grantd help COMMAND) prints a command's help and
+// exits 0.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 )
 
@@ -74,9 +79,36 @@ Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_
   grantd status                       grantd's health and datasources by status
   (-o table|json|yaml; exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 bad admin token,
    5 rejected input, 6 datasource not usable, 7 grantd unavailable)
+
+grantd COMMAND -h (or grantd help COMMAND) describes a command and its flags.
 `
 
+const keysUsage = `Usage: grantd keys rotate|generate
+
+  grantd keys rotate [--data-dir DIR]  add a primary key and re-encrypt stored secrets (server stopped)
+  grantd keys generate                 print a new random master key for GRANTD_MASTER_KEY
+
+grantd keys rotate -h and grantd keys generate -h say more.
+`
+
+const adminTokenUsage = `Usage: grantd admin-token reset [--data-dir DIR]
+
+  grantd admin-token reset    replace the admin token and print the new one (server stopped)
+
+grantd admin-token reset -h says more.
+`
+
+// run runs the command args names. A command that printed its help on
+// request returns flag.ErrHelp; that is a success.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	err := dispatch(ctx, args, stdout, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	return err
+}
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return usageError{"no command"}
@@ -85,21 +117,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "serve":
 		return serve(ctx, args[1:], stdout, stderr)
 	case "keys":
-		if len(args) < 2 {
-			return usageError{"keys: want rotate or generate"}
+		sub, rest, err := subcommand("keys", keysUsage, args[1:], stdout, stderr)
+		if err != nil {
+			return err
 		}
-		switch args[1] {
+		switch sub {
 		case "rotate":
-			return keysRotate(ctx, args[2:], stdout, stderr)
+			return keysRotate(ctx, rest, stdout, stderr)
 		case "generate":
-			return keysGenerate(stdout)
+			return keysGenerate(rest, stdout)
 		}
-		return usageError{"keys: want rotate or generate"}
+		fmt.Fprint(stderr, keysUsage)
+		return usageError{fmt.Sprintf("keys: unknown command %q", sub)}
 	case "admin-token":
-		if len(args) < 2 || args[1] != "reset" {
-			return usageError{"admin-token: want reset"}
+		sub, rest, err := subcommand("admin-token", adminTokenUsage, args[1:], stdout, stderr)
+		if err != nil {
+			return err
 		}
-		return adminTokenReset(ctx, args[2:], stdout, stderr)
+		if sub != "reset" {
+			fmt.Fprint(stderr, adminTokenUsage)
+			return usageError{fmt.Sprintf("admin-token: unknown command %q", sub)}
+		}
+		return adminTokenReset(ctx, rest, stdout, stderr)
 	case "apply":
 		return applyCmd(ctx, args[1:], stdout, stderr)
 	case "export":
@@ -112,13 +151,54 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return authorizeCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
-	case "version", "--version", "-v":
+	case "version":
+		return versionCmd(args[1:], stdout)
+	case "--version", "-v":
 		fmt.Fprintln(stdout, "grantd", version)
 		return nil
-	case "help", "-h", "--help":
+	case "help":
+		if len(args) > 1 { // grantd help serve is grantd serve -h
+			return dispatch(ctx, append(slices.Clone(args[1:]), "-h"), stdout, stderr)
+		}
+		fmt.Fprint(stdout, usage)
+		return nil
+	case "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
 	}
 	fmt.Fprint(stderr, usage)
 	return usageError{fmt.Sprintf("unknown command %q", args[0])}
+}
+
+// subcommand picks the subcommand of a command group (grantd keys rotate).
+// Asked for help, it prints groupUsage to stdout and returns flag.ErrHelp;
+// given none, it prints groupUsage to stderr and returns a usageError.
+func subcommand(group, groupUsage string, args []string, stdout, stderr io.Writer) (string, []string, error) {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, groupUsage)
+		return "", nil, usageError{group + ": want a command"}
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, groupUsage)
+		return "", nil, flag.ErrHelp
+	}
+	return args[0], args[1:], nil
+}
+
+const versionHelp = `Usage: grantd version
+
+Prints grantd's version (also: grantd --version, grantd -v).
+`
+
+func versionCmd(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	rest, err := parseArgs(fs, versionHelp, args, stdout)
+	if err != nil {
+		return err
+	}
+	if err := noArgs(fs, rest); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "grantd", version)
+	return nil
 }

@@ -18,17 +18,32 @@ import (
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, err := parseServeFlags(args, stderr)
+	c, err := parseServeFlags(args, stdout)
 	if err != nil {
 		return err
 	}
 	log := c.logger(stderr)
+	// Listen before creating anything: a start that cannot listen leaves
+	// no data dir, master key, keyset, database or admin token behind, so
+	// the next start is still a first start (and prints the token).
+	ln, err := net.Listen("tcp", c.Addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	defer ln.Close()
+	var pprofLn net.Listener
+	if c.PprofAddr != "" {
+		if pprofLn, err = net.Listen("tcp", c.PprofAddr); err != nil {
+			return fmt.Errorf("--pprof-addr: %w", err)
+		}
+		defer pprofLn.Close()
+	}
 	st, err := openStackWith(c.storeConfig(), c.DataDir, c.MasterKey, log)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	adminHash, err := st.adminTokenHash(ctx, c.AdminToken, stdout)
+	adminHash, err := st.adminTokenHash(ctx, c.AdminToken, stdout, log)
 	if err != nil {
 		return err
 	}
@@ -115,18 +130,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		},
 	})
-	if c.PprofAddr != "" {
-		pl, err := net.Listen("tcp", c.PprofAddr)
-		if err != nil {
-			return fmt.Errorf("--pprof-addr: %w", err)
-		}
-		defer pl.Close()
-		go http.Serve(pl, http.DefaultServeMux) // net/http/pprof registers on the default mux
-		log.Warn("profiling endpoints are on; do not expose them", "addr", pl.Addr().String())
-	}
-	ln, err := net.Listen("tcp", c.Addr)
-	if err != nil {
-		return err
+	if pprofLn != nil {
+		go http.Serve(pprofLn, http.DefaultServeMux) // net/http/pprof registers on the default mux
+		log.Warn("profiling endpoints are on; do not expose them", "addr", pprofLn.Addr().String())
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -8,9 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
@@ -52,7 +54,8 @@ const (
 
 // openStackWith opens the store sc names. For bbolt, the data directory:
 // the master key from masterKey (the GRANTD_MASTER_KEY value) or, without
-// it, the development key file data/master.key (created on first use); the
+// it, the development key file data/master.key (created on first use, but
+// never beside an existing keyset or database: see needMasterKey); the
 // keyset in data/keyset.json (created on first use); the file
 // data/grantd.db. For etcd, the keyset lives in etcd (shared by every
 // replica) and the master key must come from GRANTD_MASTER_KEY: a key file
@@ -60,6 +63,11 @@ const (
 func openStackWith(sc storeConfig, dir, masterKey string, log *slog.Logger) (*stack, error) {
 	if sc.kind == "etcd" {
 		return openEtcdStack(sc, masterKey, log)
+	}
+	if masterKey == "" {
+		if err := needMasterKey(dir); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("data dir: %w", err)
@@ -98,6 +106,30 @@ func openStackWith(sc storeConfig, dir, masterKey string, log *slog.Logger) (*st
 	}
 	st.store = store
 	return st, nil
+}
+
+// needMasterKey refuses a data dir that holds a keyset or a database but no
+// master.key, when GRANTD_MASTER_KEY is unset: they were made under a key
+// grantd no longer has, so a new development key could not open them, and
+// writing one would leave a second mistake behind the first. It runs
+// before anything is created.
+func needMasterKey(dir string) error {
+	keyFile := filepath.Join(dir, "master.key")
+	if _, err := os.Lstat(keyFile); !errors.Is(err, fs.ErrNotExist) {
+		return nil // there is one (or LoadOrCreateMasterKeyFile says why not)
+	}
+	var found []string
+	for _, f := range []string{"keyset.json", "grantd.db"} {
+		if _, err := os.Lstat(filepath.Join(dir, f)); err == nil {
+			found = append(found, f)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s holds %s but no master.key, and GRANTD_MASTER_KEY is not set: "+
+		"set GRANTD_MASTER_KEY to the key they were made with, or restore %s "+
+		"(grantd does not create a new key: it could not open them)", dir, strings.Join(found, " and "), keyFile)
 }
 
 func openEtcdStack(sc storeConfig, masterKey string, log *slog.Logger) (*stack, error) {
@@ -146,9 +178,14 @@ func (s *stack) createMeta(ctx context.Context, key string, value []byte) (bool,
 }
 
 // adminTokenHash returns the SHA-256 of the admin token: of fromEnv when
-// set; else the stored hash; else a new token is generated, its hash
-// stored and the token itself printed once to out.
-func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Writer) ([sha256.Size]byte, error) {
+// set; else the stored hash (logging how to get a new token, since it is
+// not printed again); else a new token is generated, its hash stored and
+// the token itself printed once to out.
+func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Writer, log *slog.Logger) ([sha256.Size]byte, error) {
+	stored := func(h []byte) ([sha256.Size]byte, error) {
+		log.Info("admin token: using the stored one, printed on first start; lost it? stop grantd and run: grantd admin-token reset")
+		return [sha256.Size]byte(h), nil
+	}
 	if fromEnv != "" {
 		if len(fromEnv) < 16 {
 			return [sha256.Size]byte{}, errors.New("GRANTD_ADMIN_TOKEN must be at least 16 characters")
@@ -157,22 +194,22 @@ func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Write
 	}
 	b, err := s.store.Meta(ctx, metaAdminToken)
 	if err == nil && len(b) == sha256.Size {
-		return [sha256.Size]byte(b), nil
+		return stored(b)
 	}
 	if err != nil && !errors.Is(err, datasource.ErrNotFound) {
 		return [sha256.Size]byte{}, err
 	}
 	tok, h := newAdminToken()
-	stored, err := s.createMeta(ctx, metaAdminToken, h[:])
+	created, err := s.createMeta(ctx, metaAdminToken, h[:])
 	if err != nil {
 		return h, err
 	}
-	if !stored { // another replica made one first: use that
+	if !created { // another replica made one first: use that
 		b, err := s.store.Meta(ctx, metaAdminToken)
 		if err != nil || len(b) != sha256.Size {
 			return [sha256.Size]byte{}, fmt.Errorf("reading the admin token hash: %v", err)
 		}
-		return [sha256.Size]byte(b), nil
+		return stored(b)
 	}
 	printAdminToken(out, tok)
 	return h, nil
