@@ -1,11 +1,14 @@
 package ui_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -139,6 +142,16 @@ func text(t *testing.T, ctx context.Context, sel string) string {
 	return strings.TrimSpace(s)
 }
 
+// content is the textContent of sel, hidden or not.
+func content(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector(`+jsString(sel)+`).textContent`))
+	if err != nil {
+		t.Fatalf("read %s: %v", sel, err)
+	}
+	return s
+}
+
 func location(t *testing.T, ctx context.Context) string {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Location())
@@ -162,6 +175,46 @@ func keys(sel, v string) step { return chromedp.SendKeys(chromedp.CSS(sel), v) }
 
 func fill(sel, value string) step {
 	return chromedp.Steps(visible(sel), chromedp.Clear(chromedp.CSS(sel)), keys(sel, value))
+}
+
+// signIn opens the UI and trades the admin token for a session cookie.
+func signIn(t *testing.T, ctx context.Context, s *server) {
+	t.Helper()
+	run(t, ctx, "sign in", chromedp.Navigate(s.URL+"/login"),
+		fill("#login-token", adminToken), click("#login-submit"), visible("#new-datasource"))
+}
+
+// create makes a datasource through the API, as another client of grantd
+// would, and returns its id.
+func (s *server) create(t *testing.T, body map[string]any) string {
+	t.Helper()
+	b, _ := json.Marshal(body)
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/datasources", bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 201 {
+		t.Fatalf("create: %d %s", resp.StatusCode, out)
+	}
+	var d struct{ ID string }
+	json.Unmarshal(out, &d)
+	return d.ID
+}
+
+// ccBody is a client-credentials datasource asking tokenURL for tokens.
+func (s *server) ccBody(name, tokenURL, secret string) map[string]any {
+	return map[string]any{"name": name, "url": s.provider.URL + "/api",
+		"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": tokenURL, "clientId": "svc", "clientSecret": secret}}
+}
+
+func jsString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
 }
 
 func TestUI(t *testing.T) {
@@ -280,4 +333,25 @@ func TestUI(t *testing.T) {
 		click("#delete"), visible("#confirm-ok"),
 		click("#confirm-ok"), visible("#datasource-table"),
 		waitJS(`document.querySelectorAll('#datasource-table tbody tr').length === 1`))
+}
+
+// TestUIDuplicateName: a 409 marks the Name field like a 400 marks its
+// fields.
+func TestUIDuplicateName(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	s.create(t, s.ccBody("Vectara", s.provider.TokenURL(), "svc-secret"))
+	signIn(t, ctx, s)
+	run(t, ctx, "duplicate", chromedp.Navigate(s.URL+"/datasources/new"), visible("#datasource-form"),
+		fill("#f-name", "Vectara"), fill("#f-url", s.provider.URL+"/api"),
+		fill("#f-auth-accessTokenUrl", s.provider.TokenURL()), fill("#f-auth-clientId", "svc"), fill("#f-auth-clientSecret", "svc-secret"),
+		click("#save"), visible("#form-errors"))
+	shot(t, ctx, shots, "12-duplicate-name")
+	if msg := strings.TrimSpace(content(t, ctx, `[data-error-for="name"]`)); !strings.Contains(msg, "name") {
+		t.Errorf("no error next to the name: %q", msg)
+	}
+	invalid, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#f-name').getAttribute('aria-invalid') || ''`))
+	if err != nil || invalid != "true" {
+		t.Errorf("the name field is not marked aria-invalid (%q, %v)", invalid, err)
+	}
 }
