@@ -212,6 +212,19 @@ func (s *server) ccBody(name, tokenURL, secret string) map[string]any {
 		"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": tokenURL, "clientId": "svc", "clientSecret": secret}}
 }
 
+// closedURL returns a token URL on loopback where nothing listens: grantd
+// cannot reach it, and no provider ever answers.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr + "/oauth2/token"
+}
+
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
@@ -333,6 +346,62 @@ func TestUI(t *testing.T) {
 		click("#delete"), visible("#confirm-ok"),
 		click("#confirm-ok"), visible("#datasource-table"),
 		waitJS(`document.querySelectorAll('#datasource-table tbody tr').length === 1`))
+}
+
+// newCC fills the new-datasource form for a client-credentials datasource
+// and saves it.
+func newCC(t *testing.T, ctx context.Context, s *server, name, tokenURL, secret string) {
+	t.Helper()
+	run(t, ctx, "new "+name, chromedp.Navigate(s.URL+"/datasources/new"), visible("#datasource-form"),
+		fill("#f-name", name), fill("#f-url", s.provider.URL+"/api"),
+		fill("#f-auth-accessTokenUrl", tokenURL), fill("#f-auth-clientId", "svc"), fill("#f-auth-clientSecret", secret),
+		click("#save"), visible("#ds-name"), visible("#banner"))
+}
+
+// TestUISaveOutcome: after a save the banner is an error when the
+// datasource has no usable token, and it quotes the provider only when
+// the provider really answered.
+func TestUISaveOutcome(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	signIn(t, ctx, s)
+	banner := func() (kind, text string) {
+		t.Helper()
+		kind, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('#banner').dataset.kind`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kind, strings.Join(strings.Fields(strings.TrimSpace(content(t, ctx, "#banner"))), " ")
+	}
+
+	// Nobody answers at the token URL: grantd's own finding, in red, and
+	// not put in the provider's mouth.
+	newCC(t, ctx, s, "Unreachable", closedURL(t), "svc-secret")
+	shot(t, ctx, shots, "10-created-unreachable")
+	if kind, b := banner(); kind != "error" || strings.Contains(b, "provider said") || !strings.Contains(b, "token endpoint unreachable") {
+		t.Errorf("unreachable token endpoint: banner %s %q", kind, b)
+	}
+
+	// The provider refuses the client: red, and quoted as the provider's.
+	newCC(t, ctx, s, "Wrong secret", s.provider.TokenURL(), "not-the-secret")
+	shot(t, ctx, shots, "11-created-invalid-client")
+	if kind, b := banner(); kind != "error" || !strings.Contains(b, "The provider said: invalid_client") {
+		t.Errorf("rejected client: banner %s %q", kind, b)
+	}
+
+	// It works: green, nothing quoted.
+	newCC(t, ctx, s, "Works", s.provider.TokenURL(), "svc-secret")
+	if kind, b := banner(); kind != "success" || strings.Contains(b, "provider said") {
+		t.Errorf("working datasource: banner %s %q", kind, b)
+	}
+
+	// Saving a working datasource into a broken one says so too.
+	run(t, ctx, "edit", click("#edit"), visible("#datasource-form"),
+		click("#secret-replace"), fill("#f-auth-clientSecret", "not-the-secret"),
+		click("#save"), visible("#ds-name"), visible("#banner"))
+	if kind, b := banner(); kind != "error" || !strings.Contains(b, "Saved") || !strings.Contains(b, "The provider said: invalid_client") {
+		t.Errorf("broken by an edit: banner %s %q", kind, b)
+	}
 }
 
 // TestUIDuplicateName: a 409 marks the Name field like a 400 marks its

@@ -1,5 +1,5 @@
 import { api, ApiError } from './api.js';
-import { h, parseScopes, copyText } from './util.js';
+import { h, parseScopes, copyText, isProviderAnswer } from './util.js';
 import { navigate, showBanner } from './app.js';
 
 // formPage creates (id null) or edits a datasource. It mirrors Appsmith's
@@ -178,7 +178,7 @@ export async function formPage(app, id) {
         : await api('POST', '/api/v1/datasources', body);
       secretInput.value = '';
       navigate(`/datasources/${encodeURIComponent(d.id)}`, { keepBanner: true });
-      showBanner('success', existing ? 'Saved.' : 'Datasource created.', d.authorization.status === 'error' ? `The provider said: ${d.authorization.lastError}` : '');
+      showSaved(existing ? 'Saved' : 'Datasource created', d.authorization);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       showErrors(form, topErrors, err);
@@ -190,6 +190,19 @@ export async function formPage(app, id) {
   app.replaceChildren(form);
   sync();
   el.name.focus();
+}
+
+// showSaved says how a save went. A datasource without a usable token is
+// an error even though it was saved, and the cause is quoted as the
+// provider's only when the provider really said it (isProviderAnswer).
+function showSaved(what, a) {
+  if (a.status !== 'error' && a.status !== 'needs_reauthorization') {
+    showBanner('success', `${what}.`);
+    return;
+  }
+  const title = a.status === 'error' ? `${what}, but grantd has no usable token:` : `${what}, but it must be authorized again:`;
+  const cause = !a.lastError ? '' : isProviderAnswer(a.lastError) ? `The provider said: ${a.lastError}` : a.lastError;
+  showBanner('error', title, cause);
 }
 
 function fid(name) { return 'f-' + name.replace(/\./g, '-'); }
