@@ -424,3 +424,23 @@ func TestUIDuplicateName(t *testing.T) {
 		t.Errorf("the name field is not marked aria-invalid (%q, %v)", invalid, err)
 	}
 }
+
+// TestUIUnknownDatasource: the page of an id that does not exist shows
+// that it does not, and nothing else.
+func TestUIUnknownDatasource(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	signIn(t, ctx, s)
+	for _, path := range []string{"/datasources/ds_nope", "/datasources/ds_nope/edit"} {
+		run(t, ctx, "open "+path, chromedp.Navigate(s.URL+path),
+			waitJS(`document.body.innerText.includes('no such datasource')`))
+		page := content(t, ctx, "#app")
+		if strings.Contains(page, "Loading") {
+			t.Errorf("%s: still says Loading…: %q", path, page)
+		}
+		if !strings.Contains(page, "Not found") || !strings.Contains(page, "no such datasource") {
+			t.Errorf("%s: the page does not say not found: %q", path, page)
+		}
+	}
+	shot(t, ctx, shots, "13-unknown-datasource")
+}
