@@ -444,3 +444,25 @@ func TestUIUnknownDatasource(t *testing.T) {
 	}
 	shot(t, ctx, shots, "13-unknown-datasource")
 }
+
+// TestUIListOnAPhone: at 375 CSS pixels the list fits the screen; nothing
+// scrolls sideways.
+func TestUIListOnAPhone(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	s.create(t, s.ccBody("Vectara production search API", s.provider.TokenURL(), "svc-secret"))
+	s.create(t, s.ccBody("Unreachable token endpoint", closedURL(t), "svc-secret"))
+	signIn(t, ctx, s)
+	run(t, ctx, "phone", chromedp.EmulateViewport(375, 812), chromedp.Navigate(s.URL+"/"),
+		visible("#datasource-table"),
+		waitJS(`document.querySelectorAll('#datasource-table tbody tr').length === 2`),
+		waitJS(`document.querySelectorAll('#datasource-table [data-status="authorized"]').length === 1`))
+	shot(t, ctx, shots, "14-list-375px")
+	w, err := chromedp.Run(ctx, chromedp.Evaluate[[]int](`[document.documentElement.scrollWidth, window.innerWidth]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w[1] != 375 || w[0] > w[1] {
+		t.Errorf("the page is %d px wide in a %d px window", w[0], w[1])
+	}
+}
