@@ -225,6 +225,17 @@ func closedURL(t *testing.T) string {
 	return "http://" + addr + "/oauth2/token"
 }
 
+// exists reports whether the page has an element for sel now, so a test
+// fails at once instead of waiting for an element that never comes.
+func exists(t *testing.T, ctx context.Context, sel string) bool {
+	t.Helper()
+	ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector(`+jsString(sel)+`) !== null`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
@@ -464,5 +475,34 @@ func TestUIListOnAPhone(t *testing.T) {
 	}
 	if w[1] != 375 || w[0] > w[1] {
 		t.Errorf("the page is %d px wide in a %d px window", w[0], w[1])
+	}
+}
+
+// TestUISaveAndAuthorize: the authorization-code form saves and goes
+// straight on to the provider.
+func TestUISaveAndAuthorize(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	p := s.provider
+	signIn(t, ctx, s)
+	run(t, ctx, "new ac", chromedp.Navigate(s.URL+"/datasources/new"), visible("#datasource-form"))
+	if !exists(t, ctx, "#save-authorize") {
+		t.Fatal("no Save and authorize button")
+	}
+	run(t, ctx, "hidden for cc", waitJS(`document.querySelector('#save-authorize').offsetParent === null`))
+	run(t, ctx, "fill ac", click("#f-auth-grantType-authorization_code"), visible("#save-authorize"),
+		fill("#f-name", "GitHub-ish"), fill("#f-url", p.URL+"/api"),
+		fill("#f-auth-accessTokenUrl", p.TokenURL()), fill("#f-auth-authorizationUrl", p.AuthURL()),
+		fill("#f-auth-clientId", "web"), fill("#f-auth-clientSecret", "web-secret"), fill("#f-auth-scope", "openid profile"))
+	shot(t, ctx, shots, "15-save-and-authorize")
+	run(t, ctx, "save and authorize", click("#save-authorize"), visible("#username"))
+	if loc := location(t, ctx); !strings.HasPrefix(loc, p.AuthURL()) || !strings.Contains(loc, "client_id=web") {
+		t.Fatalf("provider URL %s", loc)
+	}
+	run(t, ctx, "log in at the provider", keys("#username", "alice"), keys("#password", "wonderland"),
+		click("#login"), visible(".banner-success"),
+		waitJS(`document.querySelector('#authorization [data-status]')?.dataset.status === 'authorized'`))
+	if name := text(t, ctx, "#ds-name"); name != "GitHub-ish" {
+		t.Errorf("landed on %q", name)
 	}
 }

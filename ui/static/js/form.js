@@ -1,4 +1,4 @@
-import { api, ApiError } from './api.js';
+import { api, ApiError, startAuthorization } from './api.js';
 import { h, parseScopes, copyText, isProviderAnswer } from './util.js';
 import { navigate, showBanner } from './app.js';
 
@@ -7,7 +7,8 @@ import { navigate, showBanner } from './app.js';
 // and authorization URLs, client id and secret, comma-separated scopes,
 // custom authentication parameters, client authentication — and adds what
 // grantd supports beyond it. Field errors from the API appear next to
-// their fields.
+// their fields. An authorization-code datasource can be saved and
+// authorized in one step (Save and authorize).
 export async function formPage(app, id) {
   const [config, existing] = await Promise.all([
     api('GET', '/api/v1/config'),
@@ -132,6 +133,7 @@ export async function formPage(app, id) {
       check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken)),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', id: 'save', text: existing ? 'Save' : 'Create datasource' }),
+      ac(h('button', { type: 'submit', id: 'save-authorize', text: 'Save and authorize' })),
       h('a', { href: existing ? `/datasources/${encodeURIComponent(existing.id)}` : '/', 'data-link': true, class: 'button', text: 'Cancel' })));
 
   function sync() {
@@ -146,6 +148,8 @@ export async function formPage(app, id) {
     e.preventDefault();
     clearErrors(form, topErrors);
     const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    // Enter in a field submits with the first button, plain Save.
+    const thenAuthorize = e.submitter?.id === 'save-authorize' && g === 'authorization_code';
     const auth = {
       grantType: g,
       accessTokenUrl: el['auth.accessTokenUrl'].value.trim(),
@@ -170,20 +174,26 @@ export async function formPage(app, id) {
     };
     if (replacing && secretInput.value !== '') auth.clientSecret = secretInput.value;
     const body = { name: el.name.value.trim(), url: el.url.value.trim(), auth };
-    const save = form.querySelector('#save');
-    save.disabled = true;
+    const buttons = form.querySelectorAll('button[type="submit"]');
+    buttons.forEach((b) => { b.disabled = true; });
     try {
       const d = existing
         ? await api('PUT', `/api/v1/datasources/${encodeURIComponent(existing.id)}`, body)
         : await api('POST', '/api/v1/datasources', body);
       secretInput.value = '';
+      if (thenAuthorize) {
+        // Saved: on to the provider, which sends the browser back to the
+        // datasource's page with the outcome.
+        startAuthorization(d.id);
+        return;
+      }
       navigate(`/datasources/${encodeURIComponent(d.id)}`, { keepBanner: true });
       showSaved(existing ? 'Saved' : 'Datasource created', d.authorization);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       showErrors(form, topErrors, err);
     } finally {
-      save.disabled = false;
+      buttons.forEach((b) => { b.disabled = false; });
     }
   });
 
