@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/grantd/grantd/api"
@@ -504,5 +505,52 @@ func TestUISaveAndAuthorize(t *testing.T) {
 		waitJS(`document.querySelector('#authorization [data-status]')?.dataset.status === 'authorized'`))
 	if name := text(t, ctx, "#ds-name"); name != "GitHub-ish" {
 		t.Errorf("landed on %q", name)
+	}
+}
+
+// TestUIHeaderPrefix: the header prefix starts as Bearer, and an emptied
+// field is sent as "" (the raw token, no prefix), not left out.
+func TestUIHeaderPrefix(t *testing.T) {
+	s := startServer(t)
+	ctx, shots := browser(t)
+	signIn(t, ctx, s)
+	run(t, ctx, "new", chromedp.Navigate(s.URL+"/datasources/new"), visible("#f-auth-headerPrefix"))
+	if v, err := chromedp.Run(ctx, chromedp.Value(chromedp.CSS("#f-auth-headerPrefix"))); err != nil || v != "Bearer" {
+		t.Errorf("header prefix starts as %q (%v), want Bearer", v, err)
+	}
+	if help := content(t, ctx, `[data-field="auth.headerPrefix"] .help`); !strings.Contains(help, "Leave empty to send the raw token with no prefix") {
+		t.Errorf("header prefix hint %q", help)
+	}
+	run(t, ctx, "fill", fill("#f-name", "API key style"), fill("#f-url", s.provider.URL+"/api"),
+		fill("#f-auth-accessTokenUrl", s.provider.TokenURL()), fill("#f-auth-clientId", "svc"), fill("#f-auth-clientSecret", "svc-secret"),
+		fill("#f-auth-headerName", "X-Api-Key"), chromedp.Clear(chromedp.CSS("#f-auth-headerPrefix")))
+	shot(t, ctx, shots, "16-empty-header-prefix")
+
+	// What the browser sends, read from the DevTools protocol.
+	sent := chromedp.Events(ctx, network.RequestWillBeSent)
+	run(t, ctx, "save", click("#save"), visible("#ds-name"))
+	var body []byte
+	for ev, err := range sent {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ev.Request.Method == "POST" && strings.HasSuffix(ev.Request.URL, "/api/v1/datasources") {
+			for _, e := range ev.Request.PostDataEntries {
+				body = append(body, e.Bytes...)
+			}
+			break
+		}
+	}
+	var got struct {
+		Auth map[string]any `json:"auth"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatalf("POST body %q: %v", body, err)
+	}
+	if v, ok := got.Auth["headerPrefix"]; !ok || v != "" {
+		t.Errorf(`the UI sent headerPrefix %#v (present %v), want ""`, v, ok)
+	}
+	if got.Auth["headerName"] != "X-Api-Key" {
+		t.Errorf("the UI sent headerName %#v", got.Auth["headerName"])
 	}
 }

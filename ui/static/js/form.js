@@ -69,7 +69,11 @@ export async function formPage(app, id) {
   const placement = a.tokenPlacement || 'header';
   const placementRadios = radios('auth.tokenPlacement', [['header', 'Header'], ['query', 'Query parameter']], placement, sync);
   input('auth.headerName', { value: a.headerName ?? 'Authorization' });
-  input('auth.headerPrefix', { value: a.headerPrefix ?? 'Bearer', placeholder: 'Bearer' });
+  // An omitted prefix means Bearer, "" means none (the raw token, as in
+  // X-Api-Key: <token>): the field starts as Bearer, and emptied it is
+  // sent as "". An empty field must not look like Bearer, hence the
+  // placeholder.
+  input('auth.headerPrefix', { value: a.headerPrefix ?? 'Bearer', placeholder: 'no prefix' });
   input('auth.queryParamName', { value: a.queryParamName ?? 'access_token' });
 
   // Authorization request (authorization code).
@@ -92,7 +96,7 @@ export async function formPage(app, id) {
   const ac = (node) => { acOnly.push(node); return node; };
   const headerFields = h('div', { class: 'grid2' },
     field('auth.headerName', 'Header name', el['auth.headerName']),
-    field('auth.headerPrefix', 'Header prefix', el['auth.headerPrefix'], 'Empty means Bearer.'));
+    field('auth.headerPrefix', 'Header prefix', el['auth.headerPrefix'], 'Sent before the token, e.g. Bearer. Leave empty to send the raw token with no prefix.'));
   const queryFields = field('auth.queryParamName', 'Query parameter name', el['auth.queryParamName']);
   const topErrors = h('div', { class: 'banner banner-error', id: 'form-errors', hidden: true, role: 'alert' });
 
@@ -159,7 +163,7 @@ export async function formPage(app, id) {
       clientAuthentication: el['auth.clientAuthentication'].value,
       tokenPlacement: form.querySelector('input[name="auth.tokenPlacement"]:checked').value,
       headerName: el['auth.headerName'].value.trim(),
-      headerPrefix: el['auth.headerPrefix'].value.trim(),
+      headerPrefix: el['auth.headerPrefix'].value.trim(), // "" is kept: no prefix
       queryParamName: el['auth.queryParamName'].value.trim(),
       audience: el['auth.audience'].value.trim(),
       resource: el['auth.resource'].value.trim(),
