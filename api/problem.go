@@ -21,7 +21,8 @@ type Problem struct {
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
-	// Errors names every bad field of a 400 for invalid input.
+	// Errors names every bad field: of a 400 for invalid input, and the
+	// name of a 409 for a duplicate name (so a form can mark the field).
 	Errors []datasource.FieldError `json:"errors,omitempty"`
 	// RequestID correlates the answer with grantd's logs.
 	RequestID string `json:"requestId,omitempty"`
@@ -79,7 +80,9 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, datasource.ErrNotFound):
 		return probNotFound.with("no such datasource")
 	case errors.Is(err, datasource.ErrDuplicateName):
-		return probDuplicate.with("another datasource has this name")
+		q := probDuplicate.with("another datasource has this name")
+		q.Errors = []datasource.FieldError{{Field: "name", Message: "another datasource has this name"}}
+		return q
 	case errors.Is(err, datasource.ErrUnavailable):
 		return probUnavailable.with("the store cannot take writes right now; cached tokens are still served")
 	case errors.Is(err, grants.ErrInvalidState):

@@ -39,6 +39,15 @@ export async function api(method, path, body) {
   return data;
 }
 
+// startAuthorization starts the browser authorization of datasource id: a
+// top-level navigation, so grantd can set the browser-binding cookie and
+// send the browser to the provider, which sends it back to the
+// datasource's page with the outcome.
+export function startAuthorization(id) {
+  const returnTo = '/datasources/' + encodeURIComponent(id);
+  location.assign(`/api/v1/datasources/${encodeURIComponent(id)}/authorize/start?returnTo=${encodeURIComponent(returnTo)}`);
+}
+
 // proxy sends a test request through the datasource's proxy and returns
 // status, headers and body as the upstream answered.
 export async function proxy(id, method, path, body) {

@@ -3,7 +3,7 @@
 // /datasources/{id}/edit. Everything it shows comes from the API with the
 // HttpOnly session cookie; the admin token is never stored in the browser.
 import { api } from './api.js';
-import { tickCountdowns } from './util.js';
+import { h, tickCountdowns } from './util.js';
 import { loginPage } from './login.js';
 import { listPage } from './list.js';
 import { formPage } from './form.js';
@@ -60,9 +60,19 @@ async function render({ keepBanner = false } = {}) {
     }
   } catch (err) {
     if (err.status === 401) return; // api() already went to /login
-    showBanner('error', 'Something went wrong:', err.message);
+    app.replaceChildren(errorPage(err));
   }
   app.focus({ preventScroll: true });
+}
+
+// errorPage takes the place of a page that could not load, so nothing of
+// what was there before ("Loading…", the previous page) stays under the
+// error. A 404 is an unknown datasource id.
+function errorPage(err) {
+  return h('div', { class: 'card empty', id: 'page-error', role: 'alert' },
+    h('h1', { text: err.status === 404 ? 'Not found' : 'Something went wrong' }),
+    h('p', { class: 'error-text', text: err.message }),
+    h('a', { href: '/', 'data-link': true, class: 'button', text: 'Back to datasources' }));
 }
 
 // Links marked data-link navigate without reloading.

@@ -1,4 +1,4 @@
-import { api, proxy } from './api.js';
+import { api, proxy, startAuthorization } from './api.js';
 import { h, badge, countdown, ago, copyText } from './util.js';
 import { navigate, showBanner } from './app.js';
 
@@ -32,11 +32,7 @@ export async function detailPage(app, id) {
     authorizeBtn.textContent = a.status === 'authorized' ? 'Authorize again' : 'Authorize';
   };
 
-  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive, onclick: () => {
-    // A top-level navigation: grantd sets the browser-binding cookie and
-    // sends us to the provider, which sends us back here.
-    location.assign(`${path}/authorize/start?returnTo=${encodeURIComponent('/datasources/' + d.id)}`);
-  } });
+  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive, onclick: () => startAuthorization(d.id) });
   const busy = async (btn, fn) => {
     btn.disabled = true;
     try { await fn(); } catch (err) { showBanner('error', `${btn.textContent} failed:`, err.message); } finally { btn.disabled = false; }

@@ -1,5 +1,5 @@
-import { api, ApiError } from './api.js';
-import { h, parseScopes, copyText } from './util.js';
+import { api, ApiError, startAuthorization } from './api.js';
+import { h, parseScopes, copyText, isProviderAnswer } from './util.js';
 import { navigate, showBanner } from './app.js';
 
 // formPage creates (id null) or edits a datasource. It mirrors Appsmith's
@@ -7,7 +7,8 @@ import { navigate, showBanner } from './app.js';
 // and authorization URLs, client id and secret, comma-separated scopes,
 // custom authentication parameters, client authentication — and adds what
 // grantd supports beyond it. Field errors from the API appear next to
-// their fields.
+// their fields. An authorization-code datasource can be saved and
+// authorized in one step (Save and authorize).
 export async function formPage(app, id) {
   const [config, existing] = await Promise.all([
     api('GET', '/api/v1/config'),
@@ -68,7 +69,11 @@ export async function formPage(app, id) {
   const placement = a.tokenPlacement || 'header';
   const placementRadios = radios('auth.tokenPlacement', [['header', 'Header'], ['query', 'Query parameter']], placement, sync);
   input('auth.headerName', { value: a.headerName ?? 'Authorization' });
-  input('auth.headerPrefix', { value: a.headerPrefix ?? 'Bearer', placeholder: 'Bearer' });
+  // An omitted prefix means Bearer, "" means none (the raw token, as in
+  // X-Api-Key: <token>): the field starts as Bearer, and emptied it is
+  // sent as "". An empty field must not look like Bearer, hence the
+  // placeholder.
+  input('auth.headerPrefix', { value: a.headerPrefix ?? 'Bearer', placeholder: 'no prefix' });
   input('auth.queryParamName', { value: a.queryParamName ?? 'access_token' });
 
   // Authorization request (authorization code).
@@ -91,7 +96,7 @@ export async function formPage(app, id) {
   const ac = (node) => { acOnly.push(node); return node; };
   const headerFields = h('div', { class: 'grid2' },
     field('auth.headerName', 'Header name', el['auth.headerName']),
-    field('auth.headerPrefix', 'Header prefix', el['auth.headerPrefix'], 'Empty means Bearer.'));
+    field('auth.headerPrefix', 'Header prefix', el['auth.headerPrefix'], 'Sent before the token, e.g. Bearer. Leave empty to send the raw token with no prefix.'));
   const queryFields = field('auth.queryParamName', 'Query parameter name', el['auth.queryParamName']);
   const topErrors = h('div', { class: 'banner banner-error', id: 'form-errors', hidden: true, role: 'alert' });
 
@@ -132,6 +137,7 @@ export async function formPage(app, id) {
       check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken)),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', id: 'save', text: existing ? 'Save' : 'Create datasource' }),
+      ac(h('button', { type: 'submit', id: 'save-authorize', text: 'Save and authorize' })),
       h('a', { href: existing ? `/datasources/${encodeURIComponent(existing.id)}` : '/', 'data-link': true, class: 'button', text: 'Cancel' })));
 
   function sync() {
@@ -146,6 +152,8 @@ export async function formPage(app, id) {
     e.preventDefault();
     clearErrors(form, topErrors);
     const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    // Enter in a field submits with the first button, plain Save.
+    const thenAuthorize = e.submitter?.id === 'save-authorize' && g === 'authorization_code';
     const auth = {
       grantType: g,
       accessTokenUrl: el['auth.accessTokenUrl'].value.trim(),
@@ -155,7 +163,7 @@ export async function formPage(app, id) {
       clientAuthentication: el['auth.clientAuthentication'].value,
       tokenPlacement: form.querySelector('input[name="auth.tokenPlacement"]:checked').value,
       headerName: el['auth.headerName'].value.trim(),
-      headerPrefix: el['auth.headerPrefix'].value.trim(),
+      headerPrefix: el['auth.headerPrefix'].value.trim(), // "" is kept: no prefix
       queryParamName: el['auth.queryParamName'].value.trim(),
       audience: el['auth.audience'].value.trim(),
       resource: el['auth.resource'].value.trim(),
@@ -170,26 +178,45 @@ export async function formPage(app, id) {
     };
     if (replacing && secretInput.value !== '') auth.clientSecret = secretInput.value;
     const body = { name: el.name.value.trim(), url: el.url.value.trim(), auth };
-    const save = form.querySelector('#save');
-    save.disabled = true;
+    const buttons = form.querySelectorAll('button[type="submit"]');
+    buttons.forEach((b) => { b.disabled = true; });
     try {
       const d = existing
         ? await api('PUT', `/api/v1/datasources/${encodeURIComponent(existing.id)}`, body)
         : await api('POST', '/api/v1/datasources', body);
       secretInput.value = '';
+      if (thenAuthorize) {
+        // Saved: on to the provider, which sends the browser back to the
+        // datasource's page with the outcome.
+        startAuthorization(d.id);
+        return;
+      }
       navigate(`/datasources/${encodeURIComponent(d.id)}`, { keepBanner: true });
-      showBanner('success', existing ? 'Saved.' : 'Datasource created.', d.authorization.status === 'error' ? `The provider said: ${d.authorization.lastError}` : '');
+      showSaved(existing ? 'Saved' : 'Datasource created', d.authorization);
     } catch (err) {
       if (!(err instanceof ApiError)) throw err;
       showErrors(form, topErrors, err);
     } finally {
-      save.disabled = false;
+      buttons.forEach((b) => { b.disabled = false; });
     }
   });
 
   app.replaceChildren(form);
   sync();
   el.name.focus();
+}
+
+// showSaved says how a save went. A datasource without a usable token is
+// an error even though it was saved, and the cause is quoted as the
+// provider's only when the provider really said it (isProviderAnswer).
+function showSaved(what, a) {
+  if (a.status !== 'error' && a.status !== 'needs_reauthorization') {
+    showBanner('success', `${what}.`);
+    return;
+  }
+  const title = a.status === 'error' ? `${what}, but grantd has no usable token:` : `${what}, but it must be authorized again:`;
+  const cause = !a.lastError ? '' : isProviderAnswer(a.lastError) ? `The provider said: ${a.lastError}` : a.lastError;
+  showBanner('error', title, cause);
 }
 
 function fid(name) { return 'f-' + name.replace(/\./g, '-'); }

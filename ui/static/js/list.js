@@ -18,15 +18,18 @@ export async function listPage(app) {
     const { datasources } = await api('GET', '/api/v1/datasources');
     empty.hidden = datasources.length > 0;
     table.hidden = datasources.length === 0;
+    // Each cell carries its column's name: on a phone the rows become
+    // cards and the cells label themselves (style.css).
+    const [name, grant, status, expires, refreshed, lastError] = ['Name', 'Grant', 'Status', 'Token expires', 'Last refresh', 'Last error'];
     table.replaceChildren(
-      h('thead', {}, h('tr', {}, ['Name', 'Grant', 'Status', 'Token expires', 'Last refresh', 'Last error'].map((t) => h('th', { scope: 'col', text: t })))),
+      h('thead', {}, h('tr', {}, [name, grant, status, expires, refreshed, lastError].map((t) => h('th', { scope: 'col', text: t })))),
       h('tbody', {}, datasources.map((d) => h('tr', { 'data-id': d.id, 'data-name': d.name },
-        h('td', {}, h('a', { href: `/datasources/${encodeURIComponent(d.id)}`, 'data-link': true, text: d.name }), h('div', { class: 'muted small', text: d.url })),
-        h('td', { text: d.auth.grantType === 'client_credentials' ? 'client credentials' : 'authorization code' }),
-        h('td', {}, badge(d.authorization.status)),
-        h('td', {}, countdown(d.authorization.expiresAt)),
-        h('td', { text: ago(d.authorization.lastRefreshedAt) }),
-        h('td', { class: 'error-text', text: d.authorization.lastError || '' })))));
+        h('td', { 'data-label': name }, h('a', { href: `/datasources/${encodeURIComponent(d.id)}`, 'data-link': true, text: d.name }), h('div', { class: 'muted small', text: d.url })),
+        h('td', { 'data-label': grant, text: d.auth.grantType === 'client_credentials' ? 'client credentials' : 'authorization code' }),
+        h('td', { 'data-label': status }, badge(d.authorization.status)),
+        h('td', { 'data-label': expires }, countdown(d.authorization.expiresAt)),
+        h('td', { 'data-label': refreshed, text: ago(d.authorization.lastRefreshedAt) }),
+        h('td', { 'data-label': lastError, class: 'error-text', text: d.authorization.lastError || '' })))));
   }
   await load();
   const timer = setInterval(() => load().catch(() => {}), 10000);

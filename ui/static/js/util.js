@@ -29,6 +29,18 @@ export function badge(status) {
   return h('span', { class: `badge badge-${status || 'unauthorized'}`, 'data-status': status || 'unauthorized', text: STATUS_LABEL[status] || status });
 }
 
+// isProviderAnswer reports whether an authorization's lastError is the
+// provider's own answer rather than something grantd found on its side.
+// The rule follows how grantd's engine writes them: a provider's answer
+// ends in "(HTTP nnn)" ("invalid_client: … (HTTP 401)", "invalid_grant
+// (HTTP 400)") or is "token endpoint answered HTTP nnn". Everything else —
+// an unreachable or timed-out endpoint, a refused private address, an
+// unresolved secret reference, an answer that is not OAuth at all — is
+// grantd's finding, and the UI must not put it in the provider's mouth.
+export function isProviderAnswer(lastError) {
+  return /\(HTTP \d{3}\)$/.test(lastError || '') || /^token endpoint answered HTTP \d{3}\b/.test(lastError || '');
+}
+
 // countdown returns an element that shows the time left until iso and
 // keeps it current (see tickCountdowns).
 export function countdown(iso) {
