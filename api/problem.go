@@ -89,6 +89,8 @@ func problemFor(err error) *Problem {
 		return probInvalidState.with(strings.TrimPrefix(err.Error(), "grants: "))
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
+	case errors.Is(err, grants.ErrClosed):
+		return probUnavailable.with("grantd is shutting down")
 	case errors.Is(err, grants.ErrNotAuthorized):
 		return probNotAuthorized.with(strings.TrimPrefix(err.Error(), "grants: "))
 	case errors.As(err, &te):

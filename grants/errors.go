@@ -32,7 +32,10 @@ var (
 	ErrInvalidState = errors.New("grants: invalid authorization state")
 	// ErrUnknownGrant is returned for a grant type with no registered Grant.
 	ErrUnknownGrant = errors.New("grants: no such grant type")
-	// ErrClosed is returned after Close.
+	// ErrClosed is returned by Token, Refresh and the other token methods
+	// after Close, and to callers whose token request Close cut short.
+	// Such a request leaves the stored state as it was: a shutdown is not
+	// the provider's failure.
 	ErrClosed = errors.New("grants: engine closed")
 )
 

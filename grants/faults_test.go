@@ -294,3 +294,52 @@ func TestRefreshTokenKeptWhenNotReturned(t *testing.T) {
 	}
 	f.assertNoSecrets("rt-original", "at-1", "at-2", "client-secret-value")
 }
+
+// TestCloseLeavesStoredStateAsItWas: a token request cut short by Close
+// (graceful shutdown) is not the provider's failure. The record stays as
+// it was — no error status, no failure count, no retryAt, no status-change
+// hook (and so no webhook) — and the caller gets ErrClosed.
+func TestCloseLeavesStoredStateAsItWas(t *testing.T) {
+	te := newTokenEndpoint(t)
+	te.set(jsonAnswer(200, `{"access_token":"first-token","token_type":"Bearer","expires_in":3600}`))
+	f := newFixture(t, fixtureOptions{})
+	d := f.create(te.datasource())
+	before := f.record(d.ID)
+	f.mu.Lock()
+	changes := len(f.statuses)
+	f.mu.Unlock()
+
+	arrived := make(chan struct{})
+	te.set(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done() // hangs until grantd gives up
+	})
+	got := make(chan error, 1)
+	go func() { _, err := f.engine.Refresh(ctx, d.ID); got <- err }()
+	tok := make(chan error, 1)
+	<-arrived
+	f.clock.Set(before.Expiry.Add(time.Second)) // a caller now needs the new token too
+	go func() { _, err := f.engine.Token(ctx, d.ID); tok <- err }()
+	f.engine.Close()
+
+	if err := <-tok; !errors.Is(err, grants.ErrClosed) {
+		t.Errorf("a caller waiting on the cut request got %v, want ErrClosed", err)
+	}
+	<-got
+	after, err := f.store.TokenRecord(ctx, d.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Generation != before.Generation || after.Status != before.Status || after.Failures != 0 ||
+		!after.RetryAt.IsZero() || after.LastError != "" || !after.AccessToken.Equal(before.AccessToken) {
+		t.Errorf("Close changed the stored record: %+v", after)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.statuses) != changes {
+		t.Errorf("Close fired status changes: %v", f.statuses[changes:])
+	}
+	if _, err := f.engine.Token(ctx, d.ID); !errors.Is(err, grants.ErrClosed) {
+		t.Errorf("Token after Close: %v, want ErrClosed", err)
+	}
+}

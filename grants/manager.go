@@ -154,6 +154,9 @@ func satisfied(en *entry, w want, seen uint64, now time.Time) bool {
 // its lock, joins or starts the single token request, and waits for it.
 func (e *Engine) obtain(ctx context.Context, id string, w want, seen uint64) (*AccessToken, error) {
 	for {
+		if e.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
 		en, err := e.lockedEntry(ctx, id, w == wantUsable || w == wantNewer)
 		if err != nil {
 			return nil, err
@@ -339,6 +342,9 @@ func (e *Engine) dropIfCold(en *entry) {
 func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord, w want, seen uint64) (*AccessToken, error) {
 	if l := e.opts.Locker; l != nil {
 		unlock, err := l.Lock(ctx, en.id)
+		if err != nil && e.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
 		if err != nil {
 			return nil, &TokenError{Kind: Transient, Reason: "could not take the refresh lock: " + err.Error(), err: err}
 		}
@@ -376,6 +382,9 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 		// variable set, a mounted secret): transient, retried.
 		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Reason: err.Error(), err: err})
 	}
+	if e.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
 	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI}
 	var detected datasource.ClientAuth
 	if rec != nil {
@@ -401,6 +410,12 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 		}
 		tok, detected, err = e.withAuth(ctx, call, ds.Auth.ClientAuthentication, detected, true, g.Type(), kind,
 			func(ctx context.Context) (*oauth2.Token, error) { return g.Token(ctx, call) })
+	}
+	if err != nil && e.ctx.Err() != nil {
+		// Cut short by Close: not the provider's verdict. The stored
+		// state stays exactly as it was (on a shared store other
+		// replicas would otherwise inherit a false backoff).
+		return nil, ErrClosed
 	}
 	if err != nil {
 		var secrets []string
