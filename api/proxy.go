@@ -348,7 +348,11 @@ func upstreamProblem(err error) *Problem {
 		errors.Is(err, fasthttp.ErrDialTimeout) || errors.As(err, &ne) && ne.Timeout():
 		return probUpstreamTime.with("the upstream did not answer in time")
 	case errors.Is(err, grants.ErrForbiddenAddress):
-		return probUpstream.with("the upstream resolves to a private or loopback address, which is not allowed")
+		msg := "the upstream resolves to a private or loopback address, which is not allowed"
+		if re := (*grants.RefusedError)(nil); errors.As(err, &re) && re.Hint != "" {
+			msg += " (" + re.Hint + ")"
+		}
+		return probUpstream.with(msg)
 	case errors.Is(err, errBodyLimit):
 		return probTooLarge.with("the request body is over the proxy limit")
 	}

@@ -53,6 +53,11 @@ type TokenRecord struct {
 	// (invalid_grant, invalid_client, …): no automatic retry until the
 	// configuration changes, a person re-authorizes, or a refresh is forced.
 	PermanentFailure bool
+	// LocalFailure is set when the last failure came from grantd's own
+	// configuration (the dial guard refused the address, a secret
+	// reference did not resolve), not from the provider: such a failure
+	// keeps the tokens, and is retried when grantd starts again.
+	LocalFailure bool
 	// DetectedAuth is the client authentication that worked under "auto".
 	DetectedAuth ClientAuth
 }
@@ -110,6 +115,7 @@ type Schedule struct {
 	RetryAt          time.Time
 	Failures         int
 	PermanentFailure bool
+	LocalFailure     bool
 }
 
 // Schedule returns the planning view of r.
@@ -127,5 +133,6 @@ func (r *TokenRecord) Schedule() Schedule {
 		RetryAt:          r.RetryAt,
 		Failures:         r.Failures,
 		PermanentFailure: r.PermanentFailure,
+		LocalFailure:     r.LocalFailure,
 	}
 }

@@ -29,6 +29,10 @@ type Dialer struct {
 	AllowPrivate bool
 	// Timeout bounds connection set-up; default 10s.
 	Timeout time.Duration
+	// RefusalHint tells the operator how to allow a refused address (the
+	// server says "set GRANTD_ALLOW_PRIVATE_NETWORKS=true"); it is carried
+	// by RefusedError into status messages.
+	RefusalHint string
 	// LookupIP resolves a host name; default net.DefaultResolver. Tests
 	// replace it to simulate DNS answers.
 	LookupIP func(ctx context.Context, host string) ([]netip.Addr, error)
@@ -61,6 +65,22 @@ func Forbidden(a netip.Addr) bool {
 	return false
 }
 
+// RefusedError is the dial guard's refusal of an address. It matches
+// ErrForbiddenAddress with errors.Is.
+type RefusedError struct {
+	Host string
+	Addr netip.Addr
+	// Hint is the Dialer's RefusalHint.
+	Hint string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%v: %s resolves to %s", ErrForbiddenAddress, e.Host, e.Addr)
+}
+
+// Is makes errors.Is(err, ErrForbiddenAddress) true.
+func (e *RefusedError) Is(target error) bool { return target == ErrForbiddenAddress }
+
 // DialContext connects to addr ("host:port") on network.
 func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
@@ -82,7 +102,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 	for _, a := range addrs {
 		if !d.AllowPrivate && Forbidden(a) {
 			if firstErr == nil {
-				firstErr = fmt.Errorf("%w: %s resolves to %s", ErrForbiddenAddress, host, a)
+				firstErr = &RefusedError{Host: host, Addr: a, Hint: d.RefusalHint}
 			}
 			continue
 		}

@@ -164,7 +164,12 @@ func (e *Engine) Start(ctx context.Context) error {
 			st = datasource.StatusUnauthorized
 		}
 		statuses[id] = st
-		if at, ok := e.plan(sc, now); ok {
+		if sc.LocalFailure {
+			// grantd's own configuration failed it last time (the dial
+			// guard, an unset variable): the configuration may have been
+			// fixed for this start, so try again now.
+			e.sched.schedule(id, now, sc.Generation)
+		} else if at, ok := e.plan(sc, now); ok {
 			e.sched.schedule(id, at, sc.Generation)
 		}
 		return nil

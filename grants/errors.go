@@ -76,7 +76,11 @@ type TokenError struct {
 	RetryAfter time.Duration
 	// Reason says what went wrong in words, for lastError and problems.
 	Reason string
-	err    error
+	// Local is set when grantd's own configuration caused the failure
+	// (the dial guard, an unresolved secret reference), not the provider:
+	// the tokens are kept and the request is tried again at start-up.
+	Local bool
+	err   error
 }
 
 func (e *TokenError) Error() string { return "grants: token request failed: " + e.Reason }
@@ -143,8 +147,8 @@ func classify(err error, now time.Time, secrets ...string) *TokenError {
 			e.Reason = fmt.Sprintf("token endpoint answered HTTP %d", e.Status)
 		}
 	case errors.Is(err, ErrForbiddenAddress):
-		e.Kind = Permanent
-		e.Reason = "token URL resolves to a private or loopback address, which is not allowed"
+		e.Kind, e.Local = Permanent, true
+		e.Reason = "token URL resolves to a private or loopback address, which is not allowed" + refusalHint(err)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
 		e.Kind = Transient
 		e.Reason = "token endpoint timed out"
@@ -158,6 +162,16 @@ func classify(err error, now time.Time, secrets ...string) *TokenError {
 		e.Reason = "token endpoint answered nonsense: " + scrub(truncate(msg, 200), secrets)
 	}
 	return e
+}
+
+// refusalHint returns what the dial guard said to do about a refusal
+// (Dialer.RefusalHint), as a suffix.
+func refusalHint(err error) string {
+	var re *RefusedError
+	if errors.As(err, &re) && re.Hint != "" {
+		return " (" + re.Hint + ")"
+	}
+	return ""
 }
 
 func isTimeout(err error) bool {

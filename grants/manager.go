@@ -380,7 +380,7 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 	if err != nil {
 		// A missing variable or file may appear (a restart with the
 		// variable set, a mounted secret): transient, retried.
-		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Reason: err.Error(), err: err})
+		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Local: true, Reason: err.Error(), err: err})
 	}
 	if e.ctx.Err() != nil {
 		return nil, ErrClosed
@@ -621,7 +621,19 @@ func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource,
 	}
 	nr.Failures++
 	nr.LastError = te.Reason
-	if te.Kind == Permanent {
+	nr.LocalFailure = te.Local
+	if te.Kind == Permanent && te.Local {
+		// grantd refused, not the provider: the grant may well be good.
+		// Keep the tokens, stop retrying until grantd starts again with
+		// another configuration (Start retries local failures).
+		nr.PermanentFailure = true
+		nr.RetryAt = time.Time{}
+		if nr.HasToken() && now.Before(nr.Expiry) {
+			nr.Status = datasource.StatusAuthorized
+		} else {
+			nr.Status = datasource.StatusError
+		}
+	} else if te.Kind == Permanent {
 		nr.Generation = prev + 1
 		nr.AccessToken, nr.RefreshToken = datasource.Secret{}, datasource.Secret{}
 		nr.Expiry = time.Time{}

@@ -53,7 +53,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	public := c.publicURL()
-	dialer := &grants.Dialer{AllowPrivate: c.AllowPrivate}
+	dialer := &grants.Dialer{AllowPrivate: c.AllowPrivate, RefusalHint: "set GRANTD_ALLOW_PRIVATE_NETWORKS=true to allow it"}
 	metrics := api.NewMetrics()
 	hooks, err := webhook.New(webhook.Config{Store: st.store, URLs: c.WebhookURLs, Secret: []byte(c.WebhookSecret), Dialer: dialer, Logger: log})
 	if err != nil {

@@ -187,6 +187,7 @@ type tokenRecord struct {
 	Failures        int                   `json:"failures,omitempty"`
 	RetryAt         time.Time             `json:"retryAt,omitzero"`
 	Permanent       bool                  `json:"permanentFailure,omitempty"`
+	Local           bool                  `json:"localFailure,omitempty"`
 	DetectedAuth    datasource.ClientAuth `json:"detectedAuth,omitempty"`
 }
 
@@ -204,7 +205,7 @@ func (c Codec) EncodeToken(id string, t *datasource.TokenRecord) ([]byte, error)
 		V: Version, Generation: t.Generation, AccessToken: at, RefreshToken: rt,
 		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope,
 		Status: t.Status, LastRefreshedAt: t.LastRefreshedAt, LastError: t.LastError,
-		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, DetectedAuth: t.DetectedAuth,
+		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, Local: t.LocalFailure, DetectedAuth: t.DetectedAuth,
 	})
 }
 
@@ -226,7 +227,7 @@ func (c Codec) DecodeToken(id string, b []byte) (*datasource.TokenRecord, error)
 		Generation: r.Generation, AccessToken: at, RefreshToken: rt,
 		TokenType: r.TokenType, Expiry: r.Expiry, GrantedScope: r.GrantedScope,
 		Status: r.Status, LastRefreshedAt: r.LastRefreshedAt, LastError: r.LastError,
-		Failures: r.Failures, RetryAt: r.RetryAt, PermanentFailure: r.Permanent, DetectedAuth: r.DetectedAuth,
+		Failures: r.Failures, RetryAt: r.RetryAt, PermanentFailure: r.Permanent, LocalFailure: r.Local, DetectedAuth: r.DetectedAuth,
 	}, nil
 }
 
@@ -243,6 +244,7 @@ type scheduleRecord struct {
 	Failures        int               `json:"failures"`
 	RetryAt         time.Time         `json:"retryAt"`
 	Permanent       bool              `json:"permanentFailure"`
+	Local           bool              `json:"localFailure"`
 }
 
 // GrantType reads only the grant type of a stored datasource.
@@ -270,7 +272,7 @@ func DecodeSchedule(b []byte) (datasource.Schedule, error) {
 		Generation: r.Generation, Status: r.Status,
 		HasToken: len(r.AccessToken) > 0, HasRefreshToken: len(r.RefreshToken) > 0,
 		Expiry: r.Expiry, LastRefreshedAt: r.LastRefreshedAt, RetryAt: r.RetryAt, Failures: r.Failures,
-		PermanentFailure: r.Permanent,
+		PermanentFailure: r.Permanent, LocalFailure: r.Local,
 	}, nil
 }
 
