@@ -208,3 +208,25 @@ func contains(xs []string, x string) bool {
 	}
 	return false
 }
+
+// A known route asked with another method is 405 with Allow, not 404.
+func TestWrongMethodIs405(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	for _, tt := range []struct{ method, path, allow string }{
+		{"DELETE", "/api/v1/datasources", "GET, HEAD, POST"},
+		{"PATCH", "/api/v1/datasources/ds_x", "DELETE, GET, HEAD, PUT"},
+		{"GET", "/api/v1/datasources/ds_x/refresh", "POST"},
+		{"POST", "/healthz", "GET, HEAD"},
+		{"PUT", "/api/v1/session", "DELETE, GET, HEAD, POST"},
+	} {
+		code, b, hdr := h.do(tt.method, tt.path, nil)
+		if code != 405 || hdr.Get("Allow") != tt.allow || decode[problem](t, b).Status != 405 {
+			t.Errorf("%s %s: %d Allow %q %s, want 405 Allow %q", tt.method, tt.path, code, hdr.Get("Allow"), b, tt.allow)
+		}
+	}
+	for _, path := range []string{"/api/v1/nope", "/api/v1/datasources/ds_x/nope"} {
+		if code, _, _ := h.do("POST", path, nil); code != 404 {
+			t.Errorf("POST %s: %d, want 404", path, code)
+		}
+	}
+}

@@ -85,6 +85,7 @@ type Server struct {
 	app         *fiber.App
 	log         *slog.Logger
 	proxy       *proxy
+	allow       allowTable // the methods of each route, for 405
 	secure      bool // cookies get Secure
 	redirectURI string
 }
@@ -211,12 +212,13 @@ func (s *Server) routes() {
 	auth.Post("/datasources/:id/token", s.token)
 	auth.All("/datasources/:id/proxy", s.proxy.handle)
 	auth.All("/datasources/:id/proxy/*", s.proxy.handle)
-	v1.All("/*", func(c *fiber.Ctx) error { return probNotFound.with("no such API route") })
+	v1.All("/*", s.noRoute)
 
 	if s.cfg.UI != nil {
 		s.uiRoutes()
 	}
-	app.Use(func(c *fiber.Ctx) error { return probNotFound.with("no such route") })
+	app.Use(s.noRoute)
+	s.allow = newAllowTable(app.GetRoutes(true))
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {

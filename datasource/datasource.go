@@ -268,6 +268,11 @@ func equalMaps(a, b map[string]string) bool {
 	return true
 }
 
+// NameKey is the form of a name that uniqueness and lookups by name use:
+// names differ only when they differ in more than case ("Vectara" and
+// "vectara" are one name, as a person typing it at the CLI expects).
+func NameKey(name string) string { return strings.ToLower(name) }
+
 // Clone returns a deep copy of d.
 func (d *Datasource) Clone() *Datasource {
 	c := *d

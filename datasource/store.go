@@ -11,7 +11,8 @@ var (
 	// ErrNotFound is returned when a datasource, token record or state does
 	// not exist (or, for a state, was already used).
 	ErrNotFound = errors.New("datasource: not found")
-	// ErrDuplicateName is returned when another datasource has the name.
+	// ErrDuplicateName is returned when another datasource has the name,
+	// compared without regard to case (see NameKey).
 	ErrDuplicateName = errors.New("datasource: name already in use")
 	// ErrConflict is returned by SaveTokenRecord when the stored generation
 	// is not the expected one: somebody else changed the token first.
@@ -41,7 +42,8 @@ type Datasources interface {
 	CreateDatasource(ctx context.Context, d *Datasource) error
 	// Datasource returns the datasource with id, or ErrNotFound.
 	Datasource(ctx context.Context, id string) (*Datasource, error)
-	// DatasourceByName returns the datasource named name, or ErrNotFound.
+	// DatasourceByName returns the datasource named name, compared
+	// without regard to case, or ErrNotFound.
 	DatasourceByName(ctx context.Context, name string) (*Datasource, error)
 	// ListDatasources returns all datasources ordered by name.
 	ListDatasources(ctx context.Context) ([]*Datasource, error)

@@ -39,7 +39,9 @@ var (
 )
 
 // SchemaVersion is the layout version this package writes and reads.
-const SchemaVersion = 1
+// Version 1 keyed the names bucket by the name as written; version 2 by
+// datasource.NameKey. Open upgrades a version 1 file.
+const SchemaVersion = 2
 
 // ErrSchema is returned by Open for a file written by a newer grantd.
 var ErrSchema = errors.New("bolt: the database has a schema this grantd does not know")
@@ -94,8 +96,15 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 		if v == nil {
 			return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 		}
-		if n, err := strconv.Atoi(string(v)); err != nil || n != SchemaVersion {
+		n, err := strconv.Atoi(string(v))
+		switch {
+		case err != nil || n > SchemaVersion || n < 1:
 			return ErrSchema
+		case n == 1:
+			if err := foldNames(tx); err != nil {
+				return err
+			}
+			return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 		}
 		return nil
 	})
@@ -111,6 +120,38 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 		maxEvents = DefaultMaxEvents
 	}
 	return &Store{db: db, codec: sealed.Codec{Sealer: s}, maxEvents: maxEvents}, nil
+}
+
+// foldNames re-keys the names bucket by NameKey (schema 1 → 2). Two names
+// that differ only in case keep both: the second gets a key of its own
+// (NameKey + NUL + id), so it stays listed and reachable by id.
+func foldNames(tx *bbolt.Tx) error {
+	old := tx.Bucket(bucketNames)
+	type pair struct{ name, id []byte }
+	var all []pair
+	if err := old.ForEach(func(k, v []byte) error {
+		all = append(all, pair{bytes.Clone(k), bytes.Clone(v)})
+		return nil
+	}); err != nil {
+		return err
+	}
+	if err := tx.DeleteBucket(bucketNames); err != nil {
+		return err
+	}
+	names, err := tx.CreateBucket(bucketNames)
+	if err != nil {
+		return err
+	}
+	for _, p := range all {
+		k := nameKey(string(p.name))
+		if names.Get(k) != nil {
+			k = append(append(k, 0), p.id...)
+		}
+		if err := names.Put(k, p.id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the file. Pending transactions finish first.
@@ -137,13 +178,13 @@ func (s *Store) CreateDatasource(ctx context.Context, d *datasource.Datasource) 
 		if ds.Get([]byte(d.ID)) != nil {
 			return fmt.Errorf("bolt: datasource id %s already exists", d.ID)
 		}
-		if names.Get([]byte(d.Name)) != nil {
+		if names.Get(nameKey(d.Name)) != nil {
 			return datasource.ErrDuplicateName
 		}
 		if err := ds.Put([]byte(d.ID), rec); err != nil {
 			return err
 		}
-		return names.Put([]byte(d.Name), []byte(d.ID))
+		return names.Put(nameKey(d.Name), []byte(d.ID))
 	})
 }
 
@@ -167,7 +208,7 @@ func (s *Store) Datasource(ctx context.Context, id string) (*datasource.Datasour
 func (s *Store) DatasourceByName(ctx context.Context, name string) (*datasource.Datasource, error) {
 	var rec []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		id := tx.Bucket(bucketNames).Get([]byte(name))
+		id := tx.Bucket(bucketNames).Get(nameKey(name))
 		if id != nil {
 			rec = bytes.Clone(tx.Bucket(bucketDatasources).Get(id))
 		}
@@ -225,14 +266,14 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 		if err != nil {
 			return err
 		}
-		if old.Name != d.Name {
-			if names.Get([]byte(d.Name)) != nil {
+		if datasource.NameKey(old.Name) != datasource.NameKey(d.Name) {
+			if names.Get(nameKey(d.Name)) != nil {
 				return datasource.ErrDuplicateName
 			}
-			if err := names.Delete([]byte(old.Name)); err != nil {
+			if err := names.Delete(nameKey(old.Name)); err != nil {
 				return err
 			}
-			if err := names.Put([]byte(d.Name), []byte(d.ID)); err != nil {
+			if err := names.Put(nameKey(d.Name), []byte(d.ID)); err != nil {
 				return err
 			}
 		}
@@ -262,7 +303,7 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketNames).Delete([]byte(old.Name)); err != nil {
+		if err := tx.Bucket(bucketNames).Delete(nameKey(old.Name)); err != nil {
 			return err
 		}
 		if err := tx.Bucket(bucketTokens).Delete([]byte(id)); err != nil {
@@ -274,6 +315,9 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 		return ds.Delete([]byte(id))
 	})
 }
+
+// nameKey is the names bucket's key of name.
+func nameKey(name string) []byte { return []byte(datasource.NameKey(name)) }
 
 func deleteStatesOf(tx *bbolt.Tx, id string) error {
 	states := tx.Bucket(bucketStates)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/datasource/sealed"
 	"github.com/grantd/grantd/datasource/storetest"
 )
 
@@ -322,5 +323,51 @@ func TestCrashChild(t *testing.T) {
 		}
 		wg.Wait()
 		fmt.Println("wrote", id)
+	}
+}
+
+// A schema 1 file indexed names as written; opening it re-keys the index
+// by NameKey. Two names that differ only in case both stay listed.
+func TestUpgradeSchema1FoldsNames(t *testing.T) {
+	e := newEnv(t)
+	s := e.mustOpen(t)
+	for _, d := range []*datasource.Datasource{sample("ds_1", "Vectara"), sample("ds_2", "Cognito")} {
+		if err := s.CreateDatasource(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := s.Path()
+	s.Close()
+	// Make it a schema 1 file, with a second name differing only in case
+	// (possible then).
+	db, err := bbolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bbolt.Tx) error {
+		tx.DeleteBucket(bucketNames)
+		names, _ := tx.CreateBucket(bucketNames)
+		names.Put([]byte("Vectara"), []byte("ds_1"))
+		names.Put([]byte("Cognito"), []byte("ds_2"))
+		rec, _ := sealed.Codec{Sealer: e.ks}.EncodeDatasource(sample("ds_3", "vectara"))
+		tx.Bucket(bucketDatasources).Put([]byte("ds_3"), rec)
+		names.Put([]byte("vectara"), []byte("ds_3"))
+		return tx.Bucket(bucketMeta).Put(keySchema, []byte("1"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = e.mustOpen(t)
+	defer s.Close()
+	list, err := s.ListDatasources(ctx)
+	if err != nil || len(list) != 3 {
+		t.Fatalf("after the upgrade: %d listed, %v", len(list), err)
+	}
+	if d, err := s.DatasourceByName(ctx, "COGNITO"); err != nil || d.ID != "ds_2" {
+		t.Errorf("by name in another case: %v %v", d, err)
+	}
+	if err := s.CreateDatasource(ctx, sample("ds_4", "VECTARA")); !errors.Is(err, datasource.ErrDuplicateName) {
+		t.Errorf("duplicate after upgrade: %v", err)
 	}
 }

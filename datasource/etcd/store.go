@@ -107,7 +107,7 @@ func (s *Store) CreateDatasource(ctx context.Context, d *datasource.Datasource) 
 	if err != nil {
 		return err
 	}
-	dk, nk := s.c.key("ds", d.ID), s.c.key("name", d.Name)
+	dk, nk := s.c.key("ds", d.ID), s.c.key("name", datasource.NameKey(d.Name))
 	resp, err := s.txn(ctx,
 		[]clientv3.Cmp{clientv3.Compare(clientv3.Version(dk), "=", 0), clientv3.Compare(clientv3.Version(nk), "=", 0)},
 		[]clientv3.Op{clientv3.OpPut(dk, string(rec)), clientv3.OpPut(nk, d.ID)},
@@ -138,7 +138,7 @@ func (s *Store) Datasource(ctx context.Context, id string) (*datasource.Datasour
 
 // DatasourceByName implements datasource.Store.
 func (s *Store) DatasourceByName(ctx context.Context, name string) (*datasource.Datasource, error) {
-	resp, err := s.get(ctx, s.c.key("name", name))
+	resp, err := s.get(ctx, s.c.key("name", datasource.NameKey(name)))
 	if err != nil {
 		return nil, err
 	}
@@ -206,10 +206,11 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(dk), "=", resp.Kvs[0].ModRevision)}
 		ops := []clientv3.Op{clientv3.OpPut(dk, string(rec))}
-		if old.Name != d.Name {
-			nk := s.c.key("name", d.Name)
+		renamed := datasource.NameKey(old.Name) != datasource.NameKey(d.Name)
+		if renamed {
+			nk := s.c.key("name", datasource.NameKey(d.Name))
 			cmps = append(cmps, clientv3.Compare(clientv3.Version(nk), "=", 0))
-			ops = append(ops, clientv3.OpDelete(s.c.key("name", old.Name)), clientv3.OpPut(nk, d.ID))
+			ops = append(ops, clientv3.OpDelete(s.c.key("name", datasource.NameKey(old.Name))), clientv3.OpPut(nk, d.ID))
 		}
 		erase := !old.Auth.SameGrant(&d.Auth)
 		if erase {
@@ -226,8 +227,8 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 			}
 			return erased, nil
 		}
-		if old.Name != d.Name {
-			if r, err := s.get(ctx, s.c.key("name", d.Name)); err == nil && len(r.Kvs) > 0 {
+		if renamed {
+			if r, err := s.get(ctx, s.c.key("name", datasource.NameKey(d.Name))); err == nil && len(r.Kvs) > 0 {
 				return false, datasource.ErrDuplicateName
 			}
 		}
@@ -251,7 +252,7 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(s.c.key("name", old.Name)), clientv3.OpDelete(s.c.key("tok", id))}
+		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(s.c.key("name", datasource.NameKey(old.Name))), clientv3.OpDelete(s.c.key("tok", id))}
 		err = s.scan(ctx, s.c.key("state")+"/", func(k, v []byte, _ int64) error {
 			var r struct {
 				DatasourceID string `json:"datasourceId"`

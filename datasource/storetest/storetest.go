@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
 		{"PurgeStatesAndDeleteCascade", testPurgeStatesAndDeleteCascade},
 		{"SecretsRoundTrip", testSecretsRoundTrip},
 		{"Meta", testMeta},
+		{"NamesIgnoreCase", testNamesIgnoreCase},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
 	}
@@ -183,6 +184,43 @@ func testCRUD(t *testing.T, s datasource.Store) {
 	}
 	if err := s.CreateDatasource(ctx, sample("ds_d", "Gamma")); err != nil {
 		t.Errorf("name of a deleted datasource not reusable: %v", err)
+	}
+}
+
+// Names are one name whatever their case: "Vectara" and "vectara" cannot
+// both exist, either finds it, and a change of case alone is a rename onto
+// itself, not onto a taken name.
+func testNamesIgnoreCase(t *testing.T, s datasource.Store) {
+	if err := s.CreateDatasource(ctx, sample("ds_v", "Vectara")); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"vectara", "VECTARA"} {
+		if err := s.CreateDatasource(ctx, sample("ds_"+n, n)); !errors.Is(err, datasource.ErrDuplicateName) {
+			t.Errorf("create %q beside Vectara: %v", n, err)
+		}
+		if d, err := s.DatasourceByName(ctx, n); err != nil || d.ID != "ds_v" {
+			t.Errorf("by name %q: %v %v", n, d, err)
+		}
+	}
+	if err := s.CreateDatasource(ctx, sample("ds_o", "other")); err != nil {
+		t.Fatal(err)
+	}
+	o := sample("ds_o", "VECTARA")
+	if _, err := s.UpdateDatasource(ctx, o); !errors.Is(err, datasource.ErrDuplicateName) {
+		t.Errorf("rename onto vectara in other case: %v", err)
+	}
+	v := sample("ds_v", "VECTARA")
+	if _, err := s.UpdateDatasource(ctx, v); err != nil {
+		t.Fatalf("change of case: %v", err)
+	}
+	if d, err := s.DatasourceByName(ctx, "Vectara"); err != nil || d.Name != "VECTARA" {
+		t.Errorf("after the change of case: %v %v", d, err)
+	}
+	if err := s.DeleteDatasource(ctx, "ds_v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CreateDatasource(ctx, sample("ds_w", "vectara")); err != nil {
+		t.Errorf("the name is free again: %v", err)
 	}
 }
 
