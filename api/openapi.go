@@ -1,7 +1,11 @@
 package api
 
 import (
+	"bytes"
 	_ "embed"
+	"encoding/json"
+	"net/url"
+	"strings"
 
 	"github.com/gofiber/fiber/v2"
 )
@@ -15,10 +19,23 @@ import (
 //go:embed openapi.json
 var openAPIDoc []byte
 
-// OpenAPI returns the OpenAPI document.
+// OpenAPI returns the OpenAPI document. Its one server is the variable
+// publicUrl, defaulting to http://127.0.0.1:8080.
 func OpenAPI() []byte { return openAPIDoc }
+
+// openAPIDefaultServer is how the document spells the default of its
+// publicUrl server variable.
+const openAPIDefaultServer = `"default": "http://127.0.0.1:8080"`
+
+// openAPIFor returns the document with publicUrl defaulting to public, so
+// that a generator or Swagger UI pointed at a running grantd calls that
+// grantd.
+func openAPIFor(public *url.URL) []byte {
+	u, _ := json.Marshal(strings.TrimRight(public.String(), "/"))
+	return bytes.Replace(openAPIDoc, []byte(openAPIDefaultServer), append([]byte(`"default": `), u...), 1)
+}
 
 func (s *Server) openapi(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-	return c.Send(openAPIDoc)
+	return c.Send(s.openAPIDoc)
 }

@@ -17,7 +17,8 @@ var openAPIOperations = map[string]bool{"get": true, "put": true, "post": true, 
 // TestOpenAPIMatchesRoutes checks the OpenAPI document against the routes
 // the server registers, both ways, and that every operation has a unique
 // camelCase operationId: generated clients name their methods after it,
-// so an operation without one gets a name made up from its path.
+// so an operation without one gets a name made up from its path. The
+// served document's server defaults to the public URL.
 func TestOpenAPIMatchesRoutes(t *testing.T) {
 	h := newHarness(t, harnessOptions{})
 	code, b, _ := h.doWith(http.DefaultClient, "GET", "/api/v1/openapi.json", nil)
@@ -25,15 +26,19 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Fatalf("openapi: %d", code)
 	}
 	var doc struct {
-		OpenAPI string                                `json:"openapi"`
-		Servers []struct{ URL string }                `json:"servers"`
-		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+		OpenAPI string `json:"openapi"`
+		Servers []struct {
+			URL       string
+			Variables map[string]struct{ Default string }
+		} `json:"servers"`
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
 	if err := json.Unmarshal(b, &doc); err != nil || !strings.HasPrefix(doc.OpenAPI, "3.") {
 		t.Fatalf("not an OpenAPI 3 document: %v", err)
 	}
-	if len(doc.Servers) == 0 {
-		t.Error("the document has no servers")
+	// The served document's server is this grantd's public URL.
+	if len(doc.Servers) != 1 || doc.Servers[0].URL != "{publicUrl}" || doc.Servers[0].Variables["publicUrl"].Default != h.URL {
+		t.Errorf("servers: %+v, want {publicUrl} defaulting to %s", doc.Servers, h.URL)
 	}
 	documented := map[string]bool{}
 	operationIDs := map[string]string{}

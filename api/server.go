@@ -87,6 +87,7 @@ type Server struct {
 	proxy       *proxy
 	secure      bool // cookies get Secure
 	redirectURI string
+	openAPIDoc  []byte // with the public URL as its server
 }
 
 // New builds the server and its routes.
@@ -123,6 +124,7 @@ func New(cfg Config) *Server {
 		log:         cfg.Logger,
 		secure:      cfg.PublicURL.Scheme == "https",
 		redirectURI: RedirectURI(cfg.PublicURL),
+		openAPIDoc:  openAPIFor(cfg.PublicURL),
 	}
 	s.proxy = newProxy(s)
 	s.app = fiber.New(fiber.Config{
