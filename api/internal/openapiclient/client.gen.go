@@ -447,7 +447,7 @@ type OAuth2 struct {
 	// RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
 	RefreshClientAuthentication *OAuth2RefreshClientAuthentication `json:"refreshClientAuthentication,omitempty"`
 
-	// Resource RFC 8707 resource indicator, an absolute URI; sent on the authorize redirect and on token requests when set
+	// Resource RFC 8707 resource indicator: an absolute http or https URI without query, user information or fragment; sent on the authorize redirect and on token requests when set
 	Resource *string `json:"resource,omitempty"`
 
 	// Scope the scopes to ask for, separated by commas and/or white space; grantd trims and de-duplicates them and sends them space-delimited (RFC 6749 §3.3)
