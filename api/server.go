@@ -88,6 +88,7 @@ type Server struct {
 	allow       allowTable // the methods of each route, for 405
 	secure      bool // cookies get Secure
 	redirectURI string
+	openAPIDoc  []byte // with the public URL as its server
 }
 
 // New builds the server and its routes.
@@ -124,6 +125,7 @@ func New(cfg Config) *Server {
 		log:         cfg.Logger,
 		secure:      cfg.PublicURL.Scheme == "https",
 		redirectURI: RedirectURI(cfg.PublicURL),
+		openAPIDoc:  openAPIFor(cfg.PublicURL),
 	}
 	s.proxy = newProxy(s)
 	s.app = fiber.New(fiber.Config{

@@ -1,0 +1,555 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/grantd/grantd/api"
+	oc "github.com/grantd/grantd/api/internal/openapiclient"
+	"github.com/grantd/grantd/grants/grantstest"
+)
+
+// TestOpenAPIDocumentIsValid loads the document as generators do and
+// validates it against the OpenAPI 3.1 specification.
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	loadOpenAPI(t)
+}
+
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(api.OpenAPI())
+	if err != nil {
+		t.Fatalf("loading openapi.json: %v", err)
+	}
+	if err := doc.Validate(ctx, openapi3.EnableMultiError(), openapi3.EnableExamplesValidation(), openapi3.EnableSchemaDefaultsValidation()); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+// TestOpenAPIClientIsCurrent regenerates the client with the oapi-codegen
+// pinned in go.mod and compares it with the committed one, so the client
+// the other tests drive is the one the document generates today. It fails
+// when the document cannot be generated from, and when an operationId,
+// schema or status changed without go generate.
+func TestOpenAPIClientIsCurrent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds oapi-codegen")
+	}
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to run oapi-codegen: %v", err)
+	}
+	const dir = "internal/openapiclient"
+	cmd := exec.Command(gocmd, "tool", "oapi-codegen", "-config", dir+"/oapi-codegen.yaml", "openapi.json")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	got, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("oapi-codegen cannot generate a client from openapi.json: %v\n%s", err, stderr.Bytes())
+	}
+	want, err := os.ReadFile(dir + "/client.gen.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
+		i := 0
+		for i < len(gl) && i < len(wl) && gl[i] == wl[i] {
+			i++
+		}
+		line := func(l []string) string {
+			if i < len(l) {
+				return l[i]
+			}
+			return "(end of file)"
+		}
+		t.Fatalf("%s/client.gen.go is not what openapi.json generates: run go generate ./api\nline %d: committed %q\n         generated %q",
+			dir, i+1, line(wl), line(gl))
+	}
+}
+
+// openAPIValidator is an http.RoundTripper that checks every request and
+// every answer against the OpenAPI document: the route and the status
+// must be documented for the operation, and bodies and headers must match
+// their schemas. It records the operations it saw, and writes every answer
+// to the harness's response log for its scan for secrets.
+type openAPIValidator struct {
+	t      *testing.T
+	router routers.Router
+	next   http.RoundTripper
+	record io.Writer
+
+	mu   sync.Mutex      // guards seen
+	seen map[string]bool // operationIds
+}
+
+func newOpenAPIValidator(t *testing.T, h *harness) *openAPIValidator {
+	doc := loadOpenAPI(t)
+	doc.Servers = openapi3.Servers{{URL: h.URL}}
+	router, err := legacy.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &openAPIValidator{t: t, router: router, next: http.DefaultTransport, record: &h.responses, seen: map[string]bool{}}
+}
+
+func (v *openAPIValidator) RoundTrip(req *http.Request) (*http.Response, error) {
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		v.t.Errorf("%s %s is not in the document: %v", req.Method, req.URL.Path, err)
+		return v.next.RoundTrip(req)
+	}
+	op := route.Operation.OperationID
+	var body []byte
+	if req.Body != nil {
+		if body, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+	}
+	invalid, _ := req.Context().Value(invalidRequest{}).(bool)
+	opts := &openapi3filter.Options{
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+		// A PUT may carry the read-only fields of a GET; they are ignored.
+		ExcludeReadOnlyValidations: true,
+		// The proxy forwards any body, in any content type.
+		ExcludeRequestBody:    strings.HasPrefix(op, "proxy"),
+		IncludeResponseStatus: true,
+		MultiError:            true,
+	}
+	// The validator may rewrite the body it reads (it fills in defaults),
+	// so it gets a copy of the request.
+	vreq := req.Clone(req.Context())
+	vreq.Body = io.NopCloser(bytes.NewReader(body))
+	in := &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route, Options: opts}
+	if err := openapi3filter.ValidateRequest(req.Context(), in); err != nil && !invalid {
+		v.t.Errorf("%s: the request does not match the document: %v", op, err)
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	resp, err := v.next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	answer, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(answer))
+	v.record.Write(answer)
+	for k, vs := range resp.Header {
+		v.record.Write([]byte(k + ": " + strings.Join(vs, ",") + "\n"))
+	}
+	err = openapi3filter.ValidateResponse(req.Context(), &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: in, Status: resp.StatusCode, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(answer)), Options: opts,
+	})
+	if err != nil {
+		v.t.Errorf("%s answered %d %s\nwhich the document does not describe: %v", op, resp.StatusCode, answer, err)
+	}
+	// default stands for the unexpected (500, 503) and, on the proxy, for
+	// the upstream's own answers; any other status grantd answers must be
+	// listed.
+	if route.Operation.Responses.Status(resp.StatusCode) == nil && resp.StatusCode < 500 && !strings.HasPrefix(op, "proxy") {
+		v.t.Errorf("%s answered %d, which the document covers only by default", op, resp.StatusCode)
+	}
+	v.mu.Lock()
+	v.seen[op] = true
+	v.mu.Unlock()
+	return resp, nil
+}
+
+// unseen returns the document's operations the validator has not seen.
+func (v *openAPIValidator) unseen(doc *openapi3.T) []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for _, item := range doc.Paths.Map() {
+		for _, op := range item.Operations() {
+			if !v.seen[op.OperationID] {
+				out = append(out, op.OperationID)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// invalidRequest marks the context of a request a test sends invalid on
+// purpose: the validator checks only its answer.
+type invalidRequest struct{}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestOpenAPIClient drives a real server with the client generated from
+// the document, through every operation, and checks every request and
+// answer against the document. Together with TestOpenAPIClientIsCurrent it
+// shows that the document generates a client that compiles and works, and
+// that it describes what the server really does.
+func TestOpenAPIClient(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p := newProvider(t, h, grantstest.ProviderOptions{})
+	v := newOpenAPIValidator(t, h)
+	bearer := func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		return nil
+	}
+	noRedirects := &http.Client{Transport: v, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	c, err := oc.NewClientWithResponses(h.URL, oc.WithHTTPClient(noRedirects), oc.WithRequestEditorFn(bearer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	anon, err := oc.NewClientWithResponses(h.URL, oc.WithHTTPClient(noRedirects))
+	if err != nil {
+		t.Fatal(err)
+	}
+	must := func(r interface{ StatusCode() int }, err error, want int) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.StatusCode(); got != want {
+			body := reflect.ValueOf(r).Elem().FieldByName("Body").Bytes()
+			t.Fatalf("%T: status %d, want %d: %s", r, got, want, body)
+		}
+	}
+
+	// Create, read back, list.
+	in := oc.DatasourceInput{Name: "Vectara", Url: p.URL + "/api/", Auth: oc.OAuth2{
+		GrantType: oc.ClientCredentials, AccessTokenUrl: p.TokenURL(), ClientId: "svc",
+		ClientSecret: ptr("svc-secret-9f8e7d"), Scope: ptr("api/read, api/write"),
+	}}
+	created, err := c.CreateDatasourceWithResponse(ctx, in)
+	must(created, err, 201)
+	d := created.JSON201
+	if d.Authorization.Status != oc.AuthorizationStatusAuthorized || d.Auth.ClientSecretSet == nil || !*d.Auth.ClientSecretSet ||
+		d.Auth.ClientSecret != nil || d.Authorization.GrantedScope != "api/read api/write" {
+		t.Fatalf("created: %+v", d)
+	}
+	if loc := created.HTTPResponse.Header.Get("Location"); loc != "/api/v1/datasources/"+d.Id {
+		t.Errorf("Location %q", loc)
+	}
+	got, err := c.GetDatasourceWithResponse(ctx, d.Id)
+	must(got, err, 200)
+	if got.JSON200.Name != "Vectara" || got.JSON200.Url != in.Url || got.JSON200.Auth.ClientId != "svc" || !got.JSON200.CreatedAt.Equal(d.CreatedAt) {
+		t.Fatalf("read back: %+v", got.JSON200)
+	}
+	list, err := c.ListDatasourcesWithResponse(ctx)
+	must(list, err, 200)
+	if len(list.JSON200.Datasources) != 1 || list.JSON200.Datasources[0].Id != d.Id {
+		t.Fatalf("list: %+v", list.JSON200)
+	}
+
+	// GET, edit, PUT back: the read-only fields ride along, the secret
+	// absent from the GET is kept.
+	var edit oc.DatasourceInput
+	b, _ := json.Marshal(got.JSON200)
+	if err := json.Unmarshal(b, &edit); err != nil {
+		t.Fatal(err)
+	}
+	edit.Name = "Vectara (prod)"
+	edit.Auth.ExposeToken = ptr(true)
+	put, err := c.ReplaceDatasourceWithResponse(ctx, d.Id, edit)
+	must(put, err, 200)
+	if put.JSON200.Name != "Vectara (prod)" || !*put.JSON200.Auth.ClientSecretSet || put.JSON200.Authorization.Status != oc.AuthorizationStatusAuthorized {
+		t.Fatalf("after PUT: %+v", put.JSON200)
+	}
+
+	// Status, refresh, the token endpoint, revoke.
+	st, err := c.GetDatasourceStatusWithResponse(ctx, d.Id)
+	must(st, err, 200)
+	ref, err := c.RefreshDatasourceWithResponse(ctx, d.Id)
+	must(ref, err, 200)
+	if ref.JSON200.Status != oc.AuthorizationStatusAuthorized || ref.JSON200.ExpiresAt == nil {
+		t.Fatalf("refresh: %+v", ref.JSON200)
+	}
+	tok, err := c.GetDatasourceTokenWithResponse(ctx, d.Id)
+	must(tok, err, 200)
+	if tok.JSON200.AccessToken == "" || tok.JSON200.ExpiresIn <= 0 {
+		t.Fatalf("token: %+v", tok.JSON200)
+	}
+
+	// The proxy, every method, with a path and without.
+	type proxied = func() (*http.Response, []byte, error)
+	jsonBody := func() io.Reader { return strings.NewReader(`{"q":"hello"}`) }
+	calls := map[string]proxied{
+		"GET": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceGetWithResponse(ctx, d.Id, "me")
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"HEAD": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceHeadWithResponse(ctx, d.Id, "me")
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"OPTIONS": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceOptionsWithResponse(ctx, d.Id, "me")
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"POST": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourcePostWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"PUT": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourcePutWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"PATCH": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourcePatchWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"DELETE": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceDeleteWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"GET /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootGetWithResponse(ctx, d.Id)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"HEAD /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootHeadWithResponse(ctx, d.Id)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"OPTIONS /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootOptionsWithResponse(ctx, d.Id)
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"POST /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootPostWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"PUT /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootPutWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"PATCH /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootPatchWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+		"DELETE /": func() (*http.Response, []byte, error) {
+			r, err := c.ProxyDatasourceRootDeleteWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			if err != nil {
+				return nil, nil, err
+			}
+			return r.HTTPResponse, r.Body, nil
+		},
+	}
+	for name, call := range calls {
+		hr, body, err := call()
+		if err != nil {
+			t.Fatalf("proxy %s: %v", name, err)
+		}
+		method, root := strings.CutSuffix(name, " /")
+		wantPath := "/api/me"
+		if root {
+			wantPath = "/api/"
+		}
+		if hr.StatusCode != 200 {
+			t.Errorf("proxy %s: %d %s", name, hr.StatusCode, body)
+			continue
+		}
+		if method == "HEAD" {
+			continue
+		}
+		a := decode[grantstest.APIAnswer](t, body)
+		if a.Method != method || a.Path != wantPath || a.ClientID != "svc" {
+			t.Errorf("proxy %s: the upstream saw %+v", name, a)
+		}
+		if hr.Request.Method != "GET" && hr.Request.Method != "OPTIONS" && a.Body != `{"q":"hello"}` {
+			t.Errorf("proxy %s: the upstream got the body %q", name, a.Body)
+		}
+	}
+	// As the document says, a path parameter cannot carry "/": the
+	// generated client escapes it and the proxy refuses the escape.
+	plain, _ := oc.NewClientWithResponses(h.URL, oc.WithRequestEditorFn(bearer))
+	deep, err := plain.ProxyDatasourceGetWithResponse(ctx, d.Id, "v2/me")
+	must(deep, err, 400)
+	if deep.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/proxy-path-rejected" {
+		t.Errorf("a multi-segment path through the generated client: %+v", deep.ApplicationproblemJSON400)
+	}
+
+	rev, err := c.RevokeDatasourceWithResponse(ctx, d.Id)
+	must(rev, err, 200)
+	if rev.JSON200.HasRefreshToken || rev.JSON200.ExpiresAt != nil {
+		t.Errorf("revoke: %+v", rev.JSON200)
+	}
+
+	// Problems: 400 with every bad field, 401, 403, 404, 409, 413.
+	invalid := context.WithValue(ctx, invalidRequest{}, true)
+	bad, err := c.CreateDatasourceWithResponse(invalid, oc.DatasourceInput{Name: "bad", Url: "ftp://x", Auth: oc.OAuth2{GrantType: oc.ClientCredentials, AccessTokenUrl: "nope"}})
+	must(bad, err, 400)
+	var fields []string
+	for _, fe := range *bad.ApplicationproblemJSON400.Errors {
+		fields = append(fields, fe.Field)
+	}
+	sort.Strings(fields)
+	if strings.Join(fields, " ") != "auth.accessTokenUrl auth.clientId auth.clientSecret url" {
+		t.Errorf("invalid input: errors name %v", fields)
+	}
+	again := edit
+	again.Auth.ClientSecret = ptr("svc-secret-9f8e7d")
+	dup, err := c.CreateDatasourceWithResponse(ctx, again)
+	must(dup, err, 409)
+	huge, err := c.CreateDatasourceWithBodyWithResponse(invalid, "application/json", strings.NewReader(`{"name":"`+strings.Repeat("x", 300<<10)+`"}`))
+	must(huge, err, 413)
+	unauth, err := anon.ListDatasourcesWithResponse(ctx)
+	must(unauth, err, 401)
+	tokenOff := edit
+	tokenOff.Auth.ExposeToken = ptr(false)
+	_, err = c.ReplaceDatasourceWithResponse(ctx, d.Id, tokenOff)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notExposed, err := c.GetDatasourceTokenWithResponse(ctx, d.Id)
+	must(notExposed, err, 403)
+	if notExposed.ApplicationproblemJSON403.Type != "https://grantd.dev/problems/token-not-exposed" {
+		t.Errorf("token without exposeToken: %+v", notExposed.ApplicationproblemJSON403)
+	}
+	notInteractive, err := c.AuthorizeDatasourceWithResponse(ctx, d.Id, oc.AuthorizeRequest{})
+	must(notInteractive, err, 400)
+
+	// The UI session: sign in, who am I, a cookie-authenticated change
+	// without the CSRF header, sign out.
+	sess, err := anon.CreateSessionWithResponse(ctx, oc.SessionRequest{Token: adminToken})
+	must(sess, err, 201)
+	cookie := strings.SplitN(sess.HTTPResponse.Header.Get("Set-Cookie"), ";", 2)[0]
+	withCookie := func(_ context.Context, req *http.Request) error { req.Header.Set("Cookie", cookie); return nil }
+	who, err := anon.GetSessionWithResponse(ctx, withCookie)
+	must(who, err, 200)
+	if who.JSON200.Via != oc.SessionViaSession {
+		t.Errorf("session: %+v", who.JSON200)
+	}
+	csrf, err := anon.DeleteDatasourceWithResponse(ctx, d.Id, withCookie)
+	must(csrf, err, 403)
+	out, err := c.DeleteSessionWithResponse(ctx)
+	must(out, err, 204)
+
+	// The authorization-code flow: through the API, then in a browser.
+	created, err = c.CreateDatasourceWithResponse(ctx, oc.DatasourceInput{Name: "GitHub-ish", Url: p.URL + "/api", Auth: oc.OAuth2{
+		GrantType: oc.AuthorizationCode, AccessTokenUrl: p.TokenURL(), AuthorizationUrl: ptr(p.AuthURL()), ClientId: "web",
+		ClientSecret: ptr("web-secret-1a2b3c"), Scope: ptr("openid profile"), HeaderPrefix: ptr("Bearer"),
+	}})
+	must(created, err, 201)
+	ac := created.JSON201
+	if ac.Authorization.Status != oc.AuthorizationStatusUnauthorized || ac.Authorization.ExpiresAt != nil {
+		t.Fatalf("new authorization-code datasource: %+v", ac.Authorization)
+	}
+	notYet, err := c.ProxyDatasourceGetWithResponse(ctx, ac.Id, "me")
+	must(notYet, err, 424)
+	az, err := c.AuthorizeDatasourceWithResponse(ctx, ac.Id, oc.AuthorizeRequest{ReturnTo: ptr("/app/done")})
+	must(az, err, 200)
+	resp, err := browser().PostForm(az.JSON200.AuthorizeUrl, url.Values{"username": {grantstest.Username}, "password": {grantstest.Password}, "consent": {"allow"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cb := mustURL(resp.Header.Get("Location")).Query()
+	h.addSecret(cb.Get("code"))
+	h.addLogSecret(cb.Get("state"))
+	params := &oc.AuthorizeCallbackParams{Code: ptr(cb.Get("code")), State: ptr(cb.Get("state"))}
+	back, err := anon.AuthorizeCallbackWithResponse(ctx, params)
+	must(back, err, 302)
+	if loc := back.HTTPResponse.Header.Get("Location"); !strings.HasPrefix(loc, "/app/done?") || mustURL(loc).Query().Get("result") != "authorized" {
+		t.Fatalf("callback: %q", loc)
+	}
+	replayed, err := anon.AuthorizeCallbackWithResponse(ctx, params)
+	must(replayed, err, 400)
+	if replayed.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/invalid-state" {
+		t.Errorf("replayed callback: %+v", replayed.ApplicationproblemJSON400)
+	}
+	start, err := c.StartBrowserAuthorizationWithResponse(ctx, ac.Id, &oc.StartBrowserAuthorizationParams{ReturnTo: ptr("/app/done")})
+	must(start, err, 302)
+	if !strings.HasPrefix(start.HTTPResponse.Header.Get("Location"), p.AuthURL()) || !strings.Contains(start.HTTPResponse.Header.Get("Set-Cookie"), "grantd_flow=") {
+		t.Errorf("browser start: %v", start.HTTPResponse.Header)
+	}
+
+	// Events, configuration, health, readiness, metrics, this document.
+	events, err := c.ListEventsWithResponse(ctx, &oc.ListEventsParams{Datasource: &d.Id, Limit: ptr(50)})
+	must(events, err, 200)
+	if n := len(events.JSON200.Events); n == 0 || events.JSON200.Events[n-1].Type != oc.DatasourceCreated {
+		t.Errorf("events: %+v", events.JSON200.Events)
+	}
+	badLimit, err := c.ListEventsWithResponse(invalid, &oc.ListEventsParams{Limit: ptr(0)})
+	must(badLimit, err, 400)
+	cfg, err := c.GetConfigWithResponse(ctx)
+	must(cfg, err, 200)
+	if cfg.JSON200.RedirectUri != h.redirectURI() {
+		t.Errorf("config: %+v", cfg.JSON200)
+	}
+	health, err := anon.GetHealthWithResponse(ctx)
+	must(health, err, 200)
+	ready, err := anon.GetReadinessWithResponse(ctx)
+	must(ready, err, 200)
+	metrics, err := c.GetMetricsWithResponse(ctx)
+	must(metrics, err, 200)
+	doc, err := anon.GetOpenApiWithResponse(ctx)
+	must(doc, err, 200)
+
+	// Delete, then it is gone.
+	del, err := c.DeleteDatasourceWithResponse(ctx, d.Id)
+	must(del, err, 204)
+	gone, err := c.GetDatasourceWithResponse(ctx, d.Id)
+	must(gone, err, 404)
+	if gone.ApplicationproblemJSON404.Type != "https://grantd.dev/problems/not-found" || gone.ApplicationproblemJSON404.RequestId == nil {
+		t.Errorf("404: %+v", gone.ApplicationproblemJSON404)
+	}
+
+	if unseen := v.unseen(loadOpenAPI(t)); len(unseen) > 0 {
+		t.Errorf("operations the generated client did not exercise: %v", unseen)
+	}
+}
