@@ -51,6 +51,10 @@ const (
 	Permanent
 )
 
+// MarshalText writes the kind as its name, so JSON logs and documents say
+// "transient", as text logs do, not 1.
+func (k Kind) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
 func (k Kind) String() string {
 	switch k {
 	case Transient:

@@ -343,3 +343,16 @@ func TestCloseLeavesStoredStateAsItWas(t *testing.T) {
 		t.Errorf("Token after Close: %v, want ErrClosed", err)
 	}
 }
+
+// A permanent failure plans no retry, and its log line says so by leaving
+// retryAt out rather than writing a zero time.
+func TestPermanentFailureLogsNoRetryAt(t *testing.T) {
+	te := newTokenEndpoint(t)
+	te.set(jsonAnswer(401, `{"error":"invalid_client"}`))
+	f := newFixture(t, fixtureOptions{})
+	f.create(te.datasource())
+	logs := f.logs.String()
+	if !strings.Contains(logs, "token request failed") || strings.Contains(logs, "retryAt") {
+		t.Errorf("log of a permanent failure:\n%s", logs)
+	}
+}

@@ -648,8 +648,11 @@ func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource,
 			nr.Status = datasource.StatusError
 		}
 	}
-	e.log.Warn("token request failed", "datasource", en.id, "kind", te.Kind, "reason", te.Reason,
-		"failures", nr.Failures, "retryAt", nr.RetryAt)
+	attrs := []any{"datasource", en.id, "kind", te.Kind, "reason", te.Reason, "failures", nr.Failures}
+	if !nr.RetryAt.IsZero() {
+		attrs = append(attrs, "retryAt", nr.RetryAt)
+	}
+	e.log.Warn("token request failed", attrs...)
 	if err := e.save(ctx, en.id, &nr, prev); err != nil {
 		if errors.Is(err, datasource.ErrConflict) {
 			// Somebody else stored a newer record; install it, report ours.

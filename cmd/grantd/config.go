@@ -227,6 +227,14 @@ func (c *config) logger(w io.Writer) *slog.Logger {
 	l, _ := c.level()
 	opts := &slog.HandlerOptions{Level: l}
 	if c.LogFormat == "json" {
+		// Durations as the text logs write them ("1.5s"), not as
+		// nanosecond counts.
+		opts.ReplaceAttr = func(_ []string, a slog.Attr) slog.Attr {
+			if a.Value.Kind() == slog.KindDuration {
+				a.Value = slog.StringValue(a.Value.Duration().String())
+			}
+			return a
+		}
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
