@@ -86,7 +86,7 @@ type Server struct {
 	log         *slog.Logger
 	proxy       *proxy
 	allow       allowTable // the methods of each route, for 405
-	secure      bool // cookies get Secure
+	secure      bool       // cookies get Secure
 	redirectURI string
 	openAPIDoc  []byte // with the public URL as its server
 }
