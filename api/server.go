@@ -1,5 +1,5 @@
-// Package api is grantd's HTTP interface on Fiber: the REST API of
-// DESIGN.md, the authorization-code redirect flow with its callback, the
+// Package api is grantd's HTTP interface on Fiber: the REST API
+// described by openapi.json (served at /api/v1/openapi.json), the authorization-code redirect flow with its callback, the
 // authenticating proxy, the UI session, metrics, health and the OpenAPI
 // document. It is one consumer of packages datasource and grants.
 //

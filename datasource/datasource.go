@@ -78,7 +78,7 @@ const (
 )
 
 // OAuth2 is the OAuth 2.0 configuration of a datasource. The JSON names are
-// the API's (see DESIGN.md).
+// the API's (see api/openapi.json).
 type OAuth2 struct {
 	GrantType        GrantType `json:"grantType"`
 	AccessTokenURL   string    `json:"accessTokenUrl"`
