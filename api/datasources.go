@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"reflect"
 	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
 )
 
 // datasourceBody is the body of POST and PUT. The read-only fields of a
@@ -101,13 +101,15 @@ func (s *Server) decodeDatasource(c *fiber.Ctx) (*datasourceBody, []datasource.F
 	return &body, errs, nil
 }
 
-// validate runs the datasource's validation and answers every problem at
-// once: the decoder's and the validation's, one per field (a field with
-// the wrong type is not also reported as missing).
-func validate(d *datasource.Datasource, decodeErrs []datasource.FieldError) error {
+// invalid answers every problem of a body that did not decode cleanly at
+// once: the decoder's (wrong types, unknown fields) and the validation's,
+// one per field (a field with the wrong type is not also reported as
+// missing).
+func invalid(d *datasource.Datasource, decodeErrs []datasource.FieldError) error {
+	d.Normalize()
 	errs := decodeErrs
 	var v *datasource.ValidationError
-	if err := d.Validate(); errors.As(err, &v) {
+	if errors.As(d.Validate(), &v) {
 	next:
 		for _, fe := range v.Errors {
 			for _, de := range decodeErrs {
@@ -117,22 +119,10 @@ func validate(d *datasource.Datasource, decodeErrs []datasource.FieldError) erro
 			}
 			errs = append(errs, fe)
 		}
-	} else if err != nil {
-		return err
-	}
-	if len(errs) == 0 {
-		return nil
 	}
 	p := probInvalid.with("the datasource has invalid fields")
 	p.Errors = errs
 	return p
-}
-
-// sameDatasource reports whether b changes nothing of a but updatedAt.
-func sameDatasource(a, b *datasource.Datasource) bool {
-	x, y := *a, *b
-	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
-	return reflect.DeepEqual(x, y)
 }
 
 // secret says what the body does to the client secret: set it, clear it
@@ -163,18 +153,12 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 		return err
 	}
 	sec, _, _ := body.secret(&decodeErrs)
-	now := time.Now().UTC().Truncate(time.Millisecond)
-	d := &datasource.Datasource{ID: datasource.NewID(), Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2, CreatedAt: now, UpdatedAt: now}
+	d := &datasource.Datasource{Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2}
 	d.Auth.ClientSecret = sec
-	d.Normalize()
-	if err := validate(d, decodeErrs); err != nil {
-		return err
+	if len(decodeErrs) > 0 {
+		return invalid(d, decodeErrs)
 	}
-	ctx := c.UserContext()
-	if err := s.cfg.Store.CreateDatasource(ctx, d); err != nil {
-		return err
-	}
-	a, err := s.cfg.Engine.Reconcile(ctx, d.ID)
+	d, a, err := s.cfg.Engine.Create(c.UserContext(), d)
 	if err != nil {
 		return err
 	}
@@ -185,28 +169,20 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 }
 
 func (s *Server) listDatasources(c *fiber.Ctx) error {
-	ctx := c.UserContext()
-	list, err := s.cfg.Store.ListDatasources(ctx)
+	list, err := s.cfg.Engine.List(c.UserContext())
 	if err != nil {
 		return err
 	}
 	out := make([]view, 0, len(list))
-	for _, d := range list {
-		a, err := s.cfg.Engine.Status(ctx, d.ID)
-		if errors.Is(err, datasource.ErrNotFound) {
-			continue // deleted meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		out = append(out, newView(d, a))
+	for _, l := range list {
+		out = append(out, newView(l.Datasource, l.Authorization))
 	}
 	return c.JSON(fiber.Map{"datasources": out})
 }
 
 func (s *Server) getDatasource(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	d, err := s.cfg.Store.Datasource(ctx, c.Params("id"))
+	d, err := s.cfg.Engine.Datasource(ctx, c.Params("id"))
 	if err != nil {
 		return err
 	}
@@ -218,69 +194,43 @@ func (s *Server) getDatasource(c *fiber.Ctx) error {
 }
 
 func (s *Server) putDatasource(c *fiber.Ctx) error {
-	ctx := c.UserContext()
-	old, err := s.cfg.Store.Datasource(ctx, c.Params("id"))
-	if err != nil {
-		return err
-	}
 	body, decodeErrs, err := s.decodeDatasource(c)
 	if err != nil {
 		return err
 	}
 	sec, set, clear := body.secret(&decodeErrs)
-	d := &datasource.Datasource{ID: old.ID, Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2,
-		CreatedAt: old.CreatedAt, UpdatedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	d := &datasource.Datasource{ID: c.Params("id"), Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2}
+	var keep []string
 	switch {
 	case set:
 		d.Auth.ClientSecret = sec
-	case clear:
-		d.Auth.ClientSecret = datasource.Secret{}
-	default:
-		d.Auth.ClientSecret = old.Auth.ClientSecret
+	case !clear:
+		keep = append(keep, "auth.clientSecret")
 	}
-	d.Normalize()
-	if err := validate(d, decodeErrs); err != nil {
-		return err
+	if len(decodeErrs) > 0 {
+		return invalid(d, decodeErrs)
 	}
-	if sameDatasource(old, d) {
-		// Nothing changes: no write, no new updatedAt, no token request.
-		// This is what makes grantd apply idempotent.
-		a, err := s.cfg.Engine.Status(ctx, d.ID)
-		if err != nil {
-			return err
-		}
-		return c.JSON(newView(old, a))
-	}
-	if _, err := s.cfg.Store.UpdateDatasource(ctx, d); err != nil {
-		return err
-	}
-	a, err := s.cfg.Engine.Reconcile(ctx, d.ID)
+	d, a, changed, err := s.cfg.Engine.Update(c.UserContext(), grants.Change{Datasource: d, Keep: keep})
 	if err != nil {
 		return err
 	}
-	s.log.Info("datasource updated", "datasource", d.ID, "by", c.Locals(localActor))
-	s.audit(c, datasource.EventUpdated, d, "")
+	if changed {
+		s.log.Info("datasource updated", "datasource", d.ID, "by", c.Locals(localActor))
+		s.audit(c, datasource.EventUpdated, d, "")
+	}
 	return c.JSON(newView(d, a))
 }
 
 func (s *Server) deleteDatasource(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	id := c.Params("id")
-	d, err := s.cfg.Store.Datasource(ctx, id)
+	d, err := s.cfg.Engine.Datasource(ctx, id)
 	if err != nil {
 		return err
 	}
-	// Revoke at the provider first; a provider that fails must not keep
-	// the datasource alive, so its error is only logged.
-	if res, err := s.cfg.Engine.Revoke(ctx, id); err != nil {
-		s.log.Warn("revoking before delete failed", "datasource", id, "err", err)
-	} else if res.ProviderError != "" {
-		s.log.Warn("provider refused revocation before delete", "datasource", id, "reason", res.ProviderError)
-	}
-	if err := s.cfg.Store.DeleteDatasource(ctx, id); err != nil {
+	if _, err := s.cfg.Engine.Delete(ctx, id); err != nil {
 		return err
 	}
-	s.cfg.Engine.Forget(id)
 	s.log.Info("datasource deleted", "datasource", id, "by", c.Locals(localActor))
 	s.audit(c, datasource.EventDeleted, d, "")
 	return c.SendStatus(fiber.StatusNoContent)

@@ -23,6 +23,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
 )
 
@@ -36,7 +37,7 @@ const adminToken = "admin-token-for-tests-0123456789"
 type harness struct {
 	t            *testing.T
 	URL          string
-	engineDialer *grants.Dialer
+	engineDialer *outbound.Dialer
 	clock        *grantstest.Clock
 	store        *bolt.Store
 	engine       *grants.Engine
@@ -51,13 +52,13 @@ type harness struct {
 }
 
 type harnessOptions struct {
-	proxyDialer   *grants.Dialer
+	proxyDialer   *outbound.Dialer
 	proxyTimeout  time.Duration
 	https         bool
 	jsonLimit     int
 	proxyBody     int64 // request body limit
 	proxyResponse int64 // response body limit
-	engineDialer  *grants.Dialer
+	engineDialer  *outbound.Dialer
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -85,7 +86,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	metrics := api.NewMetrics()
 	h.engineDialer = o.engineDialer
 	if h.engineDialer == nil {
-		h.engineDialer = &grants.Dialer{AllowPrivate: true}
+		h.engineDialer = &outbound.Dialer{AllowPrivate: true}
 	}
 	h.engine = grants.New(h.store, grants.Options{
 		Clock: h.clock, Logger: log, RedirectURI: api.RedirectURI(public),
@@ -97,7 +98,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	metrics.CountStatuses(h.engine.StatusCounts)
 	dialer := o.proxyDialer
 	if dialer == nil {
-		dialer = &grants.Dialer{AllowPrivate: true}
+		dialer = &outbound.Dialer{AllowPrivate: true}
 	}
 	hub, err := webhook.New(webhook.Config{Store: h.store, Logger: log})
 	if err != nil {
@@ -107,7 +108,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.hub = hub
 	h.server = api.New(api.Config{
 		Events: h.store, Publish: hub.Publish,
-		Store: h.store, Engine: h.engine, PublicURL: public,
+		Engine: h.engine, PublicURL: public,
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),
 		Dialer: dialer, UI: ui.Files(), Logger: log, Metrics: metrics, Version: "test",
 		ProxyTimeout: o.proxyTimeout, JSONBodyLimit: o.jsonLimit, Now: h.clock.Now,

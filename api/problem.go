@@ -70,6 +70,8 @@ func problemFor(err error) *Problem {
 	var v *datasource.ValidationError
 	var te *grants.TokenError
 	var fe *fiber.Error
+	var se *grants.StateError
+	var na *grants.NotAuthorizedError
 	switch {
 	case errors.As(err, &p):
 		return p
@@ -85,14 +87,14 @@ func problemFor(err error) *Problem {
 		return q
 	case errors.Is(err, datasource.ErrUnavailable):
 		return probUnavailable.with("the store cannot take writes right now; cached tokens are still served")
-	case errors.Is(err, grants.ErrInvalidState):
-		return probInvalidState.with(strings.TrimPrefix(err.Error(), "grants: "))
+	case errors.As(err, &se):
+		return probInvalidState.with("invalid authorization state: " + se.Reason)
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
 	case errors.Is(err, grants.ErrClosed):
 		return probUnavailable.with("grantd is shutting down")
-	case errors.Is(err, grants.ErrNotAuthorized):
-		return probNotAuthorized.with(strings.TrimPrefix(err.Error(), "grants: "))
+	case errors.As(err, &na):
+		return probNotAuthorized.with("datasource is not authorized: " + na.Reason)
 	case errors.As(err, &te):
 		if te.Kind == grants.Permanent {
 			return probNotAuthorized.with(te.Reason)

@@ -14,10 +14,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/grantd/grantd/outbound"
 	"github.com/valyala/fasthttp"
-
-	"github.com/grantd/grantd/datasource"
-	"github.com/grantd/grantd/grants"
 )
 
 // proxy forwards …/proxy/* to the datasource's URL with its token placed as
@@ -58,7 +56,7 @@ func (p *proxy) client(caPEM string, tlsOn bool) (*proxyClients, error) {
 	if c, ok := p.clients[key]; ok {
 		return c, nil
 	}
-	tlsConf, err := grants.TLSConfig(caPEM)
+	tlsConf, err := outbound.TLSConfig(caPEM)
 	if err != nil {
 		return nil, err
 	}
@@ -160,10 +158,11 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	s := p.s
 	ctx := c.UserContext()
 	id := c.Params("id")
-	d, err := s.cfg.Engine.Datasource(ctx, id)
+	t, err := s.cfg.Engine.Resolve(ctx, id)
 	if err != nil {
 		return err
 	}
+	d := t.Datasource()
 	base, err := url.Parse(d.URL)
 	if err != nil {
 		return err
@@ -204,64 +203,53 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 		body = c.Body()
 	}
 
-	tok, err := s.cfg.Engine.Token(ctx, id)
-	if err != nil {
-		return err
-	}
 	hc, err := p.client(d.Auth.TLSCACert, base.Scheme == "https")
 	if err != nil {
 		return err
 	}
-
 	req := fasthttp.AcquireRequest()
 	defer fasthttp.ReleaseRequest(req)
-	build := func(t grants.AccessToken) {
-		req.Reset()
-		req.Header.DisableNormalizing()
-		req.URI().DisablePathNormalizing = true
-		q := query
-		where, name, value := t.Placement()
-		if where == datasource.PlacementQuery {
-			q = grants.SetQueryParam(q, name, value)
-		}
-		uri := base.Scheme + "://" + base.Host + path
-		if q != "" {
-			uri += "?" + q
-		}
-		req.SetRequestURI(uri)
-		req.Header.SetMethodBytes(c.Request().Header.Method())
-		copyRequestHeaders(&req.Header, &c.Request().Header)
-		req.Header.SetHost(base.Host)
-		req.Header.Set(fiber.HeaderXRequestID, requestID(c))
-		if where == datasource.PlacementHeader {
-			req.Header.Del(name)
-			req.Header.Set(name, value)
-		}
-		if bodyStream != nil {
-			req.SetBodyStream(bodyStream, -1)
-		} else if len(body) > 0 {
-			req.SetBodyRaw(body)
-		}
+	req.Header.DisableNormalizing()
+	req.URI().DisablePathNormalizing = true
+	uri := base.Scheme + "://" + base.Host + path
+	if query != "" {
+		uri += "?" + query
+	}
+	req.SetRequestURI(uri)
+	req.Header.SetMethodBytes(c.Request().Header.Method())
+	copyRequestHeaders(&req.Header, &c.Request().Header)
+	req.Header.SetHost(base.Host)
+	req.Header.Set(fiber.HeaderXRequestID, requestID(c))
+	if bodyStream != nil {
+		req.SetBodyStream(bodyStream, -1)
+	} else if len(body) > 0 {
+		req.SetBodyRaw(body)
 	}
 
-	build(tok)
+	// The engine places the token and, after an upstream 401, refreshes
+	// once (shared with every caller that saw the same token) and has the
+	// request sent again.
 	resp := fasthttp.AcquireResponse()
-	err = p.send(hc, req, resp, replayable)
-	if err == nil && resp.StatusCode() == fiber.StatusUnauthorized && replayable {
-		// The upstream refused the token: refresh once (shared with every
-		// other caller that saw this token) and replay once.
-		if newTok, terr := s.cfg.Engine.TokenAfter(ctx, id, tok.Generation); terr == nil {
+	sent := false
+	err = t.Send(ctx, fastRequest{req}, replayable, func() (int, error) {
+		if sent {
 			resp.CloseBodyStream()
 			resp.Reset()
-			build(newTok)
-			err = p.send(hc, req, resp, replayable)
 		}
-	}
+		sent = true
+		if err := p.send(hc, req, resp, replayable); err != nil {
+			return 0, err
+		}
+		return resp.StatusCode(), nil
+	})
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
+		if !sent {
+			return err // no token: the engine's problem (424, 502, 503)
+		}
 		prob := upstreamProblem(err)
 		s.log.Warn("upstream call failed", "requestId", requestID(c), "datasource", id, "host", base.Host,
-			"status", prob.Status, "cause", scrubbed(err, tok))
+			"status", prob.Status, "cause", scrubQuery(err, req))
 		return prob
 	}
 	c.Status(resp.StatusCode())
@@ -347,9 +335,9 @@ func upstreamProblem(err error) *Problem {
 	case errors.Is(err, fasthttp.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, fasthttp.ErrDialTimeout) || errors.As(err, &ne) && ne.Timeout():
 		return probUpstreamTime.with("the upstream did not answer in time")
-	case errors.Is(err, grants.ErrForbiddenAddress):
+	case errors.Is(err, outbound.ErrForbiddenAddress):
 		msg := "the upstream resolves to a private or loopback address, which is not allowed"
-		if re := (*grants.RefusedError)(nil); errors.As(err, &re) && re.Hint != "" {
+		if re := (*outbound.RefusedError)(nil); errors.As(err, &re) && re.Hint != "" {
 			msg += " (" + re.Hint + ")"
 		}
 		return probUpstream.with(msg)
@@ -361,16 +349,36 @@ func upstreamProblem(err error) *Problem {
 
 var errBodyLimit = errors.New("body over the limit")
 
-// scrubbed is err's text for a log line, without the token (a query
-// placement puts it in the URL, which some errors quote).
-func scrubbed(err error, tok grants.AccessToken) string {
+// scrubQuery is err's text for a log line without req's query: a query
+// placement puts the token there, and some errors quote the URL.
+func scrubQuery(err error, req *fasthttp.Request) string {
 	msg := err.Error()
-	if v := tok.Value().Reveal(); v != "" {
-		msg = strings.ReplaceAll(msg, v, "[redacted]")
-		msg = strings.ReplaceAll(msg, url.QueryEscape(v), "[redacted]")
+	if q := string(req.URI().QueryString()); q != "" {
+		msg = strings.ReplaceAll(msg, q, "[query]")
 	}
 	return msg
 }
+
+// fastRequest is a fasthttp request as a grants.Request. Header names are
+// not normalised (the proxy passes them as the caller wrote them), so
+// SetHeader removes every spelling of the name first: a caller cannot add
+// a second value next to the token.
+type fastRequest struct{ r *fasthttp.Request }
+
+func (f fastRequest) SetHeader(name, value string) {
+	var others [][]byte
+	for k := range f.r.Header.All() {
+		if string(k) != name && strings.EqualFold(string(k), name) {
+			others = append(others, bytes.Clone(k))
+		}
+	}
+	for _, k := range others {
+		f.r.Header.DelBytes(k)
+	}
+	f.r.Header.Set(name, value)
+}
+func (f fastRequest) RawQuery() string     { return string(f.r.URI().QueryString()) }
+func (f fastRequest) SetRawQuery(q string) { f.r.URI().SetQueryString(q) }
 
 // limitedReader fails with errBodyLimit after left bytes.
 type limitedReader struct {

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 // upstream is a test API behind the proxy whose behaviour a test sets.
@@ -173,7 +173,7 @@ func TestProxyProviderFailures(t *testing.T) {
 }
 
 func TestProxyDialGuard(t *testing.T) {
-	h := newHarness(t, harnessOptions{proxyDialer: &grants.Dialer{}})
+	h := newHarness(t, harnessOptions{proxyDialer: &outbound.Dialer{}})
 	p := newProvider(t, h, grantstest.ProviderOptions{})
 	d := h.create(ccBody(p, "loopback-upstream", "svc-secret-9f8e7d"))
 	code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/x", nil)

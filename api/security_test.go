@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 // TestEveryRouteNeedsCredentials enumerates the routes the server really
@@ -125,7 +125,7 @@ func TestDNSRebindingRefused(t *testing.T) {
 		}
 		return nil, fmt.Errorf("no such host %s", host)
 	}
-	strict := &grants.Dialer{LookupIP: lookup, Timeout: time.Second}
+	strict := &outbound.Dialer{LookupIP: lookup, Timeout: time.Second}
 	h := newHarness(t, harnessOptions{proxyDialer: strict, engineDialer: strict})
 	up := newUpstream(t)
 	up.set(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "internal") })

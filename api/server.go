@@ -32,14 +32,13 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/grantd/grantd/datasource"
-	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/outbound"
 )
 
-// Config configures New. Store, Engine, PublicURL and AdminTokenHash are
+// Config configures New. Engine, PublicURL and AdminTokenHash are
 // required.
 type Config struct {
-	Store  datasource.Store
-	Engine *grants.Engine
+	Engine Engine
 	// PublicURL is where users and providers reach grantd; the callback's
 	// redirect URI is built from it, never from request headers.
 	PublicURL *url.URL
@@ -48,7 +47,7 @@ type Config struct {
 	// SessionKey signs UI session cookies (32 random bytes, kept secret).
 	SessionKey []byte
 	// Dialer guards the proxy's outgoing connections.
-	Dialer *grants.Dialer
+	Dialer *outbound.Dialer
 	// UI is the web UI's files, served at /; nil serves none.
 	UI fs.FS
 	// Logger receives access logs; nothing secret is ever logged.
@@ -118,7 +117,7 @@ func New(cfg Config) *Server {
 		cfg.Now = time.Now
 	}
 	if cfg.Dialer == nil {
-		cfg.Dialer = &grants.Dialer{}
+		cfg.Dialer = &outbound.Dialer{}
 	}
 	s := &Server{
 		cfg:         cfg,

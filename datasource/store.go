@@ -70,6 +70,10 @@ type Tokens interface {
 	// DeleteTokenRecord erases the token record of id; no record is not an
 	// error.
 	DeleteTokenRecord(ctx context.Context, id string) error
+	// TokenSchedule returns the schedule view of datasource id's token
+	// record (zero but for GrantType when it has none) without unsealing
+	// anything, or ErrNotFound for an unknown datasource.
+	TokenSchedule(ctx context.Context, id string) (Schedule, error)
 	// Schedules calls fn once per datasource with the planning view of its
 	// token record (zero but for GrantType when it has none), without
 	// unsealing anything. It stops at the first error fn returns.

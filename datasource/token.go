@@ -77,32 +77,33 @@ type Authorization struct {
 }
 
 // Authorization returns the public view of r. A nil record is unauthorized.
-func (r *TokenRecord) Authorization() Authorization {
-	if r == nil {
-		return Authorization{Status: StatusUnauthorized}
-	}
+func (r *TokenRecord) Authorization() Authorization { return r.Schedule().Authorization() }
+
+// Authorization returns the public view of the record s was read from.
+func (s Schedule) Authorization() Authorization {
 	a := Authorization{
-		Status:          r.Status,
-		LastError:       r.LastError,
-		HasRefreshToken: !r.RefreshToken.IsZero(),
-		GrantedScope:    r.GrantedScope,
+		Status:          s.Status,
+		LastError:       s.LastError,
+		HasRefreshToken: s.HasRefreshToken,
+		GrantedScope:    s.GrantedScope,
 	}
 	if a.Status == "" {
 		a.Status = StatusUnauthorized
 	}
-	if r.HasToken() && !r.Expiry.IsZero() {
-		t := r.Expiry.UTC()
+	if s.HasToken && !s.Expiry.IsZero() {
+		t := s.Expiry.UTC()
 		a.ExpiresAt = &t
 	}
-	if !r.LastRefreshedAt.IsZero() {
-		t := r.LastRefreshedAt.UTC()
+	if !s.LastRefreshedAt.IsZero() {
+		t := s.LastRefreshedAt.UTC()
 		a.LastRefreshedAt = &t
 	}
 	return a
 }
 
-// Schedule is the part of a TokenRecord the background refresher needs to
-// plan, readable without unsealing anything.
+// Schedule is a TokenRecord without its tokens: what the background
+// refresher needs to plan and what a status shows, readable without
+// unsealing anything.
 type Schedule struct {
 	// GrantType is the datasource's grant type.
 	GrantType        GrantType
@@ -116,6 +117,8 @@ type Schedule struct {
 	Failures         int
 	PermanentFailure bool
 	LocalFailure     bool
+	LastError        string
+	GrantedScope     string
 }
 
 // Schedule returns the planning view of r.
@@ -134,5 +137,7 @@ func (r *TokenRecord) Schedule() Schedule {
 		Failures:         r.Failures,
 		PermanentFailure: r.PermanentFailure,
 		LocalFailure:     r.LocalFailure,
+		LastError:        r.LastError,
+		GrantedScope:     r.GrantedScope,
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"fmt"
 
 	"golang.org/x/oauth2"
 
@@ -135,20 +134,20 @@ type CallbackResult struct {
 // failure; everything after a valid state is in the result.
 func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResult, error) {
 	if r.State == "" || len(r.State) > 512 {
-		return nil, fmt.Errorf("%w: no state parameter", ErrInvalidState)
+		return nil, &StateError{Reason: "no state parameter"}
 	}
 	st, err := e.store.ConsumeState(ctx, StateKey(r.State))
 	if errors.Is(err, datasource.ErrNotFound) {
-		return nil, fmt.Errorf("%w: unknown or already used", ErrInvalidState)
+		return nil, &StateError{Reason: "unknown or already used"}
 	}
 	if err != nil {
 		return nil, err
 	}
 	if st.Expired(e.clock.Now()) {
-		return nil, fmt.Errorf("%w: expired", ErrInvalidState)
+		return nil, &StateError{Reason: "expired"}
 	}
 	if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
-		return nil, fmt.Errorf("%w: started in another browser", ErrInvalidState)
+		return nil, &StateError{Reason: "started in another browser"}
 	}
 	res := &CallbackResult{DatasourceID: st.DatasourceID, ReturnTo: st.ReturnTo}
 	fail := func(code, desc string) (*CallbackResult, error) {
@@ -236,12 +235,7 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 		if err := e.save(ctx, d.ID, nr, gen); err != nil {
 			return err
 		}
-		en.mu.Lock()
-		en.ds = d
-		en.dsp.Store(d)
-		e.setRecordLocked(en, nr)
-		en.mu.Unlock()
-		e.afterRecord(d.ID, d, nr)
+		e.install(en, d, nr)
 		out = nr.Authorization()
 		return nil
 	})
@@ -252,7 +246,7 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 // on the datasource without changing its token or status (a failed
 // re-authorization leaves a working token be).
 func (e *Engine) noteError(ctx context.Context, id, reason string, next datasource.ClientAuth) {
-	e.exclusive(ctx, id, func(en *entry, cur *datasource.TokenRecord) error {
+	err := e.exclusive(ctx, id, func(en *entry, cur *datasource.TokenRecord) error {
 		var nr datasource.TokenRecord
 		var gen uint64
 		if cur != nil {
@@ -267,59 +261,10 @@ func (e *Engine) noteError(ctx context.Context, id, reason string, next datasour
 		if err := e.save(ctx, id, &nr, gen); err != nil {
 			return err
 		}
-		en.mu.Lock()
-		e.setRecordLocked(en, &nr)
-		en.mu.Unlock()
+		e.install(en, nil, &nr)
 		return nil
 	})
-}
-
-// exclusive runs fn while no token request of datasource id is in flight
-// and none can start, under the cross-replica lock, with the record as
-// stored now. The entry is loaded.
-func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cur *datasource.TokenRecord) error) error {
-	for {
-		en, err := e.lockedEntry(ctx, id, false)
-		if err != nil {
-			return err
-		}
-		if f := en.flight; f != nil {
-			en.mu.Unlock()
-			select {
-			case <-f.done:
-				continue
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		f := &flight{done: make(chan struct{})}
-		en.flight = f
-		en.mu.Unlock()
-
-		err = func() error {
-			if l := e.opts.Locker; l != nil {
-				unlock, err := l.Lock(ctx, id)
-				if err != nil {
-					return err
-				}
-				defer unlock()
-			}
-			cur, err := e.record(ctx, id)
-			if err != nil {
-				return err
-			}
-			return fn(en, cur)
-		}()
-
-		en.mu.Lock()
-		en.flight = nil
-		f.err = err
-		if err == nil {
-			f.tok = en.tok.Load()
-		}
-		e.dropIfCold(en)
-		en.mu.Unlock()
-		close(f.done)
-		return err
+	if err != nil && !errors.Is(err, datasource.ErrNotFound) {
+		e.log.Warn("recording a failed authorization failed", "datasource", id, "err", err)
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/http"
+
+	"github.com/grantd/grantd/outbound"
 )
 
 // Apply places a fresh token of datasource id on req, as the datasource
@@ -19,21 +21,21 @@ func (e *Engine) Apply(ctx context.Context, id string, req *http.Request) error 
 }
 
 // Client returns an *http.Client that authenticates every request as
-// datasource id: it places a fresh token, and when the upstream answers
-// 401 it gets a token of a newer generation (one refresh, shared with
-// everyone else) and retries a replayable request once. Outgoing
-// connections go through the engine's dialer guard and trust the
-// datasource's CA. The client is cheap; make one per use or keep it.
+// datasource id (see Target.Send): a fresh token placed, and after an
+// upstream 401 one refresh, shared with everyone else, and one retry of a
+// replayable request. Outgoing connections go through the engine's dialer
+// guard and trust the datasource's CA. The client is cheap; make one per
+// use or keep it.
 func (e *Engine) Client(ctx context.Context, id string) (*http.Client, error) {
-	d, err := e.store.Datasource(ctx, id)
+	t, err := e.Resolve(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	t, err := NewTransport(TransportOptions{Dialer: e.opts.Dialer, CACert: d.Auth.TLSCACert})
+	base, err := outbound.NewTransport(outbound.TransportOptions{Dialer: e.opts.Dialer, CACert: t.Datasource().Auth.TLSCACert})
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{Transport: &Transport{Engine: e, ID: id, Base: t}}, nil
+	return &http.Client{Transport: &Transport{Engine: e, ID: id, Base: base}}, nil
 }
 
 // Transport is an http.RoundTripper that authenticates as one datasource.
@@ -51,47 +53,49 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	ctx := req.Context()
-	tok, err := t.Engine.Token(ctx, t.ID)
+	target, err := t.Engine.Resolve(ctx, t.ID)
 	if err != nil {
 		closeBody(req)
 		return nil, err
 	}
 	r := req.Clone(ctx)
-	tok.Apply(r)
-	resp, err := base.RoundTrip(r)
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || !replayable(req) {
-		return resp, err
-	}
-	newTok, err := t.Engine.TokenAfter(ctx, t.ID, tok.Generation)
+	var resp *http.Response
+	sent := false
+	err = target.Send(ctx, httpRequest{r}, replayable(req), func() (int, error) {
+		sent = true
+		if resp != nil {
+			// The retry: let the refused answer go, rewind the body.
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			resp = nil
+			if req.GetBody != nil {
+				b, err := req.GetBody()
+				if err != nil {
+					return 0, err
+				}
+				r.Body = b
+			}
+		}
+		var err error
+		resp, err = base.RoundTrip(r)
+		if err != nil {
+			return 0, err
+		}
+		return resp.StatusCode, nil
+	})
 	if err != nil {
-		return resp, nil // the upstream's 401 is the better answer
+		if !sent { // a RoundTrip closes the body whatever happens
+			closeBody(req)
+		}
+		return nil, err
 	}
-	r2, err := rewind(ctx, req)
-	if err != nil {
-		return resp, nil
-	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	newTok.Apply(r2)
-	return base.RoundTrip(r2)
+	return resp, nil
 }
 
 // replayable reports whether req can be sent again: it has no body, or
 // one that GetBody can produce again.
 func replayable(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
-}
-
-func rewind(ctx context.Context, req *http.Request) (*http.Request, error) {
-	r := req.Clone(ctx)
-	if req.GetBody != nil {
-		b, err := req.GetBody()
-		if err != nil {
-			return nil, err
-		}
-		r.Body = b
-	}
-	return r, nil
 }
 
 func closeBody(req *http.Request) {

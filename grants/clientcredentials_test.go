@@ -10,6 +10,7 @@ import (
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 func TestClientCredentialsAuthStyles(t *testing.T) {
@@ -166,7 +167,7 @@ func TestConcurrentCallersOneTokenRequest(t *testing.T) {
 func TestDialGuardRefusesLoopbackProvider(t *testing.T) {
 	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
 	p.AddClient(grantstest.Client{ID: "c", Secret: "s"})
-	f := newFixture(t, fixtureOptions{engine: grants.Options{Dialer: &grants.Dialer{}}})
+	f := newFixture(t, fixtureOptions{engine: grants.Options{Dialer: &outbound.Dialer{}}})
 	d := f.create(ccDatasource(p, "c", "s"))
 	a := f.status(d.ID)
 	if a.Status != datasource.StatusError || !strings.Contains(a.LastError, "private or loopback") {

@@ -9,11 +9,14 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/outbound"
 )
 
-// Store is what the engine needs of a datasource.Store.
+// Store is what the engine needs of a datasource.Store: the datasources
+// it creates, changes and deletes, their token records and the pending
+// authorization states.
 type Store interface {
-	Datasource(ctx context.Context, id string) (*datasource.Datasource, error)
+	datasource.Datasources
 	datasource.Tokens
 	datasource.States
 }
@@ -61,7 +64,7 @@ type Options struct {
 	RedirectURI string
 	// Dialer opens outgoing connections; default a Dialer that refuses
 	// private addresses.
-	Dialer *Dialer
+	Dialer *outbound.Dialer
 	// TokenTimeout bounds one token request; default 15s.
 	TokenTimeout time.Duration
 	// Workers is the number of concurrent background refreshes; default 64.
@@ -89,7 +92,7 @@ type Engine struct {
 	opts   Options
 	clock  Clock
 	log    *slog.Logger
-	http   clients
+	http   outbound.Cache[string, *http.Client] // token-endpoint clients by CA bundle
 	disc   discovery
 	sched  *refresher
 	ctx    context.Context // cancelled by Close; bounds background work
@@ -114,7 +117,7 @@ func New(store Store, opts Options) *Engine {
 		opts.Logger = slog.Default()
 	}
 	if opts.Dialer == nil {
-		opts.Dialer = &Dialer{}
+		opts.Dialer = &outbound.Dialer{}
 	}
 	if opts.TokenTimeout == 0 {
 		opts.TokenTimeout = 15 * time.Second
@@ -134,7 +137,7 @@ func New(store Store, opts Options) *Engine {
 		opts:     opts,
 		clock:    opts.Clock,
 		log:      opts.Logger,
-		http:     clients{dialer: opts.Dialer, timeout: opts.TokenTimeout},
+		http:     outbound.Cache[string, *http.Client]{New: tokenClient(opts.Dialer, opts.TokenTimeout)},
 		disc:     discovery{clock: opts.Clock},
 		ctx:      ctx,
 		cancel:   cancel,
@@ -231,95 +234,6 @@ func (e *Engine) setStatus(id, name string, to datasource.Status, lastError stri
 	}
 }
 
-// Status returns the authorization of datasource id as stored, which
-// reflects refreshes made by other replicas too.
-func (e *Engine) Status(ctx context.Context, id string) (datasource.Authorization, error) {
-	if _, err := e.store.Datasource(ctx, id); err != nil {
-		return datasource.Authorization{}, err
-	}
-	rec, err := e.store.TokenRecord(ctx, id)
-	if errors.Is(err, datasource.ErrNotFound) {
-		return (*datasource.TokenRecord)(nil).Authorization(), nil
-	}
-	if err != nil {
-		return datasource.Authorization{}, err
-	}
-	return e.authorization(rec), nil
-}
-
-// authorization is rec's public view at the engine's now: a token that has
-// expired during an outage is no longer "authorized".
-func (e *Engine) authorization(rec *datasource.TokenRecord) datasource.Authorization {
-	a := rec.Authorization()
-	if a.Status == datasource.StatusAuthorized && rec.HasToken() && !e.clock.Now().Before(rec.Expiry) && rec.Failures > 0 {
-		a.Status = datasource.StatusError
-	}
-	return a
-}
-
-// Reconcile tells the engine that datasource id was created or changed. It
-// drops what the engine cached of it, re-plans its refresh and, for a grant
-// that needs no person (client credentials), asks for a token right away
-// so the returned status says at once whether the configuration works.
-// A failed token request is not an error here: it is in the status.
-func (e *Engine) Reconcile(ctx context.Context, id string) (datasource.Authorization, error) {
-	e.forgetEntry(id)
-	d, err := e.store.Datasource(ctx, id)
-	if err != nil {
-		return datasource.Authorization{}, err
-	}
-	rec, err := e.record(ctx, id)
-	if err != nil {
-		return datasource.Authorization{}, err
-	}
-	e.setStatus(id, d.Name, rec.Authorization().Status, rec.Authorization().LastError, false)
-	g, err := Lookup(d.Auth.GrantType)
-	if err != nil {
-		return datasource.Authorization{}, err
-	}
-	if _, interactive := g.(Interactive); !interactive && !rec.HasToken() {
-		// Errors land in the record; the status reports them.
-		e.obtain(ctx, id, wantFirst, 0)
-	} else {
-		e.replan(id, d.Auth.GrantType, rec)
-	}
-	return e.Status(ctx, id)
-}
-
-// Invalidate drops what the engine cached of datasource id and plans its
-// refresh again from the store. Call it when another process changed the
-// datasource or its token record (a watch on a shared store): the next
-// caller reads the new token from the store instead of making a token
-// request of its own. A deleted datasource is forgotten.
-func (e *Engine) Invalidate(ctx context.Context, id string) error {
-	e.forgetEntry(id)
-	d, err := e.store.Datasource(ctx, id)
-	if errors.Is(err, datasource.ErrNotFound) {
-		e.Forget(id)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	rec, err := e.record(ctx, id)
-	if err != nil {
-		return err
-	}
-	a := e.authorization(rec)
-	e.setStatus(id, d.Name, a.Status, a.LastError, false)
-	e.replan(id, d.Auth.GrantType, rec)
-	return nil
-}
-
-// Forget drops everything the engine holds about a deleted datasource.
-func (e *Engine) Forget(id string) {
-	e.forgetEntry(id)
-	e.sched.unschedule(id)
-	e.mu.Lock()
-	delete(e.statuses, id)
-	e.mu.Unlock()
-}
-
 // record returns the stored token record of id, nil when there is none.
 func (e *Engine) record(ctx context.Context, id string) (*datasource.TokenRecord, error) {
 	rec, err := e.store.TokenRecord(ctx, id)
@@ -330,7 +244,24 @@ func (e *Engine) record(ctx context.Context, id string) (*datasource.TokenRecord
 }
 
 func (e *Engine) httpClient(d *datasource.Datasource) (*http.Client, error) {
-	return e.http.get(d.Auth.TLSCACert)
+	return e.http.Get(d.Auth.TLSCACert)
+}
+
+// tokenClient makes the client for token endpoints trusting a CA bundle.
+func tokenClient(dialer *outbound.Dialer, timeout time.Duration) func(caPEM string) (*http.Client, error) {
+	return func(caPEM string) (*http.Client, error) {
+		t, err := outbound.NewTransport(outbound.TransportOptions{Dialer: dialer, CACert: caPEM})
+		if err != nil {
+			return nil, err
+		}
+		return &http.Client{
+			Transport: t,
+			Timeout:   timeout,
+			// A token endpoint that redirects is misconfigured; following
+			// it would resend credentials somewhere else.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}, nil
+	}
 }
 
 // purgeStates removes expired authorization states, at most once a minute.

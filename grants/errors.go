@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/outbound"
 )
 
 // Errors returned by the engine. Check with errors.Is.
@@ -38,6 +39,39 @@ var (
 	// the provider's failure.
 	ErrClosed = errors.New("grants: engine closed")
 )
+
+// NotAuthorizedError says why a datasource has no usable grant. It
+// matches ErrNotAuthorized with errors.Is; a provider's refusal stays
+// reachable as *TokenError with errors.As.
+type NotAuthorizedError struct {
+	// Reason is the status and what caused it, for problems and logs.
+	Reason string
+	err    error
+}
+
+func (e *NotAuthorizedError) Error() string { return ErrNotAuthorized.Error() + ": " + e.Reason }
+
+// Is makes errors.Is(err, ErrNotAuthorized) true.
+func (e *NotAuthorizedError) Is(target error) bool { return target == ErrNotAuthorized }
+
+// Unwrap returns the provider's refusal, if one caused it.
+func (e *NotAuthorizedError) Unwrap() error { return e.err }
+
+func notAuthorized(reason string, cause error) error {
+	return &NotAuthorizedError{Reason: reason, err: cause}
+}
+
+// StateError says why Callback refused a state. It matches
+// ErrInvalidState with errors.Is.
+type StateError struct {
+	// Reason is "unknown or already used", "expired", …
+	Reason string
+}
+
+func (e *StateError) Error() string { return ErrInvalidState.Error() + ": " + e.Reason }
+
+// Is makes errors.Is(err, ErrInvalidState) true.
+func (e *StateError) Is(target error) bool { return target == ErrInvalidState }
 
 // Kind classifies a failed token request.
 type Kind int
@@ -150,7 +184,7 @@ func classify(err error, now time.Time, secrets ...string) *TokenError {
 		default:
 			e.Reason = fmt.Sprintf("token endpoint answered HTTP %d", e.Status)
 		}
-	case errors.Is(err, ErrForbiddenAddress):
+	case errors.Is(err, outbound.ErrForbiddenAddress):
 		e.Kind, e.Local = Permanent, true
 		e.Reason = "token URL resolves to a private or loopback address, which is not allowed" + refusalHint(err)
 	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
@@ -171,7 +205,7 @@ func classify(err error, now time.Time, secrets ...string) *TokenError {
 // refusalHint returns what the dial guard said to do about a refusal
 // (Dialer.RefusalHint), as a suffix.
 func refusalHint(err error) string {
-	var re *RefusedError
+	var re *outbound.RefusedError
 	if errors.As(err, &re) && re.Hint != "" {
 		return " (" + re.Hint + ")"
 	}

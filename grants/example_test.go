@@ -15,6 +15,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 // Example shows grantd as a library: a store, an engine, a datasource, and
@@ -42,7 +43,7 @@ func Example() {
 	defer store.Close()
 
 	engine := grants.New(store, grants.Options{
-		Dialer: &grants.Dialer{AllowPrivate: true}, // the example provider is on loopback
+		Dialer: &outbound.Dialer{AllowPrivate: true}, // the example provider is on loopback
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err := engine.Start(ctx); err != nil {
@@ -51,7 +52,6 @@ func Example() {
 	defer engine.Close()
 
 	d := &datasource.Datasource{
-		ID:   datasource.NewID(),
 		Name: "Example API",
 		URL:  p.URL + "/api",
 		Auth: datasource.OAuth2{
@@ -62,14 +62,12 @@ func Example() {
 			Scope:          "api/write",
 		},
 	}
-	d.Normalize()
-	if err := d.Validate(); err != nil {
+	// Create validates (a *datasource.ValidationError names every bad
+	// field), stores, and gets the first token at once.
+	d, status, err := engine.Create(ctx, d)
+	if err != nil {
 		log.Fatal(err)
 	}
-	if err := store.CreateDatasource(ctx, d); err != nil {
-		log.Fatal(err)
-	}
-	status, _ := engine.Reconcile(ctx, d.ID) // gets the first token now
 	fmt.Println("status:", status.Status)
 
 	client, _ := engine.Client(ctx, d.ID)

@@ -23,3 +23,4 @@ func (e *Engine) CachedEntries() int {
 }
 func JWTExpiry(tok string) (time.Time, bool) { return jwtExpiry(tok) }
 func MetadataURLs(tokenURL string) []string  { return metadataURLs(tokenURL) }
+func SetQueryParam(rawQuery, name, value string) string { return setQueryParam(rawQuery, name, value) }

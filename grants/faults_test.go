@@ -259,7 +259,7 @@ func TestRefreshTokenKeptWhenNotReturned(t *testing.T) {
 	if err := f.store.SaveTokenRecord(ctx, d.ID, seed, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.engine.Reconcile(ctx, d.ID)
+	f.engine.Invalidate(ctx, d.ID)
 
 	te.set(jsonAnswer(200, `{"access_token":"at-2","token_type":"Bearer","expires_in":3600}`))
 	if a, _ := f.engine.Refresh(ctx, d.ID); a.Status != datasource.StatusAuthorized {
@@ -276,8 +276,9 @@ func TestRefreshTokenKeptWhenNotReturned(t *testing.T) {
 	// sendScopeOnRefresh puts the scope on the refresh request.
 	d2 := d.Clone()
 	d2.Auth.SendScopeOnRefresh = true
-	f.store.UpdateDatasource(ctx, d2)
-	f.engine.Reconcile(ctx, d.ID)
+	if _, _, _, err := f.engine.Update(ctx, grants.Change{Datasource: d2}); err != nil {
+		t.Fatal(err)
+	}
 	f.engine.Refresh(ctx, d.ID)
 	if te.lastReq["scope"] != "read" {
 		t.Errorf("sendScopeOnRefresh: request %v", te.lastReq)

@@ -19,6 +19,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 var ctx = context.Background()
@@ -80,7 +81,7 @@ func (f *fixture) open(o fixtureOptions) {
 		opts.RedirectURI = redirectURI
 	}
 	if opts.Dialer == nil {
-		opts.Dialer = &grants.Dialer{AllowPrivate: true}
+		opts.Dialer = &outbound.Dialer{AllowPrivate: true}
 	}
 	if opts.TokenTimeout == 0 {
 		opts.TokenTimeout = 5 * time.Second
@@ -171,20 +172,12 @@ func (f *fixture) waitFor(what string, cond func() bool) {
 	}
 }
 
-// create stores d (normalized, with a new id) and reconciles it, as the
-// API does on POST.
+// create creates d through the engine, as the API does on POST, and
+// returns it as stored (with its id).
 func (f *fixture) create(d *datasource.Datasource) *datasource.Datasource {
 	f.t.Helper()
-	d.ID = datasource.NewID()
-	d.CreatedAt, d.UpdatedAt = f.clock.Now(), f.clock.Now()
-	d.Normalize()
-	if err := d.Validate(); err != nil {
-		f.t.Fatal(err)
-	}
-	if err := f.store.CreateDatasource(ctx, d); err != nil {
-		f.t.Fatal(err)
-	}
-	if _, err := f.engine.Reconcile(ctx, d.ID); err != nil {
+	d, _, err := f.engine.Create(ctx, d)
+	if err != nil {
 		f.t.Fatal(err)
 	}
 	return d

@@ -10,12 +10,13 @@ import (
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 const hint = "set GRANTD_ALLOW_PRIVATE_NETWORKS=true to allow it"
 
 func guarded(allow bool) fixtureOptions {
-	return fixtureOptions{engine: grants.Options{Dialer: &grants.Dialer{AllowPrivate: allow, RefusalHint: hint}}}
+	return fixtureOptions{engine: grants.Options{Dialer: &outbound.Dialer{AllowPrivate: allow, RefusalHint: hint}}}
 }
 
 // TestLocalFailuresRecoverAtStart: a failure caused by grantd's own

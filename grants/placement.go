@@ -15,12 +15,13 @@ type AccessToken struct {
 	// Expiry is when the token stops being valid.
 	Expiry time.Time
 	// Generation is the token's generation in the store (see
-	// datasource.TokenRecord). Pass it to Invalidate after a 401.
+	// datasource.TokenRecord).
 	Generation uint64
 	// Type is the token_type the provider gave, usually "Bearer".
 	Type string
 
 	value     datasource.Secret
+	obtained  time.Time     // when the provider issued it (LastRefreshedAt)
 	skew      time.Duration // stop handing it out this long before Expiry
 	placement datasource.Placement
 	name      string // header or query parameter name
@@ -35,6 +36,7 @@ func newAccessToken(a *datasource.OAuth2, rec *datasource.TokenRecord) *AccessTo
 		Generation: rec.Generation,
 		Type:       rec.TokenType,
 		value:      rec.AccessToken,
+		obtained:   rec.LastRefreshedAt,
 		skew:       expirySkew,
 		placement:  a.TokenPlacement,
 	}
@@ -59,32 +61,53 @@ func newAccessToken(a *datasource.OAuth2, rec *datasource.TokenRecord) *AccessTo
 // placement should need it.
 func (t AccessToken) Value() datasource.Secret { return t.value }
 
-// Placement says where the token goes on an outgoing request: in the header
-// name with value, or in the query parameter name with value. It is the one
-// place that decides; Apply and the proxy both use it.
-func (t AccessToken) Placement() (where datasource.Placement, name, value string) {
-	if t.placement == datasource.PlacementQuery {
-		return t.placement, t.name, t.value.Reveal()
-	}
-	return datasource.PlacementHeader, t.name, t.header
+// Request is an outgoing request to a datasource, whatever HTTP library
+// carries it (net/http for Client, fasthttp for the proxy): the engine puts
+// credentials on it through these methods. This is the one place that
+// decides where a token goes.
+type Request interface {
+	// SetHeader replaces every value of the header name (compared without
+	// regard to case) with value.
+	SetHeader(name, value string)
+	// RawQuery returns the query string, without "?".
+	RawQuery() string
+	// SetRawQuery replaces the query string.
+	SetRawQuery(q string)
 }
 
-// Apply places the token on r per the datasource's configuration: it sets
-// the header (replacing any value) or replaces the query parameter,
-// keeping the other parameters in their order.
-func (t AccessToken) Apply(r *http.Request) {
-	where, name, value := t.Placement()
-	if where == datasource.PlacementHeader {
-		r.Header[name] = []string{value}
+// place puts t on r per the datasource's configuration: the header
+// (replacing any value) or the query parameter (replacing any occurrence,
+// keeping the other parameters in their order and encoding).
+func (t AccessToken) place(r Request) {
+	if t.placement == datasource.PlacementQuery {
+		r.SetRawQuery(setQueryParam(r.RawQuery(), t.name, t.value.Reveal()))
 		return
 	}
-	r.URL.RawQuery = SetQueryParam(r.URL.RawQuery, name, value)
+	r.SetHeader(t.name, t.header)
 }
 
-// SetQueryParam returns rawQuery with every occurrence of name removed and
+// Apply places the token on r per the datasource's configuration; see
+// Request.
+func (t AccessToken) Apply(r *http.Request) { t.place(httpRequest{r}) }
+
+// httpRequest is a *http.Request as a Request.
+type httpRequest struct{ r *http.Request }
+
+func (h httpRequest) SetHeader(name, value string) {
+	for k := range h.r.Header {
+		if k != name && strings.EqualFold(k, name) {
+			delete(h.r.Header, k)
+		}
+	}
+	h.r.Header[name] = []string{value}
+}
+func (h httpRequest) RawQuery() string     { return h.r.URL.RawQuery }
+func (h httpRequest) SetRawQuery(q string) { h.r.URL.RawQuery = q }
+
+// setQueryParam returns rawQuery with every occurrence of name removed and
 // name=value appended, both escaped; other parameters keep their order and
 // their original encoding.
-func SetQueryParam(rawQuery, name, value string) string {
+func setQueryParam(rawQuery, name, value string) string {
 	var b strings.Builder
 	b.Grow(len(rawQuery) + len(name) + len(value) + 2)
 	for part := range strings.SplitSeq(rawQuery, "&") {

@@ -3,8 +3,11 @@ package grants
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"sync"
 	"time"
+
+	"github.com/grantd/grantd/datasource"
 )
 
 // refresher is the background scheduler: a min-heap of (when, datasource)
@@ -160,16 +163,15 @@ func (e *Engine) background(ctx context.Context, it item) {
 	}
 	// Not re-planned (the datasource is gone, or the store failed): try
 	// the store's view once more, so a store hiccup does not stop refreshes.
-	d, derr := e.store.Datasource(ctx, it.id)
-	if derr != nil {
+	sc, err := e.store.TokenSchedule(ctx, it.id)
+	if errors.Is(err, datasource.ErrNotFound) {
 		return
 	}
-	rec, rerr := e.record(ctx, it.id)
-	if rerr != nil {
+	if err != nil {
 		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
 		return
 	}
-	e.replan(it.id, d.Auth.GrantType, rec)
+	e.replan(it.id, sc)
 	// Never straight back to work on failure: that would spin.
 	if at, ok := e.sched.planned(it.id); ok && !at.After(e.clock.Now()) {
 		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)

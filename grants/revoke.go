@@ -43,10 +43,7 @@ func (e *Engine) Revoke(ctx context.Context, id string) (*RevokeResult, error) {
 		if err := e.save(ctx, id, nr, gen); err != nil {
 			return err
 		}
-		en.mu.Lock()
-		e.setRecordLocked(en, nr)
-		en.mu.Unlock()
-		e.afterRecord(id, d, nr)
+		e.install(en, d, nr)
 		res.Authorization = nr.Authorization()
 		return nil
 	})

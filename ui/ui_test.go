@@ -26,6 +26,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
 )
 
@@ -55,14 +56,14 @@ func startServer(t *testing.T) *server {
 	}
 	public, _ := url.Parse("http://" + ln.Addr().String())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine := grants.New(store, grants.Options{Logger: log, RedirectURI: api.RedirectURI(public), Dialer: &grants.Dialer{AllowPrivate: true}})
+	engine := grants.New(store, grants.Options{Logger: log, RedirectURI: api.RedirectURI(public), Dialer: &outbound.Dialer{AllowPrivate: true}})
 	if err := engine.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	hub, _ := webhook.New(webhook.Config{Store: store, Logger: log})
 	hub.Start()
-	srv := api.New(api.Config{Store: store, Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
-		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &grants.Dialer{AllowPrivate: true}, UI: ui.Files(),
+	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
+		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &outbound.Dialer{AllowPrivate: true}, UI: ui.Files(),
 		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test"})
 	go srv.Serve(ln)
 	t.Cleanup(func() {

@@ -39,7 +39,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/datasource"
-	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/outbound"
 )
 
 // Header names.
@@ -57,7 +57,7 @@ type Config struct {
 	// Secret signs deliveries. Required when URLs are set.
 	Secret []byte
 	// Dialer guards outgoing connections; default refuses private addresses.
-	Dialer *grants.Dialer
+	Dialer *outbound.Dialer
 	// MaxAttempts per delivery; default 20.
 	MaxAttempts int
 	// Backoff is the wait before attempt n+1; default Backoff.
@@ -99,9 +99,9 @@ func New(cfg Config) (*Dispatcher, error) {
 		cfg.Backoff = Backoff
 	}
 	if cfg.Dialer == nil {
-		cfg.Dialer = &grants.Dialer{}
+		cfg.Dialer = &outbound.Dialer{}
 	}
-	t, err := grants.NewTransport(grants.TransportOptions{Dialer: cfg.Dialer, ResponseHeaderTimeout: 10 * time.Second})
+	t, err := outbound.NewTransport(outbound.TransportOptions{Dialer: cfg.Dialer, ResponseHeaderTimeout: 10 * time.Second})
 	if err != nil {
 		return nil, err
 	}
@@ -281,7 +281,7 @@ func (d *Dispatcher) send(ctx context.Context, url, id string, body []byte) erro
 	req.Header.Set(HeaderSignature, Sign(d.cfg.Secret, d.cfg.Now(), body))
 	resp, err := d.client.Do(req)
 	if err != nil {
-		if errors.Is(err, grants.ErrForbiddenAddress) {
+		if errors.Is(err, outbound.ErrForbiddenAddress) {
 			return errors.New("the webhook URL resolves to a private or loopback address")
 		}
 		return errors.New("no answer: " + strings.TrimPrefix(errors.Unwrap(err).Error(), "dial tcp "))

@@ -16,7 +16,7 @@ import (
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/bolt"
-	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/outbound"
 )
 
 var secret = []byte("webhook-signing-secret-0123456789")
@@ -74,7 +74,7 @@ func TestDeliveryRetriedSignedAndOnce(t *testing.T) {
 	var logs strings.Builder
 	var logMu sync.Mutex
 	d, err := New(Config{Store: store, URLs: []string{rcv.URL + "/hooks/secret-path-token"}, Secret: secret,
-		Dialer: &grants.Dialer{AllowPrivate: true}, Backoff: func(int) time.Duration { return time.Millisecond },
+		Dialer: &outbound.Dialer{AllowPrivate: true}, Backoff: func(int) time.Duration { return time.Millisecond },
 		Logger: slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
 			logMu.Lock()
 			defer logMu.Unlock()
@@ -124,7 +124,7 @@ func TestDeliverySurvivesRestart(t *testing.T) {
 	ks, _ := crypto.NewKeyset()
 	store := openStore(t, dir, ks)
 	rcv := newReceiver(t, 1000) // down
-	d, _ := New(Config{Store: store, URLs: []string{rcv.URL}, Secret: secret, Dialer: &grants.Dialer{AllowPrivate: true},
+	d, _ := New(Config{Store: store, URLs: []string{rcv.URL}, Secret: secret, Dialer: &outbound.Dialer{AllowPrivate: true},
 		Backoff: func(int) time.Duration { return time.Minute }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	d.Start()
 	d.Publish(&datasource.Event{Type: datasource.EventRevoked, DatasourceID: "ds_9", Actor: "token:abcd1234"})
@@ -143,7 +143,7 @@ func TestDeliverySurvivesRestart(t *testing.T) {
 	// The first process may have left the delivery leased (a minute) or
 	// due for retry; the new process's clock is two minutes ahead, within
 	// the receiver's signature tolerance.
-	d2, _ := New(Config{Store: store, URLs: []string{rcv.URL}, Secret: secret, Dialer: &grants.Dialer{AllowPrivate: true},
+	d2, _ := New(Config{Store: store, URLs: []string{rcv.URL}, Secret: secret, Dialer: &outbound.Dialer{AllowPrivate: true},
 		Now: func() time.Time { return time.Now().Add(2 * time.Minute) }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	d2.Start()
 	defer d2.Close()

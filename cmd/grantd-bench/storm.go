@@ -23,6 +23,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
 
 type stormRound struct {
@@ -70,7 +71,7 @@ func benchStorm(ctx context.Context, o options, r *report) error {
 	defer store.Close()
 	clock := grantstest.NewClock(time.Now())
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine := grants.New(store, grants.Options{Clock: clock, Logger: quiet, Dialer: &grants.Dialer{AllowPrivate: true}})
+	engine := grants.New(store, grants.Options{Clock: clock, Logger: quiet, Dialer: &outbound.Dialer{AllowPrivate: true}})
 	if err := engine.Start(ctx); err != nil {
 		return err
 	}
@@ -80,19 +81,16 @@ func benchStorm(ctx context.Context, o options, r *report) error {
 		return err
 	}
 	public, _ := url.Parse("http://" + ln.Addr().String())
-	srv := api.New(api.Config{Store: store, Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(benchAdminToken)),
-		SessionKey: make([]byte, 32), Dialer: &grants.Dialer{AllowPrivate: true}, Logger: quiet})
+	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(benchAdminToken)),
+		SessionKey: make([]byte, 32), Dialer: &outbound.Dialer{AllowPrivate: true}, Logger: quiet})
 	go srv.Serve(ln)
 	defer srv.Shutdown(context.Background())
 
-	d := &datasource.Datasource{ID: datasource.NewID(), Name: "storm", URL: "http://" + upLn.Addr().String(),
+	d := &datasource.Datasource{Name: "storm", URL: "http://" + upLn.Addr().String(),
 		Auth: datasource.OAuth2{GrantType: datasource.ClientCredentials, AccessTokenURL: te.URL(), ClientID: "bench",
 			ClientSecret: datasource.NewSecret("bench-secret"), ClientAuthentication: datasource.ClientAuthBasic}}
-	d.Normalize()
-	if err := store.CreateDatasource(ctx, d); err != nil {
-		return err
-	}
-	if a, err := engine.Reconcile(ctx, d.ID); err != nil || a.Status != datasource.StatusAuthorized {
+	d, a, err := engine.Create(ctx, d)
+	if err != nil || a.Status != datasource.StatusAuthorized {
 		return fmt.Errorf("storm datasource: %v %v", a, err)
 	}
 	target := public.String() + "/api/v1/datasources/" + d.ID + "/proxy/v1/items"

@@ -14,6 +14,7 @@ import (
 	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
 )
 
@@ -53,7 +54,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	public := c.publicURL()
-	dialer := &grants.Dialer{AllowPrivate: c.AllowPrivate, RefusalHint: "set GRANTD_ALLOW_PRIVATE_NETWORKS=true to allow it"}
+	dialer := &outbound.Dialer{AllowPrivate: c.AllowPrivate, RefusalHint: "set GRANTD_ALLOW_PRIVATE_NETWORKS=true to allow it"}
 	metrics := api.NewMetrics()
 	hooks, err := webhook.New(webhook.Config{Store: st.store, URLs: c.WebhookURLs, Secret: []byte(c.WebhookSecret), Dialer: dialer, Logger: log})
 	if err != nil {
@@ -101,7 +102,6 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv := api.New(api.Config{
-		Store:          st.store,
 		Engine:         engine,
 		PublicURL:      public,
 		AdminTokenHash: adminHash,

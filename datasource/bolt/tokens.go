@@ -61,6 +61,29 @@ func (s *Store) DeleteTokenRecord(ctx context.Context, id string) error {
 	})
 }
 
+// TokenSchedule implements datasource.Store.
+func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedule, error) {
+	var sc datasource.Schedule
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketDatasources).Get([]byte(id))
+		if v == nil {
+			return datasource.ErrNotFound
+		}
+		gt, err := sealed.GrantType(v)
+		if err != nil {
+			return err
+		}
+		if t := tx.Bucket(bucketTokens).Get([]byte(id)); t != nil {
+			if sc, err = sealed.DecodeSchedule(t); err != nil {
+				return err
+			}
+		}
+		sc.GrantType = gt
+		return nil
+	})
+	return sc, err
+}
+
 // Schedules implements datasource.Store.
 func (s *Store) Schedules(ctx context.Context, fn func(id string, sc datasource.Schedule) error) error {
 	return s.db.View(func(tx *bbolt.Tx) error {

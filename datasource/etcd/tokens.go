@@ -74,6 +74,32 @@ func (s *Store) DeleteTokenRecord(ctx context.Context, id string) error {
 	return err
 }
 
+// TokenSchedule implements datasource.Store.
+func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedule, error) {
+	ctx, cancel := s.c.op(ctx)
+	defer cancel()
+	tr, err := s.c.c.Txn(ctx).Then(clientv3.OpGet(s.c.key("ds", id)), clientv3.OpGet(s.c.key("tok", id))).Commit()
+	if err != nil {
+		return datasource.Schedule{}, mapErr(err)
+	}
+	ds, tok := tr.Responses[0].GetResponseRange().Kvs, tr.Responses[1].GetResponseRange().Kvs
+	if len(ds) == 0 {
+		return datasource.Schedule{}, datasource.ErrNotFound
+	}
+	gt, err := sealed.GrantType(ds[0].Value)
+	if err != nil {
+		return datasource.Schedule{}, err
+	}
+	var sc datasource.Schedule
+	if len(tok) > 0 {
+		if sc, err = sealed.DecodeSchedule(tok[0].Value); err != nil {
+			return datasource.Schedule{}, err
+		}
+	}
+	sc.GrantType = gt
+	return sc, nil
+}
+
 // Schedules implements datasource.Store: two paged range reads, joined.
 func (s *Store) Schedules(ctx context.Context, fn func(id string, sc datasource.Schedule) error) error {
 	tokens := map[string]datasource.Schedule{}

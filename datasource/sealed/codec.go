@@ -245,6 +245,8 @@ type scheduleRecord struct {
 	RetryAt         time.Time         `json:"retryAt"`
 	Permanent       bool              `json:"permanentFailure"`
 	Local           bool              `json:"localFailure"`
+	LastError       string            `json:"lastError"`
+	GrantedScope    string            `json:"grantedScope"`
 }
 
 // GrantType reads only the grant type of a stored datasource.
@@ -272,7 +274,7 @@ func DecodeSchedule(b []byte) (datasource.Schedule, error) {
 		Generation: r.Generation, Status: r.Status,
 		HasToken: len(r.AccessToken) > 0, HasRefreshToken: len(r.RefreshToken) > 0,
 		Expiry: r.Expiry, LastRefreshedAt: r.LastRefreshedAt, RetryAt: r.RetryAt, Failures: r.Failures,
-		PermanentFailure: r.Permanent, LocalFailure: r.Local,
+		PermanentFailure: r.Permanent, LocalFailure: r.Local, LastError: r.LastError, GrantedScope: r.GrantedScope,
 	}, nil
 }
 

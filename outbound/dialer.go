@@ -1,23 +1,19 @@
-package grants
+package outbound
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 )
 
 // ErrForbiddenAddress is returned (wrapped) when an outgoing connection
 // would reach a loopback, private, link-local, metadata or otherwise
 // internal address and private networks are not allowed.
-var ErrForbiddenAddress = errors.New("grants: refusing to connect to a private, loopback or link-local address")
+var ErrForbiddenAddress = errors.New("outbound: refusing to connect to a private, loopback or link-local address")
 
 // Dialer opens outgoing connections for token requests and the proxy. It
 // resolves the host itself, refuses internal addresses unless
@@ -115,7 +111,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		}
 	}
 	if firstErr == nil {
-		firstErr = fmt.Errorf("grants: no address for %s", host)
+		firstErr = fmt.Errorf("outbound: no address for %s", host)
 	}
 	return nil, firstErr
 }
@@ -132,90 +128,4 @@ func (d *Dialer) resolve(ctx context.Context, host string) ([]netip.Addr, error)
 		return nil, err
 	}
 	return ips, nil
-}
-
-// TransportOptions configure NewTransport.
-type TransportOptions struct {
-	Dialer *Dialer
-	// CACert is an optional PEM bundle trusted in addition to the system
-	// roots.
-	CACert string
-	// ResponseHeaderTimeout bounds the wait for response headers; default 30s.
-	ResponseHeaderTimeout time.Duration
-}
-
-// NewTransport returns an http.Transport that dials through the guard and
-// trusts CACert in addition to the system roots.
-func NewTransport(o TransportOptions) (*http.Transport, error) {
-	tlsConf, err := TLSConfig(o.CACert)
-	if err != nil {
-		return nil, err
-	}
-	rht := o.ResponseHeaderTimeout
-	if rht == 0 {
-		rht = 30 * time.Second
-	}
-	return &http.Transport{
-		DialContext:           o.Dialer.DialContext,
-		TLSClientConfig:       tlsConf,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: rht,
-		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConns:          256,
-		MaxIdleConnsPerHost:   64,
-		ForceAttemptHTTP2:     true,
-		ExpectContinueTimeout: time.Second,
-	}, nil
-}
-
-// TLSConfig returns a TLS client configuration trusting the system roots
-// plus the certificates in caPEM (none when empty).
-func TLSConfig(caPEM string) (*tls.Config, error) {
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caPEM == "" {
-		return c, nil
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM([]byte(caPEM)) {
-		return nil, errors.New("grants: tlsCACert holds no usable certificate")
-	}
-	c.RootCAs = pool
-	return c, nil
-}
-
-// clients caches one *http.Client per CA bundle, so connections are reused
-// across token requests.
-type clients struct {
-	dialer  *Dialer
-	timeout time.Duration
-
-	mu sync.Mutex              // guards m
-	m  map[string]*http.Client // by CA PEM
-}
-
-func (c *clients) get(caPEM string) (*http.Client, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if hc, ok := c.m[caPEM]; ok {
-		return hc, nil
-	}
-	t, err := NewTransport(TransportOptions{Dialer: c.dialer, CACert: caPEM})
-	if err != nil {
-		return nil, err
-	}
-	hc := &http.Client{
-		Transport: t,
-		Timeout:   c.timeout,
-		// A token endpoint that redirects is misconfigured; following it
-		// would resend credentials somewhere else.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	if c.m == nil {
-		c.m = map[string]*http.Client{}
-	}
-	c.m[caPEM] = hc
-	return hc, nil
 }

@@ -1,4 +1,4 @@
-package grants_test
+package outbound_test
 
 import (
 	"context"
@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grantd/grantd/datasource"
-	"github.com/grantd/grantd/grants"
-	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/outbound"
 )
+
+var ctx = context.Background()
 
 func TestForbidden(t *testing.T) {
 	for _, tt := range []struct {
@@ -25,7 +25,7 @@ func TestForbidden(t *testing.T) {
 		{"224.0.0.1", true}, {"64:ff9b::7f00:1", true},
 		{"8.8.8.8", false}, {"1.1.1.1", false}, {"2606:4700:4700::1111", false}, {"52.94.236.248", false},
 	} {
-		if got := grants.Forbidden(netip.MustParseAddr(tt.addr)); got != tt.want {
+		if got := outbound.Forbidden(netip.MustParseAddr(tt.addr)); got != tt.want {
 			t.Errorf("Forbidden(%s) = %v, want %v", tt.addr, got, tt.want)
 		}
 	}
@@ -59,7 +59,7 @@ func TestDialerChecksWhatItDials(t *testing.T) {
 		}
 		return nil, errors.New("no such host")
 	}
-	strict := &grants.Dialer{LookupIP: lookup, Timeout: time.Second}
+	strict := &outbound.Dialer{LookupIP: lookup, Timeout: time.Second}
 	for _, host := range []string{"rebind.test", "metadata.test", "127.0.0.1", "[::1]", "localhost"} {
 		_, err := strict.DialContext(ctx, "tcp", net.JoinHostPort(strings.Trim(host, "[]"), port))
 		if host == "localhost" {
@@ -68,49 +68,14 @@ func TestDialerChecksWhatItDials(t *testing.T) {
 			_, err = strict.DialContext(ctx, "tcp", "localhost:"+port)
 			strict.LookupIP = lookup
 		}
-		if !errors.Is(err, grants.ErrForbiddenAddress) {
+		if !errors.Is(err, outbound.ErrForbiddenAddress) {
 			t.Errorf("dial %s: %v, want ErrForbiddenAddress", host, err)
 		}
 	}
-	open := &grants.Dialer{LookupIP: lookup, AllowPrivate: true, Timeout: time.Second}
+	open := &outbound.Dialer{LookupIP: lookup, AllowPrivate: true, Timeout: time.Second}
 	c, err := open.DialContext(ctx, "tcp", "rebind.test:"+port)
 	if err != nil {
 		t.Fatalf("private networks allowed: %v", err)
 	}
 	c.Close()
-}
-
-// TestTLSCACertHonoured: against a provider on HTTPS with its own CA,
-// client credentials, code exchange and refresh all work when the
-// datasource trusts the CA, and fail without it.
-func TestTLSCACertHonoured(t *testing.T) {
-	p := grantstest.NewProvider(t, grantstest.ProviderOptions{TLS: true})
-	p.AddClient(grantstest.Client{ID: "c", Secret: "s", Scopes: []string{"api/read", "api/write", "openid", "profile"}, RedirectURIs: []string{redirectURI}})
-	f := newFixture(t, fixtureOptions{})
-
-	untrusted := f.create(ccDatasource(p, "c", "s"))
-	if a := f.status(untrusted.ID); a.Status != datasource.StatusError || !strings.Contains(a.LastError, "certificate") {
-		t.Fatalf("without the CA: %+v", a)
-	}
-	cc := ccDatasource(p, "c", "s")
-	cc.Auth.TLSCACert = p.CACertPEM()
-	cc = f.create(cc)
-	if a := f.status(cc.ID); a.Status != datasource.StatusAuthorized {
-		t.Fatalf("client credentials with the CA: %+v", a)
-	}
-	ac := acDatasource(p, "c", "s")
-	ac.Auth.TLSCACert = p.CACertPEM()
-	ac = f.create(ac)
-	raw, _ := f.engine.AuthorizeURL(ctx, ac.ID, grants.AuthorizeRequest{})
-	cb := loginTLS(t, p, raw)
-	res, err := f.engine.Callback(ctx, grants.CallbackRequest{State: cb.Query().Get("state"), Code: cb.Query().Get("code")})
-	if err != nil || res.ErrorCode != "" {
-		t.Fatalf("exchange with the CA: %+v %v", res, err)
-	}
-	if a, _ := f.engine.Refresh(ctx, ac.ID); a.Status != datasource.StatusAuthorized {
-		t.Fatalf("refresh with the CA: %+v", a)
-	}
-	if code, _ := f.callAPI(cc.ID, "/x"); code != 200 {
-		t.Fatalf("calling the HTTPS API through the client: %d", code)
-	}
 }

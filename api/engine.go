@@ -1,0 +1,45 @@
+package api
+
+import (
+	"context"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
+)
+
+// Engine is what the API needs of the token engine; *grants.Engine is
+// one. The API translates HTTP into these calls, one per route, and their
+// answers and errors back into HTTP: use cases live in the engine.
+type Engine interface {
+	Datasources
+	Tokens
+	Flows
+	// Resolve returns the target of proxied calls to a datasource (see
+	// grants.Target.Send).
+	Resolve(ctx context.Context, id string) (grants.Target, error)
+}
+
+// Datasources is the datasource part of Engine.
+type Datasources interface {
+	Create(ctx context.Context, d *datasource.Datasource) (*datasource.Datasource, datasource.Authorization, error)
+	Update(ctx context.Context, ch grants.Change) (*datasource.Datasource, datasource.Authorization, bool, error)
+	Delete(ctx context.Context, id string) (*grants.RevokeResult, error)
+	Datasource(ctx context.Context, id string) (*datasource.Datasource, error)
+	List(ctx context.Context) ([]grants.Listed, error)
+}
+
+// Tokens is the token part of Engine.
+type Tokens interface {
+	Status(ctx context.Context, id string) (datasource.Authorization, error)
+	Refresh(ctx context.Context, id string) (datasource.Authorization, error)
+	Revoke(ctx context.Context, id string) (*grants.RevokeResult, error)
+	Token(ctx context.Context, id string) (grants.AccessToken, error)
+}
+
+// Flows is the browser-authorization part of Engine.
+type Flows interface {
+	AuthorizeURL(ctx context.Context, id string, r grants.AuthorizeRequest) (string, error)
+	Callback(ctx context.Context, r grants.CallbackRequest) (*grants.CallbackResult, error)
+}
+
+var _ Engine = (*grants.Engine)(nil)

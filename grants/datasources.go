@@ -1,0 +1,240 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// Create stores d as a new datasource and returns it as stored, with its
+// authorization. It works on a copy of d: it normalizes it, assigns an id
+// when it has none and sets createdAt and updatedAt from the engine's
+// clock. A grant that needs no person (client credentials) asks for its
+// first token at once, so the status says whether the configuration works;
+// a failed token request is in the status, not an error.
+//
+// Errors: *datasource.ValidationError naming every bad field,
+// datasource.ErrDuplicateName, or a store failure.
+func (e *Engine) Create(ctx context.Context, d *datasource.Datasource) (*datasource.Datasource, datasource.Authorization, error) {
+	d = d.Clone()
+	if d.ID == "" {
+		d.ID = datasource.NewID()
+	}
+	d.CreatedAt = e.now()
+	d.UpdatedAt = d.CreatedAt
+	d.Normalize()
+	if err := d.Validate(); err != nil {
+		return nil, datasource.Authorization{}, err
+	}
+	if err := e.store.CreateDatasource(ctx, d); err != nil {
+		return nil, datasource.Authorization{}, err
+	}
+	a, err := e.reconcile(ctx, d.ID)
+	return d, a, err
+}
+
+// Change replaces a stored datasource.
+type Change struct {
+	// Datasource is the new configuration; its ID names the datasource to
+	// replace.
+	Datasource *datasource.Datasource
+	// Keep names write-only fields ("auth.clientSecret"; see
+	// datasource.SecretFields) to take from the stored datasource rather
+	// than from Datasource, as a PUT that omits them asks.
+	Keep []string
+}
+
+// Update replaces a stored datasource (see Change) and returns it as
+// stored, with its authorization and whether anything changed. It works on
+// a copy: createdAt stays, updatedAt comes from the engine's clock. A
+// change that alters nothing writes nothing and makes no token request,
+// which is what makes a declarative apply idempotent. A change of grant
+// (datasource.OAuth2.SameGrant) erases the tokens in the same write; then,
+// as on Create, a grant that needs no person asks for a token at once.
+//
+// Errors: datasource.ErrNotFound, *datasource.ValidationError,
+// datasource.ErrDuplicateName, or a store failure.
+func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource, datasource.Authorization, bool, error) {
+	old, err := e.store.Datasource(ctx, ch.Datasource.ID)
+	if err != nil {
+		return nil, datasource.Authorization{}, false, err
+	}
+	d := ch.Datasource.Clone()
+	d.CreatedAt, d.UpdatedAt = old.CreatedAt, e.now()
+	if err := d.KeepSecrets(old, ch.Keep); err != nil {
+		return nil, datasource.Authorization{}, false, err
+	}
+	d.Normalize()
+	if err := d.Validate(); err != nil {
+		return nil, datasource.Authorization{}, false, err
+	}
+	if sameDatasource(old, d) {
+		a, err := e.Status(ctx, d.ID)
+		return old, a, false, err
+	}
+	if _, err := e.store.UpdateDatasource(ctx, d); err != nil {
+		return nil, datasource.Authorization{}, false, err
+	}
+	a, err := e.reconcile(ctx, d.ID)
+	return d, a, true, err
+}
+
+// sameDatasource reports whether b changes nothing of a but updatedAt.
+func sameDatasource(a, b *datasource.Datasource) bool {
+	x, y := *a, *b
+	x.UpdatedAt, y.UpdatedAt = time.Time{}, time.Time{}
+	return reflect.DeepEqual(x, y)
+}
+
+// Delete removes datasource id with its tokens and pending
+// authorizations. It first revokes the tokens at the provider when the
+// provider has a revocation endpoint; a provider that fails to revoke does
+// not keep the datasource alive (the result says what happened there).
+//
+// Errors: datasource.ErrNotFound, or a store failure.
+func (e *Engine) Delete(ctx context.Context, id string) (*RevokeResult, error) {
+	res, err := e.Revoke(ctx, id)
+	switch {
+	case errors.Is(err, datasource.ErrNotFound):
+		return nil, err
+	case err != nil:
+		e.log.Warn("revoking before delete failed", "datasource", id, "err", err)
+		res = &RevokeResult{ProviderError: "revocation failed"}
+	case res.ProviderError != "":
+		e.log.Warn("provider refused revocation before delete", "datasource", id, "reason", res.ProviderError)
+	}
+	if err := e.store.DeleteDatasource(ctx, id); err != nil {
+		return nil, err
+	}
+	e.forget(id)
+	return res, nil
+}
+
+// Status returns the authorization of datasource id as stored, which
+// reflects refreshes made by other replicas too. It unseals nothing.
+// Errors: datasource.ErrNotFound, or a store failure.
+func (e *Engine) Status(ctx context.Context, id string) (datasource.Authorization, error) {
+	sc, err := e.store.TokenSchedule(ctx, id)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	return e.authorization(sc), nil
+}
+
+// Listed is a datasource with its authorization.
+type Listed struct {
+	Datasource    *datasource.Datasource
+	Authorization datasource.Authorization
+}
+
+// List returns every datasource, ordered by name, with its authorization.
+// Token records are read without unsealing anything.
+func (e *Engine) List(ctx context.Context) ([]Listed, error) {
+	list, err := e.store.ListDatasources(ctx)
+	if err != nil {
+		return nil, err
+	}
+	views := make(map[string]datasource.Schedule, len(list))
+	err = e.store.Schedules(ctx, func(id string, sc datasource.Schedule) error {
+		views[id] = sc
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Listed, 0, len(list))
+	for _, d := range list {
+		sc, ok := views[d.ID]
+		if !ok {
+			continue // created after the list was read; next time
+		}
+		out = append(out, Listed{Datasource: d, Authorization: e.authorization(sc)})
+	}
+	return out, nil
+}
+
+// authorization is the public view of a record at the engine's now: a
+// token that has expired during an outage is no longer "authorized".
+func (e *Engine) authorization(sc datasource.Schedule) datasource.Authorization {
+	a := sc.Authorization()
+	if a.Status == datasource.StatusAuthorized && sc.HasToken && !e.clock.Now().Before(sc.Expiry) && sc.Failures > 0 {
+		a.Status = datasource.StatusError
+	}
+	return a
+}
+
+// reconcile takes in a created or changed datasource: it drops what the
+// engine cached of it, re-plans its refresh and, for a grant that needs no
+// person, asks for a token right away. A failed token request is not an
+// error here: it is in the status.
+func (e *Engine) reconcile(ctx context.Context, id string) (datasource.Authorization, error) {
+	e.forgetEntry(id)
+	d, err := e.store.Datasource(ctx, id)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	sc, err := e.store.TokenSchedule(ctx, id)
+	if err != nil {
+		return datasource.Authorization{}, err
+	}
+	a := sc.Authorization()
+	e.setStatus(id, d.Name, a.Status, a.LastError, false)
+	if !interactive(d.Auth.GrantType) && !sc.HasToken {
+		// Errors land in the record; the status reports them.
+		e.obtain(ctx, id, wantFirst, 0)
+	} else {
+		e.replan(id, sc)
+	}
+	return e.Status(ctx, id)
+}
+
+// Invalidate drops what the engine cached of datasource id and plans its
+// refresh again from the store. Call it when another process changed the
+// datasource or its token record (a watch on a shared store): the next
+// caller reads the new token from the store instead of making a token
+// request of its own. A deleted datasource is forgotten.
+func (e *Engine) Invalidate(ctx context.Context, id string) error {
+	e.forgetEntry(id)
+	d, err := e.store.Datasource(ctx, id)
+	if errors.Is(err, datasource.ErrNotFound) {
+		e.forget(id)
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sc, err := e.store.TokenSchedule(ctx, id)
+	if err != nil {
+		return err
+	}
+	a := e.authorization(sc)
+	e.setStatus(id, d.Name, a.Status, a.LastError, false)
+	e.replan(id, sc)
+	return nil
+}
+
+// forget drops everything the engine holds about a deleted datasource.
+func (e *Engine) forget(id string) {
+	e.forgetEntry(id)
+	e.sched.unschedule(id)
+	e.mu.Lock()
+	delete(e.statuses, id)
+	e.mu.Unlock()
+}
+
+// now is the engine's time for createdAt and updatedAt: UTC, to the
+// millisecond (what JSON and the stores keep).
+func (e *Engine) now() time.Time { return e.clock.Now().UTC().Truncate(time.Millisecond) }
+
+// interactive reports whether grant type g needs a person in a browser.
+func interactive(g datasource.GrantType) bool {
+	gr, err := Lookup(g)
+	if err != nil {
+		return true // an unknown grant gets no automatic token requests
+	}
+	_, ok := gr.(Interactive)
+	return ok
+}

@@ -1,0 +1,76 @@
+package grants
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/grantd/grantd/datasource"
+)
+
+// Target is a datasource resolved for outgoing calls: its configuration
+// (where calls go, which CA to trust) and the way to authenticate them.
+// It is a small value; copy it freely. It reflects the datasource when it
+// was resolved: resolve again for each call.
+type Target struct {
+	e  *Engine
+	id string
+	ds *datasource.Datasource
+}
+
+// Resolve returns the target of calls to datasource id. For a datasource
+// in use it takes no lock and allocates nothing. Errors:
+// datasource.ErrNotFound, or a store failure.
+func (e *Engine) Resolve(ctx context.Context, id string) (Target, error) {
+	if v, ok := e.entries.Load(id); ok {
+		en := v.(*entry)
+		if d := en.dsp.Load(); d != nil {
+			if !en.hot.Load() {
+				en.hot.Store(true)
+			}
+			return Target{e: e, id: id, ds: d}, nil
+		}
+	}
+	en, err := e.lockedEntry(ctx, id, true)
+	if err != nil {
+		return Target{}, err
+	}
+	d := en.ds
+	en.mu.Unlock()
+	return Target{e: e, id: id, ds: d}, nil
+}
+
+// Datasource returns the datasource the target calls. It is shared: do
+// not modify it.
+func (t Target) Datasource() *datasource.Datasource { return t.ds }
+
+// Send authenticates req and sends it with send, which makes the request
+// and returns the upstream's status. It places a fresh token on req (as
+// the datasource configures: header with prefix, or query parameter); when
+// the upstream refuses it (HTTP 401) and replay is true, it gets a token of
+// a newer generation — one refresh shared with every caller that saw the
+// same token — places it and calls send once more. send's own error is
+// returned as it is. When no token can be had, send is not called and the
+// error is the engine's: ErrNotAuthorized (no usable grant), *TokenError
+// (the token endpoint failed, or the datasource is backing off), ErrClosed.
+//
+// The library's Client, the server's proxy and MCP all authenticate
+// through Send, so a new placement or a new refresh trigger is one change
+// here.
+func (t Target) Send(ctx context.Context, req Request, replay bool, send func() (status int, err error)) error {
+	tok, err := t.e.Token(ctx, t.id)
+	if err != nil {
+		return err
+	}
+	tok.place(req)
+	status, err := send()
+	if err != nil || !replay || status != http.StatusUnauthorized {
+		return err
+	}
+	newTok, err := t.e.TokenAfter(ctx, t.id, tok.Generation)
+	if err != nil {
+		return nil // the upstream's own refusal is the better answer
+	}
+	newTok.place(req)
+	_, err = send()
+	return err
+}

@@ -1,0 +1,179 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+	"golang.org/x/oauth2"
+)
+
+// succeed stores a new token and installs it. The record, with any rotated
+// refresh token, is committed before the access token is handed out.
+func (e *Engine) succeed(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord,
+	tok *oauth2.Token, detected datasource.ClientAuth) (*AccessToken, error) {
+	now := e.clock.Now()
+	var prev uint64
+	var prevRefresh datasource.Secret
+	var prevScope string
+	if rec != nil {
+		prev, prevRefresh, prevScope = rec.Generation, rec.RefreshToken, rec.GrantedScope
+	}
+	nr := newRecord(ds, tok, now, prev+1, prevRefresh, prevScope, detected)
+	if err := e.save(ctx, en.id, nr, prev); err != nil {
+		if errors.Is(err, datasource.ErrConflict) {
+			return e.adopt(ctx, en, ds)
+		}
+		return nil, err
+	}
+	return e.install(en, ds, nr), nil
+}
+
+// adopt installs whatever record the store holds now, after somebody else
+// changed it first, and returns its token if it is fresh.
+func (e *Engine) adopt(ctx context.Context, en *entry, ds *datasource.Datasource) (*AccessToken, error) {
+	stored, err := e.record(ctx, en.id)
+	if err != nil {
+		return nil, err
+	}
+	if t := e.install(en, ds, stored); fresh(t, e.clock.Now()) {
+		return t, nil
+	}
+	return nil, &TokenError{Kind: Transient, Reason: "the token was changed concurrently; try again"}
+}
+
+// newRecord builds the record of a token response.
+func newRecord(ds *datasource.Datasource, tok *oauth2.Token, now time.Time, gen uint64, prevRefresh datasource.Secret,
+	prevScope string, detected datasource.ClientAuth) *datasource.TokenRecord {
+	refresh := datasource.NewSecret(tok.RefreshToken)
+	if refresh.IsZero() {
+		// No new refresh token: the old one stays valid (RFC 6749 §6).
+		refresh = prevRefresh
+	}
+	typ := tok.TokenType
+	if typ == "" {
+		typ = "Bearer"
+	}
+	return &datasource.TokenRecord{
+		Generation:      gen,
+		AccessToken:     datasource.NewSecret(tok.AccessToken),
+		RefreshToken:    refresh,
+		TokenType:       typ,
+		Expiry:          expiryOf(tok, now, ds.Auth.ExpiresIn()),
+		GrantedScope:    grantedScope(tok, prevScope, datasource.JoinScope(ds.Auth.Scopes())),
+		Status:          datasource.StatusAuthorized,
+		LastRefreshedAt: now,
+		DetectedAuth:    detected,
+	}
+}
+
+// save commits r. A datasource deleted meanwhile gives ErrNotFound; a
+// concurrent change gives ErrConflict (another replica without a shared
+// lock, or a revoke): the caller's token is then discarded.
+func (e *Engine) save(ctx context.Context, id string, r *datasource.TokenRecord, prev uint64) error {
+	err := e.store.SaveTokenRecord(ctx, id, r, prev)
+	if err != nil {
+		e.log.Warn("storing token record failed", "datasource", id, "err", err)
+	}
+	return err
+}
+
+// fail records a failed token request: a permanent failure erases the
+// tokens and stops retries; a transient one schedules a retry with backoff
+// and keeps a still-valid token in service. It returns the error callers
+// get.
+func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord, te *TokenError) error {
+	now := e.clock.Now()
+	var nr datasource.TokenRecord
+	var prev uint64
+	if rec != nil {
+		nr, prev = *rec, rec.Generation
+	}
+	nr.Failures++
+	nr.LastError = te.Reason
+	nr.LocalFailure = te.Local
+	if te.Kind == Permanent && te.Local {
+		// grantd refused, not the provider: the grant may well be good.
+		// Keep the tokens, stop retrying until grantd starts again with
+		// another configuration (Start retries local failures).
+		nr.PermanentFailure = true
+		nr.RetryAt = time.Time{}
+		if nr.HasToken() && now.Before(nr.Expiry) {
+			nr.Status = datasource.StatusAuthorized
+		} else {
+			nr.Status = datasource.StatusError
+		}
+	} else if te.Kind == Permanent {
+		nr.Generation = prev + 1
+		nr.AccessToken, nr.RefreshToken = datasource.Secret{}, datasource.Secret{}
+		nr.Expiry = time.Time{}
+		nr.Status = te.statusFor(ds.Auth.GrantType)
+		nr.PermanentFailure = true
+		nr.RetryAt = time.Time{}
+	} else {
+		nr.RetryAt = now.Add(e.backoff(nr.Failures, te.RetryAfter))
+		if nr.HasToken() && now.Before(nr.Expiry) {
+			nr.Status = datasource.StatusAuthorized
+		} else {
+			nr.Status = datasource.StatusError
+		}
+	}
+	attrs := []any{"datasource", en.id, "kind", te.Kind, "reason", te.Reason, "failures", nr.Failures}
+	if !nr.RetryAt.IsZero() {
+		attrs = append(attrs, "retryAt", nr.RetryAt)
+	}
+	e.log.Warn("token request failed", attrs...)
+	if err := e.save(ctx, en.id, &nr, prev); err != nil {
+		if errors.Is(err, datasource.ErrConflict) {
+			// Somebody else stored a newer record; install it, report ours.
+			if _, aerr := e.adopt(ctx, en, ds); aerr != nil && !isTokenError(aerr) {
+				return errors.Join(te, aerr)
+			}
+			return te
+		}
+		return errors.Join(te, err)
+	}
+	e.install(en, ds, &nr)
+	if te.Kind == Permanent {
+		return notAuthorized(te.Reason, te)
+	}
+	return te
+}
+
+// install makes rec, just stored or read, en's record and token, then
+// publishes it (afterRecord). ds replaces the entry's datasource when it is
+// another (a code exchange stores the configuration it was made under);
+// nil keeps it. It returns the token now held, nil if none.
+// A stored record goes through here whoever stored it: a token request, a
+// failure, a revocation, a code exchange, another replica.
+func (e *Engine) install(en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord) *AccessToken {
+	en.mu.Lock()
+	switch {
+	case ds == nil:
+		ds = en.ds
+	case ds != en.ds:
+		en.ds = ds
+		en.dsp.Store(ds)
+	}
+	e.setRecordLocked(en, rec)
+	t := en.tok.Load()
+	en.mu.Unlock()
+	e.afterRecord(en.id, ds, rec)
+	return t
+}
+
+// isTokenError reports whether err is a classified token failure (which
+// callers already learn of) rather than a store failure.
+func isTokenError(err error) bool {
+	var te *TokenError
+	return errors.As(err, &te)
+}
+
+// afterRecord publishes a stored record: status counts and hooks, and the
+// next background refresh.
+func (e *Engine) afterRecord(id string, ds *datasource.Datasource, rec *datasource.TokenRecord) {
+	a := rec.Authorization()
+	e.setStatus(id, ds.Name, a.Status, a.LastError, true)
+	e.replan(id, scheduleOf(ds.Auth.GrantType, rec))
+}

@@ -1,0 +1,201 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+	"golang.org/x/oauth2"
+)
+
+// request makes the token request for en under the cross-process lock,
+// and stores its outcome. It returns the new token or the error callers
+// get.
+func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord, w want, seen uint64) (*AccessToken, error) {
+	if l := e.opts.Locker; l != nil {
+		unlock, err := l.Lock(ctx, en.id)
+		if err != nil && e.ctx.Err() != nil {
+			return nil, ErrClosed
+		}
+		if err != nil {
+			return nil, &TokenError{Kind: Transient, Reason: "could not take the refresh lock: " + err.Error(), err: err}
+		}
+		defer unlock()
+		// Another replica may have refreshed while we waited for the lock.
+		stored, err := e.record(ctx, en.id)
+		if err != nil {
+			return nil, err
+		}
+		if stored.Schedule().Generation != rec.Schedule().Generation {
+			t := e.install(en, ds, stored)
+			en.mu.Lock()
+			ok := satisfied(en, w, seen, e.clock.Now())
+			en.mu.Unlock()
+			if ok || w == wantDue {
+				return t, nil
+			}
+			rec = stored
+		}
+	}
+
+	g, err := Lookup(ds.Auth.GrantType)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := e.httpClient(ds)
+	if err != nil {
+		return nil, err
+	}
+	ds, err = e.withSecret(ctx, ds)
+	if err != nil {
+		// A missing variable or file may appear (a restart with the
+		// variable set, a mounted secret): transient, retried.
+		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Local: true, Reason: err.Error(), err: err})
+	}
+	if e.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI}
+	var detected datasource.ClientAuth
+	if rec != nil {
+		detected = rec.DetectedAuth
+	}
+
+	var tok *oauth2.Token
+	var kind string
+	switch {
+	case rec != nil && !rec.RefreshToken.IsZero():
+		kind = "refresh_token"
+		tok, detected, err = e.withAuth(ctx, call, ds.Auth.RefreshAuth(), detected, true, g.Type(), kind,
+			func(ctx context.Context) (*oauth2.Token, error) { return call.refresh(ctx, rec.RefreshToken) })
+	default:
+		kind = string(g.Type())
+		if _, interactive := g.(Interactive); interactive {
+			// No refresh token: only a person can get a new token.
+			if rec == nil || (!rec.HasToken() && rec.Status != datasource.StatusAuthorized) {
+				return nil, notAuthorized(statusText(rec), nil)
+			}
+			return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Permanent, Code: "invalid_grant",
+				Reason: "no refresh token; a person must authorize again"})
+		}
+		tok, detected, err = e.withAuth(ctx, call, ds.Auth.ClientAuthentication, detected, true, g.Type(), kind,
+			func(ctx context.Context) (*oauth2.Token, error) { return g.Token(ctx, call) })
+	}
+	if err != nil && e.ctx.Err() != nil {
+		// Cut short by Close: not the provider's verdict. The stored
+		// state stays exactly as it was (on a shared store other
+		// replicas would otherwise inherit a false backoff).
+		return nil, ErrClosed
+	}
+	if err != nil {
+		var secrets []string
+		secrets = append(secrets, ds.Auth.ClientSecret.Reveal())
+		if rec != nil {
+			secrets = append(secrets, rec.RefreshToken.Reveal(), rec.AccessToken.Reveal())
+		}
+		return nil, e.fail(ctx, en, ds, rec, classify(err, e.clock.Now(), secrets...))
+	}
+	return e.succeed(ctx, en, ds, rec, tok, detected)
+}
+
+// withAuth runs do with the client authentication resolved from style:
+// explicit styles as they are; "auto" from what worked before, else the
+// provider's metadata, else Basic. Under auto, a request the provider
+// refuses as a client authentication failure is tried once more with the
+// other style when it can be repeated (client credentials, refresh), and
+// what worked is returned to be remembered. Metadata lists what the server
+// accepts, not what this client was registered with (Hydra and
+// oidc-provider list both Basic and body), so it is a first guess, not a
+// verdict. A single-use request (code exchange) is never retried: its
+// failure returns the other style as the one to try next time.
+func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasource.ClientAuth, repeatable bool,
+	g datasource.GrantType, kind string, do func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, datasource.ClientAuth, error) {
+	if style != datasource.ClientAuthAuto {
+		c.Style = style
+		tok, err := e.timed(ctx, g, kind, do)
+		return tok, detected, err
+	}
+	c.Style = detected
+	if c.Style == "" {
+		if md := e.disc.lookup(ctx, c.HTTPClient, c.Datasource.Auth.AccessTokenURL); md != nil {
+			if s, ok := md.authMethod(); ok {
+				c.Style = datasource.ClientAuth(s)
+			}
+		}
+	}
+	if c.Style == "" {
+		c.Style = datasource.ClientAuthBasic
+	}
+	tok, err := e.timed(ctx, g, kind, do)
+	if err == nil {
+		return tok, c.Style, nil
+	}
+	if !clientAuthFailure(err) || c.Datasource.Auth.ClientSecret.IsZero() {
+		return nil, detected, err
+	}
+	other := datasource.ClientAuthBody
+	if c.Style == datasource.ClientAuthBody {
+		other = datasource.ClientAuthBasic
+	}
+	if !repeatable {
+		e.log.Info("client authentication refused; the next authorization will try the other style", "tokenUrl", c.Datasource.Auth.AccessTokenURL, "tried", c.Style, "next", other)
+		return nil, other, err
+	}
+	e.log.Info("client authentication refused, trying the other style", "tokenUrl", c.Datasource.Auth.AccessTokenURL, "tried", c.Style, "next", other)
+	c.Style = other
+	tok, err2 := e.timed(ctx, g, kind, do)
+	if err2 != nil {
+		return nil, detected, err
+	}
+	return tok, other, nil
+}
+
+// withSecret returns ds with its client secret resolved when it is a
+// reference (a copy; ds itself is shared and keeps the reference).
+func (e *Engine) withSecret(ctx context.Context, ds *datasource.Datasource) (*datasource.Datasource, error) {
+	ref := ds.Auth.ClientSecret.Ref()
+	if ref == "" {
+		return ds, nil
+	}
+	if e.opts.ResolveSecret == nil {
+		return ds, fmt.Errorf("client secret reference %s: references are not enabled", ref)
+	}
+	v, err := e.opts.ResolveSecret(ctx, ref)
+	if err != nil {
+		return ds, fmt.Errorf("client secret reference %s: %w", ref, err)
+	}
+	c := ds.Clone()
+	c.Auth.ClientSecret = datasource.NewSecret(v)
+	return c, nil
+}
+
+// clientAuthFailure reports whether err looks like the provider did not
+// accept the way the client authenticated.
+func clientAuthFailure(err error) bool {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return false
+	}
+	switch re.ErrorCode {
+	case "invalid_client", "unauthorized_client", "invalid_request":
+		return true
+	}
+	return re.Response != nil && re.Response.StatusCode == 401
+}
+
+func (e *Engine) timed(ctx context.Context, g datasource.GrantType, kind string, do func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.opts.TokenTimeout)
+	defer cancel()
+	start := time.Now()
+	tok, err := do(ctx)
+	if h := e.opts.Hooks.TokenRequest; h != nil {
+		result := "ok"
+		if err != nil {
+			result = classify(err, e.clock.Now()).Kind.String()
+		}
+		h(g, kind, result, time.Since(start))
+	}
+	return tok, err
+}

@@ -1,0 +1,61 @@
+package outbound
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"time"
+)
+
+// TransportOptions configure NewTransport.
+type TransportOptions struct {
+	Dialer *Dialer
+	// CACert is an optional PEM bundle trusted in addition to the system
+	// roots.
+	CACert string
+	// ResponseHeaderTimeout bounds the wait for response headers; default 30s.
+	ResponseHeaderTimeout time.Duration
+}
+
+// NewTransport returns an http.Transport that dials through the guard and
+// trusts CACert in addition to the system roots.
+func NewTransport(o TransportOptions) (*http.Transport, error) {
+	tlsConf, err := TLSConfig(o.CACert)
+	if err != nil {
+		return nil, err
+	}
+	rht := o.ResponseHeaderTimeout
+	if rht == 0 {
+		rht = 30 * time.Second
+	}
+	return &http.Transport{
+		DialContext:           o.Dialer.DialContext,
+		TLSClientConfig:       tlsConf,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: rht,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConns:          256,
+		MaxIdleConnsPerHost:   64,
+		ForceAttemptHTTP2:     true,
+		ExpectContinueTimeout: time.Second,
+	}, nil
+}
+
+// TLSConfig returns a TLS client configuration trusting the system roots
+// plus the certificates in caPEM (none when empty).
+func TLSConfig(caPEM string) (*tls.Config, error) {
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caPEM == "" {
+		return c, nil
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM([]byte(caPEM)) {
+		return nil, errors.New("outbound: tlsCACert holds no usable certificate")
+	}
+	c.RootCAs = pool
+	return c, nil
+}
