@@ -21,6 +21,6 @@ func (e *Engine) CachedEntries() int {
 	e.entries.Range(func(any, any) bool { n++; return true })
 	return n
 }
-func JWTExpiry(tok string) (time.Time, bool) { return jwtExpiry(tok) }
-func MetadataURLs(tokenURL string) []string  { return metadataURLs(tokenURL) }
+func JWTExpiry(tok string) (time.Time, bool)            { return jwtExpiry(tok) }
+func MetadataURLs(tokenURL string) []string             { return metadataURLs(tokenURL) }
 func SetQueryParam(rawQuery, name, value string) string { return setQueryParam(rawQuery, name, value) }
