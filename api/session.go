@@ -86,7 +86,7 @@ func (s *Server) validSession(v string) bool {
 		return false
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
-	return time.Now().Before(exp)
+	return s.now().Before(exp)
 }
 
 type sessionRequest struct {
@@ -109,7 +109,7 @@ func (s *Server) createSession(c *fiber.Ctx) error {
 	}
 	c.Cookie(&fiber.Cookie{
 		Name:     sessionCookie,
-		Value:    s.newSession(time.Now()),
+		Value:    s.newSession(s.now()),
 		Path:     "/",
 		MaxAge:   int(s.cfg.SessionTTL.Seconds()),
 		HTTPOnly: true,
