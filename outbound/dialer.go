@@ -42,13 +42,38 @@ var forbiddenPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("198.18.0.0/15"),     // benchmarking
 	netip.MustParsePrefix("240.0.0.0/4"),       // reserved
 	netip.MustParsePrefix("fd00:ec2::254/128"), // AWS metadata over IPv6
-	netip.MustParsePrefix("64:ff9b::/96"),      // NAT64 can reach IPv4 internals
+	netip.MustParsePrefix("fec0::/10"),         // site-local (RFC 3879 deprecated it; stacks may still route it)
+	netip.MustParsePrefix("64:ff9b:1::/48"),    // local-use NAT64 (RFC 8215): local by definition
 }
 
+// Transition forms that carry an IPv4 address inside an IPv6 one: the
+// IPv4 address is what the packets finally reach, so it is checked too.
+var (
+	nat64     = netip.MustParsePrefix("64:ff9b::/96") // RFC 6052: IPv4 in the last 32 bits
+	sixToFour = netip.MustParsePrefix("2002::/16")    // RFC 3056: IPv4 in bits 16–47
+	teredo    = netip.MustParsePrefix("2001::/32")    // RFC 4380: server IPv4 in bits 32–63, client IPv4 inverted in the last 32
+	v4compat  = netip.MustParsePrefix("::/96")        // IPv4-compatible (RFC 4291 §2.5.5.1, deprecated)
+)
+
 // Forbidden reports whether a is an address outgoing calls may not reach
-// when private networks are not allowed.
+// when private networks are not allowed: loopback, private, link-local,
+// multicast, unspecified, the ranges above, and any IPv6 transition
+// address (IPv4-mapped, IPv4-compatible, 6to4, Teredo, NAT64) whose
+// embedded IPv4 address is one of those.
 func Forbidden(a netip.Addr) bool {
 	a = a.Unmap()
+	if forbiddenDirect(a) {
+		return true
+	}
+	for _, v4 := range embeddedIPv4(a) {
+		if forbiddenDirect(v4) {
+			return true
+		}
+	}
+	return false
+}
+
+func forbiddenDirect(a netip.Addr) bool {
 	if !a.IsValid() || a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast() ||
 		a.IsLinkLocalMulticast() || a.IsInterfaceLocalMulticast() || a.IsMulticast() || a.IsUnspecified() {
 		return true
@@ -59,6 +84,26 @@ func Forbidden(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// embeddedIPv4 returns the IPv4 addresses an IPv6 transition address
+// leads to.
+func embeddedIPv4(a netip.Addr) []netip.Addr {
+	if !a.Is6() {
+		return nil
+	}
+	b := a.As16()
+	v4 := func(p []byte) netip.Addr { return netip.AddrFrom4([4]byte(p)) }
+	switch {
+	case nat64.Contains(a), v4compat.Contains(a):
+		return []netip.Addr{v4(b[12:16])}
+	case sixToFour.Contains(a):
+		return []netip.Addr{v4(b[2:6])}
+	case teredo.Contains(a):
+		client := [4]byte{^b[12], ^b[13], ^b[14], ^b[15]}
+		return []netip.Addr{v4(b[4:8]), netip.AddrFrom4(client)}
+	}
+	return nil
 }
 
 // RefusedError is the dial guard's refusal of an address. It matches

@@ -23,6 +23,16 @@ func TestForbidden(t *testing.T) {
 		{"192.168.1.1", true}, {"169.254.169.254", true}, {"fe80::1", true}, {"fc00::1", true}, {"fd00:ec2::254", true},
 		{"0.0.0.0", true}, {"::", true}, {"100.64.1.1", true}, {"::ffff:127.0.0.1", true}, {"::ffff:169.254.169.254", true},
 		{"224.0.0.1", true}, {"64:ff9b::7f00:1", true},
+		// IPv6 transition forms that lead to internal IPv4 addresses.
+		{"::127.0.0.1", true}, {"::10.0.0.1", true}, {"::169.254.169.254", true}, // IPv4-compatible
+		{"2002:7f00:1::", true}, {"2002:a9fe:a9fe::1", true}, {"2002:c0a8:101::", true}, // 6to4
+		{"2001:0:7f00:1::", true},                              // Teredo, server 127.0.0.1
+		{"2001:0:4136:e378:8000:63bf:80ff:fffe", true},         // Teredo, client inverted: 127.0.0.1
+		{"64:ff9b::a9fe:a9fe", true}, {"64:ff9b::a00:1", true}, // NAT64 to metadata, private
+		{"64:ff9b:1::1", true}, {"64:ff9b:1:7f00:1::", true}, // local-use NAT64
+		{"fec0::1", true}, {"feff::1", true}, // site-local
+		// …and the same forms leading to public addresses pass.
+		{"2002:808:808::1", false}, {"64:ff9b::808:808", false}, {"2001:0:4136:e378:8000:63bf:f7f7:f7f7", false},
 		{"8.8.8.8", false}, {"1.1.1.1", false}, {"2606:4700:4700::1111", false}, {"52.94.236.248", false},
 	} {
 		if got := outbound.Forbidden(netip.MustParseAddr(tt.addr)); got != tt.want {
@@ -56,11 +66,15 @@ func TestDialerChecksWhatItDials(t *testing.T) {
 			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
 		case "metadata.test":
 			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
+		case "compat.test": // IPv4-compatible IPv6 of the loopback
+			return []netip.Addr{netip.MustParseAddr("::127.0.0.1")}, nil
+		case "6to4.test":
+			return []netip.Addr{netip.MustParseAddr("2002:7f00:1::1")}, nil
 		}
 		return nil, errors.New("no such host")
 	}
 	strict := &outbound.Dialer{LookupIP: lookup, Timeout: time.Second}
-	for _, host := range []string{"rebind.test", "metadata.test", "127.0.0.1", "[::1]", "localhost"} {
+	for _, host := range []string{"rebind.test", "metadata.test", "compat.test", "6to4.test", "127.0.0.1", "[::1]", "localhost"} {
 		_, err := strict.DialContext(ctx, "tcp", net.JoinHostPort(strings.Trim(host, "[]"), port))
 		if host == "localhost" {
 			// The system resolver answers for localhost.
