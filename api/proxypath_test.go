@@ -34,6 +34,20 @@ func TestJoinProxyPath(t *testing.T) {
 		{"/v1", "/a\x00b", "", false},
 		{"/v1", "/a b", "", false},
 		{"/v1", "x", "", false},
+		// Dot segments as Tomcat, Spring and others resolve them.
+		{"/v1", "/..;/admin", "", false},
+		{"/v1", "/..;jsessionid=x/admin", "", false},
+		{"/v1", "/.;x/admin", "", false},
+		{"/v1", "/%2e%2e;/admin", "", false},
+		{"/v1", "/%252e%252e/admin", "", false},   // decoded twice
+		{"/v1", "/%c0%ae%c0%ae/admin", "", false}, // overlong UTF-8 dots
+		{"/v1", "/%e0%80%ae/admin", "", false},
+		{"/v1", "/%ef%bc%8e%ef%bc%8e/admin", "", false},       // full-width dots
+		{"/v1", "/\xef\xbc\x8e\xef\xbc\x8e/admin", "", false}, // the same, raw
+		{"/v1", "/a%e2%80%a4b", "", false},                    // one dot leader
+		{"/v1", "/items;v=2", "/v1/items;v=2", true},          // matrix parameters stay
+		{"/v1", "/caf%c3%a9", "/v1/caf%c3%a9", true},          // valid UTF-8 stays
+		{"/v1", "/a.b/..c", "/v1/a.b/..c", true},
 	} {
 		got, err := joinProxyPath(tt.base, tt.rest)
 		if (err == nil) != tt.ok || got != tt.want {
