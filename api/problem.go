@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/utils"
 
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
@@ -114,7 +115,10 @@ func problemFor(err error) *Problem {
 			return probUnauthorized.with("an admin token or a UI session is required")
 		}
 		if fe.Code >= 400 && fe.Code < 500 {
-			return &Problem{Type: "about:blank", Title: fiber.ErrBadRequest.Message, Status: fe.Code, Detail: fe.Message}
+			// fe.Message may quote the request (fasthttp's parse errors
+			// carry the raw head, Authorization included): never echo it.
+			return &Problem{Type: "about:blank", Title: utils.StatusMessage(fe.Code), Status: fe.Code,
+				Detail: "the request could not be read as HTTP"}
 		}
 	}
 	return probInternal.with("an unexpected error occurred; the request id correlates it with the server log")

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -156,5 +157,33 @@ func TestDNSRebindingRefused(t *testing.T) {
 	strict.AllowPrivate = true
 	if code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/secret", nil); code != 200 || string(b) != "internal" {
 		t.Fatalf("with private networks allowed: %d %s", code, b)
+	}
+}
+
+// A request grantd cannot parse (Content-Length: -1) gets a 400 that does
+// not echo its head: the caller's Authorization stays out of the answer.
+func TestMalformedRequestHeadNotEchoed(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const secret = "Bearer leaked-credential-4f8e2a"
+	h.addSecret("leaked-credential-4f8e2a")
+	for _, head := range []string{
+		"GET /api/v1/datasources HTTP/1.1\r\nHost: x\r\nAuthorization: " + secret + "\r\nContent-Length: -1\r\n\r\n",
+		"POST /api/v1/datasources HTTP/1.1\r\nHost: x\r\nAuthorization: " + secret + "\r\nContent-Length: abc\r\n\r\n",
+		"GET /api/v1/datasources HTTP/1.1\r\nHost: x\r\nAuthorization: " + secret + "\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\nzz\r\n",
+	} {
+		c, err := net.Dial("tcp", strings.TrimPrefix(h.URL, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte(head))
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		b, _ := io.ReadAll(c)
+		c.Close()
+		if strings.Contains(string(b), "leaked-credential") {
+			t.Errorf("the answer echoes the request head:\n%s", b)
+		}
+		if !strings.HasPrefix(string(b), "HTTP/1.1 4") {
+			t.Errorf("answer to a malformed request:\n%s", b)
+		}
 	}
 }
