@@ -91,6 +91,7 @@ func (a *OAuth2) validate(v *ValidationError) {
 	} else if a.AuthorizationURL != "" {
 		checkURL(v, "auth.authorizationUrl", a.AuthorizationURL, false, true)
 	}
+	checkQueryReserved(v, "auth.authorizationUrl", a.AuthorizationURL, reservedAuthParams)
 	switch {
 	case a.ClientID == "":
 		v.add("auth.clientId", "is required")
@@ -193,6 +194,27 @@ func checkURL(v *ValidationError, field, raw string, required, allowQuery bool) 
 		v.add(field, "must not contain a query")
 	case !validPort(u.Port()):
 		v.add(field, "has an invalid port")
+	}
+}
+
+// checkQueryReserved refuses reserved parameters in a URL's own query:
+// they would land ahead of the ones grantd sets (a redirect_uri or state
+// of the datasource owner's choosing).
+func checkQueryReserved(v *ValidationError, field, raw string, reserved []string) {
+	u, err := url.Parse(raw)
+	if err != nil || raw == "" {
+		return
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		v.add(field, "has a query that does not parse")
+		return
+	}
+	for k := range q {
+		if slices.Contains(reserved, strings.ToLower(k)) {
+			v.add(field, "must not set %q in its query: grantd sets it", k)
+			return
+		}
 	}
 }
 
