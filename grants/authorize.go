@@ -221,7 +221,8 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 	tok, detected, err := e.withAuth(ctx, call, d.Auth.ClientAuthentication, detected, false, d.Auth.GrantType, "authorization_code",
 		func(ctx context.Context) (*oauth2.Token, error) { return ig.Exchange(ctx, call, code, st.Verifier) })
 	if err != nil {
-		return datasource.Authorization{}, detected, err
+		secrets := append(sentForms(resolved), encodings(code)...)
+		return datasource.Authorization{}, detected, classify(err, e.clock.Now(), append(secrets, encodings(st.Verifier.Reveal())...)...)
 	}
 	// Store under the datasource's single-flight, so a refresh in flight
 	// cannot overwrite the new grant with the old one.

@@ -2,10 +2,12 @@ package grants
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -158,8 +160,8 @@ func classify(err error, now time.Time, secrets ...string) *TokenError {
 	var re *oauth2.RetrieveError
 	switch {
 	case errors.As(err, &re):
-		e.Code = scrub(truncate(re.ErrorCode, 64), secrets)
-		e.Description = scrub(truncate(re.ErrorDescription, 300), secrets)
+		e.Code = truncate(scrub(re.ErrorCode, secrets), 64)
+		e.Description = truncate(scrub(re.ErrorDescription, secrets), 300)
 		if re.Response != nil {
 			e.Status = re.Response.StatusCode
 			e.RetryAfter = retryAfter(re.Response.Header.Get("Retry-After"), now)
@@ -197,7 +199,7 @@ func classify(err error, now time.Time, secrets ...string) *TokenError {
 		// x/oauth2's parse errors: "cannot parse json", "missing access_token".
 		e.Kind = Transient
 		msg := strings.TrimPrefix(err.Error(), "oauth2: ")
-		e.Reason = "token endpoint answered nonsense: " + scrub(truncate(msg, 200), secrets)
+		e.Reason = "token endpoint answered nonsense: " + truncate(scrub(msg, secrets), 200)
 	}
 	return e
 }
@@ -248,6 +250,34 @@ func retryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	return min(d, time.Hour)
+}
+
+// sentForms lists the client secret of d (resolved) in every encoding
+// grantd sends it in, for scrub: raw, form-encoded (the body style), and
+// the Basic header value (RFC 6749 §2.3.1: id and secret form-encoded,
+// joined with ":", Base64), also without the form-encoding some servers
+// skip, with and without padding, and URL-safe.
+func sentForms(d *datasource.Datasource) []string {
+	sec := d.Auth.ClientSecret.Reveal()
+	if sec == "" {
+		return nil
+	}
+	out := encodings(sec)
+	id := d.Auth.ClientID
+	for _, pair := range []string{url.QueryEscape(id) + ":" + url.QueryEscape(sec), id + ":" + sec} {
+		for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+			out = append(out, enc.EncodeToString([]byte(pair)))
+		}
+	}
+	return out
+}
+
+// encodings lists a secret as sent in a form or a URL as well as raw.
+func encodings(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return []string{s, url.QueryEscape(s), url.PathEscape(s)}
 }
 
 // scrub replaces every secret in s with "[redacted]".

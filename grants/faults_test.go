@@ -1,10 +1,13 @@
 package grants_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -355,5 +358,45 @@ func TestPermanentFailureLogsNoRetryAt(t *testing.T) {
 	logs := f.logs.String()
 	if !strings.Contains(logs, "token request failed") || strings.Contains(logs, "retryAt") {
 		t.Errorf("log of a permanent failure:\n%s", logs)
+	}
+}
+
+// TestEchoedCredentialsScrubbed: a provider that echoes what it received —
+// the Basic header, the form body — in its error puts the client secret in
+// every encoding grantd sent it in. None of them reaches lastError, the
+// store, the logs or the status-change hook.
+func TestEchoedCredentialsScrubbed(t *testing.T) {
+	const secret = "s3cr3t/with+chars=&more"
+	te := newTokenEndpoint(t)
+	te.set(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		jsonAnswer(401, fmt.Sprintf(`{"error":"invalid_client","error_description":%q}`,
+			"you sent "+r.Header.Get("Authorization")+" and "+r.PostForm.Encode()+string(body)+" raw="+secret))(w, r)
+	})
+	f := newFixture(t, fixtureOptions{})
+	for _, style := range []datasource.ClientAuth{datasource.ClientAuthBasic, datasource.ClientAuthBody} {
+		d := te.datasource()
+		d.Auth.ClientID = "client:id+1"
+		d.Auth.ClientSecret = datasource.NewSecret(secret)
+		d.Auth.ClientAuthentication = style
+		d = f.create(d)
+		a := f.status(d.ID)
+		if !strings.Contains(a.LastError, "invalid_client") || !strings.Contains(a.LastError, "[redacted]") {
+			t.Fatalf("%s: %+v", style, a)
+		}
+		basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape("client:id+1") + ":" + url.QueryEscape(secret)))
+		forms := []string{secret, url.QueryEscape(secret), basic, basic[:len(basic)-1]}
+		f.mu.Lock()
+		hooks := strings.Join(f.hookErrors, "\n")
+		f.mu.Unlock()
+		for _, form := range forms {
+			if strings.Contains(a.LastError, form) || strings.Contains(hooks, form) {
+				t.Errorf("%s: lastError or hook holds %q: %q", style, form, a.LastError)
+			}
+		}
+		f.assertNoSecrets(forms...)
+		if strings.Contains(f.record(d.ID).LastError, secret) {
+			t.Errorf("%s: stored lastError holds the secret", style)
+		}
 	}
 }

@@ -40,10 +40,11 @@ type fixture struct {
 
 	logs lockedBuffer
 
-	mu       sync.Mutex
-	requests []string            // "grant/request/result"
-	statuses []datasource.Status // status changes, in order
-	notify   chan struct{}       // poked on every event
+	mu         sync.Mutex
+	requests   []string            // "grant/request/result"
+	statuses   []datasource.Status // status changes, in order
+	hookErrors []string            // their lastError
+	notify     chan struct{}       // poked on every event
 }
 
 type fixtureOptions struct {
@@ -95,6 +96,7 @@ func (f *fixture) open(o fixtureOptions) {
 	opts.Hooks.StatusChange = func(c grants.StatusChange) {
 		f.mu.Lock()
 		f.statuses = append(f.statuses, c.To)
+		f.hookErrors = append(f.hookErrors, c.LastError)
 		f.mu.Unlock()
 		f.poke()
 	}

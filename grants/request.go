@@ -90,10 +90,10 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 		return nil, ErrClosed
 	}
 	if err != nil {
-		var secrets []string
-		secrets = append(secrets, ds.Auth.ClientSecret.Reveal())
+		secrets := sentForms(ds)
 		if rec != nil {
-			secrets = append(secrets, rec.RefreshToken.Reveal(), rec.AccessToken.Reveal())
+			secrets = append(secrets, encodings(rec.RefreshToken.Reveal())...)
+			secrets = append(secrets, encodings(rec.AccessToken.Reveal())...)
 		}
 		return nil, e.fail(ctx, en, ds, rec, classify(err, e.clock.Now(), secrets...))
 	}

@@ -82,7 +82,7 @@ func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource,
 			continue
 		}
 		if err := revokeOne(ctx, hc, md.RevocationEndpoint, d, style, t.v, t.hint); err != nil {
-			return revoked, scrub(err.Error(), []string{t.v.Reveal(), d.Auth.ClientSecret.Reveal()})
+			return revoked, scrub(err.Error(), append(sentForms(d), encodings(t.v.Reveal())...))
 		}
 		revoked = true
 	}
