@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/outbound"
 )
@@ -85,6 +86,7 @@ func TestProxyBehaviour(t *testing.T) {
 	})
 
 	t.Run("a 401 refreshes once and retries once", func(t *testing.T) {
+		h.clock.Advance(grants.MinAgeForForcedRefresh)
 		refused := 0
 		up.set(func(w http.ResponseWriter, r *http.Request) {
 			if refused == 0 {
@@ -104,12 +106,36 @@ func TestProxyBehaviour(t *testing.T) {
 	})
 
 	t.Run("a 401 loop ends after one retry", func(t *testing.T) {
+		h.clock.Advance(grants.MinAgeForForcedRefresh)
 		up.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401); fmt.Fprint(w, "go away") })
 		before := p.Count("client_credentials")
 		code, b, _ := h.do("GET", path+"/x", nil)
 		calls, _ := up.stats()
 		if code != 401 || string(b) != "go away" || calls != 2 || p.Count("client_credentials") != before+1 {
 			t.Fatalf("%d %q after %d calls with %d token requests", code, b, calls, p.Count("client_credentials")-before)
+		}
+	})
+
+	// An upstream that refuses everything: sequential 401s pass through
+	// without a token request each (the review saw five 401s make five).
+	t.Run("sequential 401s force at most one refresh per token", func(t *testing.T) {
+		h.clock.Advance(grants.MinAgeForForcedRefresh)
+		up.set(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(401) })
+		before := p.Count("client_credentials")
+		for range 5 {
+			if code, _, _ := h.do("GET", path+"/x", nil); code != 401 {
+				t.Fatalf("%d", code)
+			}
+		}
+		calls, _ := up.stats()
+		if n := p.Count("client_credentials") - before; n != 1 || calls != 6 {
+			t.Fatalf("5 refused calls: %d token requests, %d upstream calls; want 1 and 6", n, calls)
+		}
+		// A token younger than 30 s is never refreshed for a 401.
+		h.clock.Advance(grants.MinAgeForForcedRefresh - time.Second)
+		h.do("GET", path+"/x", nil)
+		if n := p.Count("client_credentials") - before; n != 1 {
+			t.Fatalf("a young token was refreshed: %d token requests", n)
 		}
 	})
 

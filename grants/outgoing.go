@@ -3,9 +3,17 @@ package grants
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/grantd/grantd/datasource"
 )
+
+// MinAgeForForcedRefresh is how old a token must be before an upstream's
+// refusal of it forces a refresh. Together with the generation check (a
+// refresh happens only while the refused token is still the stored one)
+// this makes at most one forced refresh per token generation, and none
+// for a token that was just issued: sequential refusals pass through.
+const MinAgeForForcedRefresh = 30 * time.Second
 
 // Target is a datasource resolved for outgoing calls: its configuration
 // (where calls go, which CA to trust) and the way to authenticate them.
@@ -46,9 +54,10 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // Send authenticates req and sends it with send, which makes the request
 // and returns the upstream's status. It places a fresh token on req (as
 // the datasource configures: header with prefix, or query parameter); when
-// the upstream refuses it (HTTP 401) and replay is true, it gets a token of
-// a newer generation — one refresh shared with every caller that saw the
-// same token — places it and calls send once more. send's own error is
+// the upstream refuses it (HTTP 401), the token is older than
+// MinAgeForForcedRefresh and replay is true, it gets a token of a newer
+// generation — one refresh shared with every caller that saw the same
+// token — places it and calls send once more. send's own error is
 // returned as it is. When no token can be had, send is not called and the
 // error is the engine's: ErrNotAuthorized (no usable grant), *TokenError
 // (the token endpoint failed, or the datasource is backing off), ErrClosed.
@@ -65,6 +74,12 @@ func (t Target) Send(ctx context.Context, req Request, replay bool, send func() 
 	status, err := send()
 	if err != nil || !replay || status != http.StatusUnauthorized {
 		return err
+	}
+	if age := t.e.clock.Now().Sub(tok.obtained); !tok.obtained.IsZero() && age < MinAgeForForcedRefresh {
+		// A token this young was just issued: the refusal is about
+		// something else (permissions, the path). Refreshing would turn
+		// every refused call into a token request.
+		return nil
 	}
 	newTok, err := t.e.TokenAfter(ctx, t.id, tok.Generation)
 	if err != nil {

@@ -125,6 +125,7 @@ func TestClientRetriesOnce401(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	d := f.create(te.datasource())
 	hc, _ := f.engine.Client(ctx, d.ID)
+	f.clock.Advance(grants.MinAgeForForcedRefresh) // a refusal of a token this young passes through
 	resp, err := hc.Post(te.URL+"/api/x", "text/plain", strings.NewReader("body"))
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +137,7 @@ func TestClientRetriesOnce401(t *testing.T) {
 	}
 	refuse, upstream, tokens = 1000, 0, 0
 	mu.Unlock()
+	f.clock.Advance(grants.MinAgeForForcedRefresh)
 	resp, err = hc.Get(te.URL + "/api/x")
 	if err != nil {
 		t.Fatal(err)
