@@ -2,12 +2,15 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -184,6 +187,83 @@ func TestMalformedRequestHeadNotEchoed(t *testing.T) {
 		}
 		if !strings.HasPrefix(string(b), "HTTP/1.1 4") {
 			t.Errorf("answer to a malformed request:\n%s", b)
+		}
+	}
+}
+
+// Whoever may edit a datasource must not be able to collect its secrets by
+// pointing it elsewhere: a stored client secret does not follow a changed
+// token (or authorization) URL origin, and a person's tokens do not follow
+// a changed url origin.
+func TestSecretsBoundToOrigin(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	p := newProvider(t, h, grantstest.ProviderOptions{})
+	var mu sync.Mutex
+	var collected []string
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		mu.Lock()
+		collected = append(collected, r.Header.Get("Authorization")+" "+r.PostForm.Encode())
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"evil-issued-token-5a5a","token_type":"Bearer"}`)
+	}))
+	defer evil.Close()
+
+	cc := h.create(ccBody(p, "cc", "svc-secret-9f8e7d"))
+	_, b, _ := h.do("GET", "/api/v1/datasources/"+cc.ID, nil)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	m["auth"].(map[string]any)["accessTokenUrl"] = evil.URL + "/token"
+	code, b, _ := h.do("PUT", "/api/v1/datasources/"+cc.ID, m)
+	pr := decode[problem](t, b)
+	if code != 400 || len(pr.Errors) != 1 || pr.Errors[0].Field != "auth.clientSecret" {
+		t.Fatalf("moving the token URL without the secret: %d %s", code, b)
+	}
+	h.do("POST", "/api/v1/datasources/"+cc.ID+"/refresh", nil)
+	mu.Lock()
+	if len(collected) != 0 {
+		t.Fatalf("the other host received %v", collected)
+	}
+	mu.Unlock()
+	// Same origin, another path: the secret stays.
+	m["auth"].(map[string]any)["accessTokenUrl"] = p.TokenURL() + "?v=2"
+	if code, b, _ := h.do("PUT", "/api/v1/datasources/"+cc.ID, m); code != 200 {
+		t.Fatalf("same origin: %d %s", code, b)
+	}
+	// Given again, the move is the owner's informed choice.
+	m["auth"].(map[string]any)["accessTokenUrl"] = evil.URL + "/token"
+	m["auth"].(map[string]any)["clientSecret"] = "a-new-secret-for-evil"
+	h.addSecret("a-new-secret-for-evil")
+	if code, b, _ := h.do("PUT", "/api/v1/datasources/"+cc.ID, m); code != 200 {
+		t.Fatalf("with the secret given again: %d %s", code, b)
+	}
+
+	// An authorization-code datasource: its authorization URL is bound
+	// too, and a person's tokens stay with the upstream they were for.
+	ac := h.create(acBody(p, "ac", "web-secret-1a2b3c"))
+	authorizeViaAPI(t, h, ac.ID)
+	_, b, _ = h.do("GET", "/api/v1/datasources/"+ac.ID, nil)
+	json.Unmarshal(b, &m)
+	m["auth"].(map[string]any)["authorizationUrl"] = evil.URL + "/authorize"
+	if code, b, _ := h.do("PUT", "/api/v1/datasources/"+ac.ID, m); code != 400 || !strings.Contains(string(b), "auth.clientSecret") {
+		t.Fatalf("moving the authorization URL without the secret: %d %s", code, b)
+	}
+	_, b, _ = h.do("GET", "/api/v1/datasources/"+ac.ID, nil)
+	json.Unmarshal(b, &m)
+	m["url"] = evil.URL + "/api"
+	code, b, _ = h.do("PUT", "/api/v1/datasources/"+ac.ID, m)
+	if got := decode[dsView](t, b); code != 200 || got.Authorization.Status != "unauthorized" || got.Authorization.HasRefreshToken {
+		t.Fatalf("moving url: %d %+v, want the person's tokens dropped", code, got.Authorization)
+	}
+	if code, _, _ := h.do("GET", "/api/v1/datasources/"+ac.ID+"/proxy/x", nil); code != 424 {
+		t.Fatalf("proxy after the move: %d, want 424", code)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range collected {
+		if strings.Contains(c, "web-secret") || strings.Contains(c, "svc-secret") || strings.Contains(c, "Bearer ") {
+			t.Fatalf("the other host received a secret or a token: %q", c)
 		}
 	}
 }

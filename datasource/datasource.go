@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -220,6 +222,41 @@ func (a *OAuth2) SameGrant(b *OAuth2) bool {
 		equalMaps(a.TokenParams, b.TokenParams) &&
 		equalMaps(a.CustomAuthParams, b.CustomAuthParams) &&
 		a.TLSCACert == b.TLSCACert
+}
+
+// KeepsTokens reports whether the tokens held for d stay right when d is
+// replaced by n: the grant is the same (OAuth2.SameGrant) and, for a grant
+// that holds a person's tokens (user-delegated: authorization code), the
+// origin of url is the same too — a user's token does not follow the
+// datasource to another host.
+func (d *Datasource) KeepsTokens(n *Datasource) bool {
+	if !d.Auth.SameGrant(&n.Auth) {
+		return false
+	}
+	return !d.Auth.GrantType.UserDelegated() || Origin(d.URL) == Origin(n.URL)
+}
+
+// UserDelegated reports whether tokens of grant type g act for a person
+// (authorization code) rather than for the client itself.
+func (g GrantType) UserDelegated() bool { return g == AuthorizationCode }
+
+// Origin returns the scheme://host[:port] of a URL, lower-cased, with the
+// scheme's default port left out; "" when raw does not parse.
+func Origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return ""
+	}
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if scheme == "https" && port == "443" || scheme == "http" && port == "80" {
+		port = ""
+	}
+	if port != "" {
+		host = net.JoinHostPort(host, port)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host
 }
 
 // Fingerprint returns a digest of what SameGrant compares but the client

@@ -48,7 +48,7 @@ type Datasources interface {
 	// ListDatasources returns all datasources ordered by name.
 	ListDatasources(ctx context.Context) ([]*Datasource, error)
 	// UpdateDatasource replaces the stored datasource with d.ID. When the
-	// change makes the old token wrong (see OAuth2.SameGrant) the token
+	// change makes the old token wrong (see Datasource.KeepsTokens) the token
 	// record is erased in the same transaction, and erased reports it.
 	// It returns ErrNotFound or ErrDuplicateName.
 	UpdateDatasource(ctx context.Context, d *Datasource) (erased bool, err error)

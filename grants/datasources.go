@@ -68,7 +68,14 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 		return nil, datasource.Authorization{}, false, err
 	}
 	d.Normalize()
-	if err := d.Validate(); err != nil {
+	err = d.Validate()
+	if bound := boundSecrets(old, d, ch.Keep); len(bound) > 0 {
+		v := &datasource.ValidationError{}
+		errors.As(err, &v)
+		v.Errors = append(v.Errors, bound...)
+		err = v
+	}
+	if err != nil {
 		return nil, datasource.Authorization{}, false, err
 	}
 	if sameDatasource(old, d) {
@@ -80,6 +87,31 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 	}
 	a, err := e.reconcile(ctx, d.ID)
 	return d, a, true, err
+}
+
+// boundSecrets refuses to keep a stored secret for a token or
+// authorization endpoint on another origin: whoever may edit a datasource
+// could otherwise point it at their own server and collect the secret on
+// the next token request. The secret must be given again.
+func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.FieldError {
+	moved := ""
+	switch {
+	case datasource.Origin(old.Auth.AccessTokenURL) != datasource.Origin(d.Auth.AccessTokenURL):
+		moved = "accessTokenUrl"
+	case old.Auth.AuthorizationURL != "" && datasource.Origin(old.Auth.AuthorizationURL) != datasource.Origin(d.Auth.AuthorizationURL):
+		moved = "authorizationUrl"
+	}
+	if moved == "" {
+		return nil
+	}
+	var out []datasource.FieldError
+	for _, f := range keep {
+		if f == "auth.clientSecret" && !old.Auth.ClientSecret.IsZero() {
+			out = append(out, datasource.FieldError{Field: f,
+				Message: "must be given again: the origin of " + moved + " changed, and a stored secret does not follow a datasource to another host"})
+		}
+	}
+	return out
 }
 
 // sameDatasource reports whether b changes nothing of a but updatedAt.

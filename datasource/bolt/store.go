@@ -277,7 +277,7 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 				return err
 			}
 		}
-		if !old.Auth.SameGrant(&d.Auth) {
+		if !old.KeepsTokens(d) {
 			tokens := tx.Bucket(bucketTokens)
 			if tokens.Get([]byte(d.ID)) != nil {
 				erased = true

@@ -212,7 +212,7 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 			cmps = append(cmps, clientv3.Compare(clientv3.Version(nk), "=", 0))
 			ops = append(ops, clientv3.OpDelete(s.c.key("name", datasource.NameKey(old.Name))), clientv3.OpPut(nk, d.ID))
 		}
-		erase := !old.Auth.SameGrant(&d.Auth)
+		erase := !old.KeepsTokens(d)
 		if erase {
 			ops = append(ops, clientv3.OpDelete(tk, clientv3.WithPrevKV()))
 		}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
 		{"SecretsRoundTrip", testSecretsRoundTrip},
 		{"Meta", testMeta},
 		{"NamesIgnoreCase", testNamesIgnoreCase},
+		{"TokensStayWithTheirOrigin", testTokensStayWithTheirOrigin},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
 	}
@@ -221,6 +222,46 @@ func testNamesIgnoreCase(t *testing.T, s datasource.Store) {
 	}
 	if err := s.CreateDatasource(ctx, sample("ds_w", "vectara")); err != nil {
 		t.Errorf("the name is free again: %v", err)
+	}
+}
+
+// A person's tokens do not follow a datasource to another upstream host;
+// a change of path, or a client-credentials token, stays.
+func testTokensStayWithTheirOrigin(t *testing.T, s datasource.Store) {
+	d := sample("ds_o", "origin")
+	if err := s.CreateDatasource(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	save := func(gen uint64) {
+		t.Helper()
+		if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(gen), gen-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	save(1)
+	d2 := d.Clone()
+	d2.URL = "https://api.example.com/v2"
+	if erased, err := s.UpdateDatasource(ctx, d2); err != nil || erased {
+		t.Fatalf("a new path erased the tokens: %v %v", erased, err)
+	}
+	d3 := d2.Clone()
+	d3.URL = "https://elsewhere.example/v2"
+	if erased, err := s.UpdateDatasource(ctx, d3); err != nil || !erased {
+		t.Fatalf("a new origin kept a person's tokens: %v %v", erased, err)
+	}
+	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+		t.Fatalf("token record after the move: %v", err)
+	}
+	cc := d3.Clone()
+	cc.Auth.GrantType, cc.Auth.AuthorizationURL = datasource.ClientCredentials, ""
+	if _, err := s.UpdateDatasource(ctx, cc); err != nil {
+		t.Fatal(err)
+	}
+	save(1)
+	cc2 := cc.Clone()
+	cc2.URL = "https://api.example.com/v1"
+	if erased, err := s.UpdateDatasource(ctx, cc2); err != nil || erased {
+		t.Fatalf("a client-credentials token was erased by a new url: %v %v", erased, err)
 	}
 }
 
