@@ -3,8 +3,10 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/outbound"
 )
@@ -265,5 +268,21 @@ func TestSecretsBoundToOrigin(t *testing.T) {
 		if strings.Contains(c, "web-secret") || strings.Contains(c, "svc-secret") || strings.Contains(c, "Bearer ") {
 			t.Fatalf("the other host received a secret or a token: %q", c)
 		}
+	}
+}
+
+// /readyz answers anyone, so a failure says nothing of grantd's insides.
+func TestReadyzKeepsItsCauseToTheLog(t *testing.T) {
+	srv := api.New(api.Config{PublicURL: mustURL("http://127.0.0.1"), Logger: slog.New(slog.DiscardHandler),
+		Ready: func(context.Context) error {
+			return errors.New("bolt: open /srv/grantd/data/grantd.db: permission denied")
+		}})
+	resp, err := srv.App().Test(httptest.NewRequest("GET", "/readyz", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || strings.Contains(string(b), "grantd.db") || strings.Contains(string(b), "permission") {
+		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
 }

@@ -237,8 +237,9 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 func (s *Server) readyz(c *fiber.Ctx) error {
 	if s.cfg.Ready != nil {
 		if err := s.cfg.Ready(c.UserContext()); err != nil {
-			s.log.Warn("not ready", "err", err)
-			return sendProblem(c, probUnavailable.with("not ready: "+err.Error()))
+			// The cause goes to the log only: /readyz answers anyone.
+			s.log.Warn("not ready", "requestId", requestID(c), "err", err)
+			return sendProblem(c, probUnavailable.with("not ready; the request id correlates the cause in the server log"))
 		}
 	}
 	return c.JSON(fiber.Map{"status": "ready"})
