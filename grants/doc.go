@@ -13,11 +13,22 @@
 // # Client authentication
 //
 // "basic" is §2.3.1 (form-encode, then Base64), "body" sends client_id and
-// client_secret as form fields. "auto" asks the provider's metadata
-// (RFC 8414 / OIDC discovery, token_endpoint_auth_methods_supported) and
-// otherwise starts with Basic; it falls back to body and remembers what
-// worked only on repeatable requests (client credentials, refresh), never
-// by spending a single-use authorization code twice.
+// client_secret as form fields. "auto" takes the provider's metadata
+// (RFC 8414 / OIDC discovery, token_endpoint_auth_methods_supported) as a
+// first guess and otherwise starts with Basic; a refused repeatable request
+// (client credentials, refresh) tries the other style once and remembers
+// what worked, whatever the metadata listed. A single-use authorization
+// code is never spent twice: a refused exchange makes the next
+// authorization use the other style.
+//
+// # Datasources and calls
+//
+// The Engine owns changes to datasources (Create, Update, Delete), so a
+// library user and the server do the same thing. Outgoing calls are
+// authenticated in one place: Resolve a datasource, then Target.Send puts
+// the token where the datasource says and, after an upstream 401 for a
+// token older than MinAgeForForcedRefresh, refreshes once and resends. The
+// library's Client and the server's proxy both use it.
 //
 // # Tokens
 //
@@ -42,7 +53,9 @@
 //
 // # Network safety
 //
-// Outgoing connections go through a Dialer that refuses loopback, private,
-// link-local and metadata addresses unless allowed, checking the address
-// it actually dials (no DNS rebinding).
+// Outgoing connections go through an outbound.Dialer that refuses
+// loopback, private, link-local and metadata addresses unless allowed,
+// checking the address it actually dials (no DNS rebinding). A failure
+// the guard causes is grantd's own (Local): the tokens are kept and the
+// request is tried again when the engine starts.
 package grants

@@ -128,7 +128,7 @@ func (e *TokenError) Error() string { return "grants: token request failed: " + 
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.err }
 
-// StatusFor returns the datasource status a failure leaves when no valid
+// statusFor returns the datasource status a failure leaves when no valid
 // token remains.
 func (e *TokenError) statusFor(g datasource.GrantType) datasource.Status {
 	if e.Kind == Permanent && e.Code == "invalid_grant" && g != datasource.ClientCredentials {
