@@ -18,12 +18,12 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/api"
-	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/ui"
+	"github.com/grantd/grantd/webhook"
 )
 
 var ctx = context.Background()

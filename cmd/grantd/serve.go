@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/api"
-	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/ui"
+	"github.com/grantd/grantd/webhook"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
