@@ -48,10 +48,20 @@ const (
 	HeaderSignature = "Grantd-Signature"
 )
 
+// Store is what a Dispatcher needs of a store: the event log it appends
+// to (which queues the deliveries, see datasource.EventLog), reading an
+// event back for its delivery, and the outbox it delivers from. The
+// datasource/bolt and datasource/etcd stores are one.
+type Store interface {
+	AppendEvents(ctx context.Context, events []*datasource.Event, deliverTo []string) error
+	Event(ctx context.Context, id string) (*datasource.Event, error)
+	datasource.Outbox
+}
+
 // Config configures New.
 type Config struct {
 	// Store keeps events and pending deliveries.
-	Store datasource.Events
+	Store Store
 	// URLs receive every event; none means events are only recorded.
 	URLs []string
 	// Secret signs deliveries. Required when URLs are set.

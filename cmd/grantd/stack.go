@@ -33,10 +33,11 @@ type stack struct {
 }
 
 // store is what serve needs of a store: datasource.Store with an event
-// log, and re-encryption for keys rotate.
+// log and its webhook outbox, and re-encryption for keys rotate.
 type store interface {
 	datasource.Store
-	datasource.Events
+	datasource.EventLog
+	datasource.Outbox
 	Reseal(ctx context.Context, with sealed.Sealer) (int, error)
 }
 

@@ -16,12 +16,13 @@ import (
 )
 
 var (
-	_ datasource.Store  = (*Store)(nil)
-	_ datasource.Events = (*Store)(nil)
+	_ datasource.Store    = (*Store)(nil)
+	_ datasource.EventLog = (*Store)(nil)
+	_ datasource.Outbox   = (*Store)(nil)
 )
 
-// Store is a datasource.Store (and datasource.Events) in etcd. Safe for
-// concurrent use.
+// Store is a datasource.Store (and datasource.EventLog and Outbox) in
+// etcd. Safe for concurrent use.
 type Store struct {
 	c         *Client
 	codecMu   sync.RWMutex // guards codec (Reseal replaces it)
