@@ -90,9 +90,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer engine.Close()
 	metrics.CountStatuses(engine.StatusCounts)
-	if es, ok := st.store.(interface {
-		Watch(context.Context, func(string))
-	}); ok {
+	if es, ok := st.store.(datasource.Watcher); ok {
 		// Another replica's refresh or edit: drop the cached copy, so the
 		// next caller reads the new token instead of asking for one.
 		wctx, stopWatch := context.WithCancel(context.Background())
