@@ -18,6 +18,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/internal/testlog"
 )
 
 var secret = []byte("webhook-signing-secret-0123456789")
@@ -122,15 +123,10 @@ func TestDeliveryRetriedSignedAndOnce(t *testing.T) {
 	defer store.Close()
 	clk := newFakeClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
 	rcv := newReceiver(t, clk, 2)
-	var logs strings.Builder
-	var logMu sync.Mutex
+	var logs testlog.Buffer
 	d, err := New(Config{Store: store, URLs: []string{rcv.URL + "/hooks/secret-path-token"}, Secret: secret,
 		Dialer: &grants.Dialer{AllowPrivate: true}, Clock: clk,
-		Logger: slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			return logs.Write(b)
-		}), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,8 +142,6 @@ func TestDeliveryRetriedSignedAndOnce(t *testing.T) {
 	if len(rcv.got) != 1 || rcv.got[0].Type != datasource.EventStatusChanged || rcv.ids[0] != rcv.got[0].ID || rcv.badSigs != 0 {
 		t.Fatalf("received %+v ids %v bad signatures %d", rcv.got, rcv.ids, rcv.badSigs)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	if strings.Contains(logs.String(), "secret-path-token") {
 		t.Error("the webhook URL's path (a credential for Slack-style hooks) is in the logs")
 	}
@@ -223,7 +217,3 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
