@@ -1,12 +1,19 @@
 package api
 
 import (
+	"context"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/grantd/grantd/datasource"
 )
+
+// EventLister lists the event log for GET /api/v1/events; a
+// datasource.EventLog is one.
+type EventLister interface {
+	ListEvents(ctx context.Context, q datasource.EventQuery) ([]*datasource.Event, error)
+}
 
 // audit records an action for the audit trail and the webhooks: who (the
 // admin token's or session's fingerprint), what, on which datasource.

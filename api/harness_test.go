@@ -18,13 +18,14 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/api"
-	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/internal/testlog"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
+	"github.com/grantd/grantd/webhook"
 )
 
 var ctx = context.Background()
@@ -43,12 +44,12 @@ type harness struct {
 	engine       *grants.Engine
 	server       *api.Server
 	hub          *webhook.Dispatcher
-	logs         lockedBuffer
+	logs         testlog.Buffer
 	// secrets are values that must never appear in logs or responses.
 	secretsMu  sync.Mutex
 	secrets    []string
 	logSecrets []string // may appear in answers (a state in an authorize URL), never in logs
-	responses  lockedBuffer
+	responses  testlog.Buffer
 }
 
 type harnessOptions struct {
@@ -321,21 +322,4 @@ func (h *harness) redirectURI() string { return h.URL + "/api/v1/datasources/aut
 func browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -54,7 +54,7 @@ type Config struct {
 	Logger *slog.Logger
 	// Events lists the event log (GET /api/v1/events); nil when the store
 	// keeps none.
-	Events datasource.Events
+	Events EventLister
 	// Publish records an audit event (and queues its webhooks); nil
 	// records nothing.
 	Publish func(*datasource.Event)

@@ -66,20 +66,37 @@ type Delivery struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
-// Events is an optional capability of a Store: an event log with a
-// webhook outbox. Appending an event and its deliveries is one atomic
-// write, so an event is never recorded without being queued, or the other
-// way round.
-type Events interface {
-	// AppendEvents stores events and, for each, one Delivery per URL in
-	// deliverTo, due at the event's time, in one transaction. An event
-	// whose id is already stored is skipped. Old events beyond the store's
+// EventLog is an optional capability of a Store: the record of what
+// happened, kept up to a cap and listed newest first.
+//
+// A store that keeps an EventLog is also an Outbox, and EventLog owns the
+// atomicity between them: AppendEvents records events and queues their
+// deliveries in one transaction, so an event is never recorded without
+// being queued, or queued without being recorded. Both stores
+// (datasource/bolt, datasource/etcd) implement it and are safe for
+// concurrent use.
+type EventLog interface {
+	// AppendEvents stores events and, for each, queues one Delivery per
+	// URL in deliverTo, due at the event's time. Each event is written in
+	// the same transaction as its deliveries (a store may split a long
+	// batch over several transactions). An event whose id is already
+	// stored is skipped and queues nothing. Old events beyond the store's
 	// cap are dropped; pending deliveries are kept.
 	AppendEvents(ctx context.Context, events []*Event, deliverTo []string) error
 	// ListEvents returns events matching q, newest first.
 	ListEvents(ctx context.Context, q EventQuery) ([]*Event, error)
-	// Event returns the event with id, or ErrNotFound.
+	// Event returns the event with id, or ErrNotFound (also when it aged
+	// out of the log).
 	Event(ctx context.Context, id string) (*Event, error)
+}
+
+// Outbox is the queue of pending webhook deliveries beside an EventLog.
+// Deliveries enter it only through EventLog.AppendEvents, in the
+// transaction that records their event, and leave it through
+// FinishDelivery. Claims are leased, so that a crashed or second process
+// hands a delivery out again rather than losing it: delivery is at least
+// once.
+type Outbox interface {
 	// DueDeliveries claims up to limit deliveries due at now: their NextAt
 	// moves to now+lease, so another process (or a crash) hands them out
 	// again only after the lease.
@@ -87,9 +104,10 @@ type Events interface {
 	// NextDelivery returns when the earliest pending delivery is due;
 	// ok is false when none is pending.
 	NextDelivery(ctx context.Context) (at time.Time, ok bool, err error)
-	// FinishDelivery removes a delivered one.
+	// FinishDelivery removes a delivered (or abandoned) one.
 	FinishDelivery(ctx context.Context, d *Delivery) error
 	// RetryDelivery stores a failed attempt of d (Attempts, NextAt,
-	// LastError as set by the caller).
+	// LastError as set by the caller); a delivery finished meanwhile stays
+	// finished.
 	RetryDelivery(ctx context.Context, d *Delivery) error
 }

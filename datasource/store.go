@@ -102,3 +102,26 @@ type Meta interface {
 	// SetMeta stores value under key.
 	SetMeta(ctx context.Context, key string, value []byte) error
 }
+
+// MetaCreator is an optional capability of a Store that several processes
+// share. CreateMeta stores value under key only if the key holds nothing
+// yet, atomically, and reports whether this call stored it: replicas
+// starting together agree on one value (the admin token hash, the session
+// key) instead of each overwriting the last. datasource/etcd implements
+// it; a store one process owns (datasource/bolt) needs none, since Meta
+// then SetMeta cannot race.
+type MetaCreator interface {
+	CreateMeta(ctx context.Context, key string, value []byte) (created bool, err error)
+}
+
+// Watcher is an optional capability of a Store that several processes
+// share. Watch calls changed with the id of every datasource whose record
+// or token record another process creates, changes or deletes, and blocks
+// until ctx ends. Calls come one at a time. It outlives lost connections;
+// when it cannot tell what changed meanwhile it reports every datasource,
+// so an id may be reported twice, or for a write of this process, but a
+// change is never missed. A process that keeps copies (the engine's token
+// cache) drops them on the calls. datasource/etcd implements it.
+type Watcher interface {
+	Watch(ctx context.Context, changed func(id string))
+}

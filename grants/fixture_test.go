@@ -1,7 +1,6 @@
 package grants_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -19,6 +18,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/internal/testlog"
 	"github.com/grantd/grantd/outbound"
 )
 
@@ -38,7 +38,7 @@ type fixture struct {
 	dir    string
 	kek    crypto.MasterKey
 
-	logs lockedBuffer
+	logs testlog.Buffer
 
 	mu         sync.Mutex
 	requests   []string            // "grant/request/result"
@@ -132,23 +132,6 @@ func (f *fixture) assertNoSecrets(secrets ...string) {
 			f.t.Errorf("secret %q appears in the logs", s)
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 func (f *fixture) poke() {

@@ -21,13 +21,13 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/grantd/grantd/api"
-	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
+	"github.com/grantd/grantd/webhook"
 )
 
 const adminToken = "ui-test-admin-token-0123456789"

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/webhook"
 )
 
 const (

@@ -13,13 +13,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/internal/testlog"
 )
 
 var binary string
@@ -45,26 +45,9 @@ type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
 	URL    string
-	stdout lockedBuffer
-	logs   lockedBuffer
+	stdout testlog.Buffer
+	logs   testlog.Buffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 func freePort(t *testing.T) string {

@@ -11,11 +11,11 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/api"
-	"github.com/grantd/grantd/api/webhook"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
+	"github.com/grantd/grantd/webhook"
 )
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -91,9 +91,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer engine.Close()
 	metrics.CountStatuses(engine.StatusCounts)
-	if es, ok := st.store.(interface {
-		Watch(context.Context, func(string))
-	}); ok {
+	if es, ok := st.store.(datasource.Watcher); ok {
 		// Another replica's refresh or edit: drop the cached copy, so the
 		// next caller reads the new token instead of asking for one.
 		wctx, stopWatch := context.WithCancel(context.Background())

@@ -33,10 +33,11 @@ type stack struct {
 }
 
 // store is what serve needs of a store: datasource.Store with an event
-// log, and re-encryption for keys rotate.
+// log and its webhook outbox, and re-encryption for keys rotate.
 type store interface {
 	datasource.Store
-	datasource.Events
+	datasource.EventLog
+	datasource.Outbox
 	Reseal(ctx context.Context, with sealed.Sealer) (int, error)
 }
 
@@ -169,9 +170,7 @@ func (s *stack) Close() error {
 // createMeta stores value under key unless another replica did first; it
 // reports whether this call stored it.
 func (s *stack) createMeta(ctx context.Context, key string, value []byte) (bool, error) {
-	if c, ok := s.store.(interface {
-		CreateMeta(context.Context, string, []byte) (bool, error)
-	}); ok {
+	if c, ok := s.store.(datasource.MetaCreator); ok {
 		return c.CreateMeta(ctx, key, value)
 	}
 	return true, s.store.SetMeta(ctx, key, value)

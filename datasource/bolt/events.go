@@ -12,7 +12,10 @@ import (
 	"github.com/grantd/grantd/datasource"
 )
 
-var _ datasource.Events = (*Store)(nil)
+var (
+	_ datasource.EventLog = (*Store)(nil)
+	_ datasource.Outbox   = (*Store)(nil)
+)
 
 var (
 	bucketEvents     = []byte("events")
@@ -27,7 +30,7 @@ const DefaultMaxEvents = 10_000
 
 func deliveryKey(eventID, url string) []byte { return []byte(eventID + "\x00" + url) }
 
-// AppendEvents implements datasource.Events.
+// AppendEvents implements datasource.EventLog.
 func (s *Store) AppendEvents(ctx context.Context, list []*datasource.Event, deliverTo []string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		for _, e := range list {
@@ -84,7 +87,7 @@ func (s *Store) appendEvent(tx *bbolt.Tx, e *datasource.Event, deliverTo []strin
 	}
 }
 
-// ListEvents implements datasource.Events.
+// ListEvents implements datasource.EventLog.
 func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*datasource.Event, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > 500 {
@@ -120,7 +123,7 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 	return out, err
 }
 
-// Event implements datasource.Events.
+// Event implements datasource.EventLog.
 func (s *Store) Event(ctx context.Context, id string) (*datasource.Event, error) {
 	var e *datasource.Event
 	err := s.db.View(func(tx *bbolt.Tx) error {
@@ -134,7 +137,7 @@ func (s *Store) Event(ctx context.Context, id string) (*datasource.Event, error)
 	return e, err
 }
 
-// DueDeliveries implements datasource.Events.
+// DueDeliveries implements datasource.Outbox.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*datasource.Delivery, error) {
 	var out []*datasource.Delivery
 	err := s.db.Update(func(tx *bbolt.Tx) error {
@@ -174,7 +177,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Dur
 	return out, err
 }
 
-// NextDelivery implements datasource.Events.
+// NextDelivery implements datasource.Outbox.
 func (s *Store) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	var at time.Time
 	found := false
@@ -193,14 +196,14 @@ func (s *Store) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	return at, found, err
 }
 
-// FinishDelivery implements datasource.Events.
+// FinishDelivery implements datasource.Outbox.
 func (s *Store) FinishDelivery(ctx context.Context, d *datasource.Delivery) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketDeliveries).Delete(deliveryKey(d.EventID, d.URL))
 	})
 }
 
-// RetryDelivery implements datasource.Events.
+// RetryDelivery implements datasource.Outbox.
 func (s *Store) RetryDelivery(ctx context.Context, d *datasource.Delivery) error {
 	v, err := json.Marshal(d)
 	if err != nil {

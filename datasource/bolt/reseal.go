@@ -15,10 +15,19 @@ import (
 // opened with a sealer that opens the existing data (with is usually that
 // keyset rotated: it holds the old keys too). It returns how many records
 // it rewrote. On error nothing is changed.
+//
+// Reseal is safe to call while the store is in use. Reads and writes go
+// on; from just before the commit they open and seal with with, so with
+// must open the old records too, as a rotated keyset does. A write that
+// races with Reseal may still be sealed under the old primary key (and, if
+// the commit fails, under with's); running Reseal again re-encrypts it.
+// grantd keys rotate runs with the server stopped, so nothing races there.
 func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
-	next := sealed.Codec{Sealer: with}
+	next := &sealed.Codec{Sealer: with}
+	var cur *sealed.Codec
 	n := 0
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		cur = s.codec.Load()
 		rewrite := func(bucket []byte, f func(k, v []byte) ([]byte, error)) error {
 			b := tx.Bucket(bucket)
 			type kv struct{ k, v []byte }
@@ -42,7 +51,7 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 			return nil
 		}
 		if err := rewrite(bucketDatasources, func(k, v []byte) ([]byte, error) {
-			d, err := s.codec.DecodeDatasource(v)
+			d, err := cur.DecodeDatasource(v)
 			if err != nil {
 				return nil, err
 			}
@@ -51,7 +60,7 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 			return err
 		}
 		if err := rewrite(bucketTokens, func(k, v []byte) ([]byte, error) {
-			t, err := s.codec.DecodeToken(string(k), v)
+			t, err := cur.DecodeToken(string(k), v)
 			if err != nil {
 				return nil, err
 			}
@@ -59,17 +68,24 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 		}); err != nil {
 			return err
 		}
-		return rewrite(bucketStates, func(k, v []byte) ([]byte, error) {
-			st, err := s.codec.DecodeState(string(k), v)
+		if err := rewrite(bucketStates, func(k, v []byte) ([]byte, error) {
+			st, err := cur.DecodeState(string(k), v)
 			if err != nil {
 				return nil, err
 			}
 			return next.EncodeState(st)
-		})
+		}); err != nil {
+			return err
+		}
+		// Switch before the commit, not after: readers see the resealed
+		// records the moment it ends, and the old sealer cannot open
+		// them. Until then they read old records, which next opens too.
+		s.codec.Store(next)
+		return nil
 	})
 	if err != nil {
+		s.codec.CompareAndSwap(next, cur) // the commit failed: back to the old sealer
 		return 0, fmt.Errorf("bolt: reseal: %w", err)
 	}
-	s.codec = next
 	return n, nil
 }

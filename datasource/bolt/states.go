@@ -14,7 +14,7 @@ import (
 
 // SaveState implements datasource.Store.
 func (s *Store) SaveState(ctx context.Context, st *datasource.State) error {
-	rec, err := s.codec.EncodeState(st)
+	rec, err := s.codec.Load().EncodeState(st)
 	if err != nil {
 		return err
 	}
@@ -41,7 +41,7 @@ func (s *Store) ConsumeState(ctx context.Context, key string) (*datasource.State
 	if err != nil {
 		return nil, err
 	}
-	return s.codec.DecodeState(key, rec)
+	return s.codec.Load().DecodeState(key, rec)
 }
 
 // PurgeStates implements datasource.Store.

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -49,10 +50,14 @@ var ErrSchema = errors.New("bolt: the database has a schema this grantd does not
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("bolt: the database file is in use by another process (is another grantd running on this data dir?)")
 
-// Store is a datasource.Store in a bbolt file. It is safe for concurrent use.
+// Store is a datasource.Store in a bbolt file. It is safe for concurrent
+// use, Reseal included.
 type Store struct {
-	db        *bbolt.DB
-	codec     sealed.Codec
+	db *bbolt.DB
+	// codec seals and opens records. Reseal replaces it while reads and
+	// writes go on: an atomic pointer, not a mutex, so that the read path,
+	// which decodes constantly, pays one load and no lock contention.
+	codec     atomic.Pointer[sealed.Codec]
 	maxEvents int
 }
 
@@ -119,7 +124,9 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 	if maxEvents <= 0 {
 		maxEvents = DefaultMaxEvents
 	}
-	return &Store{db: db, codec: sealed.Codec{Sealer: s}, maxEvents: maxEvents}, nil
+	st := &Store{db: db, maxEvents: maxEvents}
+	st.codec.Store(&sealed.Codec{Sealer: s})
+	return st, nil
 }
 
 // foldNames re-keys the names bucket by NameKey (schema 1 → 2). Two names
@@ -169,7 +176,7 @@ func (s *Store) Size() (int64, error) {
 
 // CreateDatasource implements datasource.Store.
 func (s *Store) CreateDatasource(ctx context.Context, d *datasource.Datasource) error {
-	rec, err := s.codec.EncodeDatasource(d)
+	rec, err := s.codec.Load().EncodeDatasource(d)
 	if err != nil {
 		return err
 	}
@@ -201,7 +208,7 @@ func (s *Store) Datasource(ctx context.Context, id string) (*datasource.Datasour
 	if rec == nil {
 		return nil, datasource.ErrNotFound
 	}
-	return s.codec.DecodeDatasource(rec)
+	return s.codec.Load().DecodeDatasource(rec)
 }
 
 // DatasourceByName implements datasource.Store.
@@ -220,7 +227,7 @@ func (s *Store) DatasourceByName(ctx context.Context, name string) (*datasource.
 	if rec == nil {
 		return nil, datasource.ErrNotFound
 	}
-	return s.codec.DecodeDatasource(rec)
+	return s.codec.Load().DecodeDatasource(rec)
 }
 
 // ListDatasources implements datasource.Store.
@@ -240,8 +247,9 @@ func (s *Store) ListDatasources(ctx context.Context) ([]*datasource.Datasource, 
 		return nil, err
 	}
 	out := make([]*datasource.Datasource, 0, len(recs))
+	c := s.codec.Load()
 	for _, r := range recs {
-		d, err := s.codec.DecodeDatasource(r)
+		d, err := c.DecodeDatasource(r)
 		if err != nil {
 			return nil, err
 		}
@@ -252,7 +260,7 @@ func (s *Store) ListDatasources(ctx context.Context) ([]*datasource.Datasource, 
 
 // UpdateDatasource implements datasource.Store.
 func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) (erased bool, err error) {
-	rec, err := s.codec.EncodeDatasource(d)
+	rec, err := s.codec.Load().EncodeDatasource(d)
 	if err != nil {
 		return false, err
 	}
@@ -262,7 +270,7 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 		if oldRec == nil {
 			return datasource.ErrNotFound
 		}
-		old, err := s.codec.DecodeDatasource(oldRec)
+		old, err := s.codec.Load().DecodeDatasource(oldRec)
 		if err != nil {
 			return err
 		}
@@ -299,7 +307,7 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 		if rec == nil {
 			return datasource.ErrNotFound
 		}
-		old, err := s.codec.DecodeDatasource(rec)
+		old, err := s.codec.Load().DecodeDatasource(rec)
 		if err != nil {
 			return err
 		}

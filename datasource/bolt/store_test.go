@@ -230,6 +230,123 @@ func TestReseal(t *testing.T) {
 	}
 }
 
+// TestResealWhileInUse reseals again and again while other goroutines read
+// and write every kind of record; run it with -race. Every read opens and
+// every write lands, and afterwards every record opens with the last
+// keyset and holds what was last written.
+func TestResealWhileInUse(t *testing.T) {
+	e := newEnv(t)
+	s := e.mustOpen(t)
+	defer s.Close()
+	const n = 4
+	for i := range n {
+		d := sample(fmt.Sprint("ds_", i), fmt.Sprint("name-", i))
+		if err := s.CreateDatasource(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 2*n) // the first error of each goroutine
+	lastGen := make([]uint64, n)  // written by writer i, read after wg.Wait
+	for i := range n {
+		id := fmt.Sprint("ds_", i)
+		wg.Add(2)
+		go func() { // reader
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := s.Datasource(ctx, id); err != nil {
+					errs <- fmt.Errorf("read datasource %s: %w", id, err)
+					return
+				}
+				if _, err := s.TokenRecord(ctx, id); err != nil {
+					errs <- fmt.Errorf("read token %s: %w", id, err)
+					return
+				}
+				if _, err := s.ListDatasources(ctx); err != nil {
+					errs <- fmt.Errorf("list: %w", err)
+					return
+				}
+			}
+		}()
+		go func() { // writer, the only one of id's token and datasource
+			defer wg.Done()
+			for gen := uint64(1); ; gen++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := s.SaveTokenRecord(ctx, id, sampleToken(gen+1), gen); err != nil {
+					errs <- fmt.Errorf("save token %s: %w", id, err)
+					return
+				}
+				lastGen[i] = gen + 1
+				d := sample(id, fmt.Sprint("name-", i))
+				d.URL = fmt.Sprint("https://api.example.com/v", gen)
+				if _, err := s.UpdateDatasource(ctx, d); err != nil {
+					errs <- fmt.Errorf("update %s: %w", id, err)
+					return
+				}
+				st := &datasource.State{Key: fmt.Sprint("k-", id, "-", gen), DatasourceID: id,
+					Verifier: datasource.NewSecret(verifier), ExpiresAt: time.Now().Add(time.Hour)}
+				if err := s.SaveState(ctx, st); err != nil {
+					errs <- fmt.Errorf("save state %s: %w", id, err)
+					return
+				}
+				if got, err := s.ConsumeState(ctx, st.Key); err != nil || got.Verifier.Reveal() != verifier {
+					errs <- fmt.Errorf("consume state %s: %v", id, err)
+					return
+				}
+			}
+		}()
+	}
+	ks := e.ks
+	for range 10 {
+		next, err := ks.Rotate()
+		if err != nil {
+			t.Error(err)
+			break
+		}
+		if _, err := s.Reseal(ctx, next); err != nil {
+			t.Errorf("reseal while in use: %v", err)
+			break
+		}
+		ks = next
+	}
+	close(stop)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+
+	s.Close()
+	s, err := Open(e.path(), ks, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		id := fmt.Sprint("ds_", i)
+		d, err := s.Datasource(ctx, id)
+		if err != nil || d.Auth.ClientSecret.Reveal() != clientSecret {
+			t.Errorf("datasource %s after reseals: %v", id, err)
+		}
+		tok, err := s.TokenRecord(ctx, id)
+		if err != nil || tok.Generation != lastGen[i] || tok.AccessToken.Reveal() != accessToken {
+			t.Errorf("token %s after reseals: generation %v, want %d, %v", id, tok, lastGen[i], err)
+		}
+	}
+}
+
 func rawRecord(t *testing.T, s *Store, bucket []byte, key string) []byte {
 	var v []byte
 	s.db.View(func(tx *bbolt.Tx) error { v = bytes.Clone(tx.Bucket(bucket).Get([]byte(key))); return nil })

@@ -23,14 +23,14 @@ func (s *Store) TokenRecord(ctx context.Context, id string) (*datasource.TokenRe
 	if rec == nil {
 		return nil, datasource.ErrNotFound
 	}
-	return s.codec.DecodeToken(id, rec)
+	return s.codec.Load().DecodeToken(id, rec)
 }
 
 // SaveTokenRecord implements datasource.Store. Concurrent saves are
 // committed together in one transaction (bbolt's Batch), which is what lets
 // the background refresher persist thousands of tokens a second.
 func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.TokenRecord, prev uint64) error {
-	rec, err := s.codec.EncodeToken(id, r)
+	rec, err := s.codec.Load().EncodeToken(id, r)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 
 func (s *Store) dlvKey(eventID, url string) string { return s.c.key("dlv", eventID) + "/" + url }
 
-// AppendEvents implements datasource.Events: the events and their
+// AppendEvents implements datasource.EventLog: the events and their
 // deliveries in one transaction (each event only if it is new).
 func (s *Store) AppendEvents(ctx context.Context, list []*datasource.Event, deliverTo []string) error {
 	for len(list) > 0 {
@@ -74,7 +74,7 @@ func (s *Store) trimEvents(ctx context.Context) error {
 	return err
 }
 
-// ListEvents implements datasource.Events.
+// ListEvents implements datasource.EventLog.
 func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*datasource.Event, error) {
 	limit := q.Limit
 	if limit <= 0 || limit > 500 {
@@ -112,7 +112,7 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 	return out, nil
 }
 
-// Event implements datasource.Events.
+// Event implements datasource.EventLog.
 func (s *Store) Event(ctx context.Context, id string) (*datasource.Event, error) {
 	resp, err := s.get(ctx, s.c.key("ev", id))
 	if err != nil {
@@ -125,7 +125,7 @@ func (s *Store) Event(ctx context.Context, id string) (*datasource.Event, error)
 	return &e, json.Unmarshal(resp.Kvs[0].Value, &e)
 }
 
-// DueDeliveries implements datasource.Events: each due delivery is claimed
+// DueDeliveries implements datasource.Outbox: each due delivery is claimed
 // with a transaction on its mod revision, so two replicas do not both send
 // it (until the lease runs out).
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*datasource.Delivery, error) {
@@ -156,7 +156,7 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Dur
 	return out, err
 }
 
-// NextDelivery implements datasource.Events.
+// NextDelivery implements datasource.Outbox.
 func (s *Store) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	var at time.Time
 	found := false
@@ -173,13 +173,13 @@ func (s *Store) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	return at, found, err
 }
 
-// FinishDelivery implements datasource.Events.
+// FinishDelivery implements datasource.Outbox.
 func (s *Store) FinishDelivery(ctx context.Context, d *datasource.Delivery) error {
 	_, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpDelete(s.dlvKey(d.EventID, d.URL))})
 	return err
 }
 
-// RetryDelivery implements datasource.Events.
+// RetryDelivery implements datasource.Outbox.
 func (s *Store) RetryDelivery(ctx context.Context, d *datasource.Delivery) error {
 	k := s.dlvKey(d.EventID, d.URL)
 	b, err := json.Marshal(d)

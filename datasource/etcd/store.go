@@ -16,12 +16,15 @@ import (
 )
 
 var (
-	_ datasource.Store  = (*Store)(nil)
-	_ datasource.Events = (*Store)(nil)
+	_ datasource.Store       = (*Store)(nil)
+	_ datasource.EventLog    = (*Store)(nil)
+	_ datasource.Outbox      = (*Store)(nil)
+	_ datasource.MetaCreator = (*Store)(nil)
+	_ datasource.Watcher     = (*Store)(nil)
 )
 
-// Store is a datasource.Store (and datasource.Events) in etcd. Safe for
-// concurrent use.
+// Store is a datasource.Store (and datasource.EventLog and Outbox) in
+// etcd. Safe for concurrent use.
 type Store struct {
 	c         *Client
 	codecMu   sync.RWMutex // guards codec (Reseal replaces it)
@@ -296,9 +299,9 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 	return mapErr(err)
 }
 
-// CreateMeta stores value under key only if the key is absent and reports
-// whether it did: replicas that start together agree on one admin token
-// hash or session key.
+// CreateMeta implements datasource.MetaCreator: it stores value under key
+// only if the key is absent and reports whether it did, so replicas that
+// start together agree on one admin token hash or session key.
 func (s *Store) CreateMeta(ctx context.Context, key string, value []byte) (bool, error) {
 	k := s.c.key("meta", key)
 	resp, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.Version(k), "=", 0)}, []clientv3.Op{clientv3.OpPut(k, string(value))})

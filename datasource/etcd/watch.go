@@ -8,9 +8,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Watch calls changed with the id of every datasource or token record
-// that another process creates, changes or deletes, until ctx ends. Writes
-// of this store are skipped. After a lost connection it resumes where it
+// Watch implements datasource.Watcher: it calls changed with the id of
+// every datasource or token record that another process creates, changes
+// or deletes, until ctx ends. Writes of this store are skipped. After a lost connection it resumes where it
 // left off (or, if etcd compacted that history, reports every datasource
 // once so nothing is missed).
 func (s *Store) Watch(ctx context.Context, changed func(id string)) {

@@ -81,3 +81,101 @@ func TestTokenBoundToItsRecord(t *testing.T) {
 		t.Errorf("future version: %v", err)
 	}
 }
+
+// TestDatasourceRecordKeepsEveryField fails when a field is added to
+// datasource.Datasource or OAuth2 but not to the record: storedAuth
+// mirrors OAuth2 by hand, and a field it forgets reads back empty, or as
+// the default Normalize fills in. Every field is set to a value that is
+// neither zero nor a default, and must read back unchanged.
+func TestDatasourceRecordKeepsEveryField(t *testing.T) {
+	c := codec(t)
+	var d, normalized datasource.Datasource
+	fillFields(t, reflect.ValueOf(&d).Elem(), "Datasource")
+	fillFields(t, reflect.ValueOf(&normalized).Elem(), "Datasource")
+	normalized.Normalize()
+	for _, diff := range fieldDiffs(reflect.ValueOf(d), reflect.ValueOf(normalized), "Datasource") {
+		t.Fatalf("%s: the test's value is one Normalize changes; choose another", diff)
+	}
+	b, err := c.EncodeDatasource(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.DecodeDatasource(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, diff := range fieldDiffs(reflect.ValueOf(d), reflect.ValueOf(*got), "Datasource") {
+		t.Errorf("%s is lost on the way through the record (is it in storedAuth, toStored and oauth2?)", diff)
+	}
+}
+
+var (
+	secretType = reflect.TypeFor[datasource.Secret]()
+	timeType   = reflect.TypeFor[time.Time]()
+)
+
+// fillFields sets v, and every exported field within it, to a value that
+// is neither the zero value nor one of Normalize's defaults. A pointer
+// points at its element's zero value: nil is what means "the default"
+// (HeaderPrefix, PKCE), so a non-nil zero is the value furthest from it.
+// Values are derived from path, the same on every call.
+func fillFields(t *testing.T, v reflect.Value, path string) {
+	t.Helper()
+	switch {
+	case v.Type() == secretType:
+		v.Set(reflect.ValueOf(datasource.NewSecret("secret-" + path)))
+		return
+	case v.Type() == timeType:
+		v.Set(reflect.ValueOf(time.Date(2026, 11, 23, 1, 2, len(path), 4, time.UTC)))
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := range v.NumField() {
+			f := v.Type().Field(i)
+			if !f.IsExported() {
+				t.Fatalf("%s.%s is unexported: teach fillFields the type %s", path, f.Name, v.Type())
+			}
+			fillFields(t, v.Field(i), path+"."+f.Name)
+		}
+	case reflect.String:
+		v.SetString("v-" + path)
+	case reflect.Bool:
+		v.SetBool(true)
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		v.SetInt(int64(40 + len(path)))
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		v.SetUint(uint64(40 + len(path)))
+	case reflect.Map:
+		m := reflect.MakeMap(v.Type())
+		k, e := reflect.New(v.Type().Key()).Elem(), reflect.New(v.Type().Elem()).Elem()
+		fillFields(t, k, path+".key")
+		fillFields(t, e, path+".value")
+		m.SetMapIndex(k, e)
+		v.Set(m)
+	case reflect.Slice:
+		s := reflect.MakeSlice(v.Type(), 1, 1)
+		fillFields(t, s.Index(0), path+"[0]")
+		v.Set(s)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+	default:
+		t.Fatalf("%s is a %s: teach fillFields a value for it that is neither zero nor a default", path, v.Kind())
+	}
+}
+
+// fieldDiffs names the fields, down to the leaves, in which want and got
+// differ.
+func fieldDiffs(want, got reflect.Value, path string) []string {
+	if want.Kind() == reflect.Struct && want.Type() != secretType && want.Type() != timeType {
+		var out []string
+		for i := range want.NumField() {
+			out = append(out, fieldDiffs(want.Field(i), got.Field(i), path+"."+want.Type().Field(i).Name)...)
+		}
+		return out
+	}
+	if !reflect.DeepEqual(want.Interface(), got.Interface()) {
+		return []string{path}
+	}
+	return nil
+}

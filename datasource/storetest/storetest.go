@@ -35,14 +35,32 @@ func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
 	}
-	t.Run("Events", func(t *testing.T) {
-		s := open(t)
-		ev, ok := s.(datasource.Events)
-		if !ok {
-			t.Skip("this store keeps no events")
-		}
-		testEventsAndDeliveries(t, ev)
-	})
+	for _, c := range []struct {
+		name string
+		fn   func(*testing.T, events)
+	}{
+		{"EventLog", testEventLog},
+		{"Outbox", testOutbox},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := open(t)
+			log, ok := s.(datasource.EventLog)
+			if !ok {
+				t.Skip("this store keeps no events")
+			}
+			out, ok := s.(datasource.Outbox)
+			if !ok {
+				t.Fatal("the store is a datasource.EventLog but not a datasource.Outbox: AppendEvents queues deliveries, something must hand them out")
+			}
+			c.fn(t, events{log, out})
+		})
+	}
+}
+
+// events is a store's event log with its outbox.
+type events struct {
+	datasource.EventLog
+	datasource.Outbox
 }
 
 // Secrets used by the suite; implementations' own tests may look for them
@@ -409,7 +427,47 @@ func names(ds []*datasource.Datasource) []string {
 	return out
 }
 
-func testEventsAndDeliveries(t *testing.T, s datasource.Events) {
+func testEventLog(t *testing.T, s events) {
+	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 5 {
+		e := &datasource.Event{ID: datasource.NewEventID(t0.Add(time.Duration(i) * time.Second)), Type: datasource.EventStatusChanged,
+			Time: t0.Add(time.Duration(i) * time.Second), DatasourceID: fmt.Sprint("ds_", i%2), Actor: "grantd"}
+		if err := s.AppendEvents(ctx, []*datasource.Event{e}, nil); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, e.ID)
+	}
+	// The same event again is kept once.
+	e0, err := s.Event(ctx, ids[0])
+	if err != nil || e0.ID != ids[0] || e0.DatasourceID != "ds_0" || !e0.Time.Equal(t0) {
+		t.Fatalf("event %s: %+v, %v", ids[0], e0, err)
+	}
+	if err := s.AppendEvents(ctx, []*datasource.Event{e0}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Event(ctx, "ev_unknown"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("unknown event: %v, want ErrNotFound", err)
+	}
+
+	all, err := s.ListEvents(ctx, datasource.EventQuery{})
+	if err != nil || len(all) != 5 || all[0].ID != ids[4] || all[4].ID != ids[0] {
+		t.Fatalf("list: %d events, %v", len(all), err)
+	}
+	ds1, _ := s.ListEvents(ctx, datasource.EventQuery{DatasourceID: "ds_1"})
+	if len(ds1) != 2 {
+		t.Errorf("ds_1 has %d events, want 2", len(ds1))
+	}
+	page, _ := s.ListEvents(ctx, datasource.EventQuery{Before: ids[3], Limit: 2})
+	if len(page) != 2 || page[0].ID != ids[2] || page[1].ID != ids[1] {
+		t.Errorf("page before %s: %v", ids[3], page)
+	}
+	if _, ok, _ := s.NextDelivery(ctx); ok {
+		t.Error("events appended with no URLs queued a delivery")
+	}
+}
+
+func testOutbox(t *testing.T, s events) {
 	t0 := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 	var ids []string
 	for i := range 5 {
@@ -424,24 +482,15 @@ func testEventsAndDeliveries(t *testing.T, s datasource.Events) {
 		}
 		ids = append(ids, e.ID)
 	}
-	// The same event again is kept once and queues nothing new.
+	// The same event again queues nothing new.
 	e0, _ := s.Event(ctx, ids[0])
 	s.AppendEvents(ctx, []*datasource.Event{e0}, []string{"https://hooks.example/c"})
 
-	all, err := s.ListEvents(ctx, datasource.EventQuery{})
-	if err != nil || len(all) != 5 || all[0].ID != ids[4] || all[4].ID != ids[0] {
-		t.Fatalf("list: %d events, %v", len(all), err)
+	// Deliveries: due at their event's time, claimed with a lease,
+	// finished or retried.
+	if at, ok, _ := s.NextDelivery(ctx); !ok || !at.Equal(t0) {
+		t.Errorf("first delivery due %v %v, want %v", at, ok, t0)
 	}
-	ds1, _ := s.ListEvents(ctx, datasource.EventQuery{DatasourceID: "ds_1"})
-	if len(ds1) != 2 {
-		t.Errorf("ds_1 has %d events, want 2", len(ds1))
-	}
-	page, _ := s.ListEvents(ctx, datasource.EventQuery{Before: ids[3], Limit: 2})
-	if len(page) != 2 || page[0].ID != ids[2] || page[1].ID != ids[1] {
-		t.Errorf("page before %s: %v", ids[3], page)
-	}
-
-	// Deliveries: claimed with a lease, finished or retried.
 	now := t0.Add(time.Minute)
 	got, err := s.DueDeliveries(ctx, now, 30*time.Second, 100)
 	if err != nil || len(got) != 6 {
@@ -456,6 +505,11 @@ func testEventsAndDeliveries(t *testing.T, s datasource.Events) {
 	for _, d := range got[:5] {
 		s.FinishDelivery(ctx, d)
 	}
+	// A late retry of a finished delivery (two attempts raced) does not
+	// bring it back.
+	late := *got[0]
+	late.Attempts, late.NextAt = 1, now
+	s.RetryDelivery(ctx, &late)
 	last := got[5]
 	last.Attempts, last.NextAt, last.LastError = 1, now.Add(time.Hour), "HTTP 500"
 	s.RetryDelivery(ctx, last)

@@ -16,10 +16,57 @@ import (
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/bolt"
+	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/internal/testlog"
 	"github.com/grantd/grantd/outbound"
 )
 
 var secret = []byte("webhook-signing-secret-0123456789")
+
+// fakeClock is grantstest's clock with the After a Dispatcher waits on.
+// Every wait the dispatcher starts is reported on waits: it is then idle,
+// and the test moves time by the wait instead of sleeping.
+type fakeClock struct {
+	*grantstest.Clock
+	waits chan time.Duration
+}
+
+func newFakeClock(t time.Time) *fakeClock {
+	return &fakeClock{Clock: grantstest.NewClock(t), waits: make(chan time.Duration, 100)}
+}
+
+func (c *fakeClock) After(d time.Duration) <-chan time.Time {
+	ch := c.NewTimer(d).C()
+	select {
+	case c.waits <- d:
+	default: // nobody is driving this clock
+	}
+	return ch
+}
+
+// deliverAll moves clk through the dispatcher's waits until rcv has
+// received want deliveries and out holds none pending (the dispatcher
+// reads the receiver's answer and finishes the delivery before it waits
+// again). It fails the test after 10 s of real time.
+func deliverAll(t *testing.T, clk *fakeClock, rcv *receiver, out datasource.Outbox, want int) {
+	t.Helper()
+	hang := time.After(10 * time.Second)
+	for got := 0; ; {
+		select {
+		case <-rcv.received:
+			got++
+		case d := <-clk.waits:
+			if got >= want {
+				if _, pending, err := out.NextDelivery(context.Background()); err == nil && !pending {
+					return
+				}
+			}
+			clk.Advance(d)
+		case <-hang:
+			t.Fatalf("%d of %d deliveries after 10 s", got, want)
+		}
+	}
+}
 
 type receiver struct {
 	*httptest.Server
@@ -31,13 +78,17 @@ type receiver struct {
 	received chan struct{}
 }
 
-func newReceiver(t *testing.T, fail int) *receiver {
+// newReceiver answers 500 to the first fail requests. It checks signatures
+// against clk with two hours' tolerance: deliverAll may move clk by a
+// wait the dispatcher already left (its idle hour) while a request is in
+// flight. TestSignVerify checks the tolerance itself.
+func newReceiver(t *testing.T, clk *fakeClock, fail int) *receiver {
 	r := &receiver{fail: fail, received: make(chan struct{}, 100)}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if err := Verify(secret, req.Header.Get(HeaderSignature), body, time.Now(), 5*time.Minute); err != nil {
+		if err := Verify(secret, req.Header.Get(HeaderSignature), body, clk.Now(), 2*time.Hour); err != nil {
 			r.badSigs++
 			w.WriteHeader(400)
 			return
@@ -70,50 +121,32 @@ func TestDeliveryRetriedSignedAndOnce(t *testing.T) {
 	ks, _ := crypto.NewKeyset()
 	store := openStore(t, dir, ks)
 	defer store.Close()
-	rcv := newReceiver(t, 2)
-	var logs strings.Builder
-	var logMu sync.Mutex
+	clk := newFakeClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	rcv := newReceiver(t, clk, 2)
+	var logs testlog.Buffer
 	d, err := New(Config{Store: store, URLs: []string{rcv.URL + "/hooks/secret-path-token"}, Secret: secret,
-		Dialer: &outbound.Dialer{AllowPrivate: true}, Backoff: func(int) time.Duration { return time.Millisecond },
-		Logger: slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			return logs.Write(b)
-		}), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Dialer: &outbound.Dialer{AllowPrivate: true}, Clock: clk,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	d.Start()
 	d.Publish(&datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: "ds_1", Status: datasource.StatusAuthorized,
 		PreviousStatus: datasource.StatusUnauthorized, Actor: "grantd"})
-	select {
-	case <-rcv.received:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not delivered")
-	}
-	// The delivery is finished once the receiver's answer is read.
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, pending, _ := store.NextDelivery(context.Background()); !pending {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("delivery still pending after success")
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, with a hang guard
-	}
+	// Two failures, each retried after the default backoff, then success;
+	// the delivery is finished once the receiver's answer is read.
+	deliverAll(t, clk, rcv, store, 1)
 	d.Close()
 	rcv.mu.Lock()
 	defer rcv.mu.Unlock()
 	if len(rcv.got) != 1 || rcv.got[0].Type != datasource.EventStatusChanged || rcv.ids[0] != rcv.got[0].ID || rcv.badSigs != 0 {
 		t.Fatalf("received %+v ids %v bad signatures %d", rcv.got, rcv.ids, rcv.badSigs)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	if strings.Contains(logs.String(), "secret-path-token") {
 		t.Error("the webhook URL's path (a credential for Slack-style hooks) is in the logs")
 	}
-	if !strings.Contains(logs.String(), "will retry") {
-		t.Error("the failed attempts were not logged")
+	if n := strings.Count(logs.String(), "will retry"); n != 2 {
+		t.Errorf("%d failed attempts logged, want 2", n)
 	}
 }
 
@@ -123,9 +156,10 @@ func TestDeliverySurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	ks, _ := crypto.NewKeyset()
 	store := openStore(t, dir, ks)
-	rcv := newReceiver(t, 1000) // down
+	clk := newFakeClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))
+	rcv := newReceiver(t, clk, 1000) // down
 	d, _ := New(Config{Store: store, URLs: []string{rcv.URL}, Secret: secret, Dialer: &outbound.Dialer{AllowPrivate: true},
-		Backoff: func(int) time.Duration { return time.Minute }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Backoff: func(int) time.Duration { return time.Minute }, Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	d.Start()
 	d.Publish(&datasource.Event{Type: datasource.EventRevoked, DatasourceID: "ds_9", Actor: "token:abcd1234"})
 	d.Close() // the event is written before Close returns
@@ -140,18 +174,13 @@ func TestDeliverySurvivesRestart(t *testing.T) {
 	rcv.mu.Lock()
 	rcv.fail = 0
 	rcv.mu.Unlock()
-	// The first process may have left the delivery leased (a minute) or
-	// due for retry; the new process's clock is two minutes ahead, within
-	// the receiver's signature tolerance.
+	// The first process may have left the delivery due, leased (a minute)
+	// or due for retry (a minute); the new one delivers it when it is due.
 	d2, _ := New(Config{Store: store, URLs: []string{rcv.URL}, Secret: secret, Dialer: &outbound.Dialer{AllowPrivate: true},
-		Now: func() time.Time { return time.Now().Add(2 * time.Minute) }, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Clock: clk, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	d2.Start()
 	defer d2.Close()
-	select {
-	case <-rcv.received:
-	case <-time.After(10 * time.Second):
-		t.Fatal("not delivered after restart")
-	}
+	deliverAll(t, clk, rcv, store, 1)
 }
 
 func TestSignVerify(t *testing.T) {
@@ -188,7 +217,3 @@ func TestRedactURL(t *testing.T) {
 		}
 	}
 }
-
-type writerFunc func([]byte) (int, error)
-
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }

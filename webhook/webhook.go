@@ -48,10 +48,20 @@ const (
 	HeaderSignature = "Grantd-Signature"
 )
 
+// Store is what a Dispatcher needs of a store: the event log it appends
+// to (which queues the deliveries, see datasource.EventLog), reading an
+// event back for its delivery, and the outbox it delivers from. The
+// datasource/bolt and datasource/etcd stores are one.
+type Store interface {
+	AppendEvents(ctx context.Context, events []*datasource.Event, deliverTo []string) error
+	Event(ctx context.Context, id string) (*datasource.Event, error)
+	datasource.Outbox
+}
+
 // Config configures New.
 type Config struct {
 	// Store keeps events and pending deliveries.
-	Store datasource.Events
+	Store Store
 	// URLs receive every event; none means events are only recorded.
 	URLs []string
 	// Secret signs deliveries. Required when URLs are set.
@@ -63,9 +73,24 @@ type Config struct {
 	// Backoff is the wait before attempt n+1; default Backoff.
 	Backoff func(attempts int) time.Duration
 	Logger  *slog.Logger
-	// Now is the clock; default time.Now.
-	Now func() time.Time
+	// Clock times events, signatures and retries; default the system
+	// clock.
+	Clock Clock
 }
+
+// Clock tells the time and waits. The dispatcher takes one so that tests
+// move time forward instead of sleeping.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed; at once
+	// when d <= 0.
+	After(d time.Duration) <-chan time.Time
+}
+
+type systemClock struct{}
+
+func (systemClock) Now() time.Time                         { return time.Now() }
+func (systemClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Dispatcher records events and delivers them. Publish is safe for
 // concurrent use; Start runs the delivery loop until Close.
@@ -92,8 +117,8 @@ func New(cfg Config) (*Dispatcher, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
 	}
 	if cfg.Backoff == nil {
 		cfg.Backoff = Backoff
@@ -124,7 +149,7 @@ func New(cfg Config) (*Dispatcher, error) {
 // thousands of events are waiting to be written.
 func (d *Dispatcher) Publish(e *datasource.Event) {
 	if e.Time.IsZero() {
-		e.Time = d.cfg.Now().UTC()
+		e.Time = d.cfg.Clock.Now().UTC()
 	}
 	if e.ID == "" {
 		e.ID = datasource.NewEventID(e.Time)
@@ -204,23 +229,22 @@ func (d *Dispatcher) deliverer() {
 	if len(d.cfg.URLs) == 0 {
 		return
 	}
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	due := d.cfg.Clock.After(0)
 	for {
 		select {
 		case <-d.ctx.Done():
 			return
-		case <-timer.C:
+		case <-due:
 		case <-d.wake:
 		}
-		now := d.cfg.Now()
-		due, err := d.cfg.Store.DueDeliveries(d.ctx, now, time.Minute, 64)
+		now := d.cfg.Clock.Now()
+		claimed, err := d.cfg.Store.DueDeliveries(d.ctx, now, time.Minute, 64)
 		if err != nil {
 			d.log.Warn("reading due webhook deliveries failed", "err", err)
 		}
 		var wg sync.WaitGroup
 		sem := make(chan struct{}, 8)
-		for _, dl := range due {
+		for _, dl := range claimed {
 			wg.Add(1)
 			sem <- struct{}{}
 			go func() {
@@ -230,15 +254,15 @@ func (d *Dispatcher) deliverer() {
 			}()
 		}
 		wg.Wait()
-		if len(due) == 64 {
-			timer.Reset(0)
+		if len(claimed) == 64 {
+			due = d.cfg.Clock.After(0)
 			continue
 		}
 		wait := time.Hour
 		if at, ok, err := d.cfg.Store.NextDelivery(d.ctx); err == nil && ok {
-			wait = max(at.Sub(d.cfg.Now()), 10*time.Millisecond)
+			wait = max(at.Sub(d.cfg.Clock.Now()), 10*time.Millisecond)
 		}
-		timer.Reset(wait)
+		due = d.cfg.Clock.After(wait)
 	}
 }
 
@@ -265,7 +289,7 @@ func (d *Dispatcher) attempt(dl *datasource.Delivery) {
 		d.cfg.Store.FinishDelivery(ctx, dl)
 		return
 	}
-	dl.NextAt = d.cfg.Now().Add(d.cfg.Backoff(dl.Attempts))
+	dl.NextAt = d.cfg.Clock.Now().Add(d.cfg.Backoff(dl.Attempts))
 	d.log.Warn("webhook delivery failed, will retry", "event", e.ID, "url", redactURL(dl.URL), "attempts", dl.Attempts, "next", dl.NextAt, "err", err)
 	d.cfg.Store.RetryDelivery(ctx, dl)
 }
@@ -278,7 +302,7 @@ func (d *Dispatcher) send(ctx context.Context, url, id string, body []byte) erro
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "grantd-webhook/1")
 	req.Header.Set(HeaderEventID, id)
-	req.Header.Set(HeaderSignature, Sign(d.cfg.Secret, d.cfg.Now(), body))
+	req.Header.Set(HeaderSignature, Sign(d.cfg.Secret, d.cfg.Clock.Now(), body))
 	resp, err := d.client.Do(req)
 	if err != nil {
 		if errors.Is(err, outbound.ErrForbiddenAddress) {
