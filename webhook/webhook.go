@@ -272,13 +272,13 @@ func (d *Dispatcher) attempt(dl *datasource.Delivery) {
 	if err != nil {
 		// The event aged out of the log before it could be delivered.
 		d.log.Warn("dropping a webhook delivery whose event is gone", "event", dl.EventID, "url", redactURL(dl.URL))
-		d.cfg.Store.FinishDelivery(ctx, dl)
+		d.finish(ctx, dl)
 		return
 	}
 	body, _ := json.Marshal(e)
 	err = d.send(ctx, dl.URL, e.ID, body)
 	if err == nil {
-		d.cfg.Store.FinishDelivery(ctx, dl)
+		d.finish(ctx, dl)
 		d.log.Debug("webhook delivered", "event", e.ID, "type", e.Type, "url", redactURL(dl.URL), "attempts", dl.Attempts+1)
 		return
 	}
@@ -286,12 +286,26 @@ func (d *Dispatcher) attempt(dl *datasource.Delivery) {
 	dl.LastError = err.Error()
 	if dl.Attempts >= d.cfg.MaxAttempts {
 		d.log.Error("webhook delivery abandoned", "event", e.ID, "url", redactURL(dl.URL), "attempts", dl.Attempts, "err", err)
-		d.cfg.Store.FinishDelivery(ctx, dl)
+		d.finish(ctx, dl)
 		return
 	}
 	dl.NextAt = d.cfg.Clock.Now().Add(d.cfg.Backoff(dl.Attempts))
 	d.log.Warn("webhook delivery failed, will retry", "event", e.ID, "url", redactURL(dl.URL), "attempts", dl.Attempts, "next", dl.NextAt, "err", err)
-	d.cfg.Store.RetryDelivery(ctx, dl)
+	if err := d.cfg.Store.RetryDelivery(ctx, dl); err != nil {
+		// The lease runs out and the delivery is tried again sooner than
+		// planned: at least once still holds.
+		d.log.Warn("recording a webhook retry failed", "event", e.ID, "url", redactURL(dl.URL), "err", err)
+	}
+}
+
+// finish removes a delivery that is done (delivered, abandoned, or whose
+// event is gone). A store that fails here leaves it leased: it is sent
+// again when the lease runs out, which receivers deduplicate on
+// Grantd-Event-Id.
+func (d *Dispatcher) finish(ctx context.Context, dl *datasource.Delivery) {
+	if err := d.cfg.Store.FinishDelivery(ctx, dl); err != nil {
+		d.log.Warn("finishing a webhook delivery failed; it will be sent again", "event", dl.EventID, "url", redactURL(dl.URL), "err", err)
+	}
 }
 
 func (d *Dispatcher) send(ctx context.Context, url, id string, body []byte) error {
