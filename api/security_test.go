@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +18,7 @@ import (
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/outbound"
+	"github.com/grantd/grantd/outbound/outboundtest"
 )
 
 // TestEveryRouteNeedsCredentials enumerates the routes the server really
@@ -123,16 +123,7 @@ func TestMetrics(t *testing.T) {
 // cloud metadata address are refused at dial time, for token requests
 // and for proxied calls, unless private networks are allowed.
 func TestDNSRebindingRefused(t *testing.T) {
-	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
-		switch host {
-		case "rebind.test":
-			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-		case "metadata.test":
-			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
-		}
-		return nil, fmt.Errorf("no such host %s", host)
-	}
-	strict := &outbound.Dialer{LookupIP: lookup, Timeout: time.Second}
+	strict := &outbound.Dialer{LookupIP: outboundtest.Resolver(outboundtest.Rebinding), Timeout: time.Second}
 	h := newHarness(t, harnessOptions{proxyDialer: strict, engineDialer: strict})
 	up := newUpstream(t)
 	up.set(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "internal") })

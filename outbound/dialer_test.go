@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/outbound"
+	"github.com/grantd/grantd/outbound/outboundtest"
 )
 
 var ctx = context.Background()
@@ -60,19 +61,7 @@ func TestDialerChecksWhatItDials(t *testing.T) {
 		}
 	}()
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
-		switch host {
-		case "rebind.test":
-			return []netip.Addr{netip.MustParseAddr("127.0.0.1")}, nil
-		case "metadata.test":
-			return []netip.Addr{netip.MustParseAddr("169.254.169.254")}, nil
-		case "compat.test": // IPv4-compatible IPv6 of the loopback
-			return []netip.Addr{netip.MustParseAddr("::127.0.0.1")}, nil
-		case "6to4.test":
-			return []netip.Addr{netip.MustParseAddr("2002:7f00:1::1")}, nil
-		}
-		return nil, errors.New("no such host")
-	}
+	lookup := outboundtest.Resolver(outboundtest.Rebinding)
 	strict := &outbound.Dialer{LookupIP: lookup, Timeout: time.Second}
 	for _, host := range []string{"rebind.test", "metadata.test", "compat.test", "6to4.test", "127.0.0.1", "[::1]", "localhost"} {
 		_, err := strict.DialContext(ctx, "tcp", net.JoinHostPort(strings.Trim(host, "[]"), port))
