@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/grantd/grantd/secretref"
@@ -30,6 +29,7 @@ type layout struct {
 	root, secrets, data string
 	fence               *secretref.Fence
 	env                 map[string]string
+	fifo                bool // root/secrets/fifo is a FIFO (not on every OS)
 }
 
 const (
@@ -60,7 +60,7 @@ func newLayout(t *testing.T) *layout {
 	link("/proc/self/environ", "to-environ")
 	link(filepath.Join(root, "outside"), "to-outside")
 	link(filepath.Join(root, "missing"), "to-missing")
-	must(t, syscall.Mkfifo(filepath.Join(l.secrets, "fifo"), 0o600))
+	l.fifo = mkfifo(filepath.Join(l.secrets, "fifo")) == nil
 	l.env = map[string]string{
 		"VECTARA_CLIENT_SECRET": "vectara-value",
 		"GRANTD_WEBHOOK_SECRET": "webhook-value",
@@ -122,6 +122,9 @@ func TestResolve(t *testing.T) {
 		{ref: "${file:" + s + "/empty}", errWant: "is empty"},
 		{ref: "${file:" + s + "/big}", errWant: "is over 65536 bytes"},
 	} {
+		if strings.HasSuffix(tt.ref, "/fifo}") && !l.fifo {
+			continue
+		}
 		got, err := l.fence.Resolve(ctx, tt.ref)
 		switch {
 		case tt.errWant == "" && (err != nil || got != tt.want):
