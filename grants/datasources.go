@@ -16,7 +16,8 @@ import (
 // first token at once, so the status says whether the configuration works;
 // a failed token request is in the status, not an error.
 //
-// Errors: *datasource.ValidationError naming every bad field,
+// Errors: *datasource.ValidationError naming every bad field (and
+// auth.clientSecret when Options.CheckSecretRef refuses its reference),
 // datasource.ErrDuplicateName, or a store failure.
 func (e *Engine) Create(ctx context.Context, d *datasource.Datasource) (*datasource.Datasource, datasource.Authorization, error) {
 	d = d.Clone()
@@ -27,6 +28,9 @@ func (e *Engine) Create(ctx context.Context, d *datasource.Datasource) (*datasou
 	d.UpdatedAt = d.CreatedAt
 	d.Normalize()
 	if err := d.Validate(); err != nil {
+		return nil, datasource.Authorization{}, err
+	}
+	if err := e.checkSecretRef(d, nil); err != nil {
 		return nil, datasource.Authorization{}, err
 	}
 	if err := e.store.CreateDatasource(ctx, d); err != nil {
@@ -55,7 +59,8 @@ type Change struct {
 // (datasource.OAuth2.SameGrant) erases the tokens in the same write; then,
 // as on Create, a grant that needs no person asks for a token at once.
 //
-// Errors: datasource.ErrNotFound, *datasource.ValidationError,
+// Errors: datasource.ErrNotFound, *datasource.ValidationError (also for a
+// new client secret reference Options.CheckSecretRef refuses),
 // datasource.ErrDuplicateName, or a store failure.
 func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource, datasource.Authorization, bool, error) {
 	old, err := e.store.Datasource(ctx, ch.Datasource.ID)
@@ -76,6 +81,9 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 		err = v
 	}
 	if err != nil {
+		return nil, datasource.Authorization{}, false, err
+	}
+	if err := e.checkSecretRef(d, old); err != nil {
 		return nil, datasource.Authorization{}, false, err
 	}
 	if sameDatasource(old, d) {
@@ -112,6 +120,22 @@ func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.Fie
 		}
 	}
 	return out
+}
+
+// checkSecretRef asks Options.CheckSecretRef about d's client secret
+// reference when it is new: on Create, or on Update when old held another
+// one. A reference already stored is left to resolution, so that an apply
+// that changes nothing stays a no-op after the fence was narrowed (the
+// lastError says why it does not resolve).
+func (e *Engine) checkSecretRef(d, old *datasource.Datasource) error {
+	ref := d.Auth.ClientSecret.Ref()
+	if ref == "" || e.opts.CheckSecretRef == nil || old != nil && old.Auth.ClientSecret.Ref() == ref {
+		return nil
+	}
+	if err := e.opts.CheckSecretRef(ref); err != nil {
+		return &datasource.ValidationError{Errors: []datasource.FieldError{{Field: "auth.clientSecret", Message: err.Error()}}}
+	}
+	return nil
 }
 
 // sameDatasource reports whether b changes nothing of a but updatedAt.

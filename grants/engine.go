@@ -79,9 +79,19 @@ type Options struct {
 	// ResolveSecret turns a client secret reference (${env:NAME},
 	// ${file:/path}; see datasource.ParseSecretRef) into the secret, each
 	// time one is needed. Nil refuses references. Library packages read no
-	// environment: the caller decides what a reference may reach.
+	// environment: the caller decides what a reference may reach
+	// (secretref.Fence.Resolve fences it). Its error names the reference
+	// and why, never a value: it becomes the datasource's lastError.
 	ResolveSecret func(ctx context.Context, ref string) (string, error)
-	Hooks         Hooks
+	// CheckSecretRef, when set, is asked about a client secret reference
+	// that Create or Update is about to store (a new or changed one): an
+	// error refuses the change as a *datasource.ValidationError on
+	// auth.clientSecret with the error's message. It should refuse only
+	// what can never resolve under the current rules (secretref.Fence.Check),
+	// not a variable or file that may appear later. ResolveSecret still
+	// decides at each use.
+	CheckSecretRef func(ref string) error
+	Hooks          Hooks
 }
 
 // Engine obtains, stores, refreshes and applies tokens for datasources. It

@@ -160,11 +160,12 @@ func (e *Engine) withSecret(ctx context.Context, ds *datasource.Datasource) (*da
 		return ds, nil
 	}
 	if e.opts.ResolveSecret == nil {
-		return ds, fmt.Errorf("client secret reference %s: references are not enabled", ref)
+		return ds, fmt.Errorf("client secret: %s is refused: references are not enabled", ref)
 	}
 	v, err := e.opts.ResolveSecret(ctx, ref)
 	if err != nil {
-		return ds, fmt.Errorf("client secret reference %s: %w", ref, err)
+		// The resolver's error names the reference (see Options).
+		return ds, fmt.Errorf("client secret: %w", err)
 	}
 	c := ds.Clone()
 	c.Auth.ClientSecret = datasource.NewSecret(v)

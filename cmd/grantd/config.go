@@ -8,9 +8,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/grantd/grantd/secretref"
 )
 
 // config is everything serve reads from flags and their GRANTD_* twins.
@@ -32,6 +35,10 @@ type config struct {
 	EtcdEndpoints  []string
 	EtcdPrefix     string
 	LockTTL        time.Duration
+	// SecretEnvAllow and SecretDir fence client secret references (see
+	// secretFence).
+	SecretEnvAllow []string
+	SecretDir      string
 	// From the environment only: secrets do not belong on command lines,
 	// where ps shows them.
 	AdminToken    string
@@ -58,6 +65,12 @@ Secrets are read from the environment only (a command line shows in ps):
                          Required with --store etcd
   GRANTD_WEBHOOK_SECRET  signs webhook deliveries (at least 16 characters);
                          required with --webhook-url
+
+A datasource's clientSecret may be a reference, resolved at each token
+request inside a fence: ${env:NAME} only for names matching
+--secret-env-allow (never GRANTD_*), ${file:PATH} only for regular files
+inside --secret-dir (after resolving links; never the data dir). An empty
+--secret-env-allow= or --secret-dir= turns that kind of reference off.
 `
 
 // parseServeFlags reads serve's flags and their environment twins. Help
@@ -108,6 +121,11 @@ func parseServeFlags(args []string, stdout io.Writer) (*config, error) {
 	var hooks urlList
 	hooks.set(env("GRANTD_WEBHOOK_URLS", ""))
 	fs.Var(&hooks, "webhook-url", "POST every event to this `URL`, signed with GRANTD_WEBHOOK_SECRET; repeat the flag for more (GRANTD_WEBHOOK_URLS, comma-separated)")
+	var envAllow string
+	fs.StringVar(&envAllow, "secret-env-allow", env("GRANTD_SECRET_ENV_ALLOW", strings.Join(secretref.DefaultEnvAllow, ",")),
+		"`PATTERNS`, comma-separated globs (path.Match): the variables a ${env:NAME} client secret may name; GRANTD_* never; empty: none (GRANTD_SECRET_ENV_ALLOW)")
+	fs.StringVar(&c.SecretDir, "secret-dir", env("GRANTD_SECRET_DIR", secretref.DefaultDir),
+		"the `DIR` a ${file:PATH} client secret must resolve inside (links resolved); apart from the data dir; empty: no file references (GRANTD_SECRET_DIR)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", env("GRANTD_PPROF_ADDR", ""), "serve net/http/pprof on this `HOST:PORT`, for profiling; off when empty; never expose it (GRANTD_PPROF_ADDR)")
 	rest, err := parseArgs(fs, serveHelp, args, stdout)
 	if err != nil {
@@ -129,6 +147,11 @@ func parseServeFlags(args []string, stdout io.Writer) (*config, error) {
 		}
 	}
 	c.EtcdEndpoints = eps
+	for _, p := range strings.Split(envAllow, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			c.SecretEnvAllow = append(c.SecretEnvAllow, p)
+		}
+	}
 	return c, c.check()
 }
 
@@ -175,6 +198,18 @@ func (c *config) check() error {
 	}
 	if len(c.WebhookURLs) > 0 && len(c.WebhookSecret) < 16 {
 		return usageError{"webhooks need GRANTD_WEBHOOK_SECRET (at least 16 characters) to sign deliveries"}
+	}
+	if c.SecretDir != "" {
+		abs, err := filepath.Abs(c.SecretDir)
+		if err != nil {
+			return usageError{fmt.Sprintf("--secret-dir %q: %v", c.SecretDir, err)}
+		}
+		c.SecretDir = abs
+	}
+	// Before anything is created: a fence that overlaps the data dir is
+	// a usage error, not a server that starts and refuses every file.
+	if err := c.secretFence().Validate(); err != nil {
+		return usageError{err.Error()}
 	}
 	return nil
 }

@@ -56,7 +56,9 @@ type hookReceiver struct {
 func TestExamplesApplyCLIAndWebhooks(t *testing.T) {
 	prov := grantstest.NewProvider(t, grantstest.ProviderOptions{JWT: true, AccessTokenLifespan: 30 * time.Minute})
 	dir := t.TempDir()
-	secretFile := filepath.Join(dir, "partner_api_client_secret")
+	secretDir := filepath.Join(dir, "secrets") // stands in for /run/secrets
+	os.Mkdir(secretDir, 0o700)
+	secretFile := filepath.Join(secretDir, "partner_api_client_secret")
 	os.WriteFile(secretFile, []byte(partnerSecret+"\n"), 0o600)
 
 	rcv := &hookReceiver{}
@@ -78,7 +80,7 @@ func TestExamplesApplyCLIAndWebhooks(t *testing.T) {
 	}))
 	defer hooks.Close()
 
-	p := startArgs(t, filepath.Join(dir, "data"), []string{"--webhook-url", hooks.URL + "/hooks/grantd"},
+	p := startArgs(t, filepath.Join(dir, "data"), []string{"--webhook-url", hooks.URL + "/hooks/grantd", "--secret-dir", secretDir},
 		"GRANTD_ADMIN_TOKEN="+adminTok, "GRANTD_WEBHOOK_SECRET="+hookSecret,
 		"VECTARA_CLIENT_SECRET="+vectaraSecret, "GOOGLE_CLIENT_SECRET="+googleSecret)
 	redirect := p.URL + "/api/v1/datasources/authorize"

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/grantd/grantd/api"
@@ -67,13 +68,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		hooks.Publish(&datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: c.ID, DatasourceName: c.Name,
 			Actor: "grantd", Status: c.To, PreviousStatus: c.From, Detail: c.LastError})
 	}
+	fence := c.secretFence()
 	opts := grants.Options{
-		Logger:        log,
-		RedirectURI:   api.RedirectURI(public),
-		Dialer:        dialer,
-		Workers:       c.RefreshWorkers,
-		Hooks:         engineHooks,
-		ResolveSecret: resolveSecret,
+		Logger:         log,
+		RedirectURI:    api.RedirectURI(public),
+		Dialer:         dialer,
+		Workers:        c.RefreshWorkers,
+		Hooks:          engineHooks,
+		ResolveSecret:  fence.Resolve,
+		CheckSecretRef: fence.Check,
 	}
 	if st.etcd != nil {
 		// Replicas: one token request per refresh across all of them.
@@ -136,7 +139,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("grantd serving", "addr", ln.Addr().String(), "publicUrl", public.String(),
 		"redirectUri", api.RedirectURI(public), "store", c.Store, "dataDir", c.DataDir, "version", version,
-		"allowPrivateNetworks", c.AllowPrivate, "startup", time.Since(start).Round(time.Millisecond))
+		"allowPrivateNetworks", c.AllowPrivate, "secretDir", c.SecretDir, "secretEnvAllow", strings.Join(c.SecretEnvAllow, ","), "startup", time.Since(start).Round(time.Millisecond))
 
 	select {
 	case err := <-served:
