@@ -22,6 +22,17 @@ type Datasource struct {
 	Name string `json:"name"`
 	// URL is the absolute http(s) base URL the proxy forwards to.
 	URL string `json:"url"`
+	// Description says what the datasource is, for people and for agents
+	// choosing a tool (MCP).
+	Description string `json:"description,omitempty"`
+	// ConnectionMode is Shared (one token) or PerUser (one connection per
+	// end user); empty means Shared.
+	ConnectionMode ConnectionMode `json:"connectionMode"`
+	// ConnectionConfig holds shared values for {placeholders}; a
+	// connection's own values win.
+	ConnectionConfig map[string]string `json:"connectionConfig,omitempty"`
+	// HealthCheck optionally probes whether a connection works.
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 	// Auth is the OAuth 2.0 configuration.
 	Auth OAuth2 `json:"auth"`
 
@@ -130,8 +141,21 @@ type OAuth2 struct {
 func (d *Datasource) Normalize() {
 	d.Name = strings.TrimSpace(d.Name)
 	d.URL = strings.TrimSpace(d.URL)
+	d.Description = strings.TrimSpace(d.Description)
+	if d.ConnectionMode == "" {
+		d.ConnectionMode = Shared
+	}
+	if h := d.HealthCheck; h != nil {
+		h.Method = strings.ToUpper(strings.TrimSpace(h.Method))
+		if h.Method == "" {
+			h.Method = "GET"
+		}
+	}
 	d.Auth.Normalize()
 }
+
+// PerUser reports whether d holds one connection per end user.
+func (d *Datasource) PerUser() bool { return d.ConnectionMode == PerUser }
 
 // Normalize fills the defaults of the OAuth 2.0 configuration; see
 // Datasource.Normalize.
@@ -313,6 +337,12 @@ func NameKey(name string) string { return strings.ToLower(name) }
 // Clone returns a deep copy of d.
 func (d *Datasource) Clone() *Datasource {
 	c := *d
+	c.ConnectionConfig = cloneMap(d.ConnectionConfig)
+	if d.HealthCheck != nil {
+		h := *d.HealthCheck
+		h.ExpectStatus = slices.Clone(h.ExpectStatus)
+		c.HealthCheck = &h
+	}
 	c.Auth.CustomAuthParams = cloneMap(d.Auth.CustomAuthParams)
 	c.Auth.TokenParams = cloneMap(d.Auth.TokenParams)
 	if d.Auth.PKCE != nil {

@@ -27,7 +27,22 @@ type State struct {
 	Fingerprint string
 	CreatedAt   time.Time
 	ExpiresAt   time.Time
+
+	// Connect is set on a connect session (created by the app backend for
+	// one end user, opened by that user's browser), not yet an
+	// authorization: opening it consumes it and starts one.
+	Connect bool
+	// EndUserID names the end user a connection is made for; empty for a
+	// shared datasource.
+	EndUserID string
+	// EndUser and ConnectionConfig are what the app backend said of the
+	// end user; the connection keeps them.
+	EndUser          EndUser
+	ConnectionConfig map[string]string
 }
+
+// ConnectSessionTTL bounds how long a connect link stays usable.
+const ConnectSessionTTL = 30 * time.Minute
 
 // Expired reports whether s can no longer be used at now.
 func (s *State) Expired(now time.Time) bool { return !now.Before(s.ExpiresAt) }

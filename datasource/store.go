@@ -29,6 +29,7 @@ var (
 type Store interface {
 	Datasources
 	Tokens
+	Connections
 	States
 	Meta
 	// Close releases the store. Nothing may be called after it.
@@ -48,36 +49,62 @@ type Datasources interface {
 	// ListDatasources returns all datasources ordered by name.
 	ListDatasources(ctx context.Context) ([]*Datasource, error)
 	// UpdateDatasource replaces the stored datasource with d.ID. When the
-	// change makes the old token wrong (see Datasource.KeepsTokens) the token
-	// record is erased in the same transaction, and erased reports it.
-	// It returns ErrNotFound or ErrDuplicateName.
+	// change makes the old tokens wrong (see Datasource.KeepsTokens) its
+	// token records — the shared one and every connection's — are erased
+	// in the same transaction, and erased reports it; the connections
+	// themselves stay, unauthorized. A change of connection mode erases
+	// them too. It returns ErrNotFound or ErrDuplicateName.
 	UpdateDatasource(ctx context.Context, d *Datasource) (erased bool, err error)
-	// DeleteDatasource removes the datasource, its token record and its
-	// pending states. It returns ErrNotFound if there is none.
+	// DeleteDatasource removes the datasource, its token records, its
+	// connections and its pending states. It returns ErrNotFound if there
+	// is none.
 	DeleteDatasource(ctx context.Context, id string) error
 }
 
-// Tokens is the token-record part of a Store.
+// Tokens is the token-record part of a Store. A token record belongs to
+// a Key: a shared datasource's (EndUser empty) or one connection's.
 type Tokens interface {
-	// TokenRecord returns the token record of datasource id, or ErrNotFound
-	// when there is none.
-	TokenRecord(ctx context.Context, id string) (*TokenRecord, error)
-	// SaveTokenRecord stores r for datasource id if the stored record's
-	// generation is prev (0 when there is none); otherwise it returns
-	// ErrConflict and changes nothing. It returns ErrNotFound when the
-	// datasource no longer exists, so a late refresh cannot resurrect it.
-	SaveTokenRecord(ctx context.Context, id string, r *TokenRecord, prev uint64) error
-	// DeleteTokenRecord erases the token record of id; no record is not an
+	// TokenRecord returns the token record of k, or ErrNotFound when there
+	// is none.
+	TokenRecord(ctx context.Context, k Key) (*TokenRecord, error)
+	// SaveTokenRecord stores r for k if the stored record's generation is
+	// prev (0 when there is none); otherwise it returns ErrConflict and
+	// changes nothing. It returns ErrNotFound when the datasource (for a
+	// connection: the connection) no longer exists, so a late refresh
+	// cannot resurrect it.
+	SaveTokenRecord(ctx context.Context, k Key, r *TokenRecord, prev uint64) error
+	// DeleteTokenRecord erases the token record of k; no record is not an
 	// error.
-	DeleteTokenRecord(ctx context.Context, id string) error
-	// TokenSchedule returns the schedule view of datasource id's token
-	// record (zero but for GrantType when it has none) without unsealing
-	// anything, or ErrNotFound for an unknown datasource.
-	TokenSchedule(ctx context.Context, id string) (Schedule, error)
-	// Schedules calls fn once per datasource with the planning view of its
-	// token record (zero but for GrantType when it has none), without
-	// unsealing anything. It stops at the first error fn returns.
-	Schedules(ctx context.Context, fn func(id string, s Schedule) error) error
+	DeleteTokenRecord(ctx context.Context, k Key) error
+	// TokenSchedule returns the schedule view of k's token record (zero
+	// but for GrantType when it has none) without unsealing anything, or
+	// ErrNotFound for an unknown datasource or connection.
+	TokenSchedule(ctx context.Context, k Key) (Schedule, error)
+	// Schedules calls fn with the planning view of every token record —
+	// once per shared datasource (zero but for GrantType when it has
+	// none) and once per connection — without unsealing anything. It stops
+	// at the first error fn returns.
+	Schedules(ctx context.Context, fn func(k Key, s Schedule) error) error
+}
+
+// Connections is the per-user part of a Store: the end users' accounts on
+// per-user datasources. A connection's tokens are the token record of its
+// Key.
+type Connections interface {
+	// SaveConnection creates or replaces the connection of c's datasource
+	// and end user. Replacing keeps the stored CreatedAt (reconnecting
+	// keeps the connection) and reports created false. It returns
+	// ErrNotFound when the datasource does not exist.
+	SaveConnection(ctx context.Context, c *Connection) (created bool, err error)
+	// Connection returns one connection, or ErrNotFound.
+	Connection(ctx context.Context, datasourceID, endUserID string) (*Connection, error)
+	// ListConnections returns a page of q's connections in end user id
+	// order with the schedule view of each token record, and the cursor of
+	// the next page ("" after the last).
+	ListConnections(ctx context.Context, q ConnectionQuery) (page []ConnectionState, next string, err error)
+	// DeleteConnection removes a connection and its token record. It
+	// returns ErrNotFound if there is none.
+	DeleteConnection(ctx context.Context, datasourceID, endUserID string) error
 }
 
 // States is the pending-authorization part of a Store.
@@ -115,13 +142,14 @@ type MetaCreator interface {
 }
 
 // Watcher is an optional capability of a Store that several processes
-// share. Watch calls changed with the id of every datasource whose record
-// or token record another process creates, changes or deletes, and blocks
+// share. Watch calls changed with the key of every datasource (EndUser
+// empty) whose record or token record, and of every connection whose
+// record or token record, another process creates, changes or deletes, and blocks
 // until ctx ends. Calls come one at a time. It outlives lost connections;
 // when it cannot tell what changed meanwhile it reports every datasource,
 // so an id may be reported twice, or for a write of this process, but a
 // change is never missed. A process that keeps copies (the engine's token
 // cache) drops them on the calls. datasource/etcd implements it.
 type Watcher interface {
-	Watch(ctx context.Context, changed func(id string))
+	Watch(ctx context.Context, changed func(k Key))
 }

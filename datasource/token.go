@@ -60,6 +60,8 @@ type TokenRecord struct {
 	LocalFailure bool
 	// DetectedAuth is the client authentication that worked under "auto".
 	DetectedAuth ClientAuth
+	// Health is the outcome of the last health check, nil before one.
+	Health *Health
 }
 
 // HasToken reports whether the record holds an access token.
@@ -119,6 +121,7 @@ type Schedule struct {
 	LocalFailure     bool
 	LastError        string
 	GrantedScope     string
+	Health           *Health
 }
 
 // Schedule returns the planning view of r.
@@ -139,5 +142,6 @@ func (r *TokenRecord) Schedule() Schedule {
 		LocalFailure:     r.LocalFailure,
 		LastError:        r.LastError,
 		GrantedScope:     r.GrantedScope,
+		Health:           r.Health,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -71,11 +72,88 @@ func (d *Datasource) Validate() error {
 		v.add("name", "must not contain control characters")
 	}
 	checkURL(v, "url", d.URL, true, false)
+	if n := utf8.RuneCountInString(d.Description); n > MaxDescriptionLen || !utf8.ValidString(d.Description) || hasControlExceptNewline(d.Description) {
+		v.add("description", "must be at most %d characters without control characters", MaxDescriptionLen)
+	}
+	switch {
+	case !slices.Contains(ConnectionModes, d.ConnectionMode):
+		v.add("connectionMode", `must be "shared" or "perUser"`)
+	case d.ConnectionMode == PerUser && d.Auth.GrantType == ClientCredentials:
+		v.add("connectionMode", "client_credentials acts for the client itself, not for an end user: it can only be shared")
+	}
+	checkConfig(v, "connectionConfig", d.ConnectionConfig)
+	d.HealthCheck.validate(v)
 	d.Auth.validate(v)
 	if len(v.Errors) == 0 {
 		return nil
 	}
 	return v
+}
+
+// MaxDescriptionLen bounds a datasource's description.
+const MaxDescriptionLen = 2000
+
+// checkConfig checks connectionConfig: names like identifiers, values
+// short and printable (they fill URL templates, which check them again
+// for the place they go).
+func checkConfig(v *ValidationError, field string, m map[string]string) {
+	if len(m) > maxParams {
+		v.add(field, "must have at most %d entries", maxParams)
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !validConfigName(k) {
+			v.add(field, "name %q must be 1–64 letters, digits, _ or -, starting with a letter", truncate(k, 40))
+			continue
+		}
+		if val := m[k]; len(val) > maxURLLen || hasControl(val) {
+			v.add(field+"."+k, "must be at most %d printable characters", maxURLLen)
+		}
+	}
+}
+
+// ValidConfigName reports whether n can name a connectionConfig value.
+func validConfigName(n string) bool {
+	if n == "" || len(n) > 64 || !(n[0] >= 'a' && n[0] <= 'z' || n[0] >= 'A' && n[0] <= 'Z') {
+		return false
+	}
+	for i := 0; i < len(n); i++ {
+		c := n[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func hasControlExceptNewline(s string) bool {
+	return strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' && r != '\t' }) >= 0
+}
+
+func (h *HealthCheck) validate(v *ValidationError) {
+	if h == nil {
+		return
+	}
+	switch h.Method {
+	case "GET", "HEAD", "POST", "OPTIONS":
+	default:
+		v.add("healthCheck.method", `must be GET, HEAD, POST or OPTIONS`)
+	}
+	if !strings.HasPrefix(h.Path, "/") || len(h.Path) > maxURLLen || hasControl(h.Path) || strings.ContainsAny(h.Path, " #\\") {
+		v.add("healthCheck.path", `must be a path starting with "/", relative to the datasource's url`)
+	}
+	if len(h.ExpectStatus) > 20 {
+		v.add("healthCheck.expectStatus", "must list at most 20 statuses")
+	}
+	for _, s := range h.ExpectStatus {
+		if s < 100 || s > 599 {
+			v.add("healthCheck.expectStatus", "must hold HTTP statuses (100–599)")
+			break
+		}
+	}
+	if h.IntervalSeconds != 0 && (h.IntervalSeconds < int(MinHealthInterval.Seconds()) || h.IntervalSeconds > maxExpiresIn) {
+		v.add("healthCheck.intervalSeconds", "must be between %d and %d seconds", int(MinHealthInterval.Seconds()), maxExpiresIn)
+	}
 }
 
 func (a *OAuth2) validate(v *ValidationError) {

@@ -23,6 +23,12 @@ type AuthorizeRequest struct {
 	// set when the flow starts, which the callback must present again.
 	// Empty for flows started through the API.
 	Binding string
+	// EndUserID names the end user a per-user datasource's flow connects
+	// (required there, refused for a shared one); EndUser and
+	// ConnectionConfig are kept on the connection.
+	EndUserID        string
+	EndUser          datasource.EndUser
+	ConnectionConfig map[string]string
 }
 
 // AuthorizeURL starts an authorization-code flow for datasource id and
@@ -32,11 +38,22 @@ type AuthorizeRequest struct {
 // verifier sealed).
 //
 // Errors: datasource.ErrNotFound; ErrNotInteractive for a grant that needs
-// no person.
+// no person; ErrEndUserRequired or ErrNotPerUser when r.EndUserID does not
+// fit the datasource's connection mode; datasource.ErrEndUserID.
 func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest) (string, error) {
 	d, err := e.store.Datasource(ctx, id)
 	if err != nil {
 		return "", err
+	}
+	switch {
+	case d.PerUser() && r.EndUserID == "":
+		return "", ErrEndUserRequired
+	case !d.PerUser() && r.EndUserID != "":
+		return "", ErrNotPerUser
+	case r.EndUserID != "":
+		if err := datasource.ValidEndUserID(r.EndUserID); err != nil {
+			return "", err
+		}
 	}
 	g, err := Lookup(d.Auth.GrantType)
 	if err != nil {
@@ -65,6 +82,10 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 		Fingerprint:  d.Auth.Fingerprint(),
 		CreatedAt:    now,
 		ExpiresAt:    now.Add(datasource.StateTTL),
+
+		EndUserID:        r.EndUserID,
+		EndUser:          r.EndUser,
+		ConnectionConfig: r.ConnectionConfig,
 	}
 	if r.Binding != "" {
 		st.Binding = bindingHash(r.Binding)
@@ -112,6 +133,11 @@ type CallbackRequest struct {
 // CallbackResult is the outcome of a callback whose state was valid.
 type CallbackResult struct {
 	DatasourceID string
+	// EndUserID is the end user connected, for a per-user datasource.
+	EndUserID string
+	// Reconnected is true when the end user already had a connection: it
+	// was kept (same createdAt) and its tokens replaced.
+	Reconnected bool
 	// ReturnTo is the path stored when the flow started.
 	ReturnTo string
 	// ErrorCode is empty on success; else the provider's error code
@@ -149,13 +175,17 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 	if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
 		return nil, &StateError{Reason: "started in another browser"}
 	}
-	res := &CallbackResult{DatasourceID: st.DatasourceID, ReturnTo: st.ReturnTo}
+	if st.Connect {
+		return nil, &StateError{Reason: "a connect session, not an authorization"}
+	}
+	key := datasource.Key{Datasource: st.DatasourceID, EndUser: st.EndUserID}
+	res := &CallbackResult{DatasourceID: st.DatasourceID, EndUserID: st.EndUserID, ReturnTo: st.ReturnTo}
 	fail := func(code, desc string) (*CallbackResult, error) {
 		res.ErrorCode, res.ErrorDescription = code, desc
-		if a, err := e.Status(ctx, st.DatasourceID); err == nil {
+		if a, err := e.Status(ctx, key); err == nil {
 			res.Authorization = a
 		}
-		e.log.Info("authorization failed", "datasource", st.DatasourceID, "error", code)
+		e.log.Info("authorization failed", "datasource", st.DatasourceID, "endUser", st.EndUserID, "error", code)
 		return res, nil
 	}
 	if r.Error != "" {
@@ -171,7 +201,7 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 	if err != nil {
 		return nil, err
 	}
-	if d.Auth.Fingerprint() != st.Fingerprint {
+	if d.Auth.Fingerprint() != st.Fingerprint || d.PerUser() != (st.EndUserID != "") {
 		return fail("datasource_changed", "the datasource's OAuth settings changed while authorizing; start again")
 	}
 	g, err := Lookup(d.Auth.GrantType)
@@ -182,17 +212,17 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 	if !ok {
 		return fail("unsupported_grant_type", "the datasource no longer uses an interactive grant")
 	}
-	tok, next, err := e.exchange(ctx, d, ig, r.Code, st)
+	tok, next, reconnected, err := e.exchange(ctx, d, ig, r.Code, st)
 	if err != nil {
 		te := classify(err, e.clock.Now(), d.Auth.ClientSecret.Reveal(), r.Code, st.Verifier.Reveal())
-		e.noteError(ctx, d.ID, te.Reason, next)
+		e.noteError(ctx, key, te.Reason, next)
 		code := te.Code
 		if code == "" {
 			code = "token_request_failed"
 		}
 		return fail(code, te.Reason)
 	}
-	res.Authorization = tok
+	res.Authorization, res.Reconnected = tok, reconnected
 	return res, nil
 }
 
@@ -200,19 +230,24 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 // record, replacing whatever was there (a new authorization supersedes).
 // On failure, next is the client authentication to remember for the next
 // attempt (see withAuth).
-func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (_ datasource.Authorization, next datasource.ClientAuth, _ error) {
+//
+// For a per-user datasource the end user's connection is created, or kept
+// when there is one (reconnected: same createdAt, new tokens), before the
+// tokens are stored under it.
+func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (_ datasource.Authorization, next datasource.ClientAuth, reconnected bool, _ error) {
+	key := datasource.Key{Datasource: d.ID, EndUser: st.EndUserID}
 	hc, err := e.httpClient(d)
 	if err != nil {
-		return datasource.Authorization{}, "", err
+		return datasource.Authorization{}, "", false, err
 	}
 	resolved, err := e.withSecret(ctx, d)
 	if err != nil {
-		return datasource.Authorization{}, "", &TokenError{Kind: Transient, Reason: err.Error(), err: err}
+		return datasource.Authorization{}, "", false, &TokenError{Kind: Transient, Reason: err.Error(), err: err}
 	}
 	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI}
-	prev, err := e.record(ctx, d.ID)
+	prev, err := e.record(ctx, key)
 	if err != nil {
-		return datasource.Authorization{}, "", err
+		return datasource.Authorization{}, "", false, err
 	}
 	var detected datasource.ClientAuth
 	if prev != nil {
@@ -222,32 +257,42 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 		func(ctx context.Context) (*oauth2.Token, error) { return ig.Exchange(ctx, call, code, st.Verifier) })
 	if err != nil {
 		secrets := append(sentForms(resolved), encodings(code)...)
-		return datasource.Authorization{}, detected, classify(err, e.clock.Now(), append(secrets, encodings(st.Verifier.Reveal())...)...)
+		return datasource.Authorization{}, detected, false, classify(err, e.clock.Now(), append(secrets, encodings(st.Verifier.Reveal())...)...)
 	}
-	// Store under the datasource's single-flight, so a refresh in flight
-	// cannot overwrite the new grant with the old one.
+	if st.EndUserID != "" {
+		now := e.now()
+		created, err := e.store.SaveConnection(ctx, &datasource.Connection{DatasourceID: d.ID, EndUserID: st.EndUserID,
+			EndUser: st.EndUser, Config: st.ConnectionConfig, CreatedAt: now, UpdatedAt: now})
+		if err != nil {
+			return datasource.Authorization{}, detected, false, err
+		}
+		reconnected = !created
+		e.forgetEntry(key) // it was loaded without the connection
+	}
+	// Store under the key's single-flight, so a refresh in flight cannot
+	// overwrite the new grant with the old one.
 	var out datasource.Authorization
-	err = e.exclusive(ctx, d.ID, func(en *entry, cur *datasource.TokenRecord) error {
+	err = e.exclusive(ctx, key, func(en *entry, cur *datasource.TokenRecord) error {
 		var gen uint64
 		if cur != nil {
 			gen = cur.Generation
 		}
 		nr := newRecord(d, tok, e.clock.Now(), gen+1, datasource.Secret{}, "", detected)
-		if err := e.save(ctx, d.ID, nr, gen); err != nil {
+		if err := e.save(ctx, key, nr, gen); err != nil {
 			return err
 		}
 		e.install(en, d, nr)
 		out = nr.Authorization()
 		return nil
 	})
-	return out, detected, err
+	return out, detected, reconnected, err
 }
 
 // noteError records lastError, and the client authentication to try next,
 // on the datasource without changing its token or status (a failed
 // re-authorization leaves a working token be).
-func (e *Engine) noteError(ctx context.Context, id, reason string, next datasource.ClientAuth) {
-	err := e.exclusive(ctx, id, func(en *entry, cur *datasource.TokenRecord) error {
+func (e *Engine) noteError(ctx context.Context, k datasource.Key, reason string, next datasource.ClientAuth) {
+	err := e.exclusive(ctx, k, func(en *entry, cur *datasource.TokenRecord) error {
 		var nr datasource.TokenRecord
 		var gen uint64
 		if cur != nil {
@@ -259,13 +304,13 @@ func (e *Engine) noteError(ctx context.Context, id, reason string, next datasour
 		if next != "" {
 			nr.DetectedAuth = next
 		}
-		if err := e.save(ctx, id, &nr, gen); err != nil {
+		if err := e.save(ctx, k, &nr, gen); err != nil {
 			return err
 		}
 		e.install(en, nil, &nr)
 		return nil
 	})
 	if err != nil && !errors.Is(err, datasource.ErrNotFound) {
-		e.log.Warn("recording a failed authorization failed", "datasource", id, "err", err)
+		e.log.Warn("recording a failed authorization failed", "datasource", k.Datasource, "endUser", k.EndUser, "err", err)
 	}
 }

@@ -5,14 +5,14 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/outbound"
 )
 
-// Apply places a fresh token of datasource id on req, as the datasource
-// configures (header with prefix, or query parameter). Errors are those of
-// Token.
-func (e *Engine) Apply(ctx context.Context, id string, req *http.Request) error {
-	t, err := e.Token(ctx, id)
+// Apply places a fresh token of k on req, as the datasource configures
+// (header with prefix, or query parameter). Errors are those of Token.
+func (e *Engine) Apply(ctx context.Context, k datasource.Key, req *http.Request) error {
+	t, err := e.Token(ctx, k)
 	if err != nil {
 		return err
 	}
@@ -20,14 +20,14 @@ func (e *Engine) Apply(ctx context.Context, id string, req *http.Request) error 
 	return nil
 }
 
-// Client returns an *http.Client that authenticates every request as
-// datasource id (see Target.Send): a fresh token placed, and after an
+// Client returns an *http.Client that authenticates every request as k —
+// a shared datasource or an end user's connection (see Target.Send): a fresh token placed, and after an
 // upstream 401 one refresh, shared with everyone else, and one retry of a
 // replayable request. Outgoing connections go through the engine's dialer
 // guard and trust the datasource's CA. The client is cheap; make one per
 // use or keep it.
-func (e *Engine) Client(ctx context.Context, id string) (*http.Client, error) {
-	t, err := e.Resolve(ctx, id)
+func (e *Engine) Client(ctx context.Context, k datasource.Key) (*http.Client, error) {
+	t, err := e.Resolve(ctx, k)
 	if err != nil {
 		return nil, err
 	}
@@ -35,13 +35,14 @@ func (e *Engine) Client(ctx context.Context, id string) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{Transport: &Transport{Engine: e, ID: id, Base: base}}, nil
+	return &http.Client{Transport: &Transport{Engine: e, Key: k, Base: base}}, nil
 }
 
-// Transport is an http.RoundTripper that authenticates as one datasource.
+// Transport is an http.RoundTripper that authenticates as one datasource
+// or connection.
 type Transport struct {
 	Engine *Engine
-	ID     string
+	Key    datasource.Key
 	// Base sends the requests; http.DefaultTransport when nil.
 	Base http.RoundTripper
 }
@@ -53,7 +54,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		base = http.DefaultTransport
 	}
 	ctx := req.Context()
-	target, err := t.Engine.Resolve(ctx, t.ID)
+	target, err := t.Engine.Resolve(ctx, t.Key)
 	if err != nil {
 		closeBody(req)
 		return nil, err

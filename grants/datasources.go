@@ -36,7 +36,7 @@ func (e *Engine) Create(ctx context.Context, d *datasource.Datasource) (*datasou
 	if err := e.store.CreateDatasource(ctx, d); err != nil {
 		return nil, datasource.Authorization{}, err
 	}
-	a, err := e.reconcile(ctx, d.ID)
+	a, err := e.reconcile(ctx, d.ID, false)
 	return d, a, err
 }
 
@@ -87,13 +87,14 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 		return nil, datasource.Authorization{}, false, err
 	}
 	if sameDatasource(old, d) {
-		a, err := e.Status(ctx, d.ID)
+		a, err := e.Status(ctx, datasource.SharedKey(d.ID))
 		return old, a, false, err
 	}
-	if _, err := e.store.UpdateDatasource(ctx, d); err != nil {
+	erased, err := e.store.UpdateDatasource(ctx, d)
+	if err != nil {
 		return nil, datasource.Authorization{}, false, err
 	}
-	a, err := e.reconcile(ctx, d.ID)
+	a, err := e.reconcile(ctx, d.ID, erased)
 	return d, a, true, err
 }
 
@@ -145,45 +146,61 @@ func sameDatasource(a, b *datasource.Datasource) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// Delete removes datasource id with its tokens and pending
-// authorizations. It first revokes the tokens at the provider when the
-// provider has a revocation endpoint; a provider that fails to revoke does
-// not keep the datasource alive (the result says what happened there).
+// Delete removes datasource id with its tokens, connections and pending
+// authorizations. It first revokes the shared tokens at the provider when
+// the provider has a revocation endpoint; a provider that fails to revoke
+// does not keep the datasource alive (the result says what happened
+// there). Connections' tokens are revoked in the background, after the
+// datasource is gone from the store.
 //
 // Errors: datasource.ErrNotFound, or a store failure.
 func (e *Engine) Delete(ctx context.Context, id string) (*RevokeResult, error) {
-	res, err := e.Revoke(ctx, id)
-	switch {
-	case errors.Is(err, datasource.ErrNotFound):
+	d, err := e.store.Datasource(ctx, id)
+	if err != nil {
 		return nil, err
-	case err != nil:
-		e.log.Warn("revoking before delete failed", "datasource", id, "err", err)
-		res = &RevokeResult{ProviderError: "revocation failed"}
-	case res.ProviderError != "":
-		e.log.Warn("provider refused revocation before delete", "datasource", id, "reason", res.ProviderError)
 	}
+	res := &RevokeResult{}
+	if !d.PerUser() {
+		res, err = e.Revoke(ctx, datasource.SharedKey(id))
+		switch {
+		case errors.Is(err, datasource.ErrNotFound):
+			return nil, err
+		case err != nil:
+			e.log.Warn("revoking before delete failed", "datasource", id, "err", err)
+			res = &RevokeResult{ProviderError: "revocation failed"}
+		case res.ProviderError != "":
+			e.log.Warn("provider refused revocation before delete", "datasource", id, "reason", res.ProviderError)
+		}
+	}
+	held := e.connectionTokens(ctx, d)
 	if err := e.store.DeleteDatasource(ctx, id); err != nil {
 		return nil, err
 	}
 	e.forget(id)
+	e.revokeInBackground(d, held)
 	return res, nil
 }
 
-// Status returns the authorization of datasource id as stored, which
-// reflects refreshes made by other replicas too. It unseals nothing.
-// Errors: datasource.ErrNotFound, or a store failure.
-func (e *Engine) Status(ctx context.Context, id string) (datasource.Authorization, error) {
-	sc, err := e.store.TokenSchedule(ctx, id)
+// Status returns the authorization of k — a shared datasource's or a
+// connection's — as stored, which reflects refreshes made by other
+// replicas too. It unseals nothing. For a per-user datasource's shared key
+// it is "unauthorized": its tokens are its connections'.
+// Errors: datasource.ErrNotFound (no such datasource or connection), or a
+// store failure.
+func (e *Engine) Status(ctx context.Context, k datasource.Key) (datasource.Authorization, error) {
+	sc, err := e.store.TokenSchedule(ctx, k)
 	if err != nil {
 		return datasource.Authorization{}, err
 	}
 	return e.authorization(sc), nil
 }
 
-// Listed is a datasource with its authorization.
+// Listed is a datasource with its authorization and, for a per-user
+// datasource, how many connections are in each status.
 type Listed struct {
 	Datasource    *datasource.Datasource
 	Authorization datasource.Authorization
+	Connections   map[datasource.Status]int
 }
 
 // List returns every datasource, ordered by name, with its authorization.
@@ -194,8 +211,18 @@ func (e *Engine) List(ctx context.Context) ([]Listed, error) {
 		return nil, err
 	}
 	views := make(map[string]datasource.Schedule, len(list))
-	err = e.store.Schedules(ctx, func(id string, sc datasource.Schedule) error {
-		views[id] = sc
+	counts := map[string]map[datasource.Status]int{}
+	err = e.store.Schedules(ctx, func(k datasource.Key, sc datasource.Schedule) error {
+		if k.EndUser == "" {
+			views[k.Datasource] = sc
+			return nil
+		}
+		c := counts[k.Datasource]
+		if c == nil {
+			c = map[datasource.Status]int{}
+			counts[k.Datasource] = c
+		}
+		c[e.authorization(sc).Status]++
 		return nil
 	})
 	if err != nil {
@@ -207,7 +234,14 @@ func (e *Engine) List(ctx context.Context) ([]Listed, error) {
 		if !ok {
 			continue // created after the list was read; next time
 		}
-		out = append(out, Listed{Datasource: d, Authorization: e.authorization(sc)})
+		l := Listed{Datasource: d, Authorization: e.authorization(sc)}
+		if d.PerUser() {
+			l.Connections = counts[d.ID]
+			if l.Connections == nil {
+				l.Connections = map[datasource.Status]int{}
+			}
+		}
+		out = append(out, l)
 	}
 	return out, nil
 }
@@ -223,61 +257,112 @@ func (e *Engine) authorization(sc datasource.Schedule) datasource.Authorization 
 }
 
 // reconcile takes in a created or changed datasource: it drops what the
-// engine cached of it, re-plans its refresh and, for a grant that needs no
-// person, asks for a token right away. A failed token request is not an
-// error here: it is in the status.
-func (e *Engine) reconcile(ctx context.Context, id string) (datasource.Authorization, error) {
-	e.forgetEntry(id)
+// engine cached of it and its connections, re-plans its refresh and, for a
+// grant that needs no person, asks for a token right away. erased says the
+// change erased its tokens (the connections' too). A failed token request
+// is not an error here: it is in the status.
+func (e *Engine) reconcile(ctx context.Context, id string, erased bool) (datasource.Authorization, error) {
+	e.forgetEntries(id)
+	if erased {
+		e.unscheduleConnections(id)
+	}
 	d, err := e.store.Datasource(ctx, id)
 	if err != nil {
 		return datasource.Authorization{}, err
 	}
-	sc, err := e.store.TokenSchedule(ctx, id)
+	k := datasource.SharedKey(id)
+	sc, err := e.store.TokenSchedule(ctx, k)
 	if err != nil {
 		return datasource.Authorization{}, err
 	}
 	a := sc.Authorization()
-	e.setStatus(id, d.Name, a.Status, a.LastError, false)
+	e.setStatus(k, d.Name, a.Status, a.LastError, "", false)
 	if !interactive(d.Auth.GrantType) && !sc.HasToken {
 		// Errors land in the record; the status reports them.
-		e.obtain(ctx, id, wantFirst, 0)
+		e.obtain(ctx, k, wantFirst, 0)
 	} else {
-		e.replan(id, sc)
+		e.replan(k, sc)
 	}
-	return e.Status(ctx, id)
+	return e.Status(ctx, k)
 }
 
-// Invalidate drops what the engine cached of datasource id and plans its
-// refresh again from the store. Call it when another process changed the
-// datasource or its token record (a watch on a shared store): the next
+// Invalidate drops what the engine cached of k and plans its refresh again
+// from the store. Call it when another process changed the datasource,
+// the connection or its token record (a watch on a shared store): the next
 // caller reads the new token from the store instead of making a token
-// request of its own. A deleted datasource is forgotten.
-func (e *Engine) Invalidate(ctx context.Context, id string) error {
-	e.forgetEntry(id)
-	d, err := e.store.Datasource(ctx, id)
+// request of its own. A deleted datasource (or connection) is forgotten; a
+// changed datasource (a shared key) drops its connections' cached copies
+// too.
+func (e *Engine) Invalidate(ctx context.Context, k datasource.Key) error {
+	if k.EndUser == "" {
+		e.forgetEntries(k.Datasource)
+	} else {
+		e.forgetEntry(k)
+	}
+	d, err := e.store.Datasource(ctx, k.Datasource)
 	if errors.Is(err, datasource.ErrNotFound) {
-		e.forget(id)
+		e.forget(k.Datasource)
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	sc, err := e.store.TokenSchedule(ctx, id)
+	sc, err := e.store.TokenSchedule(ctx, k)
+	if errors.Is(err, datasource.ErrNotFound) {
+		e.forgetKey(k)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	a := e.authorization(sc)
-	e.setStatus(id, d.Name, a.Status, a.LastError, false)
-	e.replan(id, sc)
+	e.setStatus(k, d.Name, a.Status, a.LastError, "", false)
+	e.replan(k, sc)
 	return nil
 }
 
-// forget drops everything the engine holds about a deleted datasource.
+// forget drops everything the engine holds about a deleted datasource and
+// its connections.
 func (e *Engine) forget(id string) {
-	e.forgetEntry(id)
-	e.sched.unschedule(id)
+	e.forgetEntries(id)
+	e.unscheduleConnections(id)
+	e.forgetKey(datasource.SharedKey(id))
+}
+
+// forgetKey drops everything the engine holds about one key.
+func (e *Engine) forgetKey(k datasource.Key) {
+	e.forgetEntry(k)
+	e.sched.unschedule(k)
 	e.mu.Lock()
-	delete(e.statuses, id)
+	delete(e.statuses, k)
+	e.mu.Unlock()
+}
+
+// forgetEntries drops the cached entries of datasource id and of its
+// connections. Only keys in use have entries, so this costs what is hot.
+func (e *Engine) forgetEntries(id string) {
+	e.entries.Range(func(k, _ any) bool {
+		if k.(datasource.Key).Datasource == id {
+			e.forgetEntry(k.(datasource.Key))
+		}
+		return true
+	})
+}
+
+// unscheduleConnections drops the plans and statuses of datasource id's
+// connections (their token records are gone).
+func (e *Engine) unscheduleConnections(id string) {
+	for _, k := range e.sched.keysOf(id) {
+		if k.EndUser != "" {
+			e.sched.unschedule(k)
+		}
+	}
+	e.mu.Lock()
+	for k := range e.statuses {
+		if k.Datasource == id && k.EndUser != "" {
+			delete(e.statuses, k)
+		}
+	}
 	e.mu.Unlock()
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sync"
 	"time"
@@ -18,6 +19,7 @@ import (
 type Store interface {
 	datasource.Datasources
 	datasource.Tokens
+	datasource.Connections
 	datasource.States
 }
 
@@ -38,17 +40,22 @@ type Hooks struct {
 	// request is "client_credentials", "refresh_token" or
 	// "authorization_code", result is "ok", "transient" or "permanent".
 	TokenRequest func(grant datasource.GrantType, request, result string, took time.Duration)
-	// StatusChange is called when this engine changes a datasource's
-	// status (it wrote the record): once per change, on the replica that
-	// made it.
+	// StatusChange is called when this engine changes the status of a
+	// datasource or a connection (it wrote the record): once per change,
+	// on the replica that made it.
 	StatusChange func(StatusChange)
 }
 
-// StatusChange describes a change of a datasource's status.
+// StatusChange describes a change of a datasource's status, or of one
+// connection's (EndUserID set).
 type StatusChange struct {
 	ID, Name  string
+	EndUserID string
 	From, To  datasource.Status
 	LastError string
+	// Reason classifies a failure (datasource.ReasonRevoked, …); empty
+	// when the new status is not a failure.
+	Reason string
 }
 
 // Options configure New. The zero value works for a library user with a
@@ -112,7 +119,7 @@ type Engine struct {
 	entries sync.Map // id → *entry
 
 	mu        sync.Mutex // guards statuses, started, lastPurge
-	statuses  map[string]datasource.Status
+	statuses  map[datasource.Key]datasource.Status
 	started   bool
 	lastPurge time.Time
 }
@@ -151,7 +158,7 @@ func New(store Store, opts Options) *Engine {
 		disc:     discovery{clock: opts.Clock},
 		ctx:      ctx,
 		cancel:   cancel,
-		statuses: map[string]datasource.Status{},
+		statuses: map[datasource.Key]datasource.Status{},
 	}
 	e.sched = newRefresher(e)
 	return e
@@ -170,20 +177,20 @@ func (e *Engine) Start(ctx context.Context) error {
 	e.started = true
 	e.mu.Unlock()
 	now := e.clock.Now()
-	statuses := map[string]datasource.Status{}
-	err := e.store.Schedules(ctx, func(id string, sc datasource.Schedule) error {
+	statuses := map[datasource.Key]datasource.Status{}
+	err := e.store.Schedules(ctx, func(k datasource.Key, sc datasource.Schedule) error {
 		st := sc.Status
 		if st == "" {
 			st = datasource.StatusUnauthorized
 		}
-		statuses[id] = st
+		statuses[k] = st
 		if sc.LocalFailure {
 			// grantd's own configuration failed it last time (the dial
 			// guard, an unset variable): the configuration may have been
 			// fixed for this start, so try again now.
-			e.sched.schedule(id, now, sc.Generation)
+			e.sched.schedule(k, now, sc.Generation)
 		} else if at, ok := e.plan(sc, now); ok {
-			e.sched.schedule(id, at, sc.Generation)
+			e.sched.schedule(k, at, sc.Generation)
 		}
 		return nil
 	})
@@ -191,9 +198,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		return err
 	}
 	e.mu.Lock()
-	for id, st := range statuses {
-		e.statuses[id] = st
-	}
+	maps.Copy(e.statuses, statuses)
 	e.mu.Unlock()
 	e.sched.start(e.ctx, e.opts.Workers)
 	e.purgeStates(ctx)
@@ -209,8 +214,8 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// StatusCounts returns how many datasources are in each status, as the
-// engine last saw them.
+// StatusCounts returns how many shared datasources and connections are in
+// each status, as the engine last saw them.
 func (e *Engine) StatusCounts() map[datasource.Status]int {
 	out := map[datasource.Status]int{}
 	for _, s := range datasource.Statuses {
@@ -228,25 +233,25 @@ func (e *Engine) StatusCounts() map[datasource.Status]int {
 // process made the change (it wrote the record), so that with several
 // replicas the StatusChange hook fires once per change, on the replica
 // that made it, not on every one that notices.
-func (e *Engine) setStatus(id, name string, to datasource.Status, lastError string, emit bool) {
+func (e *Engine) setStatus(k datasource.Key, name string, to datasource.Status, lastError, reason string, emit bool) {
 	e.mu.Lock()
-	from, ok := e.statuses[id]
-	e.statuses[id] = to
+	from, ok := e.statuses[k]
+	e.statuses[k] = to
 	e.mu.Unlock()
 	if !ok {
 		from = datasource.StatusUnauthorized
 	}
 	if from != to && emit {
-		e.log.Info("datasource status changed", "datasource", id, "from", from, "to", to, "lastError", lastError)
+		e.log.Info("status changed", "datasource", k.Datasource, "endUser", k.EndUser, "from", from, "to", to, "lastError", lastError)
 		if h := e.opts.Hooks.StatusChange; h != nil {
-			h(StatusChange{ID: id, Name: name, From: from, To: to, LastError: lastError})
+			h(StatusChange{ID: k.Datasource, Name: name, EndUserID: k.EndUser, From: from, To: to, LastError: lastError, Reason: reason})
 		}
 	}
 }
 
-// record returns the stored token record of id, nil when there is none.
-func (e *Engine) record(ctx context.Context, id string) (*datasource.TokenRecord, error) {
-	rec, err := e.store.TokenRecord(ctx, id)
+// record returns the stored token record of k, nil when there is none.
+func (e *Engine) record(ctx context.Context, k datasource.Key) (*datasource.TokenRecord, error) {
+	rec, err := e.store.TokenRecord(ctx, k)
 	if errors.Is(err, datasource.ErrNotFound) {
 		return nil, nil
 	}

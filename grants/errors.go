@@ -35,6 +35,16 @@ var (
 	ErrInvalidState = errors.New("grants: invalid authorization state")
 	// ErrUnknownGrant is returned for a grant type with no registered Grant.
 	ErrUnknownGrant = errors.New("grants: no such grant type")
+	// ErrEndUserRequired is returned for a per-user datasource asked for
+	// without an end user.
+	ErrEndUserRequired = errors.New("grants: this datasource is per user: name the end user")
+	// ErrNotPerUser is returned when an end user is named for a shared
+	// datasource's connection operations.
+	ErrNotPerUser = errors.New("grants: this datasource is shared: it has no per-user connections")
+	// ErrNoConnection is returned (and wrapped in ErrNotAuthorized for
+	// callers) when an end user has no connection to a per-user
+	// datasource. It matches datasource.ErrNotFound.
+	ErrNoConnection = fmt.Errorf("%w: no connection for this end user", datasource.ErrNotFound)
 	// ErrClosed is returned by Token, Refresh and the other token methods
 	// after Close, and to callers whose token request Close cut short.
 	// Such a request leaves the stored state as it was: a shutdown is not

@@ -10,16 +10,16 @@ import (
 	"github.com/grantd/grantd/datasource"
 )
 
-// entry is the engine's in-memory state of one datasource: the cached
-// token for the fast path, and, under mu, the decrypted record and the
-// token request in flight.
+// entry is the engine's in-memory state of one token record — a shared
+// datasource's or one connection's: the cached token for the fast path,
+// and, under mu, the decrypted record and the token request in flight.
 //
 // Entries exist for datasources in use ("hot") and, briefly, for those the
 // background refresher is working on; a cold entry is dropped when its
 // request ends, so 100,000 idle datasources cost no memory but their
 // schedule.
 type entry struct {
-	id  string
+	key datasource.Key
 	tok atomic.Pointer[AccessToken]           // current usable token, nil if none
 	dsp atomic.Pointer[datasource.Datasource] // the datasource once loaded
 	hot atomic.Bool                           // used by callers, keep after requests
@@ -28,6 +28,7 @@ type entry struct {
 	dead   bool       // removed from the map; callers must take a new entry
 	loaded bool
 	ds     *datasource.Datasource
+	conn   *datasource.Connection  // the connection, for a per-user key; nil when none
 	rec    *datasource.TokenRecord // nil when none is stored
 	flight *flight                 // the token request in progress, if any
 }
@@ -68,16 +69,18 @@ func fresh(t *AccessToken, now time.Time) bool {
 	return t != nil && now.Add(t.skew).Before(t.Expiry)
 }
 
-// Token returns a fresh access token for datasource id, requesting or
+// Token returns a fresh access token for k — a shared datasource's
+// (datasource.SharedKey) or an end user's connection — requesting or
 // refreshing one when needed. Concurrent callers share one token request
 // (single-flight). The cached path takes no lock and allocates nothing.
 //
-// Errors: datasource.ErrNotFound; ErrNotAuthorized (no usable grant: a
-// person must authorize, or the provider rejected the client — see the
-// status); *TokenError for a failed token request (Kind Transient: the
-// provider is failing, or the datasource is in backoff).
-func (e *Engine) Token(ctx context.Context, id string) (AccessToken, error) {
-	if v, ok := e.entries.Load(id); ok {
+// Errors: datasource.ErrNotFound; ErrEndUserRequired (a per-user
+// datasource without an end user); ErrNotAuthorized (no usable grant: a
+// person must authorize or connect, or the provider rejected the client —
+// see the status); *TokenError for a failed token request (Kind Transient:
+// the provider is failing, or the datasource is in backoff).
+func (e *Engine) Token(ctx context.Context, k datasource.Key) (AccessToken, error) {
+	if v, ok := e.entries.Load(k); ok {
 		en := v.(*entry)
 		if t := en.tok.Load(); t != nil && fresh(t, e.clock.Now()) {
 			if !en.hot.Load() {
@@ -86,7 +89,7 @@ func (e *Engine) Token(ctx context.Context, id string) (AccessToken, error) {
 			return *t, nil
 		}
 	}
-	t, err := e.obtain(ctx, id, wantUsable, 0)
+	t, err := e.obtain(ctx, k, wantUsable, 0)
 	if err != nil {
 		return AccessToken{}, err
 	}
@@ -96,35 +99,35 @@ func (e *Engine) Token(ctx context.Context, id string) (AccessToken, error) {
 // TokenAfter returns a token of another generation than seen: call it when
 // the upstream refused a token of generation seen (HTTP 401). If somebody
 // already replaced that token, the newer one is returned without a request.
-func (e *Engine) TokenAfter(ctx context.Context, id string, seen uint64) (AccessToken, error) {
-	t, err := e.obtain(ctx, id, wantNewer, seen)
+func (e *Engine) TokenAfter(ctx context.Context, k datasource.Key, seen uint64) (AccessToken, error) {
+	t, err := e.obtain(ctx, k, wantNewer, seen)
 	if err != nil {
 		return AccessToken{}, err
 	}
 	return *t, nil
 }
 
-// Refresh makes a token request for datasource id now, whatever the
-// cached token and the backoff say, and returns the resulting status.
-// A failed request is reported in the status, not as error.
-func (e *Engine) Refresh(ctx context.Context, id string) (datasource.Authorization, error) {
-	_, err := e.obtain(ctx, id, wantForced, 0)
-	if err != nil && errors.Is(err, datasource.ErrNotFound) {
+// Refresh makes a token request for k now, whatever the cached token and
+// the backoff say, and returns the resulting status. A failed request is
+// reported in the status, not as error.
+func (e *Engine) Refresh(ctx context.Context, k datasource.Key) (datasource.Authorization, error) {
+	_, err := e.obtain(ctx, k, wantForced, 0)
+	if err != nil && (errors.Is(err, datasource.ErrNotFound) || errors.Is(err, ErrEndUserRequired)) {
 		return datasource.Authorization{}, err
 	}
-	return e.Status(ctx, id)
+	return e.Status(ctx, k)
 }
 
-func (e *Engine) entry(id string) *entry {
-	if v, ok := e.entries.Load(id); ok {
+func (e *Engine) entry(k datasource.Key) *entry {
+	if v, ok := e.entries.Load(k); ok {
 		return v.(*entry)
 	}
-	v, _ := e.entries.LoadOrStore(id, &entry{id: id})
+	v, _ := e.entries.LoadOrStore(k, &entry{key: k})
 	return v.(*entry)
 }
 
-func (e *Engine) forgetEntry(id string) {
-	if v, ok := e.entries.LoadAndDelete(id); ok {
+func (e *Engine) forgetEntry(k datasource.Key) {
+	if v, ok := e.entries.LoadAndDelete(k); ok {
 		en := v.(*entry)
 		en.mu.Lock()
 		en.dead = true
@@ -148,12 +151,12 @@ func satisfied(en *entry, w want, seen uint64, now time.Time) bool {
 
 // obtain is the slow path of Token: it loads the entry, checks again under
 // its lock, joins or starts the single token request, and waits for it.
-func (e *Engine) obtain(ctx context.Context, id string, w want, seen uint64) (*AccessToken, error) {
+func (e *Engine) obtain(ctx context.Context, k datasource.Key, w want, seen uint64) (*AccessToken, error) {
 	for {
 		if e.ctx.Err() != nil {
 			return nil, ErrClosed
 		}
-		en, err := e.lockedEntry(ctx, id, w == wantUsable || w == wantNewer)
+		en, err := e.lockedEntry(ctx, k, w == wantUsable || w == wantNewer)
 		if err != nil {
 			return nil, err
 		}
@@ -192,12 +195,12 @@ func (e *Engine) obtain(ctx context.Context, id string, w want, seen uint64) (*A
 	}
 }
 
-// lockedEntry returns the live entry of id, loaded, with its mu held. hot
-// marks the datasource as in use by callers. An id that does not load
-// (unknown, or a store failure) leaves no entry behind.
-func (e *Engine) lockedEntry(ctx context.Context, id string, hot bool) (*entry, error) {
+// lockedEntry returns the live entry of k, loaded, with its mu held. hot
+// marks it as in use by callers. A key that does not load (unknown, or a
+// store failure) leaves no entry behind.
+func (e *Engine) lockedEntry(ctx context.Context, k datasource.Key, hot bool) (*entry, error) {
 	for {
-		en := e.entry(id)
+		en := e.entry(k)
 		if hot {
 			en.hot.Store(true)
 		}
@@ -220,11 +223,23 @@ func (e *Engine) load(ctx context.Context, en *entry) error {
 	if en.loaded {
 		return nil
 	}
-	d, err := e.store.Datasource(ctx, en.id)
+	d, err := e.store.Datasource(ctx, en.key.Datasource)
 	if err != nil {
 		return err
 	}
-	rec, err := e.record(ctx, en.id)
+	switch {
+	case d.PerUser() && en.key.EndUser == "":
+		return ErrEndUserRequired
+	case !d.PerUser() && en.key.EndUser != "":
+		return ErrNotPerUser
+	case d.PerUser():
+		c, err := e.store.Connection(ctx, en.key.Datasource, en.key.EndUser)
+		if err != nil && !errors.Is(err, datasource.ErrNotFound) {
+			return err
+		}
+		en.conn = c
+	}
+	rec, err := e.record(ctx, en.key)
 	if err != nil {
 		return err
 	}
@@ -238,8 +253,12 @@ func (e *Engine) load(ctx context.Context, en *entry) error {
 // datasources in use, else read from the store. The returned value is
 // shared: do not modify it.
 func (e *Engine) Datasource(ctx context.Context, id string) (*datasource.Datasource, error) {
-	t, err := e.Resolve(ctx, id)
-	return t.ds, err
+	if v, ok := e.entries.Load(datasource.SharedKey(id)); ok {
+		if d := v.(*entry).dsp.Load(); d != nil {
+			return d, nil
+		}
+	}
+	return e.store.Datasource(ctx, id)
 }
 
 // setRecordLocked installs rec as en's record and token. en.mu is held.
@@ -256,6 +275,12 @@ func (e *Engine) setRecordLocked(en *entry, rec *datasource.TokenRecord) {
 // datasource has no grant a request could use, or it is backing off.
 // Background and forced requests go through. en.mu is held.
 func (e *Engine) blocked(en *entry, w want, now time.Time) error {
+	if en.ds.PerUser() && en.conn == nil {
+		if w == wantForced || w == wantDue {
+			return ErrNoConnection
+		}
+		return notAuthorized("unauthorized: this end user has not connected yet", ErrNoConnection)
+	}
 	if w == wantForced || w == wantDue {
 		return nil
 	}
@@ -309,7 +334,7 @@ func (e *Engine) fly(en *entry, f *flight, ds *datasource.Datasource, rec *datas
 func (e *Engine) discard(en *entry) {
 	if en.flight == nil && !en.dead {
 		en.dead = true
-		e.entries.CompareAndDelete(en.id, en)
+		e.entries.CompareAndDelete(en.key, en)
 	}
 }
 
@@ -318,16 +343,16 @@ func (e *Engine) discard(en *entry) {
 func (e *Engine) dropIfCold(en *entry) {
 	if !en.hot.Load() && !en.dead && en.flight == nil {
 		en.dead = true
-		e.entries.CompareAndDelete(en.id, en)
+		e.entries.CompareAndDelete(en.key, en)
 	}
 }
 
-// exclusive runs fn while no token request of datasource id is in flight
+// exclusive runs fn while no token request of k is in flight
 // and none can start, under the cross-replica lock, with the record as
 // stored now. The entry is loaded.
-func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cur *datasource.TokenRecord) error) error {
+func (e *Engine) exclusive(ctx context.Context, k datasource.Key, fn func(en *entry, cur *datasource.TokenRecord) error) error {
 	for {
-		en, err := e.lockedEntry(ctx, id, false)
+		en, err := e.lockedEntry(ctx, k, false)
 		if err != nil {
 			return err
 		}
@@ -346,13 +371,13 @@ func (e *Engine) exclusive(ctx context.Context, id string, fn func(en *entry, cu
 
 		err = func() error {
 			if l := e.opts.Locker; l != nil {
-				unlock, err := l.Lock(ctx, id)
+				unlock, err := l.Lock(ctx, k.String())
 				if err != nil {
 					return err
 				}
 				defer unlock()
 			}
-			cur, err := e.record(ctx, id)
+			cur, err := e.record(ctx, k)
 			if err != nil {
 				return err
 			}

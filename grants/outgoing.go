@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -20,32 +21,54 @@ const MinAgeForForcedRefresh = 30 * time.Second
 // It is a small value; copy it freely. It reflects the datasource when it
 // was resolved: resolve again for each call.
 type Target struct {
-	e  *Engine
-	id string
-	ds *datasource.Datasource
+	e   *Engine
+	key datasource.Key
+	ds  *datasource.Datasource
 }
 
-// Resolve returns the target of calls to datasource id. For a datasource
-// in use it takes no lock and allocates nothing. Errors:
-// datasource.ErrNotFound, or a store failure.
-func (e *Engine) Resolve(ctx context.Context, id string) (Target, error) {
-	if v, ok := e.entries.Load(id); ok {
+// Resolve returns the target of calls as k: a shared datasource
+// (datasource.SharedKey) or an end user's connection to a per-user one.
+// An end user named for a shared datasource is dropped (its one token
+// serves every caller). For a key in use it takes no lock and allocates
+// nothing. Errors: datasource.ErrNotFound; ErrEndUserRequired for a
+// per-user datasource without an end user; datasource.ErrEndUserID for an
+// end user id that is not one; a store failure.
+func (e *Engine) Resolve(ctx context.Context, k datasource.Key) (Target, error) {
+	if v, ok := e.entries.Load(k); ok {
 		en := v.(*entry)
 		if d := en.dsp.Load(); d != nil {
 			if !en.hot.Load() {
 				en.hot.Store(true)
 			}
-			return Target{e: e, id: id, ds: d}, nil
+			return Target{e: e, key: k, ds: d}, nil
 		}
 	}
-	en, err := e.lockedEntry(ctx, id, true)
+	if k.EndUser != "" {
+		// A shared datasource in use serves an end user from its one
+		// token without a store read.
+		if v, ok := e.entries.Load(datasource.SharedKey(k.Datasource)); ok {
+			if d := v.(*entry).dsp.Load(); d != nil && !d.PerUser() {
+				return e.Resolve(ctx, datasource.SharedKey(k.Datasource))
+			}
+		}
+		if err := datasource.ValidEndUserID(k.EndUser); err != nil {
+			return Target{}, err
+		}
+	}
+	en, err := e.lockedEntry(ctx, k, true)
+	if errors.Is(err, ErrNotPerUser) {
+		return e.Resolve(ctx, datasource.SharedKey(k.Datasource))
+	}
 	if err != nil {
 		return Target{}, err
 	}
 	d := en.ds
 	en.mu.Unlock()
-	return Target{e: e, id: id, ds: d}, nil
+	return Target{e: e, key: k, ds: d}, nil
 }
+
+// Key returns the key the target calls as.
+func (t Target) Key() datasource.Key { return t.key }
 
 // Datasource returns the datasource the target calls. It is shared: do
 // not modify it.
@@ -66,7 +89,7 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // through Send, so a new placement or a new refresh trigger is one change
 // here.
 func (t Target) Send(ctx context.Context, req Request, replay bool, send func() (status int, err error)) error {
-	tok, err := t.e.Token(ctx, t.id)
+	tok, err := t.e.Token(ctx, t.key)
 	if err != nil {
 		return err
 	}
@@ -81,7 +104,7 @@ func (t Target) Send(ctx context.Context, req Request, replay bool, send func() 
 		// every refused call into a token request.
 		return nil
 	}
-	newTok, err := t.e.TokenAfter(ctx, t.id, tok.Generation)
+	newTok, err := t.e.TokenAfter(ctx, t.key, tok.Generation)
 	if err != nil {
 		return nil // the upstream's own refusal is the better answer
 	}

@@ -21,7 +21,7 @@ func (e *Engine) succeed(ctx context.Context, en *entry, ds *datasource.Datasour
 		prev, prevRefresh, prevScope = rec.Generation, rec.RefreshToken, rec.GrantedScope
 	}
 	nr := newRecord(ds, tok, now, prev+1, prevRefresh, prevScope, detected)
-	if err := e.save(ctx, en.id, nr, prev); err != nil {
+	if err := e.save(ctx, en.key, nr, prev); err != nil {
 		if errors.Is(err, datasource.ErrConflict) {
 			return e.adopt(ctx, en, ds)
 		}
@@ -33,7 +33,7 @@ func (e *Engine) succeed(ctx context.Context, en *entry, ds *datasource.Datasour
 // adopt installs whatever record the store holds now, after somebody else
 // changed it first, and returns its token if it is fresh.
 func (e *Engine) adopt(ctx context.Context, en *entry, ds *datasource.Datasource) (*AccessToken, error) {
-	stored, err := e.record(ctx, en.id)
+	stored, err := e.record(ctx, en.key)
 	if err != nil {
 		return nil, err
 	}
@@ -71,10 +71,10 @@ func newRecord(ds *datasource.Datasource, tok *oauth2.Token, now time.Time, gen 
 // save commits r. A datasource deleted meanwhile gives ErrNotFound; a
 // concurrent change gives ErrConflict (another replica without a shared
 // lock, or a revoke): the caller's token is then discarded.
-func (e *Engine) save(ctx context.Context, id string, r *datasource.TokenRecord, prev uint64) error {
-	err := e.store.SaveTokenRecord(ctx, id, r, prev)
+func (e *Engine) save(ctx context.Context, k datasource.Key, r *datasource.TokenRecord, prev uint64) error {
+	err := e.store.SaveTokenRecord(ctx, k, r, prev)
 	if err != nil {
-		e.log.Warn("storing token record failed", "datasource", id, "err", err)
+		e.log.Warn("storing token record failed", "datasource", k.Datasource, "endUser", k.EndUser, "err", err)
 	}
 	return err
 }
@@ -119,12 +119,12 @@ func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource,
 			nr.Status = datasource.StatusError
 		}
 	}
-	attrs := []any{"datasource", en.id, "kind", te.Kind, "reason", te.Reason, "failures", nr.Failures}
+	attrs := []any{"datasource", en.key.Datasource, "endUser", en.key.EndUser, "kind", te.Kind, "reason", te.Reason, "failures", nr.Failures}
 	if !nr.RetryAt.IsZero() {
 		attrs = append(attrs, "retryAt", nr.RetryAt)
 	}
 	e.log.Warn("token request failed", attrs...)
-	if err := e.save(ctx, en.id, &nr, prev); err != nil {
+	if err := e.save(ctx, en.key, &nr, prev); err != nil {
 		if errors.Is(err, datasource.ErrConflict) {
 			// Somebody else stored a newer record; install it, report ours.
 			if _, aerr := e.adopt(ctx, en, ds); aerr != nil && !isTokenError(aerr) {
@@ -159,7 +159,7 @@ func (e *Engine) install(en *entry, ds *datasource.Datasource, rec *datasource.T
 	e.setRecordLocked(en, rec)
 	t := en.tok.Load()
 	en.mu.Unlock()
-	e.afterRecord(en.id, ds, rec)
+	e.afterRecord(en.key, ds, rec)
 	return t
 }
 
@@ -172,8 +172,26 @@ func isTokenError(err error) bool {
 
 // afterRecord publishes a stored record: status counts and hooks, and the
 // next background refresh.
-func (e *Engine) afterRecord(id string, ds *datasource.Datasource, rec *datasource.TokenRecord) {
+func (e *Engine) afterRecord(k datasource.Key, ds *datasource.Datasource, rec *datasource.TokenRecord) {
 	a := rec.Authorization()
-	e.setStatus(id, ds.Name, a.Status, a.LastError, true)
-	e.replan(id, scheduleOf(ds.Auth.GrantType, rec))
+	e.setStatus(k, ds.Name, a.Status, a.LastError, failureReason(rec), true)
+	e.replan(k, scheduleOf(ds.Auth.GrantType, rec))
+}
+
+// failureReason classifies what a record's status says went wrong, for
+// connection.failed events: the grant revoked, the client refused, the
+// provider unavailable, or grantd's own configuration. Empty when the
+// record is not a failure.
+func failureReason(rec *datasource.TokenRecord) string {
+	switch {
+	case rec == nil || rec.Failures == 0:
+		return ""
+	case rec.LocalFailure:
+		return datasource.ReasonConfiguration
+	case rec.Status == datasource.StatusNeedsReauthorization:
+		return datasource.ReasonRevoked
+	case rec.PermanentFailure:
+		return datasource.ReasonInvalidClient
+	}
+	return datasource.ReasonProviderUnavailable
 }

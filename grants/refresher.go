@@ -21,7 +21,7 @@ type refresher struct {
 
 	mu  sync.Mutex // guards h and idx
 	h   schedule
-	idx map[string]*item
+	idx map[datasource.Key]*item
 
 	wake chan struct{} // buffered(1): the earliest entry changed
 	work chan item
@@ -29,51 +29,66 @@ type refresher struct {
 }
 
 type item struct {
-	id    string
+	key   datasource.Key
 	at    time.Time
 	gen   uint64 // generation the plan was made for
 	index int
 }
 
 func newRefresher(e *Engine) *refresher {
-	return &refresher{e: e, idx: map[string]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
+	return &refresher{e: e, idx: map[datasource.Key]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
 }
 
 // schedule plans work on id at at, replacing any earlier plan.
-func (r *refresher) schedule(id string, at time.Time, gen uint64) {
+func (r *refresher) schedule(k datasource.Key, at time.Time, gen uint64) {
 	r.mu.Lock()
-	if it, ok := r.idx[id]; ok {
+	if it, ok := r.idx[k]; ok {
 		it.at, it.gen = at, gen
 		heap.Fix(&r.h, it.index)
 	} else {
-		it := &item{id: id, at: at, gen: gen}
+		it := &item{key: k, at: at, gen: gen}
 		heap.Push(&r.h, it)
-		r.idx[id] = it
+		r.idx[k] = it
 	}
-	first := r.h[0].id == id
+	first := r.h[0].key == k
 	r.mu.Unlock()
 	if first {
 		r.poke()
 	}
 }
 
-func (r *refresher) unschedule(id string) {
+func (r *refresher) unschedule(k datasource.Key) {
 	r.mu.Lock()
-	if it, ok := r.idx[id]; ok {
+	if it, ok := r.idx[k]; ok {
 		heap.Remove(&r.h, it.index)
-		delete(r.idx, id)
+		delete(r.idx, k)
 	}
 	r.mu.Unlock()
 }
 
 // planned returns the plan for id, for tests and diagnostics.
-func (r *refresher) planned(id string) (time.Time, bool) {
+func (r *refresher) planned(k datasource.Key) (time.Time, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if it, ok := r.idx[id]; ok {
+	if it, ok := r.idx[k]; ok {
 		return it.at, true
 	}
 	return time.Time{}, false
+}
+
+// keysOf returns the planned keys of datasource id: its shared key and its
+// connections'. It walks every plan; use it for rare work (a datasource
+// deleted or changed), never per request.
+func (r *refresher) keysOf(id string) []datasource.Key {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []datasource.Key
+	for k := range r.idx {
+		if k.Datasource == id {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // Len returns how many datasources are planned.
@@ -110,7 +125,7 @@ func (r *refresher) loop(ctx context.Context) {
 		var due []item
 		for len(r.h) > 0 && !r.h[0].at.After(now) && len(due) < 1024 {
 			it := heap.Pop(&r.h).(*item)
-			delete(r.idx, it.id)
+			delete(r.idx, it.key)
 			due = append(due, *it)
 		}
 		wait := time.Hour
@@ -154,27 +169,27 @@ func (r *refresher) worker(ctx context.Context) {
 // datasource (afterRecord); when nothing changed, the plan is made from the
 // stored record again.
 func (e *Engine) background(ctx context.Context, it item) {
-	_, err := e.obtain(ctx, it.id, wantDue, it.gen)
+	_, err := e.obtain(ctx, it.key, wantDue, it.gen)
 	if err == nil || ctx.Err() != nil {
 		return
 	}
-	if _, planned := e.sched.planned(it.id); planned {
+	if _, planned := e.sched.planned(it.key); planned {
 		return // the failure path planned a retry
 	}
 	// Not re-planned (the datasource is gone, or the store failed): try
 	// the store's view once more, so a store hiccup does not stop refreshes.
-	sc, err := e.store.TokenSchedule(ctx, it.id)
+	sc, err := e.store.TokenSchedule(ctx, it.key)
 	if errors.Is(err, datasource.ErrNotFound) {
 		return
 	}
 	if err != nil {
-		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
+		e.sched.schedule(it.key, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
 		return
 	}
-	e.replan(it.id, sc)
+	e.replan(it.key, sc)
 	// Never straight back to work on failure: that would spin.
-	if at, ok := e.sched.planned(it.id); ok && !at.After(e.clock.Now()) {
-		e.sched.schedule(it.id, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
+	if at, ok := e.sched.planned(it.key); ok && !at.After(e.clock.Now()) {
+		e.sched.schedule(it.key, e.clock.Now().Add(e.backoff(1, 0)), it.gen)
 	}
 }
 

@@ -15,7 +15,7 @@ import (
 // get.
 func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord, w want, seen uint64) (*AccessToken, error) {
 	if l := e.opts.Locker; l != nil {
-		unlock, err := l.Lock(ctx, en.id)
+		unlock, err := l.Lock(ctx, en.key.String())
 		if err != nil && e.ctx.Err() != nil {
 			return nil, ErrClosed
 		}
@@ -24,7 +24,7 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 		}
 		defer unlock()
 		// Another replica may have refreshed while we waited for the lock.
-		stored, err := e.record(ctx, en.id)
+		stored, err := e.record(ctx, en.key)
 		if err != nil {
 			return nil, err
 		}

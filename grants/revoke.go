@@ -22,14 +22,15 @@ type RevokeResult struct {
 	Authorization datasource.Authorization
 }
 
-// Revoke revokes the tokens of datasource id at the provider when it has a
-// revocation endpoint (RFC 7009: the refresh token, which takes its access
-// tokens with it, then the access token) and erases them from the store.
-// The datasource becomes unauthorized; a client-credentials datasource
-// gets a new token only when next used or refreshed.
-func (e *Engine) Revoke(ctx context.Context, id string) (*RevokeResult, error) {
+// Revoke revokes the tokens of k — a shared datasource's or a
+// connection's — at the provider when it has a revocation endpoint
+// (RFC 7009: the refresh token, which takes its access tokens with it, then
+// the access token) and erases them from the store. It becomes
+// unauthorized (a connection stays, unauthorized); a client-credentials
+// datasource gets a new token only when next used or refreshed.
+func (e *Engine) Revoke(ctx context.Context, k datasource.Key) (*RevokeResult, error) {
 	res := &RevokeResult{}
-	err := e.exclusive(ctx, id, func(en *entry, cur *datasource.TokenRecord) error {
+	err := e.exclusive(ctx, k, func(en *entry, cur *datasource.TokenRecord) error {
 		d := en.ds
 		if cur != nil && (cur.HasToken() || !cur.RefreshToken.IsZero()) {
 			ok, perr := e.revokeAtProvider(ctx, d, cur)
@@ -40,7 +41,7 @@ func (e *Engine) Revoke(ctx context.Context, id string) (*RevokeResult, error) {
 			gen = cur.Generation
 		}
 		nr := &datasource.TokenRecord{Generation: gen + 1, Status: datasource.StatusUnauthorized}
-		if err := e.save(ctx, id, nr, gen); err != nil {
+		if err := e.save(ctx, k, nr, gen); err != nil {
 			return err
 		}
 		e.install(en, d, nr)

@@ -22,11 +22,11 @@ func (e *Engine) backoff(failures int, retryAfter time.Duration) time.Duration {
 
 // replan plans the next background work on id from its record's
 // schedule view.
-func (e *Engine) replan(id string, sc datasource.Schedule) {
+func (e *Engine) replan(k datasource.Key, sc datasource.Schedule) {
 	if at, ok := e.plan(sc, e.clock.Now()); ok {
-		e.sched.schedule(id, at, sc.Generation)
+		e.sched.schedule(k, at, sc.Generation)
 	} else {
-		e.sched.unschedule(id)
+		e.sched.unschedule(k)
 	}
 }
 
