@@ -9,4 +9,11 @@ const jwtBearer datasource.GrantType = "jwt_bearer"
 
 // catalogue lists every entry; each lives in the file named for it. Add a
 // provider by writing its file and naming it here.
-var catalogue = []*Entry{}
+var catalogue = []*Entry{
+	github,
+	google,
+	microsoft,
+	salesforce,
+	slack,
+	slackUser,
+}
