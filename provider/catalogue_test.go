@@ -10,6 +10,15 @@ import (
 	"github.com/grantd/grantd/datasource"
 )
 
+// required lists the providers DESIGN.md names (wave 2, "Provider quirks,
+// declared") as the catalogue's minimum.
+var required = []string{
+	"google", "microsoft", "github", "salesforce", "slack", "hubspot",
+	"atlassian", "zendesk", "shopify", "notion", "dropbox", "box", "zoom",
+	"linear", "asana", "quickbooks", "xero", "okta", "auth0", "cognito",
+	"vectara",
+}
+
 // Parameters grantd owns, as package datasource refuses them in
 // customAuthParams and tokenParams.
 var (
@@ -46,6 +55,17 @@ func expand(t *testing.T, e *Entry, tmpl string) string {
 		out = strings.ReplaceAll(out, "{"+n+"}", v)
 	}
 	return out
+}
+
+func TestCatalogueCoversDesign(t *testing.T) {
+	for _, name := range required {
+		if _, err := Lookup(name); err != nil {
+			t.Errorf("Lookup(%q): %v", name, err)
+		}
+	}
+	if got := len(All()); got < len(required) {
+		t.Errorf("len(All()) = %d, want at least %d", got, len(required))
+	}
 }
 
 func TestEntries(t *testing.T) {
