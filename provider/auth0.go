@@ -6,10 +6,10 @@ var auth0 = &Entry{
 	Name:        "auth0",
 	Title:       "Auth0",
 	Description: "Tokens from an Auth0 tenant for the customer's own APIs",
-	Docs:        "https://auth0.com/docs/get-started/authentication-and-authorization-flow/authorization-code-flow/call-your-api-using-the-authorization-code-flow",
+	Docs:        "https://auth0.com/docs/flows/call-your-api-using-the-authorization-code-flow",
 	References: []string{
-		"https://auth0.com/docs/secure/tokens/access-tokens/get-access-tokens",
-		"https://auth0.com/docs/secure/tokens/refresh-tokens",
+		"https://auth0.com/docs/tokens/guides/get-access-tokens",
+		"https://auth0.com/docs/refresh-token",
 	},
 	GrantTypes:       []datasource.GrantType{datasource.AuthorizationCode, datasource.ClientCredentials},
 	AuthorizationURL: "https://{domain}/authorize",

@@ -24,6 +24,7 @@ var zoom = &Entry{
 		"The token endpoint wants the client id and secret as HTTP Basic credentials.",
 		"Access tokens live an hour; each refresh returns a new refresh token and the old one stops working.",
 		"Scopes are chosen on the app in the Zoom Marketplace; the authorize request need not name them.",
+		"The refresh rotation and PKCE facts come from Zoom's published developer guides alongside the Rooms OAuth page; the main OAuth page cited was not in the stored copies.",
 		"Server-to-Server OAuth uses grant_type=account_credentials with account_id, not client_credentials: grantd's client credentials grant does not fit it.",
 	},
 }
