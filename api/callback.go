@@ -13,14 +13,10 @@ import (
 
 const bindingCookie = "grantd_flow"
 
-type authorizeBody struct {
-	ReturnTo string `json:"returnTo"`
-}
-
 // authorize starts a flow for a program: it answers the provider URL to
 // send the person to. The state is bound to the datasource only.
 func (s *Server) authorize(c *fiber.Ctx) error {
-	var body authorizeBody
+	var body AuthorizeRequest
 	b, err := s.readJSONBody(c)
 	if err != nil {
 		return err
@@ -40,7 +36,7 @@ func (s *Server) authorize(c *fiber.Ctx) error {
 	}
 	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "api", "by", c.Locals(localActor))
 	s.auditID(c, datasource.EventAuthorizeStarted, c.Params("id"), "via the API")
-	return c.JSON(fiber.Map{"authorizeUrl": u})
+	return c.JSON(AuthorizeAnswer{AuthorizeURL: u})
 }
 
 // authorizeStart starts a flow for a browser: it sets (or reuses) the

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"strconv"
-	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -33,32 +32,13 @@ type authBody struct {
 
 var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "auth.clientSecretSet", "auth.clientSecretRef"}
 
-// view is a datasource as the API returns it: no client secret, but
-// whether one is set, and the authorization status.
-type view struct {
-	ID            string                   `json:"id"`
-	Name          string                   `json:"name"`
-	URL           string                   `json:"url"`
-	Auth          authView                 `json:"auth"`
-	CreatedAt     time.Time                `json:"createdAt"`
-	UpdatedAt     time.Time                `json:"updatedAt"`
-	Authorization datasource.Authorization `json:"authorization"`
-}
-
-type authView struct {
-	datasource.OAuth2
-	ClientSecretSet bool `json:"clientSecretSet"`
-	// ClientSecretRef is the reference (${env:NAME}, ${file:/path}) when
-	// the secret is one: a reference is not secret.
-	ClientSecretRef string `json:"clientSecretRef,omitempty"`
-}
-
-func newView(d *datasource.Datasource, a datasource.Authorization) view {
+// newView is d as the API returns it, with its authorization status a.
+func newView(d *datasource.Datasource, a datasource.Authorization) DatasourceView {
 	auth := d.Auth
 	set := !auth.ClientSecret.IsZero()
 	ref := auth.ClientSecret.Ref()
 	auth.ClientSecret = datasource.Secret{}
-	return view{ID: d.ID, Name: d.Name, URL: d.URL, Auth: authView{OAuth2: auth, ClientSecretSet: set, ClientSecretRef: ref},
+	return DatasourceView{ID: d.ID, Name: d.Name, URL: d.URL, Auth: AuthView{OAuth2: auth, ClientSecretSet: set, ClientSecretRef: ref},
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a}
 }
 
@@ -173,11 +153,11 @@ func (s *Server) listDatasources(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	out := make([]view, 0, len(list))
+	out := make([]DatasourceView, 0, len(list))
 	for _, l := range list {
 		out = append(out, newView(l.Datasource, l.Authorization))
 	}
-	return c.JSON(fiber.Map{"datasources": out})
+	return c.JSON(DatasourceList{Datasources: out})
 }
 
 func (s *Server) getDatasource(c *fiber.Ctx) error {

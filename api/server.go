@@ -231,7 +231,7 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 }
 
 func (s *Server) healthz(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{"status": "ok", "version": s.cfg.Version})
+	return c.JSON(Health{Status: "ok", Version: s.cfg.Version})
 }
 
 func (s *Server) readyz(c *fiber.Ctx) error {
@@ -246,9 +246,5 @@ func (s *Server) readyz(c *fiber.Ctx) error {
 }
 
 func (s *Server) getConfig(c *fiber.Ctx) error {
-	return c.JSON(fiber.Map{
-		"redirectUri": s.redirectURI,
-		"publicUrl":   s.cfg.PublicURL.String(),
-		"version":     s.cfg.Version,
-	})
+	return c.JSON(ServerInfo{RedirectURI: s.redirectURI, PublicURL: s.cfg.PublicURL.String(), Version: s.cfg.Version})
 }

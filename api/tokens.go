@@ -40,15 +40,16 @@ func (s *Server) revoke(c *fiber.Ctx) error {
 		detail = "revoked at the provider and erased"
 	}
 	s.auditID(c, datasource.EventRevoked, c.Params("id"), detail)
-	return c.JSON(fiber.Map{
-		"status":            res.Authorization.Status,
-		"expiresAt":         res.Authorization.ExpiresAt,
-		"lastRefreshedAt":   res.Authorization.LastRefreshedAt,
-		"lastError":         res.Authorization.LastError,
-		"hasRefreshToken":   res.Authorization.HasRefreshToken,
-		"grantedScope":      res.Authorization.GrantedScope,
-		"revokedAtProvider": res.AtProvider,
-		"providerError":     res.ProviderError,
+	a := res.Authorization
+	return c.JSON(RevokeAnswer{
+		Status:            a.Status,
+		ExpiresAt:         a.ExpiresAt,
+		LastRefreshedAt:   a.LastRefreshedAt,
+		LastError:         a.LastError,
+		HasRefreshToken:   a.HasRefreshToken,
+		GrantedScope:      a.GrantedScope,
+		RevokedAtProvider: res.AtProvider,
+		ProviderError:     res.ProviderError,
 	})
 }
 
@@ -70,9 +71,9 @@ func (s *Server) token(c *fiber.Ctx) error {
 	s.log.Info("access token handed out", "datasource", d.ID, "by", c.Locals(localActor))
 	s.audit(c, datasource.EventTokenExposed, d, "")
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(fiber.Map{
-		"access_token": t.Value().Reveal(),
-		"token_type":   t.Type,
-		"expires_in":   int64(math.Max(0, t.Expiry.Sub(s.now()).Seconds())),
+	return c.JSON(TokenAnswer{
+		AccessToken: t.Value().Reveal(),
+		TokenType:   t.Type,
+		ExpiresIn:   int64(math.Max(0, t.Expiry.Sub(s.now()).Seconds())),
 	})
 }

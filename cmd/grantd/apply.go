@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"reflect"
 	"sort"
@@ -16,6 +15,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/datasource"
 )
 
@@ -47,7 +47,7 @@ anything; a datasource grantd refuses is reported and the others applied.
 func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var files fileList
 	var dryRun bool
-	c, rest, err := parseClient("apply", applyHelp, args, stdout, func(fs *flag.FlagSet) {
+	r, rest, err := parseClient("apply", applyHelp, args, stdout, func(fs *flag.FlagSet) {
 		fs.Var(&files, "f", "`FILE` to apply (YAML or JSON; - for standard input); repeatable")
 		fs.BoolVar(&dryRun, "dry-run", false, "print what would change and change nothing")
 	})
@@ -81,11 +81,18 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		seen[name] = true
 	}
-	current, err := c.list(ctx)
+	c, err := r.connect()
 	if err != nil {
 		return err
 	}
-	byName := map[string]dsView{}
+	current, err := c.List(ctx)
+	if err != nil {
+		return r.fail(err)
+	}
+	// Matched by the exact name, as before apply had a typed client: a
+	// name differing only in case is refused by grantd as a duplicate
+	// rather than renaming the datasource.
+	byName := map[string]api.DatasourceView{}
 	for _, d := range current {
 		byName[d.Name] = d
 	}
@@ -104,8 +111,9 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 				created++
 				continue
 			}
-			var v dsView
-			if err := c.do(ctx, "POST", "/api/v1/datasources", want, &v); err != nil {
+			v, err := c.Create(ctx, want)
+			if err != nil {
+				err = r.fail(err)
 				fmt.Fprintf(stdout, "! %s: %v\n", name, err)
 				failed++
 				worst = max(worst, codeOf(err))
@@ -130,14 +138,15 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			}
 			continue
 		}
-		var v dsView
-		if err := c.do(ctx, "PUT", "/api/v1/datasources/"+url.PathEscape(have.ID), want, &v); err != nil {
+		v, err := c.Replace(ctx, have.ID, want)
+		if err != nil {
+			err = r.fail(err)
 			fmt.Fprintf(stdout, "! %s: %v\n", name, err)
 			failed++
 			worst = max(worst, codeOf(err))
 			continue
 		}
-		if v.UpdatedAt == have.UpdatedAt {
+		if v.UpdatedAt.Equal(have.UpdatedAt) {
 			fmt.Fprintf(stdout, "= %s unchanged\n", name)
 			unchanged++
 		} else {
@@ -160,9 +169,9 @@ func applyCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // printLastError says why a datasource apply created or updated has no
 // usable token (status error or needs_reauthorization), so that a
 // rejected client secret is seen at once rather than at the first call.
-func printLastError(w io.Writer, v dsView) {
+func printLastError(w io.Writer, v *api.DatasourceView) {
 	switch v.Authorization.Status {
-	case "error", "needs_reauthorization":
+	case datasource.StatusError, datasource.StatusNeedsReauthorization:
 		if v.Authorization.LastError != "" {
 			fmt.Fprintf(w, "    lastError: %s\n", oneLine(v.Authorization.LastError, 1000))
 		}
@@ -247,7 +256,7 @@ func normalized(want map[string]any) (*datasource.Datasource, error) {
 
 // diff lists what applying want would change in have. Secrets are never
 // shown: a literal one can only be reported as "will be sent".
-func diff(have dsView, want map[string]any) []string {
+func diff(have api.DatasourceView, want map[string]any) []string {
 	wd, err := normalized(want)
 	if err != nil {
 		return []string{"(the file does not decode as a datasource: " + err.Error() + ")"}
@@ -256,9 +265,8 @@ func diff(have dsView, want map[string]any) []string {
 	if have.URL != wd.URL {
 		out = append(out, fmt.Sprintf("url: %q → %q", have.URL, wd.URL))
 	}
-	b, _ := json.Marshal(wd.Auth)
-	var wantAuth map[string]any
-	json.Unmarshal(b, &wantAuth)
+	// Compared as the API's JSON fields, which the lines name.
+	haveAuth, wantAuth := fields(have.Auth.OAuth2), fields(wd.Auth)
 	delete(wantAuth, "clientSecret")
 	keys := make([]string, 0, len(wantAuth))
 	for k := range wantAuth {
@@ -266,14 +274,14 @@ func diff(have dsView, want map[string]any) []string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !reflect.DeepEqual(have.Auth[k], wantAuth[k]) {
-			out = append(out, fmt.Sprintf("auth.%s: %s → %s", k, show(have.Auth[k]), show(wantAuth[k])))
+		if !reflect.DeepEqual(haveAuth[k], wantAuth[k]) {
+			out = append(out, fmt.Sprintf("auth.%s: %s → %s", k, show(haveAuth[k]), show(wantAuth[k])))
 		}
 	}
 	if a, ok := want["auth"].(map[string]any); ok {
 		if s, ok := a["clientSecret"].(string); ok && s != "" {
 			ref := wd.Auth.ClientSecret.Ref()
-			haveRef, _ := have.Auth["clientSecretRef"].(string)
+			haveRef := have.Auth.ClientSecretRef
 			switch {
 			case ref != "" && ref != haveRef:
 				out = append(out, fmt.Sprintf("auth.clientSecret: reference %s → %s", orNone(haveRef), ref))
@@ -283,6 +291,14 @@ func diff(have dsView, want map[string]any) []string {
 		}
 	}
 	return out
+}
+
+// fields is v's JSON object as a map.
+func fields(v any) map[string]any {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return m
 }
 
 func describe(want map[string]any) []string {
@@ -321,37 +337,44 @@ references (${env:…}, ${file:…}) are kept; literal client secrets are left
 out, so applying the export to the same grantd keeps the stored ones.
 `
 
+// exported is a datasource as export writes it: an entry of an apply file.
+type exported struct {
+	Name string       `json:"name"`
+	URL  string       `json:"url"`
+	Auth exportedAuth `json:"auth"`
+}
+
+type exportedAuth struct {
+	datasource.OAuth2 // its ClientSecret is empty in a view, so left out
+	// ClientSecret is the reference when the secret is one (${env:…},
+	// ${file:…}); a literal secret is never shown, so left out.
+	ClientSecret string `json:"clientSecret,omitempty"`
+}
+
 // exportCmd writes every datasource as an apply file, without secrets:
 // references (${env:…}) are kept, literal secrets left out (applying the
 // export to the same grantd keeps the stored ones).
 func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, rest, err := parseClient("export", exportHelp, args, stdout, nil)
+	r, rest, err := parseClient("export", exportHelp, args, stdout, nil)
 	if err != nil {
 		return err
 	}
 	if err := want("export", "", rest, 0); err != nil {
 		return err
 	}
-	list, err := c.list(ctx)
+	c, err := r.connect()
 	if err != nil {
 		return err
 	}
-	out := make([]map[string]any, 0, len(list))
-	for _, d := range list {
-		auth := map[string]any{}
-		for k, v := range d.Auth {
-			switch k {
-			case "clientSecretSet", "clientSecretRef":
-			default:
-				auth[k] = v
-			}
-		}
-		if ref, _ := d.Auth["clientSecretRef"].(string); ref != "" {
-			auth["clientSecret"] = ref
-		}
-		out = append(out, map[string]any{"name": d.Name, "url": d.URL, "auth": auth})
+	list, err := c.List(ctx)
+	if err != nil {
+		return r.fail(err)
 	}
-	format := c.output
+	out := make([]exported, 0, len(list))
+	for _, d := range list {
+		out = append(out, exported{Name: d.Name, URL: d.URL, Auth: exportedAuth{OAuth2: d.Auth.OAuth2, ClientSecret: d.Auth.ClientSecretRef}})
+	}
+	format := r.output
 	if format == "table" {
 		format = "yaml"
 	}

@@ -6,21 +6,23 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net/url"
-	"sort"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/datasource"
 )
 
 // parseClient parses the flags of a command that talks to grantd: the
 // common ones (--url, -o), those extra adds, and -h, which prints help and
 // clientHelp to stdout.
-func parseClient(name, help string, args []string, stdout io.Writer, extra func(fs *flag.FlagSet)) (*client, []string, error) {
+func parseClient(name, help string, args []string, stdout io.Writer, extra func(fs *flag.FlagSet)) (*remote, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	c := clientFlags(fs)
+	r := clientFlags(fs)
 	if extra != nil {
 		extra(fs)
 	}
@@ -28,10 +30,10 @@ func parseClient(name, help string, args []string, stdout io.Writer, extra func(
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := c.ready(); err != nil {
+	if err := r.ready(); err != nil {
 		return nil, nil, err
 	}
-	return c, positional, nil
+	return r, positional, nil
 }
 
 // want checks the number of positional arguments of a command.
@@ -84,45 +86,48 @@ func datasourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 		return usageError{fmt.Sprintf("datasources: unknown command %q", sub)}
 	}
 	name := "datasources " + sub
-	c, rest, err := parseClient(name, help, args, stdout, nil)
+	r, rest, err := parseClient(name, help, args, stdout, nil)
+	if err != nil {
+		return err
+	}
+	if sub == "list" || sub == "ls" {
+		err = want(name, "", rest, 0)
+	} else {
+		err = want(name, "one NAME or ID", rest, 1)
+	}
+	if err != nil {
+		return err
+	}
+	c, err := r.connect()
 	if err != nil {
 		return err
 	}
 	switch sub {
 	case "list", "ls":
-		if err := want(name, "", rest, 0); err != nil {
-			return err
-		}
-		list, err := c.list(ctx)
+		list, err := c.List(ctx)
 		if err != nil {
-			return err
+			return r.fail(err)
 		}
-		if c.output != "table" {
-			return emit(stdout, c.output, map[string]any{"datasources": list})
+		if r.output != "table" {
+			return emit(stdout, r.output, api.DatasourceList{Datasources: list})
 		}
 		return table(stdout, list)
 	case "get":
-		if err := want(name, "one NAME or ID", rest, 1); err != nil {
-			return err
-		}
-		d, err := c.find(ctx, rest[0])
+		d, err := r.find(ctx, c, rest[0])
 		if err != nil {
 			return err
 		}
-		if c.output == "table" {
-			return table(stdout, []dsView{*d})
+		if r.output == "table" {
+			return table(stdout, []api.DatasourceView{*d})
 		}
-		return emit(stdout, c.output, d)
+		return emit(stdout, r.output, d)
 	default: // delete, rm
-		if err := want(name, "one NAME or ID", rest, 1); err != nil {
-			return err
-		}
-		d, err := c.find(ctx, rest[0])
+		d, err := r.find(ctx, c, rest[0])
 		if err != nil {
 			return err
 		}
-		if err := c.do(ctx, "DELETE", "/api/v1/datasources/"+url.PathEscape(d.ID), nil, nil); err != nil {
-			return err
+		if err := c.Delete(ctx, d.ID); err != nil {
+			return r.fail(err)
 		}
 		fmt.Fprintf(stdout, "deleted %s (%s)\n", d.Name, d.ID)
 		return nil
@@ -130,11 +135,11 @@ func datasourcesCmd(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 // table prints datasources one a row, as list and get do.
-func table(w io.Writer, list []dsView) error {
+func table(w io.Writer, list []api.DatasourceView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tID\tGRANT\tSTATUS\tEXPIRES\tLAST ERROR")
 	for _, d := range list {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.ID, d.Auth["grantType"], d.Authorization.Status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", d.Name, d.ID, d.Auth.GrantType, d.Authorization.Status,
 			expiresIn(d.Authorization.ExpiresAt), oneLine(d.Authorization.LastError, 60))
 	}
 	return tw.Flush()
@@ -150,30 +155,30 @@ others exit 6. -o json or -o yaml prints token_type and expires_in too.
 // tokenCmd prints a current access token, for scripts: only datasources
 // that set exposeToken hand one out.
 func tokenCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, rest, err := parseClient("token", tokenHelp, args, stdout, nil)
+	r, rest, err := parseClient("token", tokenHelp, args, stdout, nil)
 	if err != nil {
 		return err
 	}
 	if err := want("token", "one NAME or ID", rest, 1); err != nil {
 		return err
 	}
-	d, err := c.find(ctx, rest[0])
+	c, err := r.connect()
 	if err != nil {
 		return err
 	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-		TokenType   string `json:"token_type"`
-		ExpiresIn   int    `json:"expires_in"`
-	}
-	if err := c.do(ctx, "POST", "/api/v1/datasources/"+url.PathEscape(d.ID)+"/token", nil, &tok); err != nil {
+	d, err := r.find(ctx, c, rest[0])
+	if err != nil {
 		return err
 	}
-	if c.output == "table" {
+	tok, err := c.Token(ctx, d.ID)
+	if err != nil {
+		return r.fail(err)
+	}
+	if r.output == "table" {
 		fmt.Fprintln(stdout, tok.AccessToken)
 		return nil
 	}
-	return emit(stdout, c.output, tok)
+	return emit(stdout, r.output, tok)
 }
 
 const authorizeHelp = `Usage: grantd authorize NAME|ID [--return-to PATH]
@@ -186,7 +191,7 @@ state that expires in 10 minutes.
 // authorizeCmd prints the URL a person opens to authorize a datasource.
 func authorizeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var returnTo string
-	c, rest, err := parseClient("authorize", authorizeHelp, args, stdout, func(fs *flag.FlagSet) {
+	r, rest, err := parseClient("authorize", authorizeHelp, args, stdout, func(fs *flag.FlagSet) {
 		fs.StringVar(&returnTo, "return-to", "", "relative `PATH` grantd sends the person to afterwards, with the outcome in its query")
 	})
 	if err != nil {
@@ -195,17 +200,19 @@ func authorizeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := want("authorize", "one NAME or ID", rest, 1); err != nil {
 		return err
 	}
-	d, err := c.find(ctx, rest[0])
+	c, err := r.connect()
 	if err != nil {
 		return err
 	}
-	var out struct {
-		AuthorizeURL string `json:"authorizeUrl"`
-	}
-	if err := c.do(ctx, "POST", "/api/v1/datasources/"+url.PathEscape(d.ID)+"/authorize", map[string]string{"returnTo": returnTo}, &out); err != nil {
+	d, err := r.find(ctx, c, rest[0])
+	if err != nil {
 		return err
 	}
-	fmt.Fprintln(stdout, out.AuthorizeURL)
+	u, err := c.Authorize(ctx, d.ID, returnTo)
+	if err != nil {
+		return r.fail(err)
+	}
+	fmt.Fprintln(stdout, u)
 	return nil
 }
 
@@ -219,44 +226,45 @@ It exits 0 when every datasource is authorized and 6 while any is not.
 // statusCmd summarises grantd: reachable, version, datasources by status.
 // It exits 0 when every datasource is authorized, 6 when some is not.
 func statusCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	c, rest, err := parseClient("status", statusHelp, args, stdout, nil)
+	r, rest, err := parseClient("status", statusHelp, args, stdout, nil)
 	if err != nil {
 		return err
 	}
 	if err := want("status", "", rest, 0); err != nil {
 		return err
 	}
-	var cfg struct {
-		Version     string `json:"version"`
-		RedirectURI string `json:"redirectUri"`
-	}
-	if err := c.do(ctx, "GET", "/api/v1/config", nil, &cfg); err != nil {
-		return err
-	}
-	list, err := c.list(ctx)
+	c, err := r.connect()
 	if err != nil {
 		return err
 	}
-	counts := map[string]int{}
-	var bad []dsView
+	info, err := c.ServerInfo(ctx)
+	if err != nil {
+		return r.fail(err)
+	}
+	list, err := c.List(ctx)
+	if err != nil {
+		return r.fail(err)
+	}
+	counts := map[datasource.Status]int{}
+	var bad []api.DatasourceView
 	for _, d := range list {
 		counts[d.Authorization.Status]++
-		if d.Authorization.Status != "authorized" {
+		if d.Authorization.Status != datasource.StatusAuthorized {
 			bad = append(bad, d)
 		}
 	}
-	if c.output != "table" {
-		if err := emit(stdout, c.output, map[string]any{"url": c.base, "version": cfg.Version, "redirectUri": cfg.RedirectURI,
+	if r.output != "table" {
+		if err := emit(stdout, r.output, map[string]any{"url": r.base, "version": info.Version, "redirectUri": info.RedirectURI,
 			"datasources": len(list), "byStatus": counts}); err != nil {
 			return err
 		}
 	} else {
-		fmt.Fprintf(stdout, "grantd %s at %s\nredirect URI: %s\n%d datasources:", cfg.Version, c.base, cfg.RedirectURI, len(list))
-		keys := make([]string, 0, len(counts))
+		fmt.Fprintf(stdout, "grantd %s at %s\nredirect URI: %s\n%d datasources:", info.Version, r.base, info.RedirectURI, len(list))
+		keys := make([]datasource.Status, 0, len(counts))
 		for k := range counts {
 			keys = append(keys, k)
 		}
-		sort.Strings(keys)
+		slices.Sort(keys)
 		for _, k := range keys {
 			fmt.Fprintf(stdout, " %d %s", counts[k], k)
 		}
@@ -289,15 +297,11 @@ func emit(w io.Writer, format string, v any) error {
 	return enc.Encode(v)
 }
 
-func expiresIn(at *string) string {
+func expiresIn(at *time.Time) string {
 	if at == nil {
 		return "-"
 	}
-	t, err := time.Parse(time.RFC3339Nano, *at)
-	if err != nil {
-		return *at
-	}
-	d := time.Until(t).Round(time.Second)
+	d := time.Until(*at).Round(time.Second)
 	if d < 0 {
 		return "expired"
 	}

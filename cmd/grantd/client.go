@@ -1,18 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/grantd/grantd/api"
+	"github.com/grantd/grantd/api/client"
 )
 
 // Exit codes of the client commands.
@@ -35,12 +35,10 @@ type exitErr struct {
 
 func (e exitErr) Error() string { return e.msg }
 
-// client talks to a running grantd over its API: GRANTD_URL (default
-// http://127.0.0.1:8080) with the admin token GRANTD_ADMIN_TOKEN.
-type client struct {
+// remote is where a client command finds grantd: GRANTD_URL (default
+// http://127.0.0.1:8080), and how it prints what grantd answers.
+type remote struct {
 	base   string
-	token  string
-	http   *http.Client
 	output string // table, json or yaml
 }
 
@@ -55,23 +53,22 @@ not usable (not authorized, token not exposed), 7 grantd cannot take writes.
 `
 
 // clientFlags adds the common client flags to fs.
-func clientFlags(fs *flag.FlagSet) *client {
-	c := &client{http: &http.Client{Timeout: 60 * time.Second}}
-	fs.StringVar(&c.base, "url", env("GRANTD_URL", "http://127.0.0.1:8080"), "grantd's `URL` (GRANTD_URL)")
-	fs.StringVar(&c.output, "o", "table", "output `format`: table, json or yaml")
-	return c
+func clientFlags(fs *flag.FlagSet) *remote {
+	r := &remote{}
+	fs.StringVar(&r.base, "url", env("GRANTD_URL", "http://127.0.0.1:8080"), "grantd's `URL` (GRANTD_URL)")
+	fs.StringVar(&r.output, "o", "table", "output `format`: table, json or yaml")
+	return r
 }
 
-// ready checks the client flags. The admin token is checked by do, when
-// grantd is first asked something, so that local mistakes (a missing
-// file) are reported as such.
-func (c *client) ready() error {
-	c.token = os.Getenv("GRANTD_ADMIN_TOKEN")
-	if u, err := url.Parse(c.base); err != nil || u.Host == "" {
-		return exitErr{exitUsage, fmt.Sprintf("GRANTD_URL %q is not a URL", c.base)}
+// ready checks the client flags. The admin token is checked by connect,
+// just before grantd is first asked something, so that local mistakes (a
+// missing file) are reported as such.
+func (r *remote) ready() error {
+	if u, err := url.Parse(r.base); err != nil || u.Host == "" {
+		return exitErr{exitUsage, fmt.Sprintf("GRANTD_URL %q is not a URL", r.base)}
 	}
-	c.base = strings.TrimRight(c.base, "/")
-	switch c.output {
+	r.base = strings.TrimRight(r.base, "/")
+	switch r.output {
 	case "table", "json", "yaml":
 	default:
 		return exitErr{exitUsage, "-o wants table, json or yaml"}
@@ -79,20 +76,47 @@ func (c *client) ready() error {
 	return nil
 }
 
-// apiProblem is a problem+json answer.
-type apiProblem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail"`
-	Errors []struct {
-		Field   string `json:"field"`
-		Message string `json:"message"`
-	} `json:"errors"`
+// connect returns a client of grantd with the admin token
+// GRANTD_ADMIN_TOKEN.
+func (r *remote) connect() (*client.Client, error) {
+	token := os.Getenv("GRANTD_ADMIN_TOKEN")
+	if token == "" {
+		return nil, exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
+	}
+	return client.New(r.base, token, client.WithHTTPClient(&http.Client{Timeout: 60 * time.Second})), nil
 }
 
-func (p *apiProblem) exitCode() int {
-	switch p.Status {
+// find resolves the NAME|ID argument of a command.
+func (r *remote) find(ctx context.Context, c *client.Client, nameOrID string) (*api.DatasourceView, error) {
+	d, err := c.Find(ctx, nameOrID)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, exitErr{exitNotFound, fmt.Sprintf("no datasource named %q", nameOrID)}
+	}
+	return d, r.fail(err)
+}
+
+// fail turns an error of the client into an exitErr: a problem answer
+// into the exit code its status means, with its title, detail and bad
+// fields as the message.
+func (r *remote) fail(err error) error {
+	var p *api.Problem
+	var ue *url.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &p):
+		return exitErr{exitCode(p.Status), problemText(p)}
+	case errors.As(err, &ue):
+		return exitErr{exitError, fmt.Sprintf("cannot reach grantd at %s: %v", r.base, ue.Err)}
+	case errors.Is(err, client.ErrNotJSON):
+		return exitErr{exitError, "grantd answered something that is not JSON"}
+	}
+	return exitErr{exitError, err.Error()}
+}
+
+// exitCode is the exit code of a problem answer with the HTTP status.
+func exitCode(status int) int {
+	switch status {
 	case 401:
 		return exitAuth
 	case 404:
@@ -107,7 +131,9 @@ func (p *apiProblem) exitCode() int {
 	return exitError
 }
 
-func (p *apiProblem) Error() string {
+// problemText is a problem answer as the CLI prints it: title, detail,
+// and each bad field on a line of its own.
+func problemText(p *api.Problem) string {
 	var b strings.Builder
 	b.WriteString(p.Title)
 	if p.Detail != "" {
@@ -117,99 +143,4 @@ func (p *apiProblem) Error() string {
 		fmt.Fprintf(&b, "\n  %s: %s", e.Field, e.Message)
 	}
 	return b.String()
-}
-
-// do sends a request and decodes a 2xx JSON answer into out (if not nil).
-// A problem answer becomes an exitErr with the code it means.
-func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	if c.token == "" {
-		return exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
-	}
-	var r io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		r = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return exitErr{exitError, fmt.Sprintf("cannot reach grantd at %s: %v", c.base, errors.Unwrap(err))}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return exitErr{exitError, "reading grantd's answer: " + err.Error()}
-	}
-	if resp.StatusCode >= 400 {
-		p := &apiProblem{Status: resp.StatusCode}
-		if json.Unmarshal(b, p) != nil || p.Title == "" {
-			p.Title = resp.Status
-		}
-		return exitErr{p.exitCode(), p.Error()}
-	}
-	if out != nil && len(b) > 0 {
-		if err := json.Unmarshal(b, out); err != nil {
-			return exitErr{exitError, "grantd answered something that is not JSON"}
-		}
-	}
-	return nil
-}
-
-// dsView is a datasource as the API returns it.
-type dsView struct {
-	ID            string         `json:"id" yaml:"id"`
-	Name          string         `json:"name" yaml:"name"`
-	URL           string         `json:"url" yaml:"url"`
-	Auth          map[string]any `json:"auth" yaml:"auth"`
-	CreatedAt     string         `json:"createdAt" yaml:"createdAt"`
-	UpdatedAt     string         `json:"updatedAt" yaml:"updatedAt"`
-	Authorization struct {
-		Status          string  `json:"status" yaml:"status"`
-		ExpiresAt       *string `json:"expiresAt" yaml:"expiresAt"`
-		LastRefreshedAt *string `json:"lastRefreshedAt" yaml:"lastRefreshedAt"`
-		LastError       string  `json:"lastError" yaml:"lastError"`
-		HasRefreshToken bool    `json:"hasRefreshToken" yaml:"hasRefreshToken"`
-		GrantedScope    string  `json:"grantedScope" yaml:"grantedScope"`
-	} `json:"authorization" yaml:"authorization"`
-}
-
-func (c *client) list(ctx context.Context) ([]dsView, error) {
-	var out struct {
-		Datasources []dsView `json:"datasources"`
-	}
-	err := c.do(ctx, "GET", "/api/v1/datasources", nil, &out)
-	return out.Datasources, err
-}
-
-// find resolves a datasource by id (ds_…) or name.
-func (c *client) find(ctx context.Context, nameOrID string) (*dsView, error) {
-	if strings.HasPrefix(nameOrID, "ds_") {
-		var v dsView
-		err := c.do(ctx, "GET", "/api/v1/datasources/"+url.PathEscape(nameOrID), nil, &v)
-		var ee exitErr
-		if err == nil || !errors.As(err, &ee) || ee.code != exitNotFound {
-			return &v, err
-		}
-	}
-	list, err := c.list(ctx)
-	if err != nil {
-		return nil, err
-	}
-	for i := range list {
-		if list[i].Name == nameOrID {
-			return &list[i], nil
-		}
-	}
-	return nil, exitErr{exitNotFound, fmt.Sprintf("no datasource named %q", nameOrID)}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
 )
@@ -94,15 +95,10 @@ func keysRotate(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	// The session key is sealed too.
-	if b, err := st.store.Meta(ctx, metaSessionKey); err == nil {
-		aad := []byte("grantd/v1/meta/session-key")
-		if k, err := st.keys.Open(b, aad); err == nil {
-			if sealed, err := rotated.Seal(k, aad); err == nil {
-				st.store.SetMeta(ctx, metaSessionKey, sealed)
-			}
-		}
-	}
+	// The session key is sealed too. Best effort, as before it moved to
+	// access: the rotated keyset still holds the old key, so a session key
+	// left under it keeps opening.
+	access.ResealSessionKey(ctx, st.store, st.keys, rotated)
 	fmt.Fprintf(stdout, "rotated: %d keys, new primary %d; re-encrypted %d records\n", rotated.Len(), rotated.PrimaryID(), n)
 	return nil
 }
@@ -119,30 +115,4 @@ func storeFromEnv() storeConfig {
 		}
 	}
 	return sc
-}
-
-const adminTokenResetHelp = `Usage: grantd admin-token reset [--data-dir DIR]
-
-Replaces the admin token: makes a new one, stores its SHA-256 and prints
-the token once. The old token stops working. Stop grantd first, and start it
-again afterwards (with etcd: every replica). Not needed when the token
-comes from GRANTD_ADMIN_TOKEN: that one wins.
-`
-
-func adminTokenReset(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	dir, err := dataDirFlag("admin-token reset", adminTokenResetHelp, args, stdout)
-	if err != nil {
-		return err
-	}
-	c := &config{LogLevel: "warn", LogFormat: "text"}
-	st, err := openStackWith(storeFromEnv(), dir, os.Getenv("GRANTD_MASTER_KEY"), c.logger(stderr))
-	if errors.Is(err, bolt.ErrLocked) {
-		return fmt.Errorf("%w; stop grantd first", err)
-	}
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	_, err = st.resetAdminToken(ctx, stdout)
-	return err
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
@@ -45,11 +46,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	adminHash, err := st.adminTokenHash(ctx, c.AdminToken, stdout, log)
+	adminHash, err := adminTokenHash(ctx, st.store, c.AdminToken, stdout, log)
 	if err != nil {
 		return err
 	}
-	sessionKey, err := st.sessionKey(ctx)
+	sessionKey, err := access.SessionKey(ctx, st.store, st.keys)
 	if err != nil {
 		return err
 	}
@@ -117,7 +118,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ProxyTimeout:   c.ProxyTimeout,
 		Version:        version,
 		Ready: func(ctx context.Context) error {
-			_, err := st.store.Meta(ctx, metaAdminToken)
+			_, err := access.AdminTokenHash(ctx, st.store)
 			switch {
 			case errors.Is(err, datasource.ErrNotFound) && c.AdminToken != "":
 				err = nil

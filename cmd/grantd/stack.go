@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -47,11 +43,6 @@ type storeConfig struct {
 	endpoints []string
 	prefix    string
 }
-
-const (
-	metaAdminToken = "admin-token-sha256"
-	metaSessionKey = "session-key"
-)
 
 // openStackWith opens the store sc names. For bbolt, the data directory:
 // the master key from masterKey (the GRANTD_MASTER_KEY value) or, without
@@ -165,110 +156,4 @@ func (s *stack) Close() error {
 		err = errors.Join(err, s.etcd.Close())
 	}
 	return err
-}
-
-// createMeta stores value under key unless another replica did first; it
-// reports whether this call stored it.
-func (s *stack) createMeta(ctx context.Context, key string, value []byte) (bool, error) {
-	if c, ok := s.store.(datasource.MetaCreator); ok {
-		return c.CreateMeta(ctx, key, value)
-	}
-	return true, s.store.SetMeta(ctx, key, value)
-}
-
-// adminTokenHash returns the SHA-256 of the admin token: of fromEnv when
-// set; else the stored hash (logging how to get a new token, since it is
-// not printed again); else a new token is generated, its hash stored and
-// the token itself printed once to out.
-func (s *stack) adminTokenHash(ctx context.Context, fromEnv string, out io.Writer, log *slog.Logger) ([sha256.Size]byte, error) {
-	stored := func(h []byte) ([sha256.Size]byte, error) {
-		log.Info("admin token: using the stored one, printed on first start; lost it? stop grantd and run: grantd admin-token reset")
-		return [sha256.Size]byte(h), nil
-	}
-	if fromEnv != "" {
-		if len(fromEnv) < 16 {
-			return [sha256.Size]byte{}, errors.New("GRANTD_ADMIN_TOKEN must be at least 16 characters")
-		}
-		return sha256.Sum256([]byte(fromEnv)), nil
-	}
-	b, err := s.store.Meta(ctx, metaAdminToken)
-	if err == nil && len(b) == sha256.Size {
-		return stored(b)
-	}
-	if err != nil && !errors.Is(err, datasource.ErrNotFound) {
-		return [sha256.Size]byte{}, err
-	}
-	tok, h := newAdminToken()
-	created, err := s.createMeta(ctx, metaAdminToken, h[:])
-	if err != nil {
-		return h, err
-	}
-	if !created { // another replica made one first: use that
-		b, err := s.store.Meta(ctx, metaAdminToken)
-		if err != nil || len(b) != sha256.Size {
-			return [sha256.Size]byte{}, fmt.Errorf("reading the admin token hash: %v", err)
-		}
-		return stored(b)
-	}
-	printAdminToken(out, tok)
-	return h, nil
-}
-
-func newAdminToken() (string, [sha256.Size]byte) {
-	raw := make([]byte, 32)
-	rand.Read(raw)
-	tok := "gd_" + base64.RawURLEncoding.EncodeToString(raw)
-	return tok, sha256.Sum256([]byte(tok))
-}
-
-func printAdminToken(out io.Writer, tok string) {
-	fmt.Fprintf(out, "\nAdmin token (shown once, only its hash is stored; keep it safe):\n\n  %s\n\n", tok)
-}
-
-// resetAdminToken makes a new admin token, stores its hash, and prints it.
-func (s *stack) resetAdminToken(ctx context.Context, out io.Writer) ([sha256.Size]byte, error) {
-	tok, h := newAdminToken()
-	if err := s.store.SetMeta(ctx, metaAdminToken, h[:]); err != nil {
-		return h, err
-	}
-	printAdminToken(out, tok)
-	return h, nil
-}
-
-// sessionKey returns the key that signs UI session cookies, stored sealed
-// (and shared by every replica of a shared store).
-func (s *stack) sessionKey(ctx context.Context) ([]byte, error) {
-	aad := []byte("grantd/v1/meta/session-key")
-	load := func() ([]byte, bool, error) {
-		b, err := s.store.Meta(ctx, metaSessionKey)
-		if errors.Is(err, datasource.ErrNotFound) {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		k, err := s.keys.Open(b, aad)
-		if err != nil || len(k) != 32 {
-			return nil, false, fmt.Errorf("the stored session key does not open with this keyset")
-		}
-		return k, true, nil
-	}
-	if k, ok, err := load(); ok || err != nil {
-		return k, err
-	}
-	k := make([]byte, 32)
-	rand.Read(k)
-	sealedKey, err := s.keys.Seal(k, aad)
-	if err != nil {
-		return nil, err
-	}
-	stored, err := s.createMeta(ctx, metaSessionKey, sealedKey)
-	if err != nil {
-		return nil, err
-	}
-	if !stored { // another replica made one first: use it
-		k, _, err := load()
-		return k, err
-	}
-	return k, nil
 }
