@@ -54,6 +54,16 @@ func (s *Server) authorizeStart(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	s.setBindingCookie(c, binding)
+	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "browser", "by", c.Locals(localActor))
+	s.auditID(c, datasource.EventAuthorizeStarted, c.Params("id"), "in a browser")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.Redirect(u, fiber.StatusFound)
+}
+
+// setBindingCookie ties flows started in this browser to it: the callback
+// refuses a state started elsewhere.
+func (s *Server) setBindingCookie(c *fiber.Ctx, binding string) {
 	c.Cookie(&fiber.Cookie{
 		Name:     bindingCookie,
 		Value:    binding,
@@ -63,10 +73,6 @@ func (s *Server) authorizeStart(c *fiber.Ctx) error {
 		Secure:   s.secure,
 		SameSite: fiber.CookieSameSiteLaxMode,
 	})
-	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "browser", "by", c.Locals(localActor))
-	s.auditID(c, datasource.EventAuthorizeStarted, c.Params("id"), "in a browser")
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Redirect(u, fiber.StatusFound)
 }
 
 // callback is the redirect URI. An unknown, used, expired or foreign state
@@ -97,13 +103,29 @@ func (s *Server) callback(c *fiber.Ctx) error {
 		target = "/datasources/" + res.DatasourceID
 	}
 	v := url.Values{"datasource": {res.DatasourceID}}
+	if res.EndUserID != "" {
+		v.Set("endUserId", res.EndUserID)
+	}
 	c.Locals(localActor, "browser")
-	if res.ErrorCode == "" {
+	switch {
+	case res.ErrorCode == "" && res.EndUserID != "":
+		v.Set("result", "authorized")
+		s.log.Info("connection authorized", "datasource", res.DatasourceID, "endUser", res.EndUserID, "reconnected", res.Reconnected)
+		typ := datasource.EventConnectionCreated
+		if res.Reconnected {
+			typ = datasource.EventConnectionReauthorize
+		}
+		s.auditConnection(c, typ, res.DatasourceID, res.EndUserID, "")
+	case res.ErrorCode == "":
 		v.Set("result", "authorized")
 		s.log.Info("authorization completed", "datasource", res.DatasourceID)
 		s.auditID(c, datasource.EventAuthorizeComplete, res.DatasourceID, "")
-	} else {
-		s.auditID(c, datasource.EventAuthorizeFailed, res.DatasourceID, res.ErrorCode+": "+res.ErrorDescription)
+	default:
+		if res.EndUserID != "" {
+			s.auditConnection(c, datasource.EventAuthorizeFailed, res.DatasourceID, res.EndUserID, res.ErrorCode+": "+res.ErrorDescription)
+		} else {
+			s.auditID(c, datasource.EventAuthorizeFailed, res.DatasourceID, res.ErrorCode+": "+res.ErrorDescription)
+		}
 		v.Set("result", "error")
 		v.Set("error", res.ErrorCode)
 		if res.ErrorDescription != "" {

@@ -17,9 +17,19 @@ import (
 // GET (id, createdAt, updatedAt, authorization, auth.clientSecretSet) are
 // accepted and ignored.
 type datasourceBody struct {
-	Name string   `json:"name"`
-	URL  string   `json:"url"`
-	Auth authBody `json:"auth"`
+	Name             string                    `json:"name"`
+	URL              string                    `json:"url"`
+	Description      string                    `json:"description"`
+	ConnectionMode   datasource.ConnectionMode `json:"connectionMode"`
+	ConnectionConfig map[string]string         `json:"connectionConfig"`
+	HealthCheck      *datasource.HealthCheck   `json:"healthCheck"`
+	Auth             authBody                  `json:"auth"`
+}
+
+// datasource is the body as a datasource (the client secret aside).
+func (b *datasourceBody) datasource(id string) *datasource.Datasource {
+	return &datasource.Datasource{ID: id, Name: b.Name, URL: b.URL, Description: b.Description, ConnectionMode: b.ConnectionMode,
+		ConnectionConfig: b.ConnectionConfig, HealthCheck: b.HealthCheck, Auth: b.Auth.OAuth2}
 }
 
 type authBody struct {
@@ -30,16 +40,22 @@ type authBody struct {
 	datasource.OAuth2
 }
 
-var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "auth.clientSecretSet", "auth.clientSecretRef"}
+var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "health", "connections", "auth.clientSecretSet", "auth.clientSecretRef"}
 
-// newView is d as the API returns it, with its authorization status a.
-func newView(d *datasource.Datasource, a datasource.Authorization) DatasourceView {
+// newView is d as the API returns it, with its authorization status a and
+// health h.
+func newView(d *datasource.Datasource, a datasource.Authorization, h *datasource.Health) DatasourceView {
 	auth := d.Auth
 	set := !auth.ClientSecret.IsZero()
 	ref := auth.ClientSecret.Ref()
 	auth.ClientSecret = datasource.Secret{}
-	return DatasourceView{ID: d.ID, Name: d.Name, URL: d.URL, Auth: AuthView{OAuth2: auth, ClientSecretSet: set, ClientSecretRef: ref},
-		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a}
+	cfg := d.ConnectionConfig
+	if cfg == nil {
+		cfg = map[string]string{}
+	}
+	return DatasourceView{ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description, ConnectionMode: d.ConnectionMode,
+		ConnectionConfig: cfg, HealthCheck: d.HealthCheck, Auth: AuthView{OAuth2: auth, ClientSecretSet: set, ClientSecretRef: ref},
+		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a, Health: h}
 }
 
 // readJSONBody reads a JSON request body up to the limit, or answers 413.
@@ -133,7 +149,7 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 		return err
 	}
 	sec, _, _ := body.secret(&decodeErrs)
-	d := &datasource.Datasource{Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2}
+	d := body.datasource("")
 	d.Auth.ClientSecret = sec
 	if len(decodeErrs) > 0 {
 		return invalid(d, decodeErrs)
@@ -145,7 +161,7 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 	s.log.Info("datasource created", "datasource", d.ID, "name", d.Name, "grant", d.Auth.GrantType, "by", c.Locals(localActor))
 	s.audit(c, datasource.EventCreated, d, string(d.Auth.GrantType))
 	c.Location("/api/v1/datasources/" + d.ID)
-	return c.Status(fiber.StatusCreated).JSON(newView(d, a))
+	return c.Status(fiber.StatusCreated).JSON(newView(d, a, nil))
 }
 
 func (s *Server) listDatasources(c *fiber.Ctx) error {
@@ -155,7 +171,9 @@ func (s *Server) listDatasources(c *fiber.Ctx) error {
 	}
 	out := make([]DatasourceView, 0, len(list))
 	for _, l := range list {
-		out = append(out, newView(l.Datasource, l.Authorization))
+		v := newView(l.Datasource, l.Authorization, l.Health)
+		v.Connections = l.Connections
+		out = append(out, v)
 	}
 	return c.JSON(DatasourceList{Datasources: out})
 }
@@ -166,11 +184,11 @@ func (s *Server) getDatasource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	a, err := s.cfg.Engine.Status(ctx, d.ID)
+	a, h, err := s.cfg.Engine.View(ctx, datasource.SharedKey(d.ID))
 	if err != nil {
 		return err
 	}
-	return c.JSON(newView(d, a))
+	return c.JSON(newView(d, a, h))
 }
 
 func (s *Server) putDatasource(c *fiber.Ctx) error {
@@ -179,7 +197,7 @@ func (s *Server) putDatasource(c *fiber.Ctx) error {
 		return err
 	}
 	sec, set, clear := body.secret(&decodeErrs)
-	d := &datasource.Datasource{ID: c.Params("id"), Name: body.Name, URL: body.URL, Auth: body.Auth.OAuth2}
+	d := body.datasource(c.Params("id"))
 	var keep []string
 	switch {
 	case set:
@@ -198,7 +216,8 @@ func (s *Server) putDatasource(c *fiber.Ctx) error {
 		s.log.Info("datasource updated", "datasource", d.ID, "by", c.Locals(localActor))
 		s.audit(c, datasource.EventUpdated, d, "")
 	}
-	return c.JSON(newView(d, a))
+	_, h, _ := s.cfg.Engine.View(c.UserContext(), datasource.SharedKey(d.ID))
+	return c.JSON(newView(d, a, h))
 }
 
 func (s *Server) deleteDatasource(c *fiber.Ctx) error {

@@ -13,10 +13,11 @@ import (
 type Engine interface {
 	Datasources
 	Tokens
+	Connections
 	Flows
-	// Resolve returns the target of proxied calls to a datasource (see
-	// grants.Target.Send).
-	Resolve(ctx context.Context, id string) (grants.Target, error)
+	// Resolve returns the target of proxied calls as a datasource or an
+	// end user's connection (see grants.Target.Send).
+	Resolve(ctx context.Context, k datasource.Key) (grants.Target, error)
 }
 
 // Datasources is the datasource part of Engine.
@@ -25,15 +26,28 @@ type Datasources interface {
 	Update(ctx context.Context, ch grants.Change) (*datasource.Datasource, datasource.Authorization, bool, error)
 	Delete(ctx context.Context, id string) (*grants.RevokeResult, error)
 	Datasource(ctx context.Context, id string) (*datasource.Datasource, error)
+	DatasourceByNameOrID(ctx context.Context, nameOrID string) (*datasource.Datasource, error)
 	List(ctx context.Context) ([]grants.Listed, error)
 }
 
-// Tokens is the token part of Engine.
+// Tokens is the token part of Engine: a shared datasource's tokens, or one
+// connection's.
 type Tokens interface {
-	Status(ctx context.Context, id string) (datasource.Authorization, error)
-	Refresh(ctx context.Context, id string) (datasource.Authorization, error)
-	Revoke(ctx context.Context, id string) (*grants.RevokeResult, error)
-	Token(ctx context.Context, id string) (grants.AccessToken, error)
+	Status(ctx context.Context, k datasource.Key) (datasource.Authorization, error)
+	View(ctx context.Context, k datasource.Key) (datasource.Authorization, *datasource.Health, error)
+	Refresh(ctx context.Context, k datasource.Key) (datasource.Authorization, error)
+	Revoke(ctx context.Context, k datasource.Key) (*grants.RevokeResult, error)
+	Token(ctx context.Context, k datasource.Key) (grants.AccessToken, error)
+	Check(ctx context.Context, k datasource.Key) (*datasource.Health, error)
+}
+
+// Connections is the per-user part of Engine.
+type Connections interface {
+	Connections(ctx context.Context, q datasource.ConnectionQuery) ([]grants.Connection, string, error)
+	Connection(ctx context.Context, datasourceID, endUserID string) (*grants.Connection, error)
+	DeleteConnection(ctx context.Context, datasourceID, endUserID string) (*grants.RevokeResult, error)
+	CreateConnectSession(ctx context.Context, r grants.ConnectRequest) (*grants.ConnectSession, error)
+	OpenConnectSession(ctx context.Context, token, binding string) (string, error)
 }
 
 // Flows is the browser-authorization part of Engine.

@@ -33,6 +33,22 @@ func (s *Server) audit(c *fiber.Ctx, typ string, d *datasource.Datasource, detai
 	s.cfg.Publish(e)
 }
 
+// auditConnection records an action on one end user's connection.
+func (s *Server) auditConnection(c *fiber.Ctx, typ, id, endUser, detail string) {
+	if s.cfg.Publish == nil {
+		return
+	}
+	actor, _ := c.Locals(localActor).(string)
+	if actor == "" {
+		actor = "anonymous"
+	}
+	e := &datasource.Event{Type: typ, Actor: actor, Detail: detail, DatasourceID: id, EndUserID: endUser}
+	if d, err := s.cfg.Engine.Datasource(c.UserContext(), id); err == nil {
+		e.DatasourceName = d.Name
+	}
+	s.cfg.Publish(e)
+}
+
 // listEvents answers recent events, newest first: ?datasource=<id>,
 // ?before=<event id> for the next page, ?limit=<1–500>.
 func (s *Server) listEvents(c *fiber.Ctx) error {

@@ -27,6 +27,10 @@ type Problem struct {
 	Errors []datasource.FieldError `json:"errors,omitempty"`
 	// RequestID correlates the answer with grantd's logs.
 	RequestID string `json:"requestId,omitempty"`
+	// ConnectURL is a fresh connect link for the end user a call was for,
+	// on a 424 from a per-user datasource: the app shows it as "Connect
+	// your account".
+	ConnectURL string `json:"connectUrl,omitempty"`
 }
 
 // Error makes a Problem usable as a Fiber handler error.
@@ -40,6 +44,7 @@ var (
 	probMalformed      = &Problem{Type: problemBase + "malformed-json", Title: "Malformed JSON", Status: 400}
 	probBadPath        = &Problem{Type: problemBase + "proxy-path-rejected", Title: "Proxy path rejected", Status: 400}
 	probInvalidState   = &Problem{Type: problemBase + "invalid-state", Title: "Invalid authorization state", Status: 400}
+	probNotPerUser     = &Problem{Type: problemBase + "not-per-user", Title: "Datasource is shared", Status: 400}
 	probNotInteractive = &Problem{Type: problemBase + "not-interactive", Title: "Grant needs no authorization", Status: 400}
 	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
 	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
@@ -80,6 +85,12 @@ func problemFor(err error) *Problem {
 		q := probInvalid.with("the datasource has invalid fields")
 		q.Errors = v.Errors
 		return q
+	case errors.As(err, &na):
+		// Before ErrNotFound: an end user with no connection is not
+		// authorized (424), not an unknown route.
+		return probNotAuthorized.with("datasource is not authorized: " + na.Reason)
+	case errors.Is(err, grants.ErrNoConnection):
+		return probNotFound.with("no connection for this end user")
 	case errors.Is(err, datasource.ErrNotFound):
 		return probNotFound.with("no such datasource")
 	case errors.Is(err, datasource.ErrDuplicateName):
@@ -92,10 +103,18 @@ func problemFor(err error) *Problem {
 		return probInvalidState.with("invalid authorization state: " + se.Reason)
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
+	case errors.Is(err, grants.ErrEndUserRequired):
+		q := probInvalid.with("this datasource is per user: name the end user in the " + endUserHeader + " header")
+		q.Errors = []datasource.FieldError{{Field: endUserHeader, Message: "is required for a per-user datasource"}}
+		return q
+	case errors.Is(err, datasource.ErrEndUserID):
+		q := probInvalid.with("the end user id is not one")
+		q.Errors = []datasource.FieldError{{Field: endUserHeader, Message: datasource.ErrEndUserID.Error()}}
+		return q
+	case errors.Is(err, grants.ErrNotPerUser):
+		return probNotPerUser.with("this datasource is shared: it has no per-user connections")
 	case errors.Is(err, grants.ErrClosed):
 		return probUnavailable.with("grantd is shutting down")
-	case errors.As(err, &na):
-		return probNotAuthorized.with("datasource is not authorized: " + na.Reason)
 	case errors.As(err, &te):
 		if te.Kind == grants.Permanent {
 			return probNotAuthorized.with(te.Reason)

@@ -158,7 +158,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	s := p.s
 	ctx := c.UserContext()
 	id := c.Params("id")
-	t, err := s.cfg.Engine.Resolve(ctx, id)
+	t, err := s.cfg.Engine.Resolve(ctx, keyOf(c, id))
 	if err != nil {
 		return err
 	}
@@ -245,7 +245,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	if err != nil {
 		fasthttp.ReleaseResponse(resp)
 		if !sent {
-			return err // no token: the engine's problem (424, 502, 503)
+			return s.notConnected(c, t.Key(), err) // no token: the engine's problem (424, 502, 503)
 		}
 		prob := upstreamProblem(err)
 		s.log.Warn("upstream call failed", "requestId", requestID(c), "datasource", id, "host", base.Host,
@@ -290,7 +290,7 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
 	conn := connectionTokens(src.Peek("Connection"))
 	for k, v := range src.All() {
 		name := string(k)
-		if dropped(name, hopByHop) || dropped(name, dropRequest) || dropped(name, conn) {
+		if dropped(name, hopByHop) || dropped(name, dropRequest) || dropped(name, conn) || grantdHeader(name) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
@@ -306,6 +306,13 @@ func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
 		}
 		dst.AddBytesKV(k, v)
 	}
+}
+
+// grantdHeader reports whether name is one of grantd's own request
+// headers (Grantd-End-User, Grantd-Subject-Token, …): they are for grantd
+// and never go upstream.
+func grantdHeader(name string) bool {
+	return len(name) >= 7 && strings.EqualFold(name[:7], "Grantd-")
 }
 
 func connectionTokens(v []byte) []string {

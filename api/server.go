@@ -64,6 +64,10 @@ type Config struct {
 	MetricsPublic bool
 	// Ready reports whether the server can serve (store open, keys loaded).
 	Ready func(context.Context) error
+	// AllowedReturnOrigins are the origins (https://app.example.com) a
+	// connect session's returnTo may be an absolute URL on; any other
+	// returnTo is a relative path on grantd.
+	AllowedReturnOrigins []string
 	// Version is reported by /healthz.
 	Version string
 	// Now is the clock for expires_in; default time.Now.
@@ -192,6 +196,9 @@ func (s *Server) routes() {
 	// The callback is the one unauthenticated API route: the provider
 	// sends the person's browser here. The state is its credential.
 	v1.Get("/datasources/authorize", s.callback)
+	// A connect link is opened by an end user's browser; its one-time
+	// token is its credential, like the state is the callback's.
+	app.Get("/connect/:token", s.openConnect)
 	v1.Get("/openapi.json", s.openapi)
 	v1.Post("/session", s.createSession)
 
@@ -211,6 +218,13 @@ func (s *Server) routes() {
 	auth.Post("/datasources/:id/refresh", s.refresh)
 	auth.Post("/datasources/:id/revoke", s.revoke)
 	auth.Post("/datasources/:id/token", s.token)
+	auth.Get("/datasources/:id/connections", s.listConnections)
+	auth.Get("/datasources/:id/connections/:endUserId", s.getConnection)
+	auth.Delete("/datasources/:id/connections/:endUserId", s.deleteConnection)
+	auth.Post("/datasources/:id/connections/:endUserId/refresh", s.refreshConnection)
+	auth.Post("/datasources/:id/connections/:endUserId/revoke", s.revokeConnection)
+	auth.Post("/datasources/:id/connections/:endUserId/check", s.checkConnection)
+	auth.Post("/connect/sessions", s.createConnectSession)
 	auth.All("/datasources/:id/proxy", s.proxy.handle)
 	auth.All("/datasources/:id/proxy/*", s.proxy.handle)
 	v1.All("/*", s.noRoute)

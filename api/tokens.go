@@ -6,10 +6,11 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/grants"
 )
 
 func (s *Server) status(c *fiber.Ctx) error {
-	a, err := s.cfg.Engine.Status(c.UserContext(), c.Params("id"))
+	a, err := s.cfg.Engine.Status(c.UserContext(), datasource.SharedKey(c.Params("id")))
 	if err != nil {
 		return err
 	}
@@ -19,7 +20,7 @@ func (s *Server) status(c *fiber.Ctx) error {
 // refresh makes a token request now, ignoring backoff, and answers the
 // resulting status; a failed request shows in status and lastError.
 func (s *Server) refresh(c *fiber.Ctx) error {
-	a, err := s.cfg.Engine.Refresh(c.UserContext(), c.Params("id"))
+	a, err := s.cfg.Engine.Refresh(c.UserContext(), datasource.SharedKey(c.Params("id")))
 	if err != nil {
 		return err
 	}
@@ -30,7 +31,7 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 // revoke revokes at the provider (RFC 7009) when it can and erases the
 // tokens. The answer is the new status plus what happened at the provider.
 func (s *Server) revoke(c *fiber.Ctx) error {
-	res, err := s.cfg.Engine.Revoke(c.UserContext(), c.Params("id"))
+	res, err := s.cfg.Engine.Revoke(c.UserContext(), datasource.SharedKey(c.Params("id")))
 	if err != nil {
 		return err
 	}
@@ -40,8 +41,14 @@ func (s *Server) revoke(c *fiber.Ctx) error {
 		detail = "revoked at the provider and erased"
 	}
 	s.auditID(c, datasource.EventRevoked, c.Params("id"), detail)
+	return c.JSON(revokeAnswer(res))
+}
+
+// revokeAnswer is the answer of a revocation: the new status and what
+// happened at the provider.
+func revokeAnswer(res *grants.RevokeResult) RevokeAnswer {
 	a := res.Authorization
-	return c.JSON(RevokeAnswer{
+	return RevokeAnswer{
 		Status:            a.Status,
 		ExpiresAt:         a.ExpiresAt,
 		LastRefreshedAt:   a.LastRefreshedAt,
@@ -50,7 +57,7 @@ func (s *Server) revoke(c *fiber.Ctx) error {
 		GrantedScope:      a.GrantedScope,
 		RevokedAtProvider: res.AtProvider,
 		ProviderError:     res.ProviderError,
-	})
+	}
 }
 
 // token hands the raw access token out, only for datasources that set
@@ -64,11 +71,15 @@ func (s *Server) token(c *fiber.Ctx) error {
 	if !d.Auth.ExposeToken {
 		return probNotExposed.with("this datasource does not set exposeToken; use the proxy")
 	}
-	t, err := s.cfg.Engine.Token(ctx, d.ID)
-	if err != nil {
-		return err
+	k := keyOf(c, d.ID)
+	if !d.PerUser() {
+		k.EndUser = ""
 	}
-	s.log.Info("access token handed out", "datasource", d.ID, "by", c.Locals(localActor))
+	t, err := s.cfg.Engine.Token(ctx, k)
+	if err != nil {
+		return s.notConnected(c, k, err)
+	}
+	s.log.Info("access token handed out", "datasource", d.ID, "endUser", k.EndUser, "by", c.Locals(localActor))
 	s.audit(c, datasource.EventTokenExposed, d, "")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(TokenAnswer{

@@ -20,6 +20,15 @@ const (
 	EventRevoked           = "tokens.revoked"
 	EventTokenExposed      = "token.handed_out"
 	EventStatusChanged     = "status.changed"
+
+	// Per-user datasources: the same happenings for one end user's
+	// connection, with EndUserID set.
+	EventConnectStarted        = "connection.connect_started"
+	EventConnectionCreated     = "connection.created"
+	EventConnectionReauthorize = "connection.reauthorized"
+	EventConnectionFailed      = "connection.failed"
+	EventConnectionRecovered   = "connection.recovered"
+	EventConnectionDeleted     = "connection.deleted"
 )
 
 // Event is something that happened to a datasource: a status change, or an
@@ -39,6 +48,10 @@ type Event struct {
 	PreviousStatus Status `json:"previousStatus,omitempty"`
 	// Detail says more in words (lastError, the provider's error).
 	Detail string `json:"detail,omitempty"`
+	// EndUserID names the end user of a per-user datasource's connection.
+	EndUserID string `json:"endUserId,omitempty"`
+	// Reason classifies a connection.failed (datasource.ReasonRevoked, …).
+	Reason string `json:"reason,omitempty"`
 }
 
 // NewEventID returns an id that sorts by t.

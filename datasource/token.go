@@ -122,6 +122,9 @@ type Schedule struct {
 	LastError        string
 	GrantedScope     string
 	Health           *Health
+	// HealthCheck is the datasource's healthCheck, filled in by the store
+	// from the datasource record like GrantType (nil when none).
+	HealthCheck *HealthCheck
 }
 
 // Schedule returns the planning view of r.

@@ -285,6 +285,9 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 		out = nr.Authorization()
 		return nil
 	})
+	if err == nil {
+		e.checkSoon(key, d)
+	}
 	return out, detected, reconnected, err
 }
 

@@ -188,11 +188,18 @@ func (e *Engine) Delete(ctx context.Context, id string) (*RevokeResult, error) {
 // Errors: datasource.ErrNotFound (no such datasource or connection), or a
 // store failure.
 func (e *Engine) Status(ctx context.Context, k datasource.Key) (datasource.Authorization, error) {
+	a, _, err := e.View(ctx, k)
+	return a, err
+}
+
+// View is Status with the outcome of the last health check (nil before
+// one), from one read.
+func (e *Engine) View(ctx context.Context, k datasource.Key) (datasource.Authorization, *datasource.Health, error) {
 	sc, err := e.store.TokenSchedule(ctx, k)
 	if err != nil {
-		return datasource.Authorization{}, err
+		return datasource.Authorization{}, nil, err
 	}
-	return e.authorization(sc), nil
+	return e.authorization(sc), sc.Health, nil
 }
 
 // Listed is a datasource with its authorization and, for a per-user
@@ -200,6 +207,7 @@ func (e *Engine) Status(ctx context.Context, k datasource.Key) (datasource.Autho
 type Listed struct {
 	Datasource    *datasource.Datasource
 	Authorization datasource.Authorization
+	Health        *datasource.Health
 	Connections   map[datasource.Status]int
 }
 
@@ -234,7 +242,7 @@ func (e *Engine) List(ctx context.Context) ([]Listed, error) {
 		if !ok {
 			continue // created after the list was read; next time
 		}
-		l := Listed{Datasource: d, Authorization: e.authorization(sc)}
+		l := Listed{Datasource: d, Authorization: e.authorization(sc), Health: sc.Health}
 		if d.PerUser() {
 			l.Connections = counts[d.ID]
 			if l.Connections == nil {
@@ -378,4 +386,14 @@ func interactive(g datasource.GrantType) bool {
 	}
 	_, ok := gr.(Interactive)
 	return ok
+}
+
+// DatasourceByNameOrID returns the datasource with id nameOrID, or else
+// the one of that name (compared without regard to case).
+func (e *Engine) DatasourceByNameOrID(ctx context.Context, nameOrID string) (*datasource.Datasource, error) {
+	d, err := e.store.Datasource(ctx, nameOrID)
+	if errors.Is(err, datasource.ErrNotFound) {
+		return e.store.DatasourceByName(ctx, nameOrID)
+	}
+	return d, err
 }

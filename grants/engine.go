@@ -44,6 +44,9 @@ type Hooks struct {
 	// datasource or a connection (it wrote the record): once per change,
 	// on the replica that made it.
 	StatusChange func(StatusChange)
+	// HealthChange is called when a health check's outcome flips (and
+	// for a first check that fails): once, on the replica that ran it.
+	HealthChange func(HealthChange)
 }
 
 // StatusChange describes a change of a datasource's status, or of one
@@ -110,8 +113,10 @@ type Engine struct {
 	clock  Clock
 	log    *slog.Logger
 	http   outbound.Cache[string, *http.Client] // token-endpoint clients by CA bundle
+	probes outbound.Cache[string, *http.Client] // health-check clients by CA bundle
 	disc   discovery
-	sched  *refresher
+	sched  *refresher // token refreshes
+	health *refresher // health checks
 	ctx    context.Context // cancelled by Close; bounds background work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // token requests and workers in flight
@@ -155,12 +160,14 @@ func New(store Store, opts Options) *Engine {
 		clock:    opts.Clock,
 		log:      opts.Logger,
 		http:     outbound.Cache[string, *http.Client]{New: tokenClient(opts.Dialer, opts.TokenTimeout)},
+		probes:   outbound.Cache[string, *http.Client]{New: tokenClient(opts.Dialer, 30*time.Second)},
 		disc:     discovery{clock: opts.Clock},
 		ctx:      ctx,
 		cancel:   cancel,
 		statuses: map[datasource.Key]datasource.Status{},
 	}
-	e.sched = newRefresher(e)
+	e.sched = newRefresher(e, e.background)
+	e.health = newRefresher(e, e.healthDue)
 	return e
 }
 
@@ -192,6 +199,9 @@ func (e *Engine) Start(ctx context.Context) error {
 		} else if at, ok := e.plan(sc, now); ok {
 			e.sched.schedule(k, at, sc.Generation)
 		}
+		if sc.HealthCheck != nil && sc.HasToken {
+			e.planHealth(k, sc.HealthCheck, sc.Health)
+		}
 		return nil
 	})
 	if err != nil {
@@ -201,6 +211,7 @@ func (e *Engine) Start(ctx context.Context) error {
 	maps.Copy(e.statuses, statuses)
 	e.mu.Unlock()
 	e.sched.start(e.ctx, e.opts.Workers)
+	e.health.start(e.ctx, max(e.opts.Workers/8, 2))
 	e.purgeStates(ctx)
 	return nil
 }
@@ -210,6 +221,7 @@ func (e *Engine) Start(ctx context.Context) error {
 func (e *Engine) Close() error {
 	e.cancel()
 	e.sched.wait()
+	e.health.wait()
 	e.wg.Wait()
 	return nil
 }

@@ -17,7 +17,8 @@ import (
 // single-flight as callers, so a refresh and a proxied call never make
 // two token requests.
 type refresher struct {
-	e *Engine
+	e  *Engine
+	do func(ctx context.Context, it item) // the work of a due item
 
 	mu  sync.Mutex // guards h and idx
 	h   schedule
@@ -35,8 +36,11 @@ type item struct {
 	index int
 }
 
-func newRefresher(e *Engine) *refresher {
-	return &refresher{e: e, idx: map[datasource.Key]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
+// newRefresher returns a scheduler that runs do for each item when due.
+// The engine has two: token refreshes (Engine.background) and health
+// checks (Engine.healthDue).
+func newRefresher(e *Engine, do func(ctx context.Context, it item)) *refresher {
+	return &refresher{e: e, do: do, idx: map[datasource.Key]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
 }
 
 // schedule plans work on id at at, replacing any earlier plan.
@@ -158,7 +162,7 @@ func (r *refresher) worker(ctx context.Context) {
 	for {
 		select {
 		case it := <-r.work:
-			r.e.background(ctx, it)
+			r.do(ctx, it)
 		case <-ctx.Done():
 			return
 		}
