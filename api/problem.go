@@ -43,6 +43,7 @@ var (
 	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
 	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
 	probCSRF           = &Problem{Type: problemBase + "csrf", Title: "Missing CSRF header", Status: 403}
+	probNavigation     = &Problem{Type: problemBase + "navigation-refused", Title: "Navigation refused", Status: 403}
 	probNotFound       = &Problem{Type: problemBase + "not-found", Title: "Not found", Status: 404}
 	probMethod         = &Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: 405}
 	probDuplicate      = &Problem{Type: problemBase + "duplicate-name", Title: "Name already in use", Status: 409}

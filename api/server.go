@@ -14,9 +14,13 @@
 //
 // Every /api/v1 route but the callback wants the admin token as a Bearer
 // header (compared as SHA-256 digests in constant time) or the UI session
-// cookie from POST /api/v1/session. Cookie-authenticated requests that
-// change something must also carry the header X-Grantd-CSRF (any value):
-// other sites cannot send it without a CORS preflight grantd never allows.
+// cookie from POST /api/v1/session (SameSite=Strict). Cookie-authenticated
+// requests that change something must also carry the header X-Grantd-CSRF
+// (any value): other sites cannot send it without a CORS preflight grantd
+// never allows. On the proxy and the token endpoint, which act with a
+// datasource's credentials, the header is needed on every method and a
+// browser navigation is refused (see actsAsDatasource); their answers are
+// sandboxed.
 package api
 
 import (
@@ -210,9 +214,9 @@ func (s *Server) routes() {
 	auth.Get("/datasources/:id/status", s.status)
 	auth.Post("/datasources/:id/refresh", s.refresh)
 	auth.Post("/datasources/:id/revoke", s.revoke)
-	auth.Post("/datasources/:id/token", s.token)
-	auth.All("/datasources/:id/proxy", s.proxy.handle)
-	auth.All("/datasources/:id/proxy/*", s.proxy.handle)
+	auth.Post("/datasources/:id/token", s.actsAsDatasource, s.token)
+	auth.All("/datasources/:id/proxy", s.actsAsDatasource, s.proxy.handle)
+	auth.All("/datasources/:id/proxy/*", s.actsAsDatasource, s.proxy.handle)
 	v1.All("/*", s.noRoute)
 
 	if s.cfg.UI != nil {

@@ -50,6 +50,30 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 	return probUnauthorized.with("send the admin token as 'Authorization: Bearer <token>' or sign in to the UI")
 }
 
+// actsAsDatasource guards the routes that act with a datasource's
+// credentials — the proxy and the token endpoint — against the browser.
+// A session cookie is sent with whatever a page makes the browser load,
+// so there it counts only with the CSRF header on every method (GET and
+// HEAD too; no link, form, image or cross-origin fetch without a CORS
+// preflight can add it), and never for a navigation: a document
+// loaded from here would render an upstream's answer on grantd's origin.
+// Fetch Metadata (Sec-Fetch-Mode, Sec-Fetch-Dest) is sent by browsers to
+// https origins and localhost; without it the CSRF header still holds.
+// The admin token as Bearer is not a browser credential and is not
+// affected.
+func (s *Server) actsAsDatasource(c *fiber.Ctx) error {
+	if c.Locals(localAuth) != "session" {
+		return c.Next()
+	}
+	if c.Get("Sec-Fetch-Mode") == "navigate" || c.Get("Sec-Fetch-Dest") == "document" {
+		return probNavigation.with("the proxy and the token endpoint do not answer a browser navigation made with the session cookie; call them with fetch and the " + csrfHeader + " header, or with the admin token")
+	}
+	if c.Get(csrfHeader) == "" {
+		return probCSRF.with("the proxy and the token endpoint need the " + csrfHeader + " header on every request authenticated by the session cookie, GET and HEAD included")
+	}
+	return c.Next()
+}
+
 // adminToken reports whether tok is the admin token, comparing digests in
 // constant time.
 func (s *Server) adminToken(tok string) bool {
@@ -114,7 +138,9 @@ func (s *Server) createSession(c *fiber.Ctx) error {
 		MaxAge:   int(s.cfg.SessionTTL.Seconds()),
 		HTTPOnly: true,
 		Secure:   s.secure,
-		SameSite: fiber.CookieSameSiteLaxMode,
+		// Strict: no request another site starts — not even a link the
+		// admin follows — carries the session.
+		SameSite: fiber.CookieSameSiteStrictMode,
 	})
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"authenticated": true, "expiresIn": int(s.cfg.SessionTTL.Seconds())})
 }
@@ -124,6 +150,6 @@ func (s *Server) getSession(c *fiber.Ctx) error {
 }
 
 func (s *Server) deleteSession(c *fiber.Ctx) error {
-	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteStrictMode})
 	return c.SendStatus(fiber.StatusNoContent)
 }

@@ -478,7 +478,7 @@ type OAuth2RefreshClientAuthentication string
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
 
-// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Problem struct {
 	Detail *string `json:"detail,omitempty"`
 
@@ -574,52 +574,52 @@ type TokenResponse struct {
 	TokenType string `json:"token_type"`
 }
 
-// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Conflict = Problem
 
-// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Forbidden = Problem
 
-// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotAuthorized = Problem
 
-// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotFound = Problem
 
-// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadGateway = Problem
 
-// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadRequest = Problem
 
-// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyForbidden = Problem
 
-// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyNotFound = Problem
 
-// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTimeout = Problem
 
-// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooLarge = Problem
 
-// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyUnauthorized = Problem
 
-// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TokenFailed = Problem
 
-// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooLarge = Problem
 
-// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unauthorized = Problem
 
-// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
@@ -4004,6 +4004,12 @@ func (r StartBrowserAuthorizationResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootDeleteResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootDelete
+type ProxyDatasourceRootDeleteResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootDeleteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4023,6 +4029,8 @@ type ProxyDatasourceRootDeleteResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootDeleteResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4094,6 +4102,12 @@ func (r ProxyDatasourceRootDeleteResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootGetResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootGet
+type ProxyDatasourceRootGetResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4113,6 +4127,8 @@ type ProxyDatasourceRootGetResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootGetResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4184,6 +4200,12 @@ func (r ProxyDatasourceRootGetResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootHeadResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootHead
+type ProxyDatasourceRootHeadResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootHeadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4203,6 +4225,8 @@ type ProxyDatasourceRootHeadResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootHeadResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4274,6 +4298,12 @@ func (r ProxyDatasourceRootHeadResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootOptionsResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootOptions
+type ProxyDatasourceRootOptionsResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootOptionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4293,6 +4323,8 @@ type ProxyDatasourceRootOptionsResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootOptionsResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4364,6 +4396,12 @@ func (r ProxyDatasourceRootOptionsResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPatchResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPatch
+type ProxyDatasourceRootPatchResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootPatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4383,6 +4421,8 @@ type ProxyDatasourceRootPatchResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootPatchResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4454,6 +4494,12 @@ func (r ProxyDatasourceRootPatchResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPostResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPost
+type ProxyDatasourceRootPostResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootPostResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4473,6 +4519,8 @@ type ProxyDatasourceRootPostResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootPostResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4544,6 +4592,12 @@ func (r ProxyDatasourceRootPostResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPutResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPut
+type ProxyDatasourceRootPutResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootPutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4563,6 +4617,8 @@ type ProxyDatasourceRootPutResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootPutResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4634,6 +4690,12 @@ func (r ProxyDatasourceRootPutResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceDeleteResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceDelete
+type ProxyDatasourceDeleteResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceDeleteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4653,6 +4715,8 @@ type ProxyDatasourceDeleteResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceDeleteResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4724,6 +4788,12 @@ func (r ProxyDatasourceDeleteResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceGetResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceGet
+type ProxyDatasourceGetResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4743,6 +4813,8 @@ type ProxyDatasourceGetResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceGetResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4814,6 +4886,12 @@ func (r ProxyDatasourceGetResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceHeadResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceHead
+type ProxyDatasourceHeadResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceHeadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4833,6 +4911,8 @@ type ProxyDatasourceHeadResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceHeadResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4904,6 +4984,12 @@ func (r ProxyDatasourceHeadResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceOptionsResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceOptions
+type ProxyDatasourceOptionsResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceOptionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4923,6 +5009,8 @@ type ProxyDatasourceOptionsResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceOptionsResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4994,6 +5082,12 @@ func (r ProxyDatasourceOptionsResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePatchResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePatch
+type ProxyDatasourcePatchResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourcePatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5013,6 +5107,8 @@ type ProxyDatasourcePatchResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourcePatchResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -5084,6 +5180,12 @@ func (r ProxyDatasourcePatchResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePostResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePost
+type ProxyDatasourcePostResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourcePostResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5103,6 +5205,8 @@ type ProxyDatasourcePostResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourcePostResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -5174,6 +5278,12 @@ func (r ProxyDatasourcePostResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePutResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePut
+type ProxyDatasourcePutResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourcePutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5193,6 +5303,8 @@ type ProxyDatasourcePutResponse struct {
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourcePutResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -7229,6 +7341,26 @@ func ParseProxyDatasourceRootDeleteResponse(rsp *http.Response) (*ProxyDatasourc
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourceRootDeleteResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -7302,6 +7434,26 @@ func ParseProxyDatasourceRootGetResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourceRootGetResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7379,6 +7531,26 @@ func ParseProxyDatasourceRootHeadResponse(rsp *http.Response) (*ProxyDatasourceR
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourceRootHeadResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -7452,6 +7624,26 @@ func ParseProxyDatasourceRootOptionsResponse(rsp *http.Response) (*ProxyDatasour
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourceRootOptionsResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7529,6 +7721,26 @@ func ParseProxyDatasourceRootPatchResponse(rsp *http.Response) (*ProxyDatasource
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourceRootPatchResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -7602,6 +7814,26 @@ func ParseProxyDatasourceRootPostResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourceRootPostResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7679,6 +7911,26 @@ func ParseProxyDatasourceRootPutResponse(rsp *http.Response) (*ProxyDatasourceRo
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourceRootPutResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -7752,6 +8004,26 @@ func ParseProxyDatasourceDeleteResponse(rsp *http.Response) (*ProxyDatasourceDel
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourceDeleteResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7829,6 +8101,26 @@ func ParseProxyDatasourceGetResponse(rsp *http.Response) (*ProxyDatasourceGetRes
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourceGetResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -7902,6 +8194,26 @@ func ParseProxyDatasourceHeadResponse(rsp *http.Response) (*ProxyDatasourceHeadR
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourceHeadResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7979,6 +8291,26 @@ func ParseProxyDatasourceOptionsResponse(rsp *http.Response) (*ProxyDatasourceOp
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourceOptionsResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -8052,6 +8384,26 @@ func ParseProxyDatasourcePatchResponse(rsp *http.Response) (*ProxyDatasourcePatc
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourcePatchResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -8129,6 +8481,26 @@ func ParseProxyDatasourcePostResponse(rsp *http.Response) (*ProxyDatasourcePostR
 
 	}
 
+	switch {
+	case true:
+		var headers ProxyDatasourcePostResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
+	}
+
 	return response, nil
 }
 
@@ -8202,6 +8574,26 @@ func ParseProxyDatasourcePutResponse(rsp *http.Response) (*ProxyDatasourcePutRes
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case true:
+		var headers ProxyDatasourcePutResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
