@@ -56,6 +56,10 @@ type Config struct {
 	UI fs.FS
 	// Logger receives access logs; nothing secret is ever logged.
 	Logger *slog.Logger
+	// Meta keeps the list of signed-out sessions, so a sign-out holds
+	// across restarts and, on a shared store (etcd), across replicas (see
+	// revocations); nil keeps it in this process only.
+	Meta datasource.Meta
 	// Events lists the event log (GET /api/v1/events); nil when the store
 	// keeps none.
 	Events datasource.Events
@@ -92,6 +96,7 @@ type Server struct {
 	secure      bool       // cookies get Secure
 	redirectURI string
 	openAPIDoc  []byte // with the public URL as its server
+	revoked     *revocations
 }
 
 // New builds the server and its routes.
@@ -129,6 +134,7 @@ func New(cfg Config) *Server {
 		secure:      cfg.PublicURL.Scheme == "https",
 		redirectURI: RedirectURI(cfg.PublicURL),
 		openAPIDoc:  openAPIFor(cfg.PublicURL),
+		revoked:     newRevocations(cfg.Meta, cfg.Now, cfg.Logger),
 	}
 	s.proxy = newProxy(s)
 	s.app = fiber.New(fiber.Config{

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -34,7 +35,7 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		}
 		return probUnauthorized.with("the Authorization header does not carry the admin token")
 	}
-	if v := c.Cookies(sessionCookie); v != "" && s.validSession(v) {
+	if v := c.Cookies(sessionCookie); v != "" && s.validSession(c.UserContext(), v) {
 		switch c.Method() {
 		case fiber.MethodGet, fiber.MethodHead, fiber.MethodOptions:
 		default:
@@ -100,17 +101,34 @@ func (s *Server) newSession(now time.Time) string {
 	return base64.RawURLEncoding.EncodeToString(append(payload, s.sessionMAC(payload)...))
 }
 
-func (s *Server) validSession(v string) bool {
+// session is what a valid session cookie says.
+type session struct {
+	id      string // the nonce, hex: names the session in the revocation list
+	expires time.Time
+}
+
+// parseSession checks the cookie value's signature and expiry.
+func (s *Server) parseSession(v string) (session, bool) {
 	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil || len(b) != 24+sha256.Size || len(s.cfg.SessionKey) == 0 {
-		return false
+		return session{}, false
 	}
 	payload, mac := b[:24], b[24:]
 	if !hmac.Equal(mac, s.sessionMAC(payload)) {
-		return false
+		return session{}, false
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
-	return s.now().Before(exp)
+	if !s.now().Before(exp) {
+		return session{}, false
+	}
+	return session{id: hex.EncodeToString(payload[8:24]), expires: exp}, true
+}
+
+// validSession reports whether v is a session cookie that is signed, has
+// not expired and was not signed out.
+func (s *Server) validSession(ctx context.Context, v string) bool {
+	se, ok := s.parseSession(v)
+	return ok && !s.revoked.revoked(ctx, se.id)
 }
 
 type sessionRequest struct {
@@ -149,7 +167,17 @@ func (s *Server) getSession(c *fiber.Ctx) error {
 	return c.JSON(fiber.Map{"authenticated": true, "via": c.Locals(localAuth)})
 }
 
+// deleteSession signs out: the cookie is cleared, and the session it
+// names is revoked until it would have expired, so a copy of the cookie
+// is refused too (see revocations).
 func (s *Server) deleteSession(c *fiber.Ctx) error {
+	if se, ok := s.parseSession(c.Cookies(sessionCookie)); ok {
+		if err := s.revoked.revoke(c.UserContext(), se.id, se.expires); err != nil {
+			// In force on this replica already; the write is retried.
+			s.log.Warn("storing a sign-out failed", "requestId", requestID(c), "err", err)
+		}
+		s.log.Info("signed out", "by", c.Locals(localActor))
+	}
 	c.Cookie(&fiber.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HTTPOnly: true, Secure: s.secure, SameSite: fiber.CookieSameSiteStrictMode})
 	return c.SendStatus(fiber.StatusNoContent)
 }

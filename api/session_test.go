@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grantd/grantd/grants/grantstest"
 )
@@ -79,5 +80,52 @@ func TestSessionCookieAloneNeverReachesProxyOrToken(t *testing.T) {
 	// Elsewhere the cookie alone still reads: the UI's GETs send no header.
 	if code, b, _ := h.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", cookie); code != 200 {
 		t.Errorf("cookie GET of the list: %d %s", code, b)
+	}
+}
+
+// TestSignOutEndsTheSession: after DELETE /api/v1/session the old cookie —
+// kept by an attacker who copied it, or by a browser that ignored the
+// clearing — is refused, on this server at once and on another replica of
+// the same store within the refresh window; other sessions go on.
+func TestSignOutEndsTheSession(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	stolen, other := h.signIn(), h.signIn()
+	replica := h.replica() // started before the sign-out, on the same store
+	for _, c := range []string{stolen, other} {
+		if code, b, _ := h.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", c); code != 200 {
+			t.Fatalf("signed in: %d %s", code, b)
+		}
+		if code, b, _ := replica.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", c); code != 200 {
+			t.Fatalf("signed in, on the replica: %d %s", code, b)
+		}
+	}
+	code, _, hdr := h.doWith(http.DefaultClient, "DELETE", "/api/v1/session", nil, "Cookie", stolen, "X-Grantd-CSRF", "1")
+	if code != 204 || !strings.Contains(hdr.Get("Set-Cookie"), "grantd_session=;") {
+		t.Fatalf("sign out: %d %v", code, hdr)
+	}
+	code, b, _ := h.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", stolen)
+	if code != 401 || decode[problem](t, b).Type != "https://grantd.dev/problems/unauthorized" {
+		t.Fatalf("the signed-out cookie: %d %s", code, b)
+	}
+	if code, b, _ := h.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", other); code != 200 {
+		t.Fatalf("another session after the sign-out: %d %s", code, b)
+	}
+	// A replica that starts now reads the revocation from the store.
+	late := h.replica()
+	if code, _, _ := late.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", stolen); code != 401 {
+		t.Fatalf("the signed-out cookie on a replica started later: %d", code)
+	}
+	// A replica that was running sees it once its copy is older than the
+	// refresh window (a few seconds), without a store read per request.
+	h.clock.Advance(6 * time.Second)
+	if code, _, _ := replica.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", stolen); code != 401 {
+		t.Fatalf("the signed-out cookie on a running replica after the window: %d", code)
+	}
+	if code, _, _ := replica.doWith(http.DefaultClient, "GET", "/api/v1/datasources", nil, "Cookie", other); code != 200 {
+		t.Fatalf("another session on the replica: %d", code)
+	}
+	// Signing out with a cookie already signed out changes nothing more.
+	if code, _, _ := h.doWith(http.DefaultClient, "DELETE", "/api/v1/session", nil, "Cookie", stolen, "X-Grantd-CSRF", "1"); code != 401 {
+		t.Fatalf("signing out twice: %d", code)
 	}
 }

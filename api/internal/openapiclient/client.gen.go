@@ -939,7 +939,9 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 	GetOpenApi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeleteSession sign out: clear the session cookie
+	// DeleteSession sign out: clear the session cookie and revoke the session
+	//
+	// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 	//
 	// Corresponds with DELETE /api/v1/session (the `DeleteSession` operationId).
 	DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1505,7 +1507,9 @@ func (c *Client) GetOpenApi(ctx context.Context, reqEditors ...RequestEditorFn) 
 	return c.Client.Do(req)
 }
 
-// DeleteSession sign out: clear the session cookie
+// DeleteSession sign out: clear the session cookie and revoke the session
+//
+// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 //
 // Corresponds with DELETE /api/v1/session (the `DeleteSession` operationId).
 func (c *Client) DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -3281,7 +3285,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 	GetOpenApiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenApiResponse, error)
 
-	// DeleteSessionWithResponse sign out: clear the session cookie
+	// DeleteSessionWithResponse sign out: clear the session cookie and revoke the session
+	//
+	// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -6559,7 +6565,9 @@ func (c *ClientWithResponses) GetOpenApiWithResponse(ctx context.Context, reqEdi
 	return ParseGetOpenApiResponse(rsp)
 }
 
-// DeleteSessionWithResponse sign out: clear the session cookie
+// DeleteSessionWithResponse sign out: clear the session cookie and revoke the session
+//
+// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 //
 // Returns a wrapper object for the known response body format(s).
 //
