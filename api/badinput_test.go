@@ -167,17 +167,31 @@ func TestCallbackStates(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("Content-Type")
 	}
 
-	// Another browser (no or another binding cookie) is refused — CSRF.
-	victim, attacker := browser(), browser()
+	// Another browser (no or another binding cookie) is refused — CSRF —
+	// and the refusal leaves the state be: the person whose flow it is
+	// can still finish it, even after someone else got the callback URL
+	// (from a log, a Referer, a shoulder) and tried it first.
+	victim, attacker, bare := browser(), browser(), browser()
 	cb := loginAt(victim, startIn(victim))
 	startIn(attacker) // the attacker has a binding cookie of its own
 	if code, ct := callback(attacker, cb); code != 400 || !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("callback from another browser: %d %s", code, ct)
 	}
-	// The state was consumed by that attempt: even the right browser now
-	// fails. Nothing was stored.
+	if code, _ := callback(bare, cb); code != 400 {
+		t.Fatalf("callback from a browser without a binding cookie: %d", code)
+	}
+	if r, err := h.store.TokenRecord(ctx, d.ID); err == nil && r.HasToken() {
+		t.Fatal("a refused callback stored a token")
+	}
+	if code, _ := callback(victim, cb); code != 302 {
+		t.Fatalf("the right browser after refused attempts: %d", code)
+	}
 	if code, _ := callback(victim, cb); code != 400 {
-		t.Fatalf("consumed state: %d", code)
+		t.Fatalf("replay: %d", code)
+	}
+	authorized, err := h.store.TokenRecord(ctx, d.ID)
+	if err != nil || !authorized.HasToken() {
+		t.Fatalf("after the right browser's callback: %+v %v", authorized, err)
 	}
 
 	// Expired: eleven minutes at the provider.
@@ -186,8 +200,8 @@ func TestCallbackStates(t *testing.T) {
 	if code, _ := callback(victim, cb); code != 400 {
 		t.Fatalf("expired state: %d", code)
 	}
-	if r, err := h.store.TokenRecord(ctx, d.ID); err == nil && r.HasToken() {
-		t.Fatal("a refused callback stored a token")
+	if r, err := h.store.TokenRecord(ctx, d.ID); err != nil || r.Generation != authorized.Generation {
+		t.Fatal("a refused callback changed the token")
 	}
 
 	// The good path still works, once.

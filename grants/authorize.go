@@ -122,9 +122,11 @@ type CallbackResult struct {
 	Authorization    datasource.Authorization
 }
 
-// Callback completes an authorization-code flow. The state is consumed
-// first, atomically, so a callback URL works once. Then: expired, or
-// started in another browser → ErrInvalidState; the provider's error →
+// Callback completes an authorization-code flow. The state is read and
+// checked first: unknown, expired, or started in another browser →
+// ErrInvalidState, and the state is left as it was, so a request from the
+// wrong browser cannot use up the right one's flow. Then it is consumed,
+// atomically, so a callback URL works once. Then: the provider's error →
 // reported in the result; the datasource gone or reconfigured since the
 // flow started → reported; else the code is exchanged (with the PKCE
 // verifier and the stored redirect URI, once, never retried) and the
@@ -136,18 +138,31 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 	if r.State == "" || len(r.State) > 512 {
 		return nil, &StateError{Reason: "no state parameter"}
 	}
-	st, err := e.store.ConsumeState(ctx, StateKey(r.State))
-	if errors.Is(err, datasource.ErrNotFound) {
-		return nil, &StateError{Reason: "unknown or already used"}
+	key := StateKey(r.State)
+	check := func(st *datasource.State, err error) error {
+		if errors.Is(err, datasource.ErrNotFound) {
+			return &StateError{Reason: "unknown or already used"}
+		}
+		if err != nil {
+			return err
+		}
+		if st.Expired(e.clock.Now()) {
+			return &StateError{Reason: "expired"}
+		}
+		if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
+			return &StateError{Reason: "started in another browser"}
+		}
+		return nil
 	}
-	if err != nil {
+	if err := check(e.store.State(ctx, key)); err != nil {
 		return nil, err
 	}
-	if st.Expired(e.clock.Now()) {
-		return nil, &StateError{Reason: "expired"}
-	}
-	if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
-		return nil, &StateError{Reason: "started in another browser"}
+	// Two callbacks of the right browser may both get here: one consumes.
+	// A state never changes once saved, so what is consumed is what was
+	// checked; it is checked again all the same.
+	st, err := e.store.ConsumeState(ctx, key)
+	if err := check(st, err); err != nil {
+		return nil, err
 	}
 	res := &CallbackResult{DatasourceID: st.DatasourceID, ReturnTo: st.ReturnTo}
 	fail := func(code, desc string) (*CallbackResult, error) {
