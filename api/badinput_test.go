@@ -66,8 +66,10 @@ func TestBadInput(t *testing.T) {
 		{"forged session cookie", "GET", "/api/v1/datasources", nil, []string{"Authorization", "", "Cookie", "grantd_session=AAAA"}, 401, "unauthorized", nil},
 		{"javascript: returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize", map[string]string{"returnTo": "javascript:alert(1)"}, nil, 400, "invalid-input", []string{"returnTo"}},
 		{"absolute returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize", map[string]string{"returnTo": "https://evil.example/"}, nil, 400, "invalid-input", []string{"returnTo"}},
-		{"scheme-relative returnTo", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?returnTo=//evil.example", nil, nil, 400, "invalid-input", []string{"returnTo"}},
-		{"backslash returnTo", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?returnTo=/%5Cevil.example", nil, nil, 400, "invalid-input", []string{"returnTo"}},
+		{"scheme-relative returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize/start", map[string]string{"returnTo": "//evil.example"}, nil, 400, "invalid-input", []string{"returnTo"}},
+		{"backslash returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize/start", map[string]string{"returnTo": "/\\evil.example"}, nil, 400, "invalid-input", []string{"returnTo"}},
+		{"start without a token", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?returnTo=/", nil, nil, 400, "invalid-input", []string{"start"}},
+		{"start with a forged token", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?start=forged", nil, nil, 400, "invalid-start-token", nil},
 		{"authorize a client-credentials datasource", "POST", "/api/v1/datasources/" + cc.ID + "/authorize", nil, nil, 400, "not-interactive", nil},
 		{"token not exposed", "POST", "/api/v1/datasources/" + cc.ID + "/token", nil, nil, 403, "token-not-exposed", nil},
 		{"tampered state", "GET", "/api/v1/datasources/authorize?code=abc&state=" + url.QueryEscape(stateOf(startFlow())+"x"), nil, []string{"Authorization", ""}, 400, "invalid-state", nil},
@@ -149,13 +151,7 @@ func TestCallbackStates(t *testing.T) {
 		h.addLogSecret(mustURL(cb).Query().Get("state"))
 		return cb
 	}
-	startIn := func(br *http.Client) string {
-		code, _, hdr := h.doWith(br, "GET", "/api/v1/datasources/"+d.ID+"/authorize/start", nil, "Authorization", "Bearer "+adminToken)
-		if code != 302 {
-			t.Fatalf("start: %d", code)
-		}
-		return hdr.Get("Location")
-	}
+	startIn := func(br *http.Client) string { return h.browserStart(br, d.ID, "") }
 	callback := func(br *http.Client, cb string) (int, string) {
 		req, _ := http.NewRequest("GET", cb, nil)
 		req.Header.Set("Accept", "text/html")

@@ -39,6 +39,7 @@ var (
 	probMalformed      = &Problem{Type: problemBase + "malformed-json", Title: "Malformed JSON", Status: 400}
 	probBadPath        = &Problem{Type: problemBase + "proxy-path-rejected", Title: "Proxy path rejected", Status: 400}
 	probInvalidState   = &Problem{Type: problemBase + "invalid-state", Title: "Invalid authorization state", Status: 400}
+	probInvalidStart   = &Problem{Type: problemBase + "invalid-start-token", Title: "Invalid start token", Status: 400}
 	probNotInteractive = &Problem{Type: problemBase + "not-interactive", Title: "Grant needs no authorization", Status: 400}
 	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
 	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
@@ -90,6 +91,8 @@ func problemFor(err error) *Problem {
 		return probUnavailable.with("the store cannot take writes right now; cached tokens are still served")
 	case errors.As(err, &se):
 		return probInvalidState.with("invalid authorization state: " + se.Reason)
+	case errors.Is(err, grants.ErrInvalidStart):
+		return probInvalidStart.with(strings.TrimPrefix(err.Error(), "grants: ") + "; mint another with POST …/authorize/start")
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
 	case errors.Is(err, grants.ErrClosed):

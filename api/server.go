@@ -216,6 +216,7 @@ func (s *Server) routes() {
 	auth.Put("/datasources/:id", s.putDatasource)
 	auth.Delete("/datasources/:id", s.deleteDatasource)
 	auth.Post("/datasources/:id/authorize", s.authorize)
+	auth.Post("/datasources/:id/authorize/start", s.mintStart)
 	auth.Get("/datasources/:id/authorize/start", s.authorizeStart)
 	auth.Get("/datasources/:id/status", s.status)
 	auth.Post("/datasources/:id/refresh", s.refresh)

@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -74,6 +76,82 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 	}
 	call := &Call{Datasource: d, RedirectURI: e.opts.RedirectURI}
 	return ig.AuthCodeURL(call, state, verifier), nil
+}
+
+// StartTTL is how long a start token stays usable: it is minted right
+// before the browser is sent to it.
+const StartTTL = 2 * time.Minute
+
+// startKeyPrefix sets start tokens apart from states in the state store:
+// a state's key is a bare hex digest, so no callback can ever find a start
+// token, nor RedeemStart a state.
+const startKeyPrefix = "start:"
+
+// NewStart mints a one-time start token for a browser flow of datasource
+// id, which RedeemStart turns into the flow. Starting a browser flow takes
+// these two steps because the second is a browser navigation (a GET that
+// sets the binding cookie), which any page can make a signed-in browser
+// send: the token, handed out only to an authenticated request that no
+// other site can make, is what makes that GET the person's own. The token
+// is random (256 bits), stored only as a hash with the pending states,
+// and expires after StartTTL. returnTo is stored for the flow; the caller
+// has checked it.
+//
+// Errors: datasource.ErrNotFound; ErrNotInteractive for a grant that
+// needs no person; store failures.
+func (e *Engine) NewStart(ctx context.Context, id, returnTo string) (token string, expires time.Time, err error) {
+	d, err := e.store.Datasource(ctx, id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	g, err := Lookup(d.Auth.GrantType)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if _, ok := g.(Interactive); !ok {
+		return "", time.Time{}, ErrNotInteractive
+	}
+	e.purgeStates(ctx)
+	token = randomToken()
+	now := e.clock.Now()
+	st := &datasource.State{
+		Key:          startKeyPrefix + StateKey(token),
+		DatasourceID: id,
+		ReturnTo:     returnTo,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(StartTTL),
+	}
+	if err := e.store.SaveState(ctx, st); err != nil {
+		return "", time.Time{}, err
+	}
+	return token, st.ExpiresAt, nil
+}
+
+// RedeemStart consumes a start token minted by NewStart for datasource
+// id — once, atomically, on any replica of the store — and starts the
+// flow as AuthorizeURL does, with the returnTo given to NewStart and the
+// state bound to binding (the browser's cookie).
+//
+// Errors: ErrInvalidStart (wrapped, with the reason); then those of
+// AuthorizeURL.
+func (e *Engine) RedeemStart(ctx context.Context, id, token, binding string) (string, error) {
+	if token == "" || len(token) > 512 {
+		return "", fmt.Errorf("%w: none given", ErrInvalidStart)
+	}
+	st, err := e.store.ConsumeState(ctx, startKeyPrefix+StateKey(token))
+	if errors.Is(err, datasource.ErrNotFound) {
+		return "", fmt.Errorf("%w: unknown or already used", ErrInvalidStart)
+	}
+	if err != nil {
+		return "", err
+	}
+	if st.Expired(e.clock.Now()) {
+		return "", fmt.Errorf("%w: expired", ErrInvalidStart)
+	}
+	if st.DatasourceID != id {
+		return "", fmt.Errorf("%w: minted for another datasource", ErrInvalidStart)
+	}
+	return e.AuthorizeURL(ctx, id, AuthorizeRequest{ReturnTo: st.ReturnTo, Binding: binding})
 }
 
 // StateKey is the store key of a state parameter: its SHA-256, so the

@@ -37,6 +37,7 @@ const adminToken = "ui-test-admin-token-0123456789"
 type server struct {
 	URL      string
 	provider *grantstest.Provider
+	hub      *webhook.Dispatcher // writes the events
 }
 
 func startServer(t *testing.T) *server {
@@ -75,7 +76,7 @@ func startServer(t *testing.T) *server {
 	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
 	p.AddClient(grantstest.Client{ID: "svc", Secret: "svc-secret", Scopes: []string{"api/read", "api/write"}})
 	p.AddClient(grantstest.Client{ID: "web", Secret: "web-secret", Scopes: []string{"openid", "profile"}, RedirectURIs: []string{api.RedirectURI(public)}})
-	return &server{URL: public.String(), provider: p}
+	return &server{URL: public.String(), provider: p, hub: hub}
 }
 
 // browser starts Debian's chromium headless with the flags this machine

@@ -478,7 +478,7 @@ type OAuth2RefreshClientAuthentication string
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
 
-// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Problem struct {
 	Detail *string `json:"detail,omitempty"`
 
@@ -563,6 +563,15 @@ type SessionRequest struct {
 	Token string `json:"token"`
 }
 
+// StartResponse defines model for StartResponse.
+type StartResponse struct {
+	// ExpiresAt when the start token expires (2 minutes after it was minted)
+	ExpiresAt time.Time `json:"expiresAt"`
+
+	// StartUrl a path on grantd, /api/v1/datasources/{id}/authorize/start?start=<one-time token>: open it in the signed-in browser (a top-level navigation) to start the flow
+	StartUrl string `json:"startUrl"`
+}
+
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
@@ -574,52 +583,52 @@ type TokenResponse struct {
 	TokenType string `json:"token_type"`
 }
 
-// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Conflict = Problem
 
-// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Forbidden = Problem
 
-// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotAuthorized = Problem
 
-// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotFound = Problem
 
-// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadGateway = Problem
 
-// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadRequest = Problem
 
-// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyForbidden = Problem
 
-// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyNotFound = Problem
 
-// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTimeout = Problem
 
-// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooLarge = Problem
 
-// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyUnauthorized = Problem
 
-// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TokenFailed = Problem
 
-// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooLarge = Problem
 
-// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unauthorized = Problem
 
-// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
@@ -635,8 +644,8 @@ type AuthorizeCallbackParams struct {
 
 // StartBrowserAuthorizationParams defines parameters for StartBrowserAuthorization.
 type StartBrowserAuthorizationParams struct {
-	// ReturnTo as in POST …/authorize: a path on grantd starting with a single "/"
-	ReturnTo *string `form:"returnTo,omitempty" json:"returnTo,omitempty"`
+	// Start the one-time start token, as in the startUrl from POST …/authorize/start
+	Start string `form:"start" json:"start"`
 }
 
 // ListEventsParams defines parameters for ListEvents.
@@ -657,6 +666,9 @@ type ReplaceDatasourceJSONRequestBody = DatasourceInput
 
 // AuthorizeDatasourceJSONRequestBody defines body for AuthorizeDatasource for application/json ContentType.
 type AuthorizeDatasourceJSONRequestBody = AuthorizeRequest
+
+// CreateBrowserAuthorizationStartJSONRequestBody defines body for CreateBrowserAuthorizationStart for application/json ContentType.
+type CreateBrowserAuthorizationStartJSONRequestBody = AuthorizeRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = SessionRequest
@@ -761,7 +773,7 @@ type ClientInterface interface {
 
 	// AuthorizeCallback the OAuth 2.0 redirect callback (the redirect URI)
 	//
-	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 	//
 	// Corresponds with GET /api/v1/datasources/authorize (the `AuthorizeCallback` operationId).
 	AuthorizeCallback(ctx context.Context, params *AuthorizeCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -812,12 +824,30 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/authorize (the `AuthorizeDatasource` operationId).
 	AuthorizeDatasource(ctx context.Context, id string, body AuthorizeDatasourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// StartBrowserAuthorization start an authorization-code flow in a browser
+	// StartBrowserAuthorization start an authorization-code flow in a browser, with a one-time start token
 	//
-	// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+	// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/authorize/start (the `StartBrowserAuthorization` operationId).
 	StartBrowserAuthorization(ctx context.Context, id string, params *StartBrowserAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBrowserAuthorizationStartWithBody mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStartWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBrowserAuthorizationStart mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStart(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootDeleteWithBody DELETE through the datasource's token to url itself
 	//
@@ -1049,7 +1079,7 @@ func (c *Client) CreateDatasource(ctx context.Context, body CreateDatasourceJSON
 
 // AuthorizeCallback the OAuth 2.0 redirect callback (the redirect URI)
 //
-// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 //
 // Corresponds with GET /api/v1/datasources/authorize (the `AuthorizeCallback` operationId).
 func (c *Client) AuthorizeCallback(ctx context.Context, params *AuthorizeCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1170,13 +1200,51 @@ func (c *Client) AuthorizeDatasource(ctx context.Context, id string, body Author
 	return c.Client.Do(req)
 }
 
-// StartBrowserAuthorization start an authorization-code flow in a browser
+// StartBrowserAuthorization start an authorization-code flow in a browser, with a one-time start token
 //
-// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 //
 // Corresponds with GET /api/v1/datasources/{id}/authorize/start (the `StartBrowserAuthorization` operationId).
 func (c *Client) StartBrowserAuthorization(ctx context.Context, id string, params *StartBrowserAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStartBrowserAuthorizationRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBrowserAuthorizationStartWithBody mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *Client) CreateBrowserAuthorizationStartWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBrowserAuthorizationStartRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBrowserAuthorizationStart mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *Client) CreateBrowserAuthorizationStart(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBrowserAuthorizationStartRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2018,16 +2086,12 @@ func NewStartBrowserAuthorizationRequest(server string, id string, params *Start
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if params.ReturnTo != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "returnTo", *params.ReturnTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "start", params.Start, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
 			}
-
 		}
 
 		if encoded := queryValues.Encode(); encoded != "" {
@@ -2040,6 +2104,53 @@ func NewStartBrowserAuthorizationRequest(server string, id string, params *Start
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewCreateBrowserAuthorizationStartRequest calls the generic CreateBrowserAuthorizationStart builder with application/json body
+func NewCreateBrowserAuthorizationStartRequest(server string, id string, body CreateBrowserAuthorizationStartJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateBrowserAuthorizationStartRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCreateBrowserAuthorizationStartRequestWithBody constructs an http.Request for the CreateBrowserAuthorizationStart method, with any body, and a specified content type
+func NewCreateBrowserAuthorizationStartRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/authorize/start", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3075,7 +3186,7 @@ type ClientWithResponsesInterface interface {
 
 	// AuthorizeCallbackWithResponse the OAuth 2.0 redirect callback (the redirect URI)
 	//
-	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3132,14 +3243,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/authorize (the `AuthorizeDatasource` operationId).
 	AuthorizeDatasourceWithResponse(ctx context.Context, id string, body AuthorizeDatasourceJSONRequestBody, reqEditors ...RequestEditorFn) (*AuthorizeDatasourceResponse, error)
 
-	// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser
+	// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser, with a one-time start token
 	//
-	// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+	// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/authorize/start (the `StartBrowserAuthorization` operationId).
 	StartBrowserAuthorizationWithResponse(ctx context.Context, id string, params *StartBrowserAuthorizationParams, reqEditors ...RequestEditorFn) (*StartBrowserAuthorizationResponse, error)
+
+	// CreateBrowserAuthorizationStartWithBodyWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStartWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error)
+
+	// CreateBrowserAuthorizationStartWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStartWithResponse(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error)
 
 	// ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
 	//
@@ -4004,6 +4133,103 @@ func (r StartBrowserAuthorizationResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r StartBrowserAuthorizationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateBrowserAuthorizationStartResponse200Headers the declared response headers of an HTTP 200 response for CreateBrowserAuthorizationStart
+type CreateBrowserAuthorizationStartResponse200Headers struct {
+	CacheControl *string
+}
+
+// CreateBrowserAuthorizationStartResponse401Headers the declared response headers of an HTTP 401 response for CreateBrowserAuthorizationStart
+type CreateBrowserAuthorizationStartResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CreateBrowserAuthorizationStartResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StartResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateBrowserAuthorizationStartResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateBrowserAuthorizationStartResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateBrowserAuthorizationStartResponse) GetJSON200() *StartResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBrowserAuthorizationStartResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBrowserAuthorizationStartResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBrowserAuthorizationStartResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBrowserAuthorizationStartResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6187,7 +6413,7 @@ func (c *ClientWithResponses) CreateDatasourceWithResponse(ctx context.Context, 
 
 // AuthorizeCallbackWithResponse the OAuth 2.0 redirect callback (the redirect URI)
 //
-// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6286,9 +6512,9 @@ func (c *ClientWithResponses) AuthorizeDatasourceWithResponse(ctx context.Contex
 	return ParseAuthorizeDatasourceResponse(rsp)
 }
 
-// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser
+// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser, with a one-time start token
 //
-// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6299,6 +6525,36 @@ func (c *ClientWithResponses) StartBrowserAuthorizationWithResponse(ctx context.
 		return nil, err
 	}
 	return ParseStartBrowserAuthorizationResponse(rsp)
+}
+
+// CreateBrowserAuthorizationStartWithBodyWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *ClientWithResponses) CreateBrowserAuthorizationStartWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error) {
+	rsp, err := c.CreateBrowserAuthorizationStartWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBrowserAuthorizationStartResponse(rsp)
+}
+
+// CreateBrowserAuthorizationStartWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *ClientWithResponses) CreateBrowserAuthorizationStartWithResponse(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error) {
+	rsp, err := c.CreateBrowserAuthorizationStart(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBrowserAuthorizationStartResponse(rsp)
 }
 
 // ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
@@ -7264,6 +7520,97 @@ func ParseStartBrowserAuthorizationResponse(rsp *http.Response) (*StartBrowserAu
 		response.Headers302 = &headers
 	case rsp.StatusCode == 401:
 		var headers StartBrowserAuthorizationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBrowserAuthorizationStartResponse parses an HTTP response from a CreateBrowserAuthorizationStartWithResponse call
+func ParseCreateBrowserAuthorizationStartResponse(rsp *http.Response) (*CreateBrowserAuthorizationStartResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBrowserAuthorizationStartResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StartResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateBrowserAuthorizationStartResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateBrowserAuthorizationStartResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
