@@ -49,6 +49,7 @@ var (
 	probMethod         = &Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: 405}
 	probDuplicate      = &Problem{Type: problemBase + "duplicate-name", Title: "Name already in use", Status: 409}
 	probTooLarge       = &Problem{Type: problemBase + "body-too-large", Title: "Body too large", Status: 413}
+	probTooMany        = &Problem{Type: problemBase + "too-many-attempts", Title: "Too many failed attempts", Status: 429}
 	probNotAuthorized  = &Problem{Type: problemBase + "datasource-not-authorized", Title: "Datasource not authorized", Status: 424}
 	probInternal       = &Problem{Type: problemBase + "internal", Title: "Internal error", Status: 500}
 	probTokenFailed    = &Problem{Type: problemBase + "token-endpoint-failed", Title: "Token endpoint failed", Status: 502}

@@ -97,6 +97,7 @@ type Server struct {
 	redirectURI string
 	openAPIDoc  []byte // with the public URL as its server
 	revoked     *revocations
+	failures    *failureLimiter // wrong admin tokens per client address
 }
 
 // New builds the server and its routes.
@@ -135,6 +136,7 @@ func New(cfg Config) *Server {
 		redirectURI: RedirectURI(cfg.PublicURL),
 		openAPIDoc:  openAPIFor(cfg.PublicURL),
 		revoked:     newRevocations(cfg.Meta, cfg.Now, cfg.Logger),
+		failures:    newFailureLimiter(cfg.Now),
 	}
 	s.proxy = newProxy(s)
 	s.app = fiber.New(fiber.Config{

@@ -24,15 +24,23 @@ const (
 
 // authenticate lets a request through with the admin token as Bearer, or
 // a valid session cookie (plus the CSRF header for requests that change
-// something). Otherwise 401.
+// something). Otherwise 401; and 429 for an address that presented too
+// many wrong tokens (see failureLimiter). The address is c.IP(), the
+// peer's: X-Forwarded-For is not trusted, as Fiber is not configured to.
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
+		addr := addressKey(c.IP())
+		if ok, wait := s.failures.take(addr); !ok {
+			return tooManyAttempts(c, wait)
+		}
 		scheme, tok, ok := strings.Cut(h, " ")
 		if ok && strings.EqualFold(scheme, "Bearer") && s.adminToken(strings.TrimSpace(tok)) {
+			s.failures.giveBack(addr)
 			c.Locals(localAuth, "token")
 			c.Locals(localActor, "token:"+hex.EncodeToString(s.cfg.AdminTokenHash[:4]))
 			return c.Next()
 		}
+		s.log.Warn("wrong admin token", "requestId", requestID(c), "remote", c.IP())
 		return probUnauthorized.with("the Authorization header does not carry the admin token")
 	}
 	if v := c.Cookies(sessionCookie); v != "" && s.validSession(c.UserContext(), v) {
@@ -146,9 +154,15 @@ func (s *Server) createSession(c *fiber.Ctx) error {
 	if err := decodeStrict(body, &req); err != nil {
 		return err
 	}
+	addr := addressKey(c.IP())
+	if ok, wait := s.failures.take(addr); !ok {
+		return tooManyAttempts(c, wait)
+	}
 	if !s.adminToken(strings.TrimSpace(req.Token)) {
+		s.log.Warn("sign-in with a wrong admin token", "requestId", requestID(c), "remote", c.IP())
 		return probUnauthorized.with("that is not the admin token")
 	}
+	s.failures.giveBack(addr)
 	c.Cookie(&fiber.Cookie{
 		Name:     sessionCookie,
 		Value:    s.newSession(s.now()),

@@ -478,7 +478,7 @@ type OAuth2RefreshClientAuthentication string
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
 
-// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Problem struct {
 	Detail *string `json:"detail,omitempty"`
 
@@ -583,52 +583,58 @@ type TokenResponse struct {
 	TokenType string `json:"token_type"`
 }
 
-// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Conflict = Problem
 
-// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Forbidden = Problem
 
-// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotAuthorized = Problem
 
-// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotFound = Problem
 
-// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadGateway = Problem
 
-// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadRequest = Problem
 
-// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyForbidden = Problem
 
-// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyNotFound = Problem
 
-// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTimeout = Problem
 
-// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooLarge = Problem
 
-// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type ProxyTooManyAttempts = Problem
+
+// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyUnauthorized = Problem
 
-// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TokenFailed = Problem
 
-// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooLarge = Problem
 
-// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type TooManyAttempts = Problem
+
+// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unauthorized = Problem
 
-// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
@@ -3473,6 +3479,11 @@ type GetConfigResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetConfigResponse429Headers the declared response headers of an HTTP 429 response for GetConfig
+type GetConfigResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetConfigResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3480,8 +3491,12 @@ type GetConfigResponse struct {
 	JSON200 *Config
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetConfigResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetConfigResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3492,6 +3507,11 @@ func (r GetConfigResponse) GetJSON200() *Config {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetConfigResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetConfigResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -3528,6 +3548,11 @@ type ListDatasourcesResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListDatasourcesResponse429Headers the declared response headers of an HTTP 429 response for ListDatasources
+type ListDatasourcesResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ListDatasourcesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3535,10 +3560,14 @@ type ListDatasourcesResponse struct {
 	JSON200 *DatasourceList
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListDatasourcesResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListDatasourcesResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3549,6 +3578,11 @@ func (r ListDatasourcesResponse) GetJSON200() *DatasourceList {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListDatasourcesResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListDatasourcesResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3595,6 +3629,11 @@ type CreateDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateDatasourceResponse429Headers the declared response headers of an HTTP 429 response for CreateDatasource
+type CreateDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3610,12 +3649,16 @@ type CreateDatasourceResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateDatasourceResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateDatasourceResponse429Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3646,6 +3689,11 @@ func (r CreateDatasourceResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateDatasourceResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3742,6 +3790,11 @@ type DeleteDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteDatasourceResponse429Headers the declared response headers of an HTTP 429 response for DeleteDatasource
+type DeleteDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type DeleteDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3751,10 +3804,14 @@ type DeleteDatasourceResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteDatasourceResponse429Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -3770,6 +3827,11 @@ func (r DeleteDatasourceResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3811,6 +3873,11 @@ type GetDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetDatasourceResponse429Headers the declared response headers of an HTTP 429 response for GetDatasource
+type GetDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3820,10 +3887,14 @@ type GetDatasourceResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3839,6 +3910,11 @@ func (r GetDatasourceResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3880,6 +3956,11 @@ type ReplaceDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReplaceDatasourceResponse429Headers the declared response headers of an HTTP 429 response for ReplaceDatasource
+type ReplaceDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ReplaceDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3897,10 +3978,14 @@ type ReplaceDatasourceResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReplaceDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReplaceDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3936,6 +4021,11 @@ func (r ReplaceDatasourceResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r ReplaceDatasourceResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReplaceDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3977,6 +4067,11 @@ type AuthorizeDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// AuthorizeDatasourceResponse429Headers the declared response headers of an HTTP 429 response for AuthorizeDatasource
+type AuthorizeDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type AuthorizeDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3992,10 +4087,14 @@ type AuthorizeDatasourceResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *AuthorizeDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AuthorizeDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4026,6 +4125,11 @@ func (r AuthorizeDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r AuthorizeDatasourceResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AuthorizeDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4073,6 +4177,11 @@ type StartBrowserAuthorizationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// StartBrowserAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for StartBrowserAuthorization
+type StartBrowserAuthorizationResponse429Headers struct {
+	RetryAfter *int
+}
+
 type StartBrowserAuthorizationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4082,12 +4191,16 @@ type StartBrowserAuthorizationResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers302 the parsed response headers for an HTTP 302 response
 	Headers302 *StartBrowserAuthorizationResponse302Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *StartBrowserAuthorizationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StartBrowserAuthorizationResponse429Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4103,6 +4216,11 @@ func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON401() *Unaut
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4149,6 +4267,11 @@ type CreateBrowserAuthorizationStartResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateBrowserAuthorizationStartResponse429Headers the declared response headers of an HTTP 429 response for CreateBrowserAuthorizationStart
+type CreateBrowserAuthorizationStartResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateBrowserAuthorizationStartResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4164,12 +4287,16 @@ type CreateBrowserAuthorizationStartResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *CreateBrowserAuthorizationStartResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateBrowserAuthorizationStartResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateBrowserAuthorizationStartResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4200,6 +4327,11 @@ func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON404() 
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4236,6 +4368,11 @@ func (r CreateBrowserAuthorizationStartResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootDeleteResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootDelete
+type ProxyDatasourceRootDeleteResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootDeleteResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootDelete
 type ProxyDatasourceRootDeleteResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4257,10 +4394,14 @@ type ProxyDatasourceRootDeleteResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootDeleteResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootDeleteResponseDefaultHeaders
 }
@@ -4293,6 +4434,11 @@ func (r ProxyDatasourceRootDeleteResponse) GetApplicationproblemJSON413() *Proxy
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootDeleteResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootDeleteResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4334,6 +4480,11 @@ func (r ProxyDatasourceRootDeleteResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootGetResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootGet
+type ProxyDatasourceRootGetResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootGetResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootGet
 type ProxyDatasourceRootGetResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4355,10 +4506,14 @@ type ProxyDatasourceRootGetResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootGetResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootGetResponseDefaultHeaders
 }
@@ -4391,6 +4546,11 @@ func (r ProxyDatasourceRootGetResponse) GetApplicationproblemJSON413() *ProxyToo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootGetResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootGetResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4432,6 +4592,11 @@ func (r ProxyDatasourceRootGetResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootHeadResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootHead
+type ProxyDatasourceRootHeadResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootHeadResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootHead
 type ProxyDatasourceRootHeadResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4453,10 +4618,14 @@ type ProxyDatasourceRootHeadResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootHeadResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootHeadResponseDefaultHeaders
 }
@@ -4489,6 +4658,11 @@ func (r ProxyDatasourceRootHeadResponse) GetApplicationproblemJSON413() *ProxyTo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootHeadResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootHeadResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4530,6 +4704,11 @@ func (r ProxyDatasourceRootHeadResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootOptionsResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootOptions
+type ProxyDatasourceRootOptionsResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootOptionsResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootOptions
 type ProxyDatasourceRootOptionsResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4551,10 +4730,14 @@ type ProxyDatasourceRootOptionsResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootOptionsResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootOptionsResponseDefaultHeaders
 }
@@ -4587,6 +4770,11 @@ func (r ProxyDatasourceRootOptionsResponse) GetApplicationproblemJSON413() *Prox
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootOptionsResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootOptionsResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4628,6 +4816,11 @@ func (r ProxyDatasourceRootOptionsResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPatchResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootPatch
+type ProxyDatasourceRootPatchResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootPatchResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPatch
 type ProxyDatasourceRootPatchResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4649,10 +4842,14 @@ type ProxyDatasourceRootPatchResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootPatchResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootPatchResponseDefaultHeaders
 }
@@ -4685,6 +4882,11 @@ func (r ProxyDatasourceRootPatchResponse) GetApplicationproblemJSON413() *ProxyT
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootPatchResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootPatchResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4726,6 +4928,11 @@ func (r ProxyDatasourceRootPatchResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPostResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootPost
+type ProxyDatasourceRootPostResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootPostResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPost
 type ProxyDatasourceRootPostResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4747,10 +4954,14 @@ type ProxyDatasourceRootPostResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootPostResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootPostResponseDefaultHeaders
 }
@@ -4783,6 +4994,11 @@ func (r ProxyDatasourceRootPostResponse) GetApplicationproblemJSON413() *ProxyTo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootPostResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootPostResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4824,6 +5040,11 @@ func (r ProxyDatasourceRootPostResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPutResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootPut
+type ProxyDatasourceRootPutResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceRootPutResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPut
 type ProxyDatasourceRootPutResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4845,10 +5066,14 @@ type ProxyDatasourceRootPutResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootPutResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceRootPutResponseDefaultHeaders
 }
@@ -4881,6 +5106,11 @@ func (r ProxyDatasourceRootPutResponse) GetApplicationproblemJSON413() *ProxyToo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootPutResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootPutResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4922,6 +5152,11 @@ func (r ProxyDatasourceRootPutResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceDeleteResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceDelete
+type ProxyDatasourceDeleteResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceDeleteResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceDelete
 type ProxyDatasourceDeleteResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -4943,10 +5178,14 @@ type ProxyDatasourceDeleteResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceDeleteResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceDeleteResponseDefaultHeaders
 }
@@ -4979,6 +5218,11 @@ func (r ProxyDatasourceDeleteResponse) GetApplicationproblemJSON413() *ProxyTooL
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceDeleteResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceDeleteResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5020,6 +5264,11 @@ func (r ProxyDatasourceDeleteResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceGetResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceGet
+type ProxyDatasourceGetResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceGetResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceGet
 type ProxyDatasourceGetResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -5041,10 +5290,14 @@ type ProxyDatasourceGetResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceGetResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceGetResponseDefaultHeaders
 }
@@ -5077,6 +5330,11 @@ func (r ProxyDatasourceGetResponse) GetApplicationproblemJSON413() *ProxyTooLarg
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceGetResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceGetResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5118,6 +5376,11 @@ func (r ProxyDatasourceGetResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceHeadResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceHead
+type ProxyDatasourceHeadResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceHeadResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceHead
 type ProxyDatasourceHeadResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -5139,10 +5402,14 @@ type ProxyDatasourceHeadResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceHeadResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceHeadResponseDefaultHeaders
 }
@@ -5175,6 +5442,11 @@ func (r ProxyDatasourceHeadResponse) GetApplicationproblemJSON413() *ProxyTooLar
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceHeadResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceHeadResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5216,6 +5488,11 @@ func (r ProxyDatasourceHeadResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceOptionsResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceOptions
+type ProxyDatasourceOptionsResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourceOptionsResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceOptions
 type ProxyDatasourceOptionsResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -5237,10 +5514,14 @@ type ProxyDatasourceOptionsResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceOptionsResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourceOptionsResponseDefaultHeaders
 }
@@ -5273,6 +5554,11 @@ func (r ProxyDatasourceOptionsResponse) GetApplicationproblemJSON413() *ProxyToo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceOptionsResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceOptionsResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5314,6 +5600,11 @@ func (r ProxyDatasourceOptionsResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePatchResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourcePatch
+type ProxyDatasourcePatchResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourcePatchResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePatch
 type ProxyDatasourcePatchResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -5335,10 +5626,14 @@ type ProxyDatasourcePatchResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourcePatchResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourcePatchResponseDefaultHeaders
 }
@@ -5371,6 +5666,11 @@ func (r ProxyDatasourcePatchResponse) GetApplicationproblemJSON413() *ProxyTooLa
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourcePatchResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourcePatchResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5412,6 +5712,11 @@ func (r ProxyDatasourcePatchResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePostResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourcePost
+type ProxyDatasourcePostResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourcePostResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePost
 type ProxyDatasourcePostResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -5433,10 +5738,14 @@ type ProxyDatasourcePostResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourcePostResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourcePostResponseDefaultHeaders
 }
@@ -5469,6 +5778,11 @@ func (r ProxyDatasourcePostResponse) GetApplicationproblemJSON413() *ProxyTooLar
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourcePostResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourcePostResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5510,6 +5824,11 @@ func (r ProxyDatasourcePostResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePutResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourcePut
+type ProxyDatasourcePutResponse429Headers struct {
+	RetryAfter *string
+}
+
 // ProxyDatasourcePutResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePut
 type ProxyDatasourcePutResponseDefaultHeaders struct {
 	ContentSecurityPolicy *string
@@ -5531,10 +5850,14 @@ type ProxyDatasourcePutResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourcePutResponse429Headers
 	// HeadersDefault the parsed response headers for an HTTP default response
 	HeadersDefault *ProxyDatasourcePutResponseDefaultHeaders
 }
@@ -5567,6 +5890,11 @@ func (r ProxyDatasourcePutResponse) GetApplicationproblemJSON413() *ProxyTooLarg
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourcePutResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourcePutResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5613,6 +5941,11 @@ type RefreshDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RefreshDatasourceResponse429Headers the declared response headers of an HTTP 429 response for RefreshDatasource
+type RefreshDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type RefreshDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5624,10 +5957,14 @@ type RefreshDatasourceResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RefreshDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RefreshDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5648,6 +5985,11 @@ func (r RefreshDatasourceResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RefreshDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RefreshDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5689,6 +6031,11 @@ type RevokeDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RevokeDatasourceResponse429Headers the declared response headers of an HTTP 429 response for RevokeDatasource
+type RevokeDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type RevokeDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5700,10 +6047,14 @@ type RevokeDatasourceResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RevokeDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5724,6 +6075,11 @@ func (r RevokeDatasourceResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RevokeDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5765,6 +6121,11 @@ type GetDatasourceStatusResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetDatasourceStatusResponse429Headers the declared response headers of an HTTP 429 response for GetDatasourceStatus
+type GetDatasourceStatusResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetDatasourceStatusResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5774,10 +6135,14 @@ type GetDatasourceStatusResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDatasourceStatusResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceStatusResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5793,6 +6158,11 @@ func (r GetDatasourceStatusResponse) GetApplicationproblemJSON401() *Unauthorize
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetDatasourceStatusResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceStatusResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5839,6 +6209,11 @@ type GetDatasourceTokenResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetDatasourceTokenResponse429Headers the declared response headers of an HTTP 429 response for GetDatasourceToken
+type GetDatasourceTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetDatasourceTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5852,6 +6227,8 @@ type GetDatasourceTokenResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *TokenFailed
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
@@ -5860,6 +6237,8 @@ type GetDatasourceTokenResponse struct {
 	Headers200 *GetDatasourceTokenResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDatasourceTokenResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceTokenResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5885,6 +6264,11 @@ func (r GetDatasourceTokenResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r GetDatasourceTokenResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceTokenResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5931,6 +6315,11 @@ type ListEventsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListEventsResponse429Headers the declared response headers of an HTTP 429 response for ListEvents
+type ListEventsResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ListEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5940,10 +6329,14 @@ type ListEventsResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListEventsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListEventsResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5959,6 +6352,11 @@ func (r ListEventsResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -6041,6 +6439,11 @@ type DeleteSessionResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteSessionResponse429Headers the declared response headers of an HTTP 429 response for DeleteSession
+type DeleteSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
 type DeleteSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6048,8 +6451,12 @@ type DeleteSessionResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteSessionResponse429Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -6060,6 +6467,11 @@ func (r DeleteSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r DeleteSessionResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -6096,6 +6508,11 @@ type GetSessionResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetSessionResponse429Headers the declared response headers of an HTTP 429 response for GetSession
+type GetSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6103,8 +6520,12 @@ type GetSessionResponse struct {
 	JSON200 *Session
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSessionResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -6115,6 +6536,11 @@ func (r GetSessionResponse) GetJSON200() *Session {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -6151,6 +6577,11 @@ type CreateSessionResponse201Headers struct {
 	SetCookie *string
 }
 
+// CreateSessionResponse429Headers the declared response headers of an HTTP 429 response for CreateSession
+type CreateSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6162,10 +6593,14 @@ type CreateSessionResponse struct {
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateSessionResponse201Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateSessionResponse429Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -6186,6 +6621,11 @@ func (r CreateSessionResponse) GetApplicationproblemJSON401() *Problem {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateSessionResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -6268,18 +6708,32 @@ type GetMetricsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetMetricsResponse429Headers the declared response headers of an HTTP 429 response for GetMetrics
+type GetMetricsResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMetricsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMetricsResponse429Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetMetricsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -6944,6 +7398,13 @@ func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -6957,6 +7418,16 @@ func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetConfigResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6990,6 +7461,13 @@ func ParseListDatasourcesResponse(rsp *http.Response) (*ListDatasourcesResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7010,6 +7488,16 @@ func ParseListDatasourcesResponse(rsp *http.Response) (*ListDatasourcesResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListDatasourcesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7071,6 +7559,13 @@ func ParseCreateDatasourceResponse(rsp *http.Response) (*CreateDatasourceRespons
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7101,6 +7596,16 @@ func ParseCreateDatasourceResponse(rsp *http.Response) (*CreateDatasourceRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7196,6 +7701,13 @@ func ParseDeleteDatasourceResponse(rsp *http.Response) (*DeleteDatasourceRespons
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7216,6 +7728,16 @@ func ParseDeleteDatasourceResponse(rsp *http.Response) (*DeleteDatasourceRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7256,6 +7778,13 @@ func ParseGetDatasourceResponse(rsp *http.Response) (*GetDatasourceResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7276,6 +7805,16 @@ func ParseGetDatasourceResponse(rsp *http.Response) (*GetDatasourceResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7344,6 +7883,13 @@ func ParseReplaceDatasourceResponse(rsp *http.Response) (*ReplaceDatasourceRespo
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7364,6 +7910,16 @@ func ParseReplaceDatasourceResponse(rsp *http.Response) (*ReplaceDatasourceRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReplaceDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7425,6 +7981,13 @@ func ParseAuthorizeDatasourceResponse(rsp *http.Response) (*AuthorizeDatasourceR
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7445,6 +8008,16 @@ func ParseAuthorizeDatasourceResponse(rsp *http.Response) (*AuthorizeDatasourceR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers AuthorizeDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7488,6 +8061,13 @@ func ParseStartBrowserAuthorizationResponse(rsp *http.Response) (*StartBrowserAu
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7528,6 +8108,16 @@ func ParseStartBrowserAuthorizationResponse(rsp *http.Response) (*StartBrowserAu
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers StartBrowserAuthorizationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7589,6 +8179,13 @@ func ParseCreateBrowserAuthorizationStartResponse(rsp *http.Response) (*CreateBr
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7619,6 +8216,16 @@ func ParseCreateBrowserAuthorizationStartResponse(rsp *http.Response) (*CreateBr
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateBrowserAuthorizationStartResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7680,6 +8287,13 @@ func ParseProxyDatasourceRootDeleteResponse(rsp *http.Response) (*ProxyDatasourc
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7697,6 +8311,16 @@ func ParseProxyDatasourceRootDeleteResponse(rsp *http.Response) (*ProxyDatasourc
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootDeleteResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootDeleteResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -7775,6 +8399,13 @@ func ParseProxyDatasourceRootGetResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7792,6 +8423,16 @@ func ParseProxyDatasourceRootGetResponse(rsp *http.Response) (*ProxyDatasourceRo
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootGetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootGetResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -7870,6 +8511,13 @@ func ParseProxyDatasourceRootHeadResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7887,6 +8535,16 @@ func ParseProxyDatasourceRootHeadResponse(rsp *http.Response) (*ProxyDatasourceR
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootHeadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootHeadResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -7965,6 +8623,13 @@ func ParseProxyDatasourceRootOptionsResponse(rsp *http.Response) (*ProxyDatasour
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7982,6 +8647,16 @@ func ParseProxyDatasourceRootOptionsResponse(rsp *http.Response) (*ProxyDatasour
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootOptionsResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8060,6 +8735,13 @@ func ParseProxyDatasourceRootPatchResponse(rsp *http.Response) (*ProxyDatasource
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8077,6 +8759,16 @@ func ParseProxyDatasourceRootPatchResponse(rsp *http.Response) (*ProxyDatasource
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootPatchResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootPatchResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8155,6 +8847,13 @@ func ParseProxyDatasourceRootPostResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8172,6 +8871,16 @@ func ParseProxyDatasourceRootPostResponse(rsp *http.Response) (*ProxyDatasourceR
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootPostResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootPostResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8250,6 +8959,13 @@ func ParseProxyDatasourceRootPutResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8267,6 +8983,16 @@ func ParseProxyDatasourceRootPutResponse(rsp *http.Response) (*ProxyDatasourceRo
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootPutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceRootPutResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8345,6 +9071,13 @@ func ParseProxyDatasourceDeleteResponse(rsp *http.Response) (*ProxyDatasourceDel
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8362,6 +9095,16 @@ func ParseProxyDatasourceDeleteResponse(rsp *http.Response) (*ProxyDatasourceDel
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceDeleteResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceDeleteResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8440,6 +9183,13 @@ func ParseProxyDatasourceGetResponse(rsp *http.Response) (*ProxyDatasourceGetRes
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8457,6 +9207,16 @@ func ParseProxyDatasourceGetResponse(rsp *http.Response) (*ProxyDatasourceGetRes
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceGetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceGetResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8535,6 +9295,13 @@ func ParseProxyDatasourceHeadResponse(rsp *http.Response) (*ProxyDatasourceHeadR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8552,6 +9319,16 @@ func ParseProxyDatasourceHeadResponse(rsp *http.Response) (*ProxyDatasourceHeadR
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceHeadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceHeadResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8630,6 +9407,13 @@ func ParseProxyDatasourceOptionsResponse(rsp *http.Response) (*ProxyDatasourceOp
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8647,6 +9431,16 @@ func ParseProxyDatasourceOptionsResponse(rsp *http.Response) (*ProxyDatasourceOp
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourceOptionsResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8725,6 +9519,13 @@ func ParseProxyDatasourcePatchResponse(rsp *http.Response) (*ProxyDatasourcePatc
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8742,6 +9543,16 @@ func ParseProxyDatasourcePatchResponse(rsp *http.Response) (*ProxyDatasourcePatc
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourcePatchResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourcePatchResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8820,6 +9631,13 @@ func ParseProxyDatasourcePostResponse(rsp *http.Response) (*ProxyDatasourcePostR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8837,6 +9655,16 @@ func ParseProxyDatasourcePostResponse(rsp *http.Response) (*ProxyDatasourcePostR
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourcePostResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourcePostResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8915,6 +9743,13 @@ func ParseProxyDatasourcePutResponse(rsp *http.Response) (*ProxyDatasourcePutRes
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8932,6 +9767,16 @@ func ParseProxyDatasourcePutResponse(rsp *http.Response) (*ProxyDatasourcePutRes
 	}
 
 	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourcePutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	case true:
 		var headers ProxyDatasourcePutResponseDefaultHeaders
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
@@ -8996,6 +9841,13 @@ func ParseRefreshDatasourceResponse(rsp *http.Response) (*RefreshDatasourceRespo
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9016,6 +9868,16 @@ func ParseRefreshDatasourceResponse(rsp *http.Response) (*RefreshDatasourceRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RefreshDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9063,6 +9925,13 @@ func ParseRevokeDatasourceResponse(rsp *http.Response) (*RevokeDatasourceRespons
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9083,6 +9952,16 @@ func ParseRevokeDatasourceResponse(rsp *http.Response) (*RevokeDatasourceRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9123,6 +10002,13 @@ func ParseGetDatasourceStatusResponse(rsp *http.Response) (*GetDatasourceStatusR
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9143,6 +10029,16 @@ func ParseGetDatasourceStatusResponse(rsp *http.Response) (*GetDatasourceStatusR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceStatusResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9197,6 +10093,13 @@ func ParseGetDatasourceTokenResponse(rsp *http.Response) (*GetDatasourceTokenRes
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest TokenFailed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9234,6 +10137,16 @@ func ParseGetDatasourceTokenResponse(rsp *http.Response) (*GetDatasourceTokenRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9274,6 +10187,13 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9294,6 +10214,16 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9356,6 +10286,13 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -9369,6 +10306,16 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9402,6 +10349,13 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -9415,6 +10369,16 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9462,6 +10426,13 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -9482,6 +10453,16 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 			headers.SetCookie = &value
 		}
 		response.Headers201 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -9534,6 +10515,13 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -9547,6 +10535,16 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetMetricsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
