@@ -66,8 +66,10 @@ func TestBadInput(t *testing.T) {
 		{"forged session cookie", "GET", "/api/v1/datasources", nil, []string{"Authorization", "", "Cookie", "grantd_session=AAAA"}, 401, "unauthorized", nil},
 		{"javascript: returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize", map[string]string{"returnTo": "javascript:alert(1)"}, nil, 400, "invalid-input", []string{"returnTo"}},
 		{"absolute returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize", map[string]string{"returnTo": "https://evil.example/"}, nil, 400, "invalid-input", []string{"returnTo"}},
-		{"scheme-relative returnTo", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?returnTo=//evil.example", nil, nil, 400, "invalid-input", []string{"returnTo"}},
-		{"backslash returnTo", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?returnTo=/%5Cevil.example", nil, nil, 400, "invalid-input", []string{"returnTo"}},
+		{"scheme-relative returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize/start", map[string]string{"returnTo": "//evil.example"}, nil, 400, "invalid-input", []string{"returnTo"}},
+		{"backslash returnTo", "POST", "/api/v1/datasources/" + ac.ID + "/authorize/start", map[string]string{"returnTo": "/\\evil.example"}, nil, 400, "invalid-input", []string{"returnTo"}},
+		{"start without a token", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?returnTo=/", nil, nil, 400, "invalid-input", []string{"start"}},
+		{"start with a forged token", "GET", "/api/v1/datasources/" + ac.ID + "/authorize/start?start=forged", nil, nil, 400, "invalid-start-token", nil},
 		{"authorize a client-credentials datasource", "POST", "/api/v1/datasources/" + cc.ID + "/authorize", nil, nil, 400, "not-interactive", nil},
 		{"token not exposed", "POST", "/api/v1/datasources/" + cc.ID + "/token", nil, nil, 403, "token-not-exposed", nil},
 		{"tampered state", "GET", "/api/v1/datasources/authorize?code=abc&state=" + url.QueryEscape(stateOf(startFlow())+"x"), nil, []string{"Authorization", ""}, 400, "invalid-state", nil},
@@ -152,13 +154,7 @@ func TestCallbackStates(t *testing.T) {
 		h.addLogSecret(mustURL(cb).Query().Get("state"))
 		return cb
 	}
-	startIn := func(br *http.Client) string {
-		code, _, hdr := h.doWith(br, "GET", "/api/v1/datasources/"+d.ID+"/authorize/start", nil, "Authorization", "Bearer "+adminToken)
-		if code != 302 {
-			t.Fatalf("start: %d", code)
-		}
-		return hdr.Get("Location")
-	}
+	startIn := func(br *http.Client) string { return h.browserStart(br, d.ID, "") }
 	callback := func(br *http.Client, cb string) (int, string) {
 		req, _ := http.NewRequest("GET", cb, nil)
 		req.Header.Set("Accept", "text/html")
@@ -170,17 +166,31 @@ func TestCallbackStates(t *testing.T) {
 		return resp.StatusCode, resp.Header.Get("Content-Type")
 	}
 
-	// Another browser (no or another binding cookie) is refused — CSRF.
-	victim, attacker := browser(), browser()
+	// Another browser (no or another binding cookie) is refused — CSRF —
+	// and the refusal leaves the state be: the person whose flow it is
+	// can still finish it, even after someone else got the callback URL
+	// (from a log, a Referer, a shoulder) and tried it first.
+	victim, attacker, bare := browser(), browser(), browser()
 	cb := loginAt(victim, startIn(victim))
 	startIn(attacker) // the attacker has a binding cookie of its own
 	if code, ct := callback(attacker, cb); code != 400 || !strings.HasPrefix(ct, "text/html") {
 		t.Fatalf("callback from another browser: %d %s", code, ct)
 	}
-	// The state was consumed by that attempt: even the right browser now
-	// fails. Nothing was stored.
+	if code, _ := callback(bare, cb); code != 400 {
+		t.Fatalf("callback from a browser without a binding cookie: %d", code)
+	}
+	if r, err := h.store.TokenRecord(ctx, d.ID); err == nil && r.HasToken() {
+		t.Fatal("a refused callback stored a token")
+	}
+	if code, _ := callback(victim, cb); code != 302 {
+		t.Fatalf("the right browser after refused attempts: %d", code)
+	}
 	if code, _ := callback(victim, cb); code != 400 {
-		t.Fatalf("consumed state: %d", code)
+		t.Fatalf("replay: %d", code)
+	}
+	authorized, err := h.store.TokenRecord(ctx, d.ID)
+	if err != nil || !authorized.HasToken() {
+		t.Fatalf("after the right browser's callback: %+v %v", authorized, err)
 	}
 
 	// Expired: eleven minutes at the provider.
@@ -189,8 +199,8 @@ func TestCallbackStates(t *testing.T) {
 	if code, _ := callback(victim, cb); code != 400 {
 		t.Fatalf("expired state: %d", code)
 	}
-	if r, err := h.store.TokenRecord(ctx, d.ID); err == nil && r.HasToken() {
-		t.Fatal("a refused callback stored a token")
+	if r, err := h.store.TokenRecord(ctx, d.ID); err != nil || r.Generation != authorized.Generation {
+		t.Fatal("a refused callback changed the token")
 	}
 
 	// The good path still works, once.

@@ -3,6 +3,7 @@ package api
 import (
 	"net/url"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/gofiber/fiber/v2"
@@ -39,18 +40,63 @@ func (s *Server) authorize(c *fiber.Ctx) error {
 	return c.JSON(AuthorizeAnswer{AuthorizeURL: u})
 }
 
-// authorizeStart starts a flow for a browser: it sets (or reuses) the
-// binding cookie, binds the state to it, and redirects to the provider.
-func (s *Server) authorizeStart(c *fiber.Ctx) error {
-	returnTo, err := checkReturnTo(c.Query("returnTo"), "returnTo")
+// startPath is where a browser starts the flow of datasource id.
+func startPath(id string) string {
+	return "/api/v1/datasources/" + url.PathEscape(id) + "/authorize/start"
+}
+
+// mintStart hands out a one-time start URL for a browser flow (see
+// grants.Engine.NewStart): the UI POSTs here — with the CSRF header, as
+// for every cookie-authenticated POST — and then navigates to the URL.
+// The URL is relative: the browser opens it where it is signed in.
+func (s *Server) mintStart(c *fiber.Ctx) error {
+	var body AuthorizeRequest
+	b, err := s.readJSONBody(c)
 	if err != nil {
 		return err
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := decodeStrict(b, &body); err != nil {
+			return err
+		}
+	}
+	returnTo, err := checkReturnTo(body.ReturnTo, "returnTo")
+	if err != nil {
+		return err
+	}
+	tok, exp, err := s.cfg.Engine.NewStart(c.UserContext(), c.Params("id"), returnTo)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{
+		"startUrl":  startPath(c.Params("id")) + "?" + url.Values{"start": {tok}}.Encode(),
+		"expiresAt": exp.UTC().Format(time.RFC3339),
+	})
+}
+
+// authorizeStart starts a flow for a browser: it redeems the one-time
+// start token, sets (or reuses) the binding cookie, binds the state to
+// it, and redirects to the provider. Without a valid start token it
+// changes nothing: a GET is what any page can make a browser send.
+func (s *Server) authorizeStart(c *fiber.Ctx) error {
+	q := c.Context().QueryArgs()
+	tok := string(q.Peek("start"))
+	if tok == "" || len(q.PeekMulti("start")) > 1 {
+		p := probInvalid.with("starting an authorization in a browser needs a one-time start token")
+		p.Errors = []datasource.FieldError{{Field: "start", Message: "required, once: the startUrl from POST " + startPath(c.Params("id"))}}
+		return p
+	}
+	if q.Has("returnTo") {
+		p := probInvalid.with("returnTo is fixed when the start URL is minted")
+		p.Errors = []datasource.FieldError{{Field: "returnTo", Message: "give it to POST " + startPath(c.Params("id")) + ", not here"}}
+		return p
 	}
 	binding := c.Cookies(bindingCookie)
 	if len(binding) < 32 || len(binding) > 64 {
 		binding = grants.NewBinding()
 	}
-	u, err := s.cfg.Engine.AuthorizeURL(c.UserContext(), c.Params("id"), grants.AuthorizeRequest{ReturnTo: returnTo, Binding: binding})
+	u, err := s.cfg.Engine.RedeemStart(c.UserContext(), c.Params("id"), tok, binding)
 	if err != nil {
 		return err
 	}
@@ -71,6 +117,8 @@ func (s *Server) setBindingCookie(c *fiber.Ctx, binding string) {
 		MaxAge:   int(datasource.StateTTL.Seconds()),
 		HTTPOnly: true,
 		Secure:   s.secure,
+		// Lax, not Strict: the provider, another site, sends the browser
+		// back to the callback with a top-level GET, which must carry it.
 		SameSite: fiber.CookieSameSiteLaxMode,
 	})
 }

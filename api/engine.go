@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"time"
 
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
@@ -53,6 +54,8 @@ type Connections interface {
 // Flows is the browser-authorization part of Engine.
 type Flows interface {
 	AuthorizeURL(ctx context.Context, id string, r grants.AuthorizeRequest) (string, error)
+	NewStart(ctx context.Context, id, returnTo string) (string, time.Time, error)
+	RedeemStart(ctx context.Context, id, token, binding string) (string, error)
 	Callback(ctx context.Context, r grants.CallbackRequest) (*grants.CallbackResult, error)
 }
 

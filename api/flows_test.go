@@ -67,8 +67,8 @@ func TestAuthorizationCodeInABrowser(t *testing.T) {
 
 	br := browser()
 	// 1. grantd: start the flow; a binding cookie is set and we go to the provider.
-	code, _, hdr := h.doWith(br, "GET", "/api/v1/datasources/"+d.ID+"/authorize/start?returnTo=/datasources/"+d.ID+"%3Ftab%3Dauth", nil,
-		"Authorization", "Bearer "+adminToken)
+	start := h.mintStart(d.ID, "/datasources/"+d.ID+"?tab=auth")
+	code, _, hdr := h.doWith(br, "GET", start.StartURL, nil, "Authorization", "Bearer "+adminToken)
 	if code != 302 || !strings.HasPrefix(hdr.Get("Location"), p.AuthURL()) {
 		t.Fatalf("start: %d %v", code, hdr)
 	}

@@ -43,6 +43,7 @@ type harness struct {
 	store        *bolt.Store
 	engine       *grants.Engine
 	server       *api.Server
+	apiConfig    api.Config // what server was built with
 	hub          *webhook.Dispatcher
 	logs         testlog.Buffer
 	// secrets are values that must never appear in logs or responses.
@@ -107,14 +108,15 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	hub.Start()
 	h.hub = hub
-	h.server = api.New(api.Config{
-		Events: h.store, Publish: hub.Publish,
+	h.apiConfig = api.Config{
+		Events: h.store, Publish: hub.Publish, Meta: h.store,
 		Engine: h.engine, PublicURL: public,
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),
 		Dialer: dialer, UI: ui.Files(), Logger: log, Metrics: metrics, Version: "test",
 		ProxyTimeout: o.proxyTimeout, JSONBodyLimit: o.jsonLimit, Now: h.clock.Now,
 		ProxyBodyLimit: o.proxyBody, ProxyResponseLimit: o.proxyResponse,
-	})
+	}
+	h.server = api.New(h.apiConfig)
 	go h.server.Serve(ln)
 	t.Cleanup(func() {
 		// Every token grantd holds at the end must not be in the logs
@@ -183,6 +185,40 @@ func (h *harness) do(method, path string, body any, hdr ...string) (int, []byte,
 
 func (h *harness) doWith(c *http.Client, method, path string, body any, hdr ...string) (int, []byte, http.Header) {
 	h.t.Helper()
+	return h.doAt(h.URL, c, method, path, body, hdr...)
+}
+
+// replica is a second grantd server on the harness's store, engine and
+// clock, as another replica behind a load balancer.
+type replica struct {
+	h   *harness
+	URL string
+}
+
+// replica starts one, with the harness's configuration (and its metrics
+// unregistered: a registry takes each metric once).
+func (h *harness) replica() *replica {
+	h.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg := h.apiConfig
+	cfg.Metrics = nil
+	srv := api.New(cfg)
+	go srv.Serve(ln)
+	h.t.Cleanup(func() { srv.Shutdown(ctx) })
+	return &replica{h: h, URL: "http://" + ln.Addr().String()}
+}
+
+func (r *replica) doWith(c *http.Client, method, path string, body any, hdr ...string) (int, []byte, http.Header) {
+	r.h.t.Helper()
+	return r.h.doAt(r.URL, c, method, path, body, hdr...)
+}
+
+// doAt sends a request to the server at base.
+func (h *harness) doAt(base string, c *http.Client, method, path string, body any, hdr ...string) (int, []byte, http.Header) {
+	h.t.Helper()
 	var r io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -194,7 +230,7 @@ func (h *harness) doWith(c *http.Client, method, path string, body any, hdr ...s
 		j, _ := json.Marshal(b)
 		r = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(method, h.URL+path, r)
+	req, err := http.NewRequest(method, base+path, r)
 	if err != nil {
 		h.t.Fatal(err)
 	}

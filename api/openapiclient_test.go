@@ -512,8 +512,16 @@ func TestOpenAPIClient(t *testing.T) {
 	if replayed.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/invalid-state" {
 		t.Errorf("replayed callback: %+v", replayed.ApplicationproblemJSON400)
 	}
-	start, err := c.StartBrowserAuthorizationWithResponse(ctx, ac.Id, &oc.StartBrowserAuthorizationParams{ReturnTo: ptr("/app/done")})
+	minted, err := c.CreateBrowserAuthorizationStartWithResponse(ctx, ac.Id, oc.AuthorizeRequest{ReturnTo: ptr("/app/done")})
+	must(minted, err, 200)
+	startToken := mustURL(minted.JSON200.StartUrl).Query().Get("start")
+	start, err := c.StartBrowserAuthorizationWithResponse(ctx, ac.Id, &oc.StartBrowserAuthorizationParams{Start: startToken})
 	must(start, err, 302)
+	spent, err := c.StartBrowserAuthorizationWithResponse(ctx, ac.Id, &oc.StartBrowserAuthorizationParams{Start: startToken})
+	must(spent, err, 400)
+	if spent.ApplicationproblemJSON400 == nil || spent.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/invalid-start-token" {
+		t.Errorf("a start token twice: %s", spent.Body)
+	}
 	if !strings.HasPrefix(start.HTTPResponse.Header.Get("Location"), p.AuthURL()) || !strings.Contains(start.HTTPResponse.Header.Get("Set-Cookie"), "grantd_flow=") {
 		t.Errorf("browser start: %v", start.HTTPResponse.Header)
 	}

@@ -45,14 +45,17 @@ var (
 	probBadPath        = &Problem{Type: problemBase + "proxy-path-rejected", Title: "Proxy path rejected", Status: 400}
 	probInvalidState   = &Problem{Type: problemBase + "invalid-state", Title: "Invalid authorization state", Status: 400}
 	probNotPerUser     = &Problem{Type: problemBase + "not-per-user", Title: "Datasource is shared", Status: 400}
+	probInvalidStart   = &Problem{Type: problemBase + "invalid-start-token", Title: "Invalid start token", Status: 400}
 	probNotInteractive = &Problem{Type: problemBase + "not-interactive", Title: "Grant needs no authorization", Status: 400}
 	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
 	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
 	probCSRF           = &Problem{Type: problemBase + "csrf", Title: "Missing CSRF header", Status: 403}
+	probNavigation     = &Problem{Type: problemBase + "navigation-refused", Title: "Navigation refused", Status: 403}
 	probNotFound       = &Problem{Type: problemBase + "not-found", Title: "Not found", Status: 404}
 	probMethod         = &Problem{Type: problemBase + "method-not-allowed", Title: "Method not allowed", Status: 405}
 	probDuplicate      = &Problem{Type: problemBase + "duplicate-name", Title: "Name already in use", Status: 409}
 	probTooLarge       = &Problem{Type: problemBase + "body-too-large", Title: "Body too large", Status: 413}
+	probTooMany        = &Problem{Type: problemBase + "too-many-attempts", Title: "Too many failed attempts", Status: 429}
 	probNotAuthorized  = &Problem{Type: problemBase + "datasource-not-authorized", Title: "Datasource not authorized", Status: 424}
 	probInternal       = &Problem{Type: problemBase + "internal", Title: "Internal error", Status: 500}
 	probTokenFailed    = &Problem{Type: problemBase + "token-endpoint-failed", Title: "Token endpoint failed", Status: 502}
@@ -101,6 +104,8 @@ func problemFor(err error) *Problem {
 		return probUnavailable.with("the store cannot take writes right now; cached tokens are still served")
 	case errors.As(err, &se):
 		return probInvalidState.with("invalid authorization state: " + se.Reason)
+	case errors.Is(err, grants.ErrInvalidStart):
+		return probInvalidStart.with(strings.TrimPrefix(err.Error(), "grants: ") + "; mint another with POST …/authorize/start")
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
 	case errors.Is(err, grants.ErrEndUserRequired):

@@ -151,11 +151,24 @@ var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy
 var dropRequest = []string{"Authorization", "Cookie", "Host", "Content-Length", csrfHeader, "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Expect"}
 
 // dropResponse are upstream headers that do not come back: cookies would
-// be set on grantd's origin, next to its session.
-var dropResponse = []string{"Set-Cookie", "Set-Cookie2", "Content-Length"}
+// be set on grantd's origin, next to its session; the upstream's own
+// content policy and sniffing opt-out are replaced by grantd's (sandboxed);
+// and every Access-Control-* header (dropped by prefix, see
+// copyResponseHeaders) would let other origins read grantd's answers.
+var dropResponse = []string{"Set-Cookie", "Set-Cookie2", "Content-Length", "Content-Security-Policy", "X-Content-Type-Options"}
+
+// sandboxed marks an answer of the proxy as foreign content: a browser
+// that renders it anyway (an HTML page, an SVG) runs no script and gives
+// it an opaque origin, so it cannot act with the session of grantd's UI,
+// and does not guess a more dangerous type than the one declared.
+func sandboxed(c *fiber.Ctx) {
+	c.Set("Content-Security-Policy", "sandbox")
+	c.Set("X-Content-Type-Options", "nosniff")
+}
 
 func (p *proxy) handle(c *fiber.Ctx) error {
 	s := p.s
+	sandboxed(c) // before anything can fail: problems are answers too
 	ctx := c.UserContext()
 	id := c.Params("id")
 	t, err := s.cfg.Engine.Resolve(ctx, keyOf(c, id))
@@ -301,7 +314,7 @@ func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
 	conn := connectionTokens(src.Peek("Connection"))
 	for k, v := range src.All() {
 		name := string(k)
-		if dropped(name, hopByHop) || dropped(name, dropResponse) || dropped(name, conn) {
+		if dropped(name, hopByHop) || dropped(name, dropResponse) || dropped(name, conn) || corsHeader(name) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
@@ -313,6 +326,15 @@ func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
 // and never go upstream.
 func grantdHeader(name string) bool {
 	return len(name) >= 7 && strings.EqualFold(name[:7], "Grantd-")
+
+}
+
+// corsHeader reports whether name is a CORS response header: an upstream
+// that allows other origins allows them to read grantd's answer, made with
+// the datasource's token.
+func corsHeader(name string) bool {
+	const prefix = "Access-Control-"
+	return len(name) >= len(prefix) && strings.EqualFold(name[:len(prefix)], prefix)
 }
 
 func connectionTokens(v []byte) []string {

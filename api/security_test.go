@@ -69,7 +69,7 @@ func TestSessionCookie(t *testing.T) {
 		t.Fatalf("session: %d %s", code, b)
 	}
 	sc := hdr.Get("Set-Cookie")
-	for _, want := range []string{"grantd_session=", "httponly", "samesite=lax", "secure", "path=/"} {
+	for _, want := range []string{"grantd_session=", "httponly", "samesite=strict", "secure", "path=/"} {
 		if !strings.Contains(strings.ToLower(sc), want) {
 			t.Errorf("Set-Cookie %q lacks %s", sc, want)
 		}

@@ -14,9 +14,13 @@
 //
 // Every /api/v1 route but the callback wants the admin token as a Bearer
 // header (compared as SHA-256 digests in constant time) or the UI session
-// cookie from POST /api/v1/session. Cookie-authenticated requests that
-// change something must also carry the header X-Grantd-CSRF (any value):
-// other sites cannot send it without a CORS preflight grantd never allows.
+// cookie from POST /api/v1/session (SameSite=Strict). Cookie-authenticated
+// requests that change something must also carry the header X-Grantd-CSRF
+// (any value): other sites cannot send it without a CORS preflight grantd
+// never allows. On the proxy and the token endpoint, which act with a
+// datasource's credentials, the header is needed on every method and a
+// browser navigation is refused (see actsAsDatasource); their answers are
+// sandboxed.
 package api
 
 import (
@@ -52,6 +56,10 @@ type Config struct {
 	UI fs.FS
 	// Logger receives access logs; nothing secret is ever logged.
 	Logger *slog.Logger
+	// Meta keeps the list of signed-out sessions, so a sign-out holds
+	// across restarts and, on a shared store (etcd), across replicas (see
+	// revocations); nil keeps it in this process only.
+	Meta datasource.Meta
 	// Events lists the event log (GET /api/v1/events); nil when the store
 	// keeps none.
 	Events EventLister
@@ -92,6 +100,8 @@ type Server struct {
 	secure      bool       // cookies get Secure
 	redirectURI string
 	openAPIDoc  []byte // with the public URL as its server
+	revoked     *revocations
+	failures    *failureLimiter // wrong admin tokens per client address
 }
 
 // New builds the server and its routes.
@@ -129,6 +139,8 @@ func New(cfg Config) *Server {
 		secure:      cfg.PublicURL.Scheme == "https",
 		redirectURI: RedirectURI(cfg.PublicURL),
 		openAPIDoc:  openAPIFor(cfg.PublicURL),
+		revoked:     newRevocations(cfg.Meta, cfg.Now, cfg.Logger),
+		failures:    newFailureLimiter(cfg.Now),
 	}
 	s.proxy = newProxy(s)
 	s.app = fiber.New(fiber.Config{
@@ -213,11 +225,12 @@ func (s *Server) routes() {
 	auth.Put("/datasources/:id", s.putDatasource)
 	auth.Delete("/datasources/:id", s.deleteDatasource)
 	auth.Post("/datasources/:id/authorize", s.authorize)
+	auth.Post("/datasources/:id/authorize/start", s.mintStart)
 	auth.Get("/datasources/:id/authorize/start", s.authorizeStart)
 	auth.Get("/datasources/:id/status", s.status)
 	auth.Post("/datasources/:id/refresh", s.refresh)
 	auth.Post("/datasources/:id/revoke", s.revoke)
-	auth.Post("/datasources/:id/token", s.token)
+	auth.Post("/datasources/:id/token", s.actsAsDatasource, s.token)
 	auth.Get("/datasources/:id/connections", s.listConnections)
 	auth.Get("/datasources/:id/connections/:endUserId", s.getConnection)
 	auth.Delete("/datasources/:id/connections/:endUserId", s.deleteConnection)
@@ -225,8 +238,8 @@ func (s *Server) routes() {
 	auth.Post("/datasources/:id/connections/:endUserId/revoke", s.revokeConnection)
 	auth.Post("/datasources/:id/connections/:endUserId/check", s.checkConnection)
 	auth.Post("/connect/sessions", s.createConnectSession)
-	auth.All("/datasources/:id/proxy", s.proxy.handle)
-	auth.All("/datasources/:id/proxy/*", s.proxy.handle)
+	auth.All("/datasources/:id/proxy", s.actsAsDatasource, s.proxy.handle)
+	auth.All("/datasources/:id/proxy/*", s.actsAsDatasource, s.proxy.handle)
 	v1.All("/*", s.noRoute)
 
 	if s.cfg.UI != nil {

@@ -21,18 +21,18 @@ import (
 // /api/v1/datasources…): no client secret, but whether one is set, and
 // the authorization status.
 type DatasourceView struct {
-	ID               string                      `json:"id"`
-	Name             string                      `json:"name"`
-	URL              string                      `json:"url"`
-	Description      string                      `json:"description"`
-	ConnectionMode   datasource.ConnectionMode   `json:"connectionMode"`
-	ConnectionConfig map[string]string           `json:"connectionConfig"`
-	HealthCheck      *datasource.HealthCheck     `json:"healthCheck"`
-	Auth             AuthView                    `json:"auth"`
-	CreatedAt        time.Time                   `json:"createdAt"`
-	UpdatedAt        time.Time                   `json:"updatedAt"`
-	Authorization    datasource.Authorization    `json:"authorization"`
-	Health           *datasource.Health          `json:"health"`
+	ID               string                    `json:"id"`
+	Name             string                    `json:"name"`
+	URL              string                    `json:"url"`
+	Description      string                    `json:"description"`
+	ConnectionMode   datasource.ConnectionMode `json:"connectionMode"`
+	ConnectionConfig map[string]string         `json:"connectionConfig"`
+	HealthCheck      *datasource.HealthCheck   `json:"healthCheck"`
+	Auth             AuthView                  `json:"auth"`
+	CreatedAt        time.Time                 `json:"createdAt"`
+	UpdatedAt        time.Time                 `json:"updatedAt"`
+	Authorization    datasource.Authorization  `json:"authorization"`
+	Health           *datasource.Health        `json:"health"`
 	// Connections counts a per-user datasource's connections by status
 	// (lists only; absent for a shared datasource).
 	Connections map[datasource.Status]int `json:"connections,omitempty"`

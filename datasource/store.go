@@ -111,6 +111,11 @@ type Connections interface {
 type States interface {
 	// SaveState stores a new pending state.
 	SaveState(ctx context.Context, s *State) error
+	// State returns the state with key without consuming it, or
+	// ErrNotFound. Expired states are returned too. A callback reads the
+	// state first so that a request it must refuse (a browser without the
+	// binding cookie) does not use it up for the right one.
+	State(ctx context.Context, key string) (*State, error)
 	// ConsumeState removes and returns the state with key, atomically: of
 	// two concurrent calls at most one gets it. It returns ErrNotFound for
 	// an unknown or already used key. Expired states are returned too;

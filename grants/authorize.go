@@ -8,6 +8,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"time"
 
 	"golang.org/x/oauth2"
 
@@ -97,6 +99,82 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 	return ig.AuthCodeURL(call, state, verifier), nil
 }
 
+// StartTTL is how long a start token stays usable: it is minted right
+// before the browser is sent to it.
+const StartTTL = 2 * time.Minute
+
+// startKeyPrefix sets start tokens apart from states in the state store:
+// a state's key is a bare hex digest, so no callback can ever find a start
+// token, nor RedeemStart a state.
+const startKeyPrefix = "start:"
+
+// NewStart mints a one-time start token for a browser flow of datasource
+// id, which RedeemStart turns into the flow. Starting a browser flow takes
+// these two steps because the second is a browser navigation (a GET that
+// sets the binding cookie), which any page can make a signed-in browser
+// send: the token, handed out only to an authenticated request that no
+// other site can make, is what makes that GET the person's own. The token
+// is random (256 bits), stored only as a hash with the pending states,
+// and expires after StartTTL. returnTo is stored for the flow; the caller
+// has checked it.
+//
+// Errors: datasource.ErrNotFound; ErrNotInteractive for a grant that
+// needs no person; store failures.
+func (e *Engine) NewStart(ctx context.Context, id, returnTo string) (token string, expires time.Time, err error) {
+	d, err := e.store.Datasource(ctx, id)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	g, err := Lookup(d.Auth.GrantType)
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	if _, ok := g.(Interactive); !ok {
+		return "", time.Time{}, ErrNotInteractive
+	}
+	e.purgeStates(ctx)
+	token = randomToken()
+	now := e.clock.Now()
+	st := &datasource.State{
+		Key:          startKeyPrefix + StateKey(token),
+		DatasourceID: id,
+		ReturnTo:     returnTo,
+		CreatedAt:    now,
+		ExpiresAt:    now.Add(StartTTL),
+	}
+	if err := e.store.SaveState(ctx, st); err != nil {
+		return "", time.Time{}, err
+	}
+	return token, st.ExpiresAt, nil
+}
+
+// RedeemStart consumes a start token minted by NewStart for datasource
+// id — once, atomically, on any replica of the store — and starts the
+// flow as AuthorizeURL does, with the returnTo given to NewStart and the
+// state bound to binding (the browser's cookie).
+//
+// Errors: ErrInvalidStart (wrapped, with the reason); then those of
+// AuthorizeURL.
+func (e *Engine) RedeemStart(ctx context.Context, id, token, binding string) (string, error) {
+	if token == "" || len(token) > 512 {
+		return "", fmt.Errorf("%w: none given", ErrInvalidStart)
+	}
+	st, err := e.store.ConsumeState(ctx, startKeyPrefix+StateKey(token))
+	if errors.Is(err, datasource.ErrNotFound) {
+		return "", fmt.Errorf("%w: unknown or already used", ErrInvalidStart)
+	}
+	if err != nil {
+		return "", err
+	}
+	if st.Expired(e.clock.Now()) {
+		return "", fmt.Errorf("%w: expired", ErrInvalidStart)
+	}
+	if st.DatasourceID != id {
+		return "", fmt.Errorf("%w: minted for another datasource", ErrInvalidStart)
+	}
+	return e.AuthorizeURL(ctx, id, AuthorizeRequest{ReturnTo: st.ReturnTo, Binding: binding})
+}
+
 // StateKey is the store key of a state parameter: its SHA-256, so the
 // parameter itself, which works as a bearer credential for the callback,
 // is never stored.
@@ -148,9 +226,11 @@ type CallbackResult struct {
 	Authorization    datasource.Authorization
 }
 
-// Callback completes an authorization-code flow. The state is consumed
-// first, atomically, so a callback URL works once. Then: expired, or
-// started in another browser → ErrInvalidState; the provider's error →
+// Callback completes an authorization-code flow. The state is read and
+// checked first: unknown, expired, or started in another browser →
+// ErrInvalidState, and the state is left as it was, so a request from the
+// wrong browser cannot use up the right one's flow. Then it is consumed,
+// atomically, so a callback URL works once. Then: the provider's error →
 // reported in the result; the datasource gone or reconfigured since the
 // flow started → reported; else the code is exchanged (with the PKCE
 // verifier and the stored redirect URI, once, never retried) and the
@@ -162,21 +242,34 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 	if r.State == "" || len(r.State) > 512 {
 		return nil, &StateError{Reason: "no state parameter"}
 	}
-	st, err := e.store.ConsumeState(ctx, StateKey(r.State))
-	if errors.Is(err, datasource.ErrNotFound) {
-		return nil, &StateError{Reason: "unknown or already used"}
+	stateKey := StateKey(r.State)
+	check := func(st *datasource.State, err error) error {
+		if errors.Is(err, datasource.ErrNotFound) {
+			return &StateError{Reason: "unknown or already used"}
+		}
+		if err != nil {
+			return err
+		}
+		if st.Expired(e.clock.Now()) {
+			return &StateError{Reason: "expired"}
+		}
+		if st.Connect {
+			return &StateError{Reason: "unknown or already used"}
+		}
+		if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
+			return &StateError{Reason: "started in another browser"}
+		}
+		return nil
 	}
-	if err != nil {
+	if err := check(e.store.State(ctx, stateKey)); err != nil {
 		return nil, err
 	}
-	if st.Expired(e.clock.Now()) {
-		return nil, &StateError{Reason: "expired"}
-	}
-	if st.Binding != nil && subtle.ConstantTimeCompare(st.Binding, bindingHash(r.Binding)) != 1 {
-		return nil, &StateError{Reason: "started in another browser"}
-	}
-	if st.Connect {
-		return nil, &StateError{Reason: "a connect session, not an authorization"}
+	// Two callbacks of the right browser may both get here: one consumes.
+	// A state never changes once saved, so what is consumed is what was
+	// checked; it is checked again all the same.
+	st, err := e.store.ConsumeState(ctx, stateKey)
+	if err := check(st, err); err != nil {
+		return nil, err
 	}
 	key := datasource.Key{Datasource: st.DatasourceID, EndUser: st.EndUserID}
 	res := &CallbackResult{DatasourceID: st.DatasourceID, EndUserID: st.EndUserID, ReturnTo: st.ReturnTo}

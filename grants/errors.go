@@ -33,6 +33,9 @@ var (
 	// ErrInvalidState is returned by Callback for a state that is unknown,
 	// already used, expired or started in another browser.
 	ErrInvalidState = errors.New("grants: invalid authorization state")
+	// ErrInvalidStart is returned by RedeemStart for a start token that is
+	// unknown, already used, expired or minted for another datasource.
+	ErrInvalidStart = errors.New("grants: invalid start token")
 	// ErrUnknownGrant is returned for a grant type with no registered Grant.
 	ErrUnknownGrant = errors.New("grants: no such grant type")
 	// ErrEndUserRequired is returned for a per-user datasource asked for

@@ -37,6 +37,7 @@ const adminToken = "ui-test-admin-token-0123456789"
 type server struct {
 	URL      string
 	provider *grantstest.Provider
+	hub      *webhook.Dispatcher // writes the events
 }
 
 func startServer(t *testing.T) *server {
@@ -75,12 +76,12 @@ func startServer(t *testing.T) *server {
 	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
 	p.AddClient(grantstest.Client{ID: "svc", Secret: "svc-secret", Scopes: []string{"api/read", "api/write"}})
 	p.AddClient(grantstest.Client{ID: "web", Secret: "web-secret", Scopes: []string{"openid", "profile"}, RedirectURIs: []string{api.RedirectURI(public)}})
-	return &server{URL: public.String(), provider: p}
+	return &server{URL: public.String(), provider: p, hub: hub}
 }
 
 // browser starts Debian's chromium headless with the flags this machine
 // needs. CI installs chromium; without it the test fails, it does not skip.
-func browser(t *testing.T) (context.Context, string) {
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) (context.Context, string) {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -101,6 +102,7 @@ func browser(t *testing.T) (context.Context, string) {
 		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(1280, 1000),
 	}
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	// The deadline only catches a hang; every step waits on a condition.
@@ -182,7 +184,14 @@ func fill(sel, value string) step {
 // signIn opens the UI and trades the admin token for a session cookie.
 func signIn(t *testing.T, ctx context.Context, s *server) {
 	t.Helper()
-	run(t, ctx, "sign in", chromedp.Navigate(s.URL+"/login"),
+	signInAt(t, ctx, s.URL)
+}
+
+// signInAt signs in to the UI at base, which may name grantd by another
+// host name than its public URL.
+func signInAt(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	run(t, ctx, "sign in", chromedp.Navigate(base+"/login"),
 		fill("#login-token", adminToken), click("#login-submit"), visible("#new-datasource"))
 }
 

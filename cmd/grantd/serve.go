@@ -113,6 +113,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Logger:         log,
 		Metrics:        metrics,
 		Events:         st.store,
+		Meta:           st.store,
 		Publish:        hooks.Publish,
 		MetricsPublic:  c.MetricsPublic,
 		ProxyTimeout:   c.ProxyTimeout,

@@ -26,6 +26,22 @@ func (s *Store) SaveState(ctx context.Context, st *datasource.State) error {
 	})
 }
 
+// State implements datasource.Store.
+func (s *Store) State(ctx context.Context, key string) (*datasource.State, error) {
+	var rec []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		rec = bytes.Clone(tx.Bucket(bucketStates).Get([]byte(key)))
+		if rec == nil {
+			return datasource.ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.codec.Load().DecodeState(key, rec)
+}
+
 // ConsumeState implements datasource.Store: the read and the delete are one
 // transaction, so a state is handed out at most once.
 func (s *Store) ConsumeState(ctx context.Context, key string) (*datasource.State, error) {

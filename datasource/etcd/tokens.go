@@ -145,6 +145,18 @@ func (s *Store) SaveState(ctx context.Context, st *datasource.State) error {
 	return nil
 }
 
+// State implements datasource.Store.
+func (s *Store) State(ctx context.Context, key string) (*datasource.State, error) {
+	resp, err := s.get(ctx, s.c.key("state", key))
+	if err != nil {
+		return nil, err
+	}
+	if len(resp.Kvs) == 0 {
+		return nil, datasource.ErrNotFound
+	}
+	return s.cdc().DecodeState(key, resp.Kvs[0].Value)
+}
+
 // ConsumeState implements datasource.Store: a delete that returns what it
 // deleted, so of two concurrent calls (on any replicas) one gets the state.
 func (s *Store) ConsumeState(ctx context.Context, key string) (*datasource.State, error) {

@@ -27,6 +27,7 @@ func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
 		{"TokenGenerations", testTokenGenerations},
 		{"ConcurrentTokenSaves", testConcurrentTokenSaves},
 		{"ConsumeStateOnce", testConsumeStateOnce},
+		{"ReadStateKeepsIt", testReadStateKeepsIt},
 		{"PurgeStatesAndDeleteCascade", testPurgeStatesAndDeleteCascade},
 		{"SecretsRoundTrip", testSecretsRoundTrip},
 		{"Meta", testMeta},
@@ -394,6 +395,35 @@ func testConsumeStateOnce(t *testing.T, s datasource.Store) {
 	}
 	if err := s.SaveState(ctx, &datasource.State{Key: "x", DatasourceID: "ds_missing"}); !errors.Is(err, datasource.ErrNotFound) {
 		t.Errorf("state for a missing datasource: %v", err)
+	}
+}
+
+func testReadStateKeepsIt(t *testing.T, s datasource.Store) {
+	s.CreateDatasource(ctx, sample("ds_1", "one"))
+	exp := time.Date(2026, 1, 1, 0, 10, 0, 0, time.UTC)
+	want := &datasource.State{Key: "key", DatasourceID: "ds_1", Verifier: datasource.NewSecret(Verifier), Binding: []byte{1, 2, 3},
+		ReturnTo: "/back", ExpiresAt: exp}
+	if err := s.SaveState(ctx, want); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		got, err := s.State(ctx, "key")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.DatasourceID != "ds_1" || got.Verifier.Reveal() != Verifier || string(got.Binding) != string(want.Binding) ||
+			got.ReturnTo != "/back" || !got.ExpiresAt.Equal(exp) {
+			t.Fatalf("read %+v", got)
+		}
+	}
+	if _, err := s.ConsumeState(ctx, "key"); err != nil {
+		t.Fatalf("consume after reads: %v", err)
+	}
+	if _, err := s.State(ctx, "key"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("read after consume: %v", err)
+	}
+	if _, err := s.State(ctx, "nope"); !errors.Is(err, datasource.ErrNotFound) {
+		t.Errorf("unknown key: %v", err)
 	}
 }
 

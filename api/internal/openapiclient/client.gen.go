@@ -478,7 +478,7 @@ type OAuth2RefreshClientAuthentication string
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
 
-// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Problem struct {
 	Detail *string `json:"detail,omitempty"`
 
@@ -563,6 +563,15 @@ type SessionRequest struct {
 	Token string `json:"token"`
 }
 
+// StartResponse defines model for StartResponse.
+type StartResponse struct {
+	// ExpiresAt when the start token expires (2 minutes after it was minted)
+	ExpiresAt time.Time `json:"expiresAt"`
+
+	// StartUrl a path on grantd, /api/v1/datasources/{id}/authorize/start?start=<one-time token>: open it in the signed-in browser (a top-level navigation) to start the flow
+	StartUrl string `json:"startUrl"`
+}
+
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
@@ -574,52 +583,58 @@ type TokenResponse struct {
 	TokenType string `json:"token_type"`
 }
 
-// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Conflict = Problem
 
-// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Forbidden = Problem
 
-// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotAuthorized = Problem
 
-// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotFound = Problem
 
-// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadGateway = Problem
 
-// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadRequest = Problem
 
-// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyForbidden = Problem
 
-// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyNotFound = Problem
 
-// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTimeout = Problem
 
-// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooLarge = Problem
 
-// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type ProxyTooManyAttempts = Problem
+
+// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyUnauthorized = Problem
 
-// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TokenFailed = Problem
 
-// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooLarge = Problem
 
-// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type TooManyAttempts = Problem
+
+// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unauthorized = Problem
 
-// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, not-interactive (400); unauthorized (401); token-not-exposed, csrf (403); not-found (404); duplicate-name (409); body-too-large (413); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
@@ -635,8 +650,8 @@ type AuthorizeCallbackParams struct {
 
 // StartBrowserAuthorizationParams defines parameters for StartBrowserAuthorization.
 type StartBrowserAuthorizationParams struct {
-	// ReturnTo as in POST …/authorize: a path on grantd starting with a single "/"
-	ReturnTo *string `form:"returnTo,omitempty" json:"returnTo,omitempty"`
+	// Start the one-time start token, as in the startUrl from POST …/authorize/start
+	Start string `form:"start" json:"start"`
 }
 
 // ListEventsParams defines parameters for ListEvents.
@@ -657,6 +672,9 @@ type ReplaceDatasourceJSONRequestBody = DatasourceInput
 
 // AuthorizeDatasourceJSONRequestBody defines body for AuthorizeDatasource for application/json ContentType.
 type AuthorizeDatasourceJSONRequestBody = AuthorizeRequest
+
+// CreateBrowserAuthorizationStartJSONRequestBody defines body for CreateBrowserAuthorizationStart for application/json ContentType.
+type CreateBrowserAuthorizationStartJSONRequestBody = AuthorizeRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = SessionRequest
@@ -761,7 +779,7 @@ type ClientInterface interface {
 
 	// AuthorizeCallback the OAuth 2.0 redirect callback (the redirect URI)
 	//
-	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 	//
 	// Corresponds with GET /api/v1/datasources/authorize (the `AuthorizeCallback` operationId).
 	AuthorizeCallback(ctx context.Context, params *AuthorizeCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -812,12 +830,30 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/authorize (the `AuthorizeDatasource` operationId).
 	AuthorizeDatasource(ctx context.Context, id string, body AuthorizeDatasourceJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// StartBrowserAuthorization start an authorization-code flow in a browser
+	// StartBrowserAuthorization start an authorization-code flow in a browser, with a one-time start token
 	//
-	// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+	// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/authorize/start (the `StartBrowserAuthorization` operationId).
 	StartBrowserAuthorization(ctx context.Context, id string, params *StartBrowserAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBrowserAuthorizationStartWithBody mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStartWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateBrowserAuthorizationStart mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStart(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootDeleteWithBody DELETE through the datasource's token to url itself
 	//
@@ -939,7 +975,9 @@ type ClientInterface interface {
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 	GetOpenApi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// DeleteSession sign out: clear the session cookie
+	// DeleteSession sign out: clear the session cookie and revoke the session
+	//
+	// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 	//
 	// Corresponds with DELETE /api/v1/session (the `DeleteSession` operationId).
 	DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1047,7 +1085,7 @@ func (c *Client) CreateDatasource(ctx context.Context, body CreateDatasourceJSON
 
 // AuthorizeCallback the OAuth 2.0 redirect callback (the redirect URI)
 //
-// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 //
 // Corresponds with GET /api/v1/datasources/authorize (the `AuthorizeCallback` operationId).
 func (c *Client) AuthorizeCallback(ctx context.Context, params *AuthorizeCallbackParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -1168,13 +1206,51 @@ func (c *Client) AuthorizeDatasource(ctx context.Context, id string, body Author
 	return c.Client.Do(req)
 }
 
-// StartBrowserAuthorization start an authorization-code flow in a browser
+// StartBrowserAuthorization start an authorization-code flow in a browser, with a one-time start token
 //
-// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 //
 // Corresponds with GET /api/v1/datasources/{id}/authorize/start (the `StartBrowserAuthorization` operationId).
 func (c *Client) StartBrowserAuthorization(ctx context.Context, id string, params *StartBrowserAuthorizationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewStartBrowserAuthorizationRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBrowserAuthorizationStartWithBody mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *Client) CreateBrowserAuthorizationStartWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBrowserAuthorizationStartRequestWithBody(c.Server, id, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateBrowserAuthorizationStart mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *Client) CreateBrowserAuthorizationStart(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateBrowserAuthorizationStartRequest(c.Server, id, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1505,7 +1581,9 @@ func (c *Client) GetOpenApi(ctx context.Context, reqEditors ...RequestEditorFn) 
 	return c.Client.Do(req)
 }
 
-// DeleteSession sign out: clear the session cookie
+// DeleteSession sign out: clear the session cookie and revoke the session
+//
+// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 //
 // Corresponds with DELETE /api/v1/session (the `DeleteSession` operationId).
 func (c *Client) DeleteSession(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2014,16 +2092,12 @@ func NewStartBrowserAuthorizationRequest(server string, id string, params *Start
 		// per the OpenAPI spec (e.g. "color=blue,black,brown").
 		var rawQueryFragments []string
 
-		if params.ReturnTo != nil {
-
-			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "returnTo", *params.ReturnTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
-				return nil, err
-			} else {
-				for _, qp := range strings.Split(queryFrag, "&") {
-					rawQueryFragments = append(rawQueryFragments, qp)
-				}
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "start", params.Start, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
 			}
-
 		}
 
 		if encoded := queryValues.Encode(); encoded != "" {
@@ -2036,6 +2110,53 @@ func NewStartBrowserAuthorizationRequest(server string, id string, params *Start
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewCreateBrowserAuthorizationStartRequest calls the generic CreateBrowserAuthorizationStart builder with application/json body
+func NewCreateBrowserAuthorizationStartRequest(server string, id string, body CreateBrowserAuthorizationStartJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateBrowserAuthorizationStartRequestWithBody(server, id, "application/json", bodyReader)
+}
+
+// NewCreateBrowserAuthorizationStartRequestWithBody constructs an http.Request for the CreateBrowserAuthorizationStart method, with any body, and a specified content type
+func NewCreateBrowserAuthorizationStartRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/authorize/start", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3071,7 +3192,7 @@ type ClientWithResponsesInterface interface {
 
 	// AuthorizeCallbackWithResponse the OAuth 2.0 redirect callback (the redirect URI)
 	//
-	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+	// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3128,14 +3249,32 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/authorize (the `AuthorizeDatasource` operationId).
 	AuthorizeDatasourceWithResponse(ctx context.Context, id string, body AuthorizeDatasourceJSONRequestBody, reqEditors ...RequestEditorFn) (*AuthorizeDatasourceResponse, error)
 
-	// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser
+	// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser, with a one-time start token
 	//
-	// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+	// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/authorize/start (the `StartBrowserAuthorization` operationId).
 	StartBrowserAuthorizationWithResponse(ctx context.Context, id string, params *StartBrowserAuthorizationParams, reqEditors ...RequestEditorFn) (*StartBrowserAuthorizationResponse, error)
+
+	// CreateBrowserAuthorizationStartWithBodyWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStartWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error)
+
+	// CreateBrowserAuthorizationStartWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+	//
+	// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+	CreateBrowserAuthorizationStartWithResponse(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error)
 
 	// ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
 	//
@@ -3281,7 +3420,9 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 	GetOpenApiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenApiResponse, error)
 
-	// DeleteSessionWithResponse sign out: clear the session cookie
+	// DeleteSessionWithResponse sign out: clear the session cookie and revoke the session
+	//
+	// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -3338,6 +3479,11 @@ type GetConfigResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetConfigResponse429Headers the declared response headers of an HTTP 429 response for GetConfig
+type GetConfigResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetConfigResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3345,8 +3491,12 @@ type GetConfigResponse struct {
 	JSON200 *Config
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetConfigResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetConfigResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3357,6 +3507,11 @@ func (r GetConfigResponse) GetJSON200() *Config {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetConfigResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetConfigResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -3393,6 +3548,11 @@ type ListDatasourcesResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListDatasourcesResponse429Headers the declared response headers of an HTTP 429 response for ListDatasources
+type ListDatasourcesResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ListDatasourcesResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3400,10 +3560,14 @@ type ListDatasourcesResponse struct {
 	JSON200 *DatasourceList
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListDatasourcesResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListDatasourcesResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3414,6 +3578,11 @@ func (r ListDatasourcesResponse) GetJSON200() *DatasourceList {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListDatasourcesResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListDatasourcesResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3460,6 +3629,11 @@ type CreateDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateDatasourceResponse429Headers the declared response headers of an HTTP 429 response for CreateDatasource
+type CreateDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3475,12 +3649,16 @@ type CreateDatasourceResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateDatasourceResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateDatasourceResponse429Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -3511,6 +3689,11 @@ func (r CreateDatasourceResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateDatasourceResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3607,6 +3790,11 @@ type DeleteDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteDatasourceResponse429Headers the declared response headers of an HTTP 429 response for DeleteDatasource
+type DeleteDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type DeleteDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3616,10 +3804,14 @@ type DeleteDatasourceResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteDatasourceResponse429Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -3635,6 +3827,11 @@ func (r DeleteDatasourceResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r DeleteDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3676,6 +3873,11 @@ type GetDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetDatasourceResponse429Headers the declared response headers of an HTTP 429 response for GetDatasource
+type GetDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3685,10 +3887,14 @@ type GetDatasourceResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3704,6 +3910,11 @@ func (r GetDatasourceResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3745,6 +3956,11 @@ type ReplaceDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ReplaceDatasourceResponse429Headers the declared response headers of an HTTP 429 response for ReplaceDatasource
+type ReplaceDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ReplaceDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3762,10 +3978,14 @@ type ReplaceDatasourceResponse struct {
 	ApplicationproblemJSON409 *Conflict
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ReplaceDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReplaceDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3801,6 +4021,11 @@ func (r ReplaceDatasourceResponse) GetApplicationproblemJSON409() *Conflict {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r ReplaceDatasourceResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ReplaceDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3842,6 +4067,11 @@ type AuthorizeDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// AuthorizeDatasourceResponse429Headers the declared response headers of an HTTP 429 response for AuthorizeDatasource
+type AuthorizeDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type AuthorizeDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3857,10 +4087,14 @@ type AuthorizeDatasourceResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *AuthorizeDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *AuthorizeDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3891,6 +4125,11 @@ func (r AuthorizeDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r AuthorizeDatasourceResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r AuthorizeDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -3938,6 +4177,11 @@ type StartBrowserAuthorizationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// StartBrowserAuthorizationResponse429Headers the declared response headers of an HTTP 429 response for StartBrowserAuthorization
+type StartBrowserAuthorizationResponse429Headers struct {
+	RetryAfter *int
+}
+
 type StartBrowserAuthorizationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3947,12 +4191,16 @@ type StartBrowserAuthorizationResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers302 the parsed response headers for an HTTP 302 response
 	Headers302 *StartBrowserAuthorizationResponse302Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *StartBrowserAuthorizationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StartBrowserAuthorizationResponse429Headers
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -3968,6 +4216,11 @@ func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON401() *Unaut
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -4004,6 +4257,128 @@ func (r StartBrowserAuthorizationResponse) ContentType() string {
 	return ""
 }
 
+// CreateBrowserAuthorizationStartResponse200Headers the declared response headers of an HTTP 200 response for CreateBrowserAuthorizationStart
+type CreateBrowserAuthorizationStartResponse200Headers struct {
+	CacheControl *string
+}
+
+// CreateBrowserAuthorizationStartResponse401Headers the declared response headers of an HTTP 401 response for CreateBrowserAuthorizationStart
+type CreateBrowserAuthorizationStartResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateBrowserAuthorizationStartResponse429Headers the declared response headers of an HTTP 429 response for CreateBrowserAuthorizationStart
+type CreateBrowserAuthorizationStartResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateBrowserAuthorizationStartResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StartResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CreateBrowserAuthorizationStartResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateBrowserAuthorizationStartResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateBrowserAuthorizationStartResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CreateBrowserAuthorizationStartResponse) GetJSON200() *StartResponse {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateBrowserAuthorizationStartResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateBrowserAuthorizationStartResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateBrowserAuthorizationStartResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateBrowserAuthorizationStartResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateBrowserAuthorizationStartResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ProxyDatasourceRootDeleteResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootDelete
+type ProxyDatasourceRootDeleteResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootDeleteResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootDelete
+type ProxyDatasourceRootDeleteResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootDeleteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4019,10 +4394,16 @@ type ProxyDatasourceRootDeleteResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootDeleteResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootDeleteResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4053,6 +4434,11 @@ func (r ProxyDatasourceRootDeleteResponse) GetApplicationproblemJSON413() *Proxy
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootDeleteResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootDeleteResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4094,6 +4480,17 @@ func (r ProxyDatasourceRootDeleteResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootGetResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootGet
+type ProxyDatasourceRootGetResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootGetResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootGet
+type ProxyDatasourceRootGetResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4109,10 +4506,16 @@ type ProxyDatasourceRootGetResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootGetResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootGetResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4143,6 +4546,11 @@ func (r ProxyDatasourceRootGetResponse) GetApplicationproblemJSON413() *ProxyToo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootGetResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootGetResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4184,6 +4592,17 @@ func (r ProxyDatasourceRootGetResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootHeadResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootHead
+type ProxyDatasourceRootHeadResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootHeadResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootHead
+type ProxyDatasourceRootHeadResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootHeadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4199,10 +4618,16 @@ type ProxyDatasourceRootHeadResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootHeadResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootHeadResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4233,6 +4658,11 @@ func (r ProxyDatasourceRootHeadResponse) GetApplicationproblemJSON413() *ProxyTo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootHeadResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootHeadResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4274,6 +4704,17 @@ func (r ProxyDatasourceRootHeadResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootOptionsResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootOptions
+type ProxyDatasourceRootOptionsResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootOptionsResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootOptions
+type ProxyDatasourceRootOptionsResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootOptionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4289,10 +4730,16 @@ type ProxyDatasourceRootOptionsResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootOptionsResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootOptionsResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4323,6 +4770,11 @@ func (r ProxyDatasourceRootOptionsResponse) GetApplicationproblemJSON413() *Prox
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootOptionsResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootOptionsResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4364,6 +4816,17 @@ func (r ProxyDatasourceRootOptionsResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPatchResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootPatch
+type ProxyDatasourceRootPatchResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootPatchResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPatch
+type ProxyDatasourceRootPatchResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootPatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4379,10 +4842,16 @@ type ProxyDatasourceRootPatchResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootPatchResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootPatchResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4413,6 +4882,11 @@ func (r ProxyDatasourceRootPatchResponse) GetApplicationproblemJSON413() *ProxyT
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootPatchResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootPatchResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4454,6 +4928,17 @@ func (r ProxyDatasourceRootPatchResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPostResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootPost
+type ProxyDatasourceRootPostResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootPostResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPost
+type ProxyDatasourceRootPostResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootPostResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4469,10 +4954,16 @@ type ProxyDatasourceRootPostResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootPostResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootPostResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4503,6 +4994,11 @@ func (r ProxyDatasourceRootPostResponse) GetApplicationproblemJSON413() *ProxyTo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootPostResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootPostResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4544,6 +5040,17 @@ func (r ProxyDatasourceRootPostResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceRootPutResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootPut
+type ProxyDatasourceRootPutResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceRootPutResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceRootPut
+type ProxyDatasourceRootPutResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceRootPutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4559,10 +5066,16 @@ type ProxyDatasourceRootPutResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceRootPutResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceRootPutResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4593,6 +5106,11 @@ func (r ProxyDatasourceRootPutResponse) GetApplicationproblemJSON413() *ProxyToo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceRootPutResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceRootPutResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4634,6 +5152,17 @@ func (r ProxyDatasourceRootPutResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceDeleteResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceDelete
+type ProxyDatasourceDeleteResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceDeleteResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceDelete
+type ProxyDatasourceDeleteResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceDeleteResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4649,10 +5178,16 @@ type ProxyDatasourceDeleteResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceDeleteResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceDeleteResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4683,6 +5218,11 @@ func (r ProxyDatasourceDeleteResponse) GetApplicationproblemJSON413() *ProxyTooL
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceDeleteResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceDeleteResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4724,6 +5264,17 @@ func (r ProxyDatasourceDeleteResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceGetResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceGet
+type ProxyDatasourceGetResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceGetResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceGet
+type ProxyDatasourceGetResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceGetResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4739,10 +5290,16 @@ type ProxyDatasourceGetResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceGetResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceGetResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4773,6 +5330,11 @@ func (r ProxyDatasourceGetResponse) GetApplicationproblemJSON413() *ProxyTooLarg
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceGetResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceGetResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4814,6 +5376,17 @@ func (r ProxyDatasourceGetResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceHeadResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceHead
+type ProxyDatasourceHeadResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceHeadResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceHead
+type ProxyDatasourceHeadResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceHeadResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4829,10 +5402,16 @@ type ProxyDatasourceHeadResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceHeadResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceHeadResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4863,6 +5442,11 @@ func (r ProxyDatasourceHeadResponse) GetApplicationproblemJSON413() *ProxyTooLar
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceHeadResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceHeadResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4904,6 +5488,17 @@ func (r ProxyDatasourceHeadResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourceOptionsResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceOptions
+type ProxyDatasourceOptionsResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourceOptionsResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourceOptions
+type ProxyDatasourceOptionsResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourceOptionsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4919,10 +5514,16 @@ type ProxyDatasourceOptionsResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourceOptionsResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourceOptionsResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -4953,6 +5554,11 @@ func (r ProxyDatasourceOptionsResponse) GetApplicationproblemJSON413() *ProxyToo
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourceOptionsResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourceOptionsResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -4994,6 +5600,17 @@ func (r ProxyDatasourceOptionsResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePatchResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourcePatch
+type ProxyDatasourcePatchResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourcePatchResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePatch
+type ProxyDatasourcePatchResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourcePatchResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5009,10 +5626,16 @@ type ProxyDatasourcePatchResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourcePatchResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourcePatchResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -5043,6 +5666,11 @@ func (r ProxyDatasourcePatchResponse) GetApplicationproblemJSON413() *ProxyTooLa
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourcePatchResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourcePatchResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5084,6 +5712,17 @@ func (r ProxyDatasourcePatchResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePostResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourcePost
+type ProxyDatasourcePostResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourcePostResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePost
+type ProxyDatasourcePostResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourcePostResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5099,10 +5738,16 @@ type ProxyDatasourcePostResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourcePostResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourcePostResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -5133,6 +5778,11 @@ func (r ProxyDatasourcePostResponse) GetApplicationproblemJSON413() *ProxyTooLar
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourcePostResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourcePostResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5174,6 +5824,17 @@ func (r ProxyDatasourcePostResponse) ContentType() string {
 	return ""
 }
 
+// ProxyDatasourcePutResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourcePut
+type ProxyDatasourcePutResponse429Headers struct {
+	RetryAfter *string
+}
+
+// ProxyDatasourcePutResponseDefaultHeaders the declared response headers of an HTTP default response for ProxyDatasourcePut
+type ProxyDatasourcePutResponseDefaultHeaders struct {
+	ContentSecurityPolicy *string
+	XContentTypeOptions   *string
+}
+
 type ProxyDatasourcePutResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5189,10 +5850,16 @@ type ProxyDatasourcePutResponse struct {
 	ApplicationproblemJSON413 *ProxyTooLarge
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *ProxyTooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *ProxyBadGateway
 	// ApplicationproblemJSON504 the response for an HTTP 504 `application/problem+json` response
 	ApplicationproblemJSON504 *ProxyTimeout
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ProxyDatasourcePutResponse429Headers
+	// HeadersDefault the parsed response headers for an HTTP default response
+	HeadersDefault *ProxyDatasourcePutResponseDefaultHeaders
 }
 
 // GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
@@ -5223,6 +5890,11 @@ func (r ProxyDatasourcePutResponse) GetApplicationproblemJSON413() *ProxyTooLarg
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r ProxyDatasourcePutResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ProxyDatasourcePutResponse) GetApplicationproblemJSON429() *ProxyTooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5269,6 +5941,11 @@ type RefreshDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RefreshDatasourceResponse429Headers the declared response headers of an HTTP 429 response for RefreshDatasource
+type RefreshDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type RefreshDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5280,10 +5957,14 @@ type RefreshDatasourceResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RefreshDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RefreshDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5304,6 +5985,11 @@ func (r RefreshDatasourceResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RefreshDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RefreshDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5345,6 +6031,11 @@ type RevokeDatasourceResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RevokeDatasourceResponse429Headers the declared response headers of an HTTP 429 response for RevokeDatasource
+type RevokeDatasourceResponse429Headers struct {
+	RetryAfter *int
+}
+
 type RevokeDatasourceResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5356,10 +6047,14 @@ type RevokeDatasourceResponse struct {
 	ApplicationproblemJSON403 *Forbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RevokeDatasourceResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeDatasourceResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5380,6 +6075,11 @@ func (r RevokeDatasourceResponse) GetApplicationproblemJSON403() *Forbidden {
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r RevokeDatasourceResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeDatasourceResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5421,6 +6121,11 @@ type GetDatasourceStatusResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetDatasourceStatusResponse429Headers the declared response headers of an HTTP 429 response for GetDatasourceStatus
+type GetDatasourceStatusResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetDatasourceStatusResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5430,10 +6135,14 @@ type GetDatasourceStatusResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDatasourceStatusResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceStatusResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5449,6 +6158,11 @@ func (r GetDatasourceStatusResponse) GetApplicationproblemJSON401() *Unauthorize
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
 func (r GetDatasourceStatusResponse) GetApplicationproblemJSON404() *NotFound {
 	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceStatusResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5495,6 +6209,11 @@ type GetDatasourceTokenResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetDatasourceTokenResponse429Headers the declared response headers of an HTTP 429 response for GetDatasourceToken
+type GetDatasourceTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetDatasourceTokenResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5508,6 +6227,8 @@ type GetDatasourceTokenResponse struct {
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON424 the response for an HTTP 424 `application/problem+json` response
 	ApplicationproblemJSON424 *NotAuthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSON502 the response for an HTTP 502 `application/problem+json` response
 	ApplicationproblemJSON502 *TokenFailed
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
@@ -5516,6 +6237,8 @@ type GetDatasourceTokenResponse struct {
 	Headers200 *GetDatasourceTokenResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetDatasourceTokenResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceTokenResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5541,6 +6264,11 @@ func (r GetDatasourceTokenResponse) GetApplicationproblemJSON404() *NotFound {
 // GetApplicationproblemJSON424 returns the response for an HTTP 424 `application/problem+json` response
 func (r GetDatasourceTokenResponse) GetApplicationproblemJSON424() *NotAuthorized {
 	return r.ApplicationproblemJSON424
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceTokenResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSON502 returns the response for an HTTP 502 `application/problem+json` response
@@ -5587,6 +6315,11 @@ type ListEventsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListEventsResponse429Headers the declared response headers of an HTTP 429 response for ListEvents
+type ListEventsResponse429Headers struct {
+	RetryAfter *int
+}
+
 type ListEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5596,10 +6329,14 @@ type ListEventsResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListEventsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListEventsResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5615,6 +6352,11 @@ func (r ListEventsResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5697,6 +6439,11 @@ type DeleteSessionResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteSessionResponse429Headers the declared response headers of an HTTP 429 response for DeleteSession
+type DeleteSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
 type DeleteSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5704,8 +6451,12 @@ type DeleteSessionResponse struct {
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
 	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteSessionResponse429Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -5716,6 +6467,11 @@ func (r DeleteSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 // GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
 func (r DeleteSessionResponse) GetApplicationproblemJSON403() *Forbidden {
 	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -5752,6 +6508,11 @@ type GetSessionResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetSessionResponse429Headers the declared response headers of an HTTP 429 response for GetSession
+type GetSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5759,8 +6520,12 @@ type GetSessionResponse struct {
 	JSON200 *Session
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetSessionResponse429Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5771,6 +6536,11 @@ func (r GetSessionResponse) GetJSON200() *Session {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -5807,6 +6577,11 @@ type CreateSessionResponse201Headers struct {
 	SetCookie *string
 }
 
+// CreateSessionResponse429Headers the declared response headers of an HTTP 429 response for CreateSession
+type CreateSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
 type CreateSessionResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5818,10 +6593,14 @@ type CreateSessionResponse struct {
 	ApplicationproblemJSON401 *Problem
 	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
 	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateSessionResponse201Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateSessionResponse429Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -5842,6 +6621,11 @@ func (r CreateSessionResponse) GetApplicationproblemJSON401() *Problem {
 // GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
 func (r CreateSessionResponse) GetApplicationproblemJSON413() *TooLarge {
 	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
@@ -5924,18 +6708,32 @@ type GetMetricsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// GetMetricsResponse429Headers the declared response headers of an HTTP 429 response for GetMetrics
+type GetMetricsResponse429Headers struct {
+	RetryAfter *int
+}
+
 type GetMetricsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *GetMetricsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetMetricsResponse429Headers
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetMetricsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
 }
 
 // GetBody returns the raw response body bytes
@@ -6069,7 +6867,7 @@ func (c *ClientWithResponses) CreateDatasourceWithResponse(ctx context.Context, 
 
 // AuthorizeCallbackWithResponse the OAuth 2.0 redirect callback (the redirect URI)
 //
-// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
+// The provider sends the person's browser here; the state is the credential, so no admin token or session is needed. The state is single-use (consumed atomically) and expires after 10 minutes; a callback refused for a missing or foreign binding cookie leaves it for the browser that started the flow. The redirect URI is <public URL>/api/v1/datasources/authorize, built from the configured public URL, never from request headers.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6168,9 +6966,9 @@ func (c *ClientWithResponses) AuthorizeDatasourceWithResponse(ctx context.Contex
 	return ParseAuthorizeDatasourceResponse(rsp)
 }
 
-// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser
+// StartBrowserAuthorizationWithResponse start an authorization-code flow in a browser, with a one-time start token
 //
-// Like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused.
+// Redeems the start token minted by POST …/authorize/start (once, for this datasource, within 2 minutes), then works like POST …/authorize, but the state is also bound to this browser by an HttpOnly cookie, and a callback from any other browser is refused. Without a valid start token nothing starts: a GET is what any page can make a signed-in browser send.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6181,6 +6979,36 @@ func (c *ClientWithResponses) StartBrowserAuthorizationWithResponse(ctx context.
 		return nil, err
 	}
 	return ParseStartBrowserAuthorizationResponse(rsp)
+}
+
+// CreateBrowserAuthorizationStartWithBodyWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *ClientWithResponses) CreateBrowserAuthorizationStartWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error) {
+	rsp, err := c.CreateBrowserAuthorizationStartWithBody(ctx, id, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBrowserAuthorizationStartResponse(rsp)
+}
+
+// CreateBrowserAuthorizationStartWithResponse mint a one-time URL that starts an authorization-code flow in a browser
+//
+// The first of the two steps of a browser flow, as the UI's Authorize button takes them: this POST (which, authenticated by the session cookie, needs X-Grantd-CSRF like every such POST) answers a start URL holding a one-time token; the browser then opens it (GET …/authorize/start), which binds the flow to the browser and redirects to the provider.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
+func (c *ClientWithResponses) CreateBrowserAuthorizationStartWithResponse(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error) {
+	rsp, err := c.CreateBrowserAuthorizationStart(ctx, id, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateBrowserAuthorizationStartResponse(rsp)
 }
 
 // ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
@@ -6447,7 +7275,9 @@ func (c *ClientWithResponses) GetOpenApiWithResponse(ctx context.Context, reqEdi
 	return ParseGetOpenApiResponse(rsp)
 }
 
-// DeleteSessionWithResponse sign out: clear the session cookie
+// DeleteSessionWithResponse sign out: clear the session cookie and revoke the session
+//
+// The session the cookie names is refused from now on until it would have expired, also if a copy of the cookie is presented; other replicas of the same store refuse it within a few seconds.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -6568,6 +7398,13 @@ func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -6581,6 +7418,16 @@ func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetConfigResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6614,6 +7461,13 @@ func ParseListDatasourcesResponse(rsp *http.Response) (*ListDatasourcesResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6634,6 +7488,16 @@ func ParseListDatasourcesResponse(rsp *http.Response) (*ListDatasourcesResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListDatasourcesResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6695,6 +7559,13 @@ func ParseCreateDatasourceResponse(rsp *http.Response) (*CreateDatasourceRespons
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6725,6 +7596,16 @@ func ParseCreateDatasourceResponse(rsp *http.Response) (*CreateDatasourceRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6820,6 +7701,13 @@ func ParseDeleteDatasourceResponse(rsp *http.Response) (*DeleteDatasourceRespons
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6840,6 +7728,16 @@ func ParseDeleteDatasourceResponse(rsp *http.Response) (*DeleteDatasourceRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6880,6 +7778,13 @@ func ParseGetDatasourceResponse(rsp *http.Response) (*GetDatasourceResponse, err
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6900,6 +7805,16 @@ func ParseGetDatasourceResponse(rsp *http.Response) (*GetDatasourceResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6968,6 +7883,13 @@ func ParseReplaceDatasourceResponse(rsp *http.Response) (*ReplaceDatasourceRespo
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6988,6 +7910,16 @@ func ParseReplaceDatasourceResponse(rsp *http.Response) (*ReplaceDatasourceRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReplaceDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7049,6 +7981,13 @@ func ParseAuthorizeDatasourceResponse(rsp *http.Response) (*AuthorizeDatasourceR
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7069,6 +8008,16 @@ func ParseAuthorizeDatasourceResponse(rsp *http.Response) (*AuthorizeDatasourceR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers AuthorizeDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7112,6 +8061,13 @@ func ParseStartBrowserAuthorizationResponse(rsp *http.Response) (*StartBrowserAu
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7152,6 +8108,124 @@ func ParseStartBrowserAuthorizationResponse(rsp *http.Response) (*StartBrowserAu
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers StartBrowserAuthorizationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateBrowserAuthorizationStartResponse parses an HTTP response from a CreateBrowserAuthorizationStartWithResponse call
+func ParseCreateBrowserAuthorizationStartResponse(rsp *http.Response) (*CreateBrowserAuthorizationStartResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateBrowserAuthorizationStartResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StartResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CreateBrowserAuthorizationStartResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateBrowserAuthorizationStartResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateBrowserAuthorizationStartResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -7213,6 +8287,13 @@ func ParseProxyDatasourceRootDeleteResponse(rsp *http.Response) (*ProxyDatasourc
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7227,6 +8308,36 @@ func ParseProxyDatasourceRootDeleteResponse(rsp *http.Response) (*ProxyDatasourc
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootDeleteResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootDeleteResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7288,6 +8399,13 @@ func ParseProxyDatasourceRootGetResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7302,6 +8420,36 @@ func ParseProxyDatasourceRootGetResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootGetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootGetResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7363,6 +8511,13 @@ func ParseProxyDatasourceRootHeadResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7377,6 +8532,36 @@ func ParseProxyDatasourceRootHeadResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootHeadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootHeadResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7438,6 +8623,13 @@ func ParseProxyDatasourceRootOptionsResponse(rsp *http.Response) (*ProxyDatasour
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7452,6 +8644,36 @@ func ParseProxyDatasourceRootOptionsResponse(rsp *http.Response) (*ProxyDatasour
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootOptionsResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7513,6 +8735,13 @@ func ParseProxyDatasourceRootPatchResponse(rsp *http.Response) (*ProxyDatasource
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7527,6 +8756,36 @@ func ParseProxyDatasourceRootPatchResponse(rsp *http.Response) (*ProxyDatasource
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootPatchResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootPatchResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7588,6 +8847,13 @@ func ParseProxyDatasourceRootPostResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7602,6 +8868,36 @@ func ParseProxyDatasourceRootPostResponse(rsp *http.Response) (*ProxyDatasourceR
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootPostResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootPostResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7663,6 +8959,13 @@ func ParseProxyDatasourceRootPutResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7677,6 +8980,36 @@ func ParseProxyDatasourceRootPutResponse(rsp *http.Response) (*ProxyDatasourceRo
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceRootPutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceRootPutResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7738,6 +9071,13 @@ func ParseProxyDatasourceDeleteResponse(rsp *http.Response) (*ProxyDatasourceDel
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7752,6 +9092,36 @@ func ParseProxyDatasourceDeleteResponse(rsp *http.Response) (*ProxyDatasourceDel
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceDeleteResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceDeleteResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7813,6 +9183,13 @@ func ParseProxyDatasourceGetResponse(rsp *http.Response) (*ProxyDatasourceGetRes
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7827,6 +9204,36 @@ func ParseProxyDatasourceGetResponse(rsp *http.Response) (*ProxyDatasourceGetRes
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceGetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceGetResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7888,6 +9295,13 @@ func ParseProxyDatasourceHeadResponse(rsp *http.Response) (*ProxyDatasourceHeadR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7902,6 +9316,36 @@ func ParseProxyDatasourceHeadResponse(rsp *http.Response) (*ProxyDatasourceHeadR
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceHeadResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceHeadResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -7963,6 +9407,13 @@ func ParseProxyDatasourceOptionsResponse(rsp *http.Response) (*ProxyDatasourceOp
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7977,6 +9428,36 @@ func ParseProxyDatasourceOptionsResponse(rsp *http.Response) (*ProxyDatasourceOp
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourceOptionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourceOptionsResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -8038,6 +9519,13 @@ func ParseProxyDatasourcePatchResponse(rsp *http.Response) (*ProxyDatasourcePatc
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8052,6 +9540,36 @@ func ParseProxyDatasourcePatchResponse(rsp *http.Response) (*ProxyDatasourcePatc
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourcePatchResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourcePatchResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -8113,6 +9631,13 @@ func ParseProxyDatasourcePostResponse(rsp *http.Response) (*ProxyDatasourcePostR
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8127,6 +9652,36 @@ func ParseProxyDatasourcePostResponse(rsp *http.Response) (*ProxyDatasourcePostR
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourcePostResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourcePostResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -8188,6 +9743,13 @@ func ParseProxyDatasourcePutResponse(rsp *http.Response) (*ProxyDatasourcePutRes
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest ProxyTooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest ProxyBadGateway
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8202,6 +9764,36 @@ func ParseProxyDatasourcePutResponse(rsp *http.Response) (*ProxyDatasourcePutRes
 		}
 		response.ApplicationproblemJSON504 = &dest
 
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ProxyDatasourcePutResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case true:
+		var headers ProxyDatasourcePutResponseDefaultHeaders
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("X-Content-Type-Options"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Content-Type-Options", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XContentTypeOptions = &value
+		}
+		response.HeadersDefault = &headers
 	}
 
 	return response, nil
@@ -8249,6 +9841,13 @@ func ParseRefreshDatasourceResponse(rsp *http.Response) (*RefreshDatasourceRespo
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8269,6 +9868,16 @@ func ParseRefreshDatasourceResponse(rsp *http.Response) (*RefreshDatasourceRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RefreshDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8316,6 +9925,13 @@ func ParseRevokeDatasourceResponse(rsp *http.Response) (*RevokeDatasourceRespons
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8336,6 +9952,16 @@ func ParseRevokeDatasourceResponse(rsp *http.Response) (*RevokeDatasourceRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeDatasourceResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8376,6 +10002,13 @@ func ParseGetDatasourceStatusResponse(rsp *http.Response) (*GetDatasourceStatusR
 		}
 		response.ApplicationproblemJSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8396,6 +10029,16 @@ func ParseGetDatasourceStatusResponse(rsp *http.Response) (*GetDatasourceStatusR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceStatusResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8450,6 +10093,13 @@ func ParseGetDatasourceTokenResponse(rsp *http.Response) (*GetDatasourceTokenRes
 		}
 		response.ApplicationproblemJSON424 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
 		var dest TokenFailed
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8487,6 +10137,16 @@ func ParseGetDatasourceTokenResponse(rsp *http.Response) (*GetDatasourceTokenRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8527,6 +10187,13 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8547,6 +10214,16 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8609,6 +10286,13 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 		}
 		response.ApplicationproblemJSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -8622,6 +10306,16 @@ func ParseDeleteSessionResponse(rsp *http.Response) (*DeleteSessionResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8655,6 +10349,13 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -8668,6 +10369,16 @@ func ParseGetSessionResponse(rsp *http.Response) (*GetSessionResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8715,6 +10426,13 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 		}
 		response.ApplicationproblemJSON413 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
 		var dest Unexpected
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8735,6 +10453,16 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 			headers.SetCookie = &value
 		}
 		response.Headers201 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -8787,6 +10515,13 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
 	}
 
 	switch {
@@ -8800,6 +10535,16 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetMetricsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

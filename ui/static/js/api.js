@@ -39,13 +39,17 @@ export async function api(method, path, body) {
   return data;
 }
 
-// startAuthorization starts the browser authorization of datasource id: a
-// top-level navigation, so grantd can set the browser-binding cookie and
-// send the browser to the provider, which sends it back to the
-// datasource's page with the outcome.
-export function startAuthorization(id) {
+// startAuthorization starts the browser authorization of datasource id in
+// two steps: a POST (with the CSRF header) mints a one-time start URL, and
+// a top-level navigation to it lets grantd set the browser-binding cookie
+// and send the browser to the provider, which sends it back to the
+// datasource's page with the outcome. A plain link to the start URL would
+// be something any other page could make the browser follow; the one-time
+// token in it is what only this page can get.
+export async function startAuthorization(id) {
   const returnTo = '/datasources/' + encodeURIComponent(id);
-  location.assign(`/api/v1/datasources/${encodeURIComponent(id)}/authorize/start?returnTo=${encodeURIComponent(returnTo)}`);
+  const { startUrl } = await api('POST', `/api/v1/datasources/${encodeURIComponent(id)}/authorize/start`, { returnTo });
+  location.assign(startUrl);
 }
 
 // proxy sends a test request through the datasource's proxy and returns

@@ -32,11 +32,12 @@ export async function detailPage(app, id) {
     authorizeBtn.textContent = a.status === 'authorized' ? 'Authorize again' : 'Authorize';
   };
 
-  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive, onclick: () => startAuthorization(d.id) });
   const busy = async (btn, fn) => {
     btn.disabled = true;
     try { await fn(); } catch (err) { showBanner('error', `${btn.textContent} failed:`, err.message); } finally { btn.disabled = false; }
   };
+  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive });
+  authorizeBtn.addEventListener('click', () => busy(authorizeBtn, () => startAuthorization(d.id)));
   const refreshBtn = h('button', { type: 'button', id: 'refresh', text: 'Refresh now' });
   refreshBtn.addEventListener('click', () => busy(refreshBtn, async () => {
     const a = await api('POST', `${path}/refresh`);

@@ -188,7 +188,12 @@ export async function formPage(app, id) {
       if (thenAuthorize) {
         // Saved: on to the provider, which sends the browser back to the
         // datasource's page with the outcome.
-        startAuthorization(d.id);
+        try {
+          await startAuthorization(d.id);
+        } catch (err) {
+          navigate(`/datasources/${encodeURIComponent(d.id)}`, { keepBanner: true });
+          showBanner('error', 'Saved, but authorizing could not start:', err.message);
+        }
         return;
       }
       navigate(`/datasources/${encodeURIComponent(d.id)}`, { keepBanner: true });
