@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,8 +50,8 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Run(t, func(t *testing.T) datasource.Store {
-		return open(t, dial(t, c, fmt.Sprintf("/test-%d/", seq.Add(1))), ks, nil)
+	storetest.Run(t, func(t *testing.T, log *slog.Logger) datasource.Store {
+		return open(t, dial(t, c, fmt.Sprintf("/test-%d/", seq.Add(1))), ks, &etcd.StoreOptions{Logger: log})
 	})
 }
 
