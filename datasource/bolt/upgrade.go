@@ -148,7 +148,7 @@ func tagAll(tx *bbolt.Tx, c *sealed.Codec) (int, error) {
 					return nil, err
 				}
 				c.Log.Warn("upgrading the store: a record does not open with this keyset; leaving it unauthenticated, it will be refused",
-					"kind", kind, "id", k)
+					"kind", kind, "id", k, "err", err)
 				return nil, nil
 			}
 			opened++
