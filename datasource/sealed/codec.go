@@ -36,6 +36,7 @@ import (
 )
 
 // Sealer encrypts and decrypts with associated data. *crypto.Keyset is one.
+// It must not keep the slices it is given past the call.
 type Sealer interface {
 	Seal(plaintext, aad []byte) ([]byte, error)
 	Open(ciphertext, aad []byte) ([]byte, error)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/grantd/grantd/datasource"
 )
@@ -63,7 +64,10 @@ func (e *RecordError) Unwrap() error { return datasource.ErrTampered }
 // recordAD is the associated data of a record's tag: kind, key (length
 // first, since keys may hold any byte) and the record.
 func recordAD(kind, key string, rec []byte) []byte {
-	ad := make([]byte, 0, 40+len(kind)+len(key)+len(rec))
+	return appendAD(make([]byte, 0, 40+len(kind)+len(key)+len(rec)), kind, key, rec)
+}
+
+func appendAD(ad []byte, kind, key string, rec []byte) []byte {
 	ad = append(ad, "grantd/v1/record/"...)
 	ad = append(ad, kind...)
 	ad = append(ad, '/')
@@ -106,16 +110,27 @@ func (c Codec) Unwrap(kind, key string, stored []byte) ([]byte, error) {
 	if !ok {
 		return nil, c.refuse(kind, key)
 	}
-	var buf [maxTag]byte
-	n, err := base64.RawStdEncoding.Decode(buf[:], tag)
+	ad := adPool.Get().(*[]byte)
+	defer adPool.Put(ad)
+	// The tag is decoded into the pooled buffer too, after the
+	// associated data: one allocation-free buffer for both.
+	*ad = appendAD((*ad)[:0], kind, key, rec)
+	n := len(*ad)
+	*ad = append(*ad, make([]byte, base64.RawStdEncoding.DecodedLen(len(tag)))...)
+	m, err := base64.RawStdEncoding.Decode((*ad)[n:], tag)
 	if err != nil {
 		return nil, c.refuse(kind, key)
 	}
-	if p, err := c.Sealer.Open(buf[:n], recordAD(kind, key, rec)); err != nil || len(p) != 0 {
+	if p, err := c.Sealer.Open((*ad)[n:n+m], (*ad)[:n]); err != nil || len(p) != 0 {
 		return nil, c.refuse(kind, key)
 	}
 	return rec, nil
 }
+
+// adPool holds buffers for Unwrap's associated data: Schedules checks two
+// tags per datasource, and a buffer per check was most of its garbage.
+// The Sealer does not keep the slices it is given (Tink's AEAD does not).
+var adPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
 // split cuts an envelope into the record and the tag, in base64.
 func split(b []byte) (rec, tag []byte, ok bool) {
