@@ -57,6 +57,7 @@ var (
 	probTooLarge       = &Problem{Type: problemBase + "body-too-large", Title: "Body too large", Status: 413}
 	probTooMany        = &Problem{Type: problemBase + "too-many-attempts", Title: "Too many failed attempts", Status: 429}
 	probNotAuthorized  = &Problem{Type: problemBase + "datasource-not-authorized", Title: "Datasource not authorized", Status: 424}
+	probTampered       = &Problem{Type: problemBase + "stored-record-refused", Title: "Stored record refused", Status: 500}
 	probInternal       = &Problem{Type: problemBase + "internal", Title: "Internal error", Status: 500}
 	probTokenFailed    = &Problem{Type: problemBase + "token-endpoint-failed", Title: "Token endpoint failed", Status: 502}
 	probUpstream       = &Problem{Type: problemBase + "upstream-failed", Title: "Upstream failed", Status: 502}
@@ -88,6 +89,8 @@ func problemFor(err error) *Problem {
 		q := probInvalid.with("the datasource has invalid fields")
 		q.Errors = v.Errors
 		return q
+	case errors.Is(err, datasource.ErrTampered):
+		return probTampered.with("a stored record failed authentication (changed outside grantd) and is refused; the server log names it")
 	case errors.As(err, &na):
 		// Before ErrNotFound: an end user with no connection is not
 		// authorized (424), not an unknown route.

@@ -20,12 +20,28 @@ var (
 	// ErrUnavailable is returned when the store cannot take writes right
 	// now (a distributed store without quorum, say).
 	ErrUnavailable = errors.New("datasource: store unavailable")
+	// ErrTampered is returned when a stored record does not authenticate:
+	// it was changed, or copied from under another key, by something
+	// other than grantd (someone with write access to the bbolt file or
+	// to etcd), or it was written with a keyset this store does not hold.
+	// The store refuses that one record as unreadable and logs it; every
+	// other record stays usable. It is not ErrNotFound: the record is
+	// there, and nothing should take its place without a person looking.
+	ErrTampered = errors.New("datasource: stored record failed authentication")
 )
 
 // Store persists datasources, their token records and pending authorization
 // states. Implementations seal secrets (client secrets, tokens, verifiers)
-// before writing them, make every write atomic, and are safe for concurrent
-// use.
+// before writing them, authenticate every record they write, make every
+// write atomic, and are safe for concurrent use.
+//
+// A record that does not authenticate is refused on its own: a read of it
+// returns ErrTampered (wrapped, naming the kind and key), a listing
+// (ListDatasources, Schedules, ListEvents, DueDeliveries, NextDelivery)
+// skips it, and the store logs it. A write that depends on what it held
+// (UpdateDatasource, SaveTokenRecord) returns ErrTampered; one that
+// replaces or removes it (SetMeta, DeleteDatasource, DeleteTokenRecord)
+// goes ahead, so an operator can clear it.
 type Store interface {
 	Datasources
 	Tokens
@@ -126,10 +142,11 @@ type States interface {
 }
 
 // Meta holds small named values of the installation (the admin token hash,
-// the schema version). Values are not sealed by the store; callers seal
-// what is secret.
+// the session key). Values are not sealed by the store (callers seal what
+// is secret) but are authenticated like every stored record: a value
+// changed outside grantd reads as ErrTampered.
 type Meta interface {
-	// Meta returns the value of key, or ErrNotFound.
+	// Meta returns the value of key, ErrNotFound, or ErrTampered.
 	Meta(ctx context.Context, key string) ([]byte, error)
 	// SetMeta stores value under key.
 	SetMeta(ctx context.Context, key string, value []byte) error

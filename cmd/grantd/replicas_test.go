@@ -228,7 +228,11 @@ func storedGeneration(t *testing.T, endpoints []string, kek, id string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := cl.Open(keys, nil).TokenRecord(context.Background(), id)
+	store, err := cl.Open(keys, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := store.TokenRecord(context.Background(), id)
 	if err != nil {
 		t.Fatal(err)
 	}

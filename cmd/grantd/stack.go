@@ -92,7 +92,7 @@ func openStackWith(sc storeConfig, dir, masterKey string, log *slog.Logger) (*st
 		log.Info("created a new keyset", "keys", keys.Len())
 	}
 	st.keys = keys
-	store, err := bolt.Open(filepath.Join(dir, "grantd.db"), keys, nil)
+	store, err := bolt.Open(filepath.Join(dir, "grantd.db"), keys, &bolt.Options{Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,11 @@ func openEtcdStack(sc storeConfig, masterKey string, log *slog.Logger) (*stack, 
 		log.Info("created a new keyset in etcd", "keys", keys.Len())
 	}
 	st.keys = keys
-	st.store = cl.Open(keys, nil)
+	st.store, err = cl.Open(keys, &etcd.StoreOptions{Logger: log})
+	if err != nil {
+		cl.Close()
+		return nil, err
+	}
 	return st, nil
 }
 

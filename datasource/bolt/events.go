@@ -3,13 +3,14 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
+	"errors"
 	"strconv"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/datasource/sealed"
 )
 
 var (
@@ -20,7 +21,7 @@ var (
 var (
 	bucketEvents     = []byte("events")
 	bucketDeliveries = []byte("deliveries")
-	keyEventCount    = []byte("events:count")
+	keyEventCount    = []byte(eventCounter)
 )
 
 // DefaultMaxEvents is how many events the store keeps unless
@@ -28,13 +29,14 @@ var (
 // arrive (their pending deliveries are not).
 const DefaultMaxEvents = 10_000
 
-func deliveryKey(eventID, url string) []byte { return []byte(eventID + "\x00" + url) }
+func deliveryKey(eventID, url string) []byte { return []byte(sealed.DeliveryKey(eventID, url)) }
 
 // AppendEvents implements datasource.EventLog.
 func (s *Store) AppendEvents(ctx context.Context, list []*datasource.Event, deliverTo []string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
+		c := s.codec.Load()
 		for _, e := range list {
-			if err := s.appendEvent(tx, e, deliverTo); err != nil {
+			if err := s.appendEvent(tx, c, e, deliverTo); err != nil {
 				return err
 			}
 		}
@@ -42,49 +44,69 @@ func (s *Store) AppendEvents(ctx context.Context, list []*datasource.Event, deli
 	})
 }
 
-func (s *Store) appendEvent(tx *bbolt.Tx, e *datasource.Event, deliverTo []string) error {
-	rec, err := json.Marshal(e)
+func (s *Store) appendEvent(tx *bbolt.Tx, c *sealed.Codec, e *datasource.Event, deliverTo []string) error {
+	rec, err := c.EncodeEvent(e)
 	if err != nil {
 		return err
 	}
-	{
-		events := tx.Bucket(bucketEvents)
-		if events.Get([]byte(e.ID)) != nil {
-			return nil // the same event twice: keep it once
-		}
-		if err := events.Put([]byte(e.ID), rec); err != nil {
-			return err
-		}
-		// The count lives in meta, so trimming is O(1), not a bucket walk.
-		meta := tx.Bucket(bucketMeta)
-		n := 0
-		if v := meta.Get(keyEventCount); v != nil {
-			n, _ = strconv.Atoi(string(v))
-		}
-		for n++; n > s.maxEvents; n-- {
-			k, _ := events.Cursor().First()
-			if k == nil {
-				break
-			}
-			if err := events.Delete(k); err != nil {
-				return err
-			}
-		}
-		if err := meta.Put(keyEventCount, []byte(strconv.Itoa(n))); err != nil {
-			return err
-		}
-		deliveries := tx.Bucket(bucketDeliveries)
-		for _, u := range deliverTo {
-			d, err := json.Marshal(&datasource.Delivery{EventID: e.ID, URL: u, NextAt: e.Time})
-			if err != nil {
-				return err
-			}
-			if err := deliveries.Put(deliveryKey(e.ID, u), d); err != nil {
-				return err
-			}
-		}
-		return nil
+	events := tx.Bucket(bucketEvents)
+	if events.Get([]byte(e.ID)) != nil {
+		return nil // the same event twice: keep it once
 	}
+	// The count lives in meta, so trimming is O(1), not a bucket walk.
+	meta := tx.Bucket(bucketMeta)
+	n, err := eventCount(c, meta, events)
+	if err != nil {
+		return err
+	}
+	if err := events.Put([]byte(e.ID), rec); err != nil {
+		return err
+	}
+	for n++; n > s.maxEvents; n-- {
+		k, _ := events.Cursor().First()
+		if k == nil {
+			break
+		}
+		if err := events.Delete(k); err != nil {
+			return err
+		}
+	}
+	v, err := c.Wrap(sealed.KindStore, eventCounter, []byte(strconv.Itoa(n)))
+	if err != nil {
+		return err
+	}
+	if err := meta.Put(keyEventCount, v); err != nil {
+		return err
+	}
+	deliveries := tx.Bucket(bucketDeliveries)
+	for _, u := range deliverTo {
+		d, err := c.EncodeDelivery(&datasource.Delivery{EventID: e.ID, URL: u, NextAt: e.Time})
+		if err != nil {
+			return err
+		}
+		if err := deliveries.Put(deliveryKey(e.ID, u), d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eventCount is the number of stored events: the counter in meta, or, when
+// that does not authenticate, a count of the bucket.
+func eventCount(c *sealed.Codec, meta, events *bbolt.Bucket) (int, error) {
+	v := meta.Get(keyEventCount)
+	if v == nil {
+		return 0, nil
+	}
+	rec, err := c.Unwrap(sealed.KindStore, eventCounter, v)
+	if err == nil {
+		if n, err := strconv.Atoi(string(rec)); err == nil {
+			return n, nil
+		}
+	}
+	n := 0
+	err = events.ForEach(func(_, _ []byte) error { n++; return nil })
+	return n, err
 }
 
 // ListEvents implements datasource.EventLog.
@@ -95,6 +117,7 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 	}
 	var out []*datasource.Event
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		cdc := s.codec.Load()
 		c := tx.Bucket(bucketEvents).Cursor()
 		var k, v []byte
 		if q.Before != "" {
@@ -109,14 +132,17 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 			k, v = c.Last()
 		}
 		for ; k != nil && len(out) < limit; k, v = c.Prev() {
-			var e datasource.Event
-			if err := json.Unmarshal(v, &e); err != nil {
+			e, err := cdc.DecodeEvent(string(k), v)
+			if errors.Is(err, datasource.ErrTampered) {
+				continue // refused and logged; the others are listed
+			}
+			if err != nil {
 				return err
 			}
 			if q.DatasourceID != "" && e.DatasourceID != q.DatasourceID {
 				continue
 			}
-			out = append(out, &e)
+			out = append(out, e)
 		}
 		return nil
 	})
@@ -127,20 +153,27 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 func (s *Store) Event(ctx context.Context, id string) (*datasource.Event, error) {
 	var e *datasource.Event
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := s.codec.Load()
 		v := tx.Bucket(bucketEvents).Get([]byte(id))
 		if v == nil {
 			return datasource.ErrNotFound
 		}
-		e = &datasource.Event{}
-		return json.Unmarshal(v, e)
+		var err error
+		e, err = c.DecodeEvent(id, v)
+		return err
 	})
-	return e, err
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
 }
 
-// DueDeliveries implements datasource.Outbox.
+// DueDeliveries implements datasource.Outbox. Deliveries that do not
+// authenticate are skipped (and logged), never handed out.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*datasource.Delivery, error) {
 	var out []*datasource.Delivery
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		cdc := s.codec.Load()
 		b := tx.Bucket(bucketDeliveries)
 		type claim struct {
 			k []byte
@@ -151,12 +184,15 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Dur
 			if len(claims) >= limit {
 				return nil
 			}
-			var d datasource.Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
+			d, err := cdc.DecodeDelivery(string(k), v)
+			if errors.Is(err, datasource.ErrTampered) {
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			if !d.NextAt.After(now) {
-				claims = append(claims, claim{bytes.Clone(k), &d})
+				claims = append(claims, claim{bytes.Clone(k), d})
 			}
 			return nil
 		})
@@ -166,7 +202,10 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Dur
 		for _, c := range claims {
 			leased := *c.d
 			leased.NextAt = now.Add(lease)
-			v, _ := json.Marshal(&leased)
+			v, err := cdc.EncodeDelivery(&leased)
+			if err != nil {
+				return err
+			}
 			if err := b.Put(c.k, v); err != nil {
 				return err
 			}
@@ -177,14 +216,19 @@ func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Dur
 	return out, err
 }
 
-// NextDelivery implements datasource.Outbox.
+// NextDelivery implements datasource.Outbox. Deliveries that do not
+// authenticate are skipped (and logged).
 func (s *Store) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	var at time.Time
 	found := false
 	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := s.codec.Load()
 		return tx.Bucket(bucketDeliveries).ForEach(func(k, v []byte) error {
-			var d datasource.Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
+			d, err := c.DecodeDelivery(string(k), v)
+			if errors.Is(err, datasource.ErrTampered) {
+				return nil
+			}
+			if err != nil {
 				return err
 			}
 			if !found || d.NextAt.Before(at) {
@@ -205,7 +249,7 @@ func (s *Store) FinishDelivery(ctx context.Context, d *datasource.Delivery) erro
 
 // RetryDelivery implements datasource.Outbox.
 func (s *Store) RetryDelivery(ctx context.Context, d *datasource.Delivery) error {
-	v, err := json.Marshal(d)
+	v, err := s.codec.Load().EncodeDelivery(d)
 	if err != nil {
 		return err
 	}

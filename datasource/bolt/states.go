@@ -3,13 +3,11 @@ package bolt
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/grantd/grantd/datasource"
-	"github.com/grantd/grantd/datasource/sealed"
 )
 
 // SaveState implements datasource.Store.
@@ -60,14 +58,16 @@ func (s *Store) ConsumeState(ctx context.Context, key string) (*datasource.State
 	return s.codec.Load().DecodeState(key, rec)
 }
 
-// PurgeStates implements datasource.Store.
+// PurgeStates implements datasource.Store. States that do not
+// authenticate are removed too: nothing can consume them.
 func (s *Store) PurgeStates(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := s.db.Update(func(tx *bbolt.Tx) error {
+		c := s.codec.Load()
 		b := tx.Bucket(bucketStates)
 		var expired [][]byte
 		err := b.ForEach(func(k, v []byte) error {
-			exp, err := sealed.StateExpiry(v)
+			exp, err := c.StateExpiry(string(k), v)
 			if err != nil || !now.Before(exp) {
 				expired = append(expired, bytes.Clone(k))
 			}
@@ -87,19 +87,11 @@ func (s *Store) PurgeStates(ctx context.Context, now time.Time) (int, error) {
 	return n, err
 }
 
-func stateDatasource(rec []byte) string {
-	var r struct {
-		DatasourceID string `json:"datasourceId"`
-	}
-	json.Unmarshal(rec, &r)
-	return r.DatasourceID
-}
-
 // Meta implements datasource.Store.
 func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v = bytes.Clone(tx.Bucket(bucketMeta).Get([]byte("x:" + key)))
+		v = bytes.Clone(tx.Bucket(bucketMeta).Get([]byte(metaPrefix + key)))
 		return nil
 	})
 	if err != nil {
@@ -108,12 +100,16 @@ func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	if v == nil {
 		return nil, datasource.ErrNotFound
 	}
-	return v, nil
+	return s.codec.Load().DecodeMeta(key, v)
 }
 
 // SetMeta implements datasource.Store.
 func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
+	v, err := s.codec.Load().EncodeMeta(key, value)
+	if err != nil {
+		return err
+	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put([]byte("x:"+key), value)
+		return tx.Bucket(bucketMeta).Put([]byte(metaPrefix+key), v)
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -141,19 +142,18 @@ func TestWrongKeyAndMovedCiphertext(t *testing.T) {
 	s.SaveTokenRecord(ctx, "ds_1", sampleToken(1), 0)
 	s.Close()
 
-	// Another keyset cannot read anything.
+	// Another keyset cannot open the file: the schema marker does not
+	// authenticate.
 	other, _ := crypto.NewKeyset()
-	s2, err := Open(e.path(), other, nil)
-	if err != nil {
-		t.Fatal(err)
+	if s2, err := Open(e.path(), other, nil); !errors.Is(err, datasource.ErrTampered) {
+		t.Errorf("wrong keyset: %v, want ErrTampered", err)
+		if err == nil {
+			s2.Close()
+		}
 	}
-	if _, err := s2.Datasource(ctx, "ds_1"); !errors.Is(err, crypto.ErrOpen) {
-		t.Errorf("wrong keyset: %v, want ErrOpen", err)
-	}
-	s2.Close()
 
-	// Copy ds_1's token record to ds_2 with the raw bbolt API: the
-	// ciphertext is bound to ds_1 and must not open as ds_2's.
+	// Copy ds_1's token record to ds_2 with the raw bbolt API: the record
+	// (and its ciphertexts) is bound to ds_1 and must not read as ds_2's.
 	db, err := bbolt.Open(e.path(), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -168,8 +168,8 @@ func TestWrongKeyAndMovedCiphertext(t *testing.T) {
 	if _, err := s.TokenRecord(ctx, "ds_1"); err != nil {
 		t.Fatalf("original record: %v", err)
 	}
-	if _, err := s.TokenRecord(ctx, "ds_2"); !errors.Is(err, crypto.ErrOpen) {
-		t.Errorf("moved ciphertext: %v, want ErrOpen", err)
+	if _, err := s.TokenRecord(ctx, "ds_2"); !errors.Is(err, datasource.ErrTampered) {
+		t.Errorf("moved record: %v, want ErrTampered", err)
 	}
 }
 
@@ -181,11 +181,20 @@ func TestLockedAndSchema(t *testing.T) {
 		t.Errorf("second open: %v, want ErrLocked", err)
 	}
 	s.Close()
-	db, _ := bbolt.Open(e.path(), 0o600, nil)
-	db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, []byte("99")) })
-	db.Close()
+	setSchema := func(v []byte) {
+		db, _ := bbolt.Open(e.path(), 0o600, nil)
+		db.Update(func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put(keySchema, v) })
+		db.Close()
+	}
+	newer, _ := sealed.Codec{Sealer: e.ks}.Wrap(sealed.KindStore, schemaKey, []byte("99"))
+	setSchema(newer)
 	if _, err := Open(e.path(), e.ks, nil); !errors.Is(err, ErrSchema) {
 		t.Errorf("newer schema: %v, want ErrSchema", err)
+	}
+	// A bare number past 2 was never written: someone relabelled the file.
+	setSchema([]byte("99"))
+	if _, err := Open(e.path(), e.ks, nil); !errors.Is(err, datasource.ErrTampered) {
+		t.Errorf("bare newer schema: %v, want ErrTampered", err)
 	}
 }
 
@@ -469,6 +478,7 @@ func TestUpgradeSchema1FoldsNames(t *testing.T) {
 		rec, _ := sealed.Codec{Sealer: e.ks}.EncodeDatasource(sample("ds_3", "vectara"))
 		tx.Bucket(bucketDatasources).Put([]byte("ds_3"), rec)
 		names.Put([]byte("vectara"), []byte("ds_3"))
+		stripTags(t, tx)
 		return tx.Bucket(bucketMeta).Put(keySchema, []byte("1"))
 	})
 	db.Close()
@@ -486,5 +496,38 @@ func TestUpgradeSchema1FoldsNames(t *testing.T) {
 	}
 	if err := s.CreateDatasource(ctx, sample("ds_4", "VECTARA")); !errors.Is(err, datasource.ErrDuplicateName) {
 		t.Errorf("duplicate after upgrade: %v", err)
+	}
+}
+
+// stripTags turns every record in tx back into what grantd wrote before
+// records were authenticated (schema 2): the record without its envelope,
+// meta values raw.
+func stripTags(t *testing.T, tx *bbolt.Tx) {
+	t.Helper()
+	for _, b := range [][]byte{bucketDatasources, bucketTokens, bucketStates, bucketEvents, bucketDeliveries, bucketMeta} {
+		bk := tx.Bucket(b)
+		type kv struct{ k, v []byte }
+		var out []kv
+		bk.ForEach(func(k, v []byte) error {
+			var env struct {
+				R json.RawMessage `json:"r"`
+			}
+			if err := json.Unmarshal(v, &env); err != nil || env.R == nil {
+				t.Fatalf("%s %q is not an envelope: %s", b, k, v)
+			}
+			rec := []byte(env.R)
+			if bytes.HasPrefix(k, []byte(metaPrefix)) {
+				if err := json.Unmarshal(env.R, &rec); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out = append(out, kv{bytes.Clone(k), rec})
+			return nil
+		})
+		for _, e := range out {
+			if err := bk.Put(e.k, e.v); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }

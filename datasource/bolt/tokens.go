@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"context"
+	"errors"
 
 	bbolt "go.etcd.io/bbolt"
 
@@ -35,13 +36,16 @@ func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.To
 		return err
 	}
 	return s.db.Batch(func(tx *bbolt.Tx) error {
+		c := s.codec.Load() // in the transaction: see codec on Store
 		if tx.Bucket(bucketDatasources).Get([]byte(id)) == nil {
 			return datasource.ErrNotFound
 		}
 		tokens := tx.Bucket(bucketTokens)
 		var cur uint64
 		if old := tokens.Get([]byte(id)); old != nil {
-			g, err := sealed.TokenGeneration(old)
+			// A stored record that does not authenticate has no
+			// generation to compare: ErrTampered, and it stays.
+			g, err := c.TokenGeneration(id, old)
 			if err != nil {
 				return err
 			}
@@ -61,46 +65,56 @@ func (s *Store) DeleteTokenRecord(ctx context.Context, id string) error {
 	})
 }
 
-// TokenSchedule implements datasource.Store.
+// TokenSchedule implements datasource.Store. It returns ErrTampered when
+// the datasource or its token record does not authenticate.
 func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedule, error) {
 	var sc datasource.Schedule
 	err := s.db.View(func(tx *bbolt.Tx) error {
-		v := tx.Bucket(bucketDatasources).Get([]byte(id))
-		if v == nil {
-			return datasource.ErrNotFound
-		}
-		gt, err := sealed.GrantType(v)
-		if err != nil {
-			return err
-		}
-		if t := tx.Bucket(bucketTokens).Get([]byte(id)); t != nil {
-			if sc, err = sealed.DecodeSchedule(t); err != nil {
-				return err
-			}
-		}
-		sc.GrantType = gt
-		return nil
+		var err error
+		c := s.codec.Load()
+		sc, err = schedule(c, id, tx.Bucket(bucketDatasources).Get([]byte(id)), tx.Bucket(bucketTokens).Get([]byte(id)))
+		return err
 	})
 	return sc, err
 }
 
-// Schedules implements datasource.Store.
+// schedule is the planning view of datasource id from its stored record
+// and token record (nil when it has none).
+func schedule(c *sealed.Codec, id string, ds, tok []byte) (datasource.Schedule, error) {
+	if ds == nil {
+		return datasource.Schedule{}, datasource.ErrNotFound
+	}
+	gt, err := c.GrantType(id, ds)
+	if err != nil {
+		return datasource.Schedule{}, err
+	}
+	var sc datasource.Schedule
+	if tok != nil {
+		if sc, err = c.DecodeSchedule(id, tok); err != nil {
+			return datasource.Schedule{}, err
+		}
+	}
+	sc.GrantType = gt
+	return sc, nil
+}
+
+// Schedules implements datasource.Store. A datasource whose record or
+// token record does not authenticate is skipped (and logged): it is not
+// planned, and reading it returns ErrTampered.
 func (s *Store) Schedules(ctx context.Context, fn func(id string, sc datasource.Schedule) error) error {
 	return s.db.View(func(tx *bbolt.Tx) error {
+		c := s.codec.Load()
 		tokens := tx.Bucket(bucketTokens)
 		return tx.Bucket(bucketDatasources).ForEach(func(k, v []byte) error {
-			gt, err := sealed.GrantType(v)
+			id := string(k)
+			sc, err := schedule(c, id, v, tokens.Get(k))
+			if errors.Is(err, datasource.ErrTampered) {
+				return nil
+			}
 			if err != nil {
 				return err
 			}
-			var sc datasource.Schedule
-			if t := tokens.Get(k); t != nil {
-				if sc, err = sealed.DecodeSchedule(t); err != nil {
-					return err
-				}
-			}
-			sc.GrantType = gt
-			return fn(string(k), sc)
+			return fn(id, sc)
 		})
 	})
 }

@@ -8,8 +8,12 @@
 // name/<name> (the uniqueness index), tok/<id> (token records), state/<key>
 // (pending states), meta/<key>, ev/<id> and dlv/<event id>/<url> (events
 // and webhook deliveries), keyset (the Tink keyset, encrypted under the
-// master key), lock/<id> (refresh locks). Records are encoded by package
-// sealed, exactly as in bbolt: secrets sealed with associated data.
+// master key), schema (the schema marker, see Open), lock/<id> (refresh
+// locks). Records are encoded by package sealed, exactly as in bbolt:
+// secrets sealed with associated data, every record (but the names index,
+// checked against the datasource it points to) tagged with its kind and
+// key. A record changed in etcd by anything but grantd is refused
+// (datasource.ErrTampered) and logged; the others keep working.
 //
 // # Consistency
 //

@@ -2,7 +2,8 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
+	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -20,15 +21,19 @@ func (s *Store) AppendEvents(ctx context.Context, list []*datasource.Event, deli
 		n := min(len(list), 60/(2+len(deliverTo)))
 		n = max(n, 1)
 		var ops []clientv3.Op
+		c := s.cdc()
 		for _, e := range list[:n] {
-			b, err := json.Marshal(e)
+			b, err := c.EncodeEvent(e)
 			if err != nil {
 				return err
 			}
 			k := s.c.key("ev", e.ID)
 			puts := []clientv3.Op{clientv3.OpPut(k, string(b))}
 			for _, u := range deliverTo {
-				d, _ := json.Marshal(&datasource.Delivery{EventID: e.ID, URL: u, NextAt: e.Time})
+				d, err := c.EncodeDelivery(&datasource.Delivery{EventID: e.ID, URL: u, NextAt: e.Time})
+				if err != nil {
+					return err
+				}
 				puts = append(puts, clientv3.OpPut(s.dlvKey(e.ID, u), string(d)))
 			}
 			// Only a new event is written, with its deliveries.
@@ -86,6 +91,7 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 		end = p + q.Before
 	}
 	var out []*datasource.Event
+	c := s.cdc()
 	for len(out) < limit {
 		resp, err := s.get(ctx, p, clientv3.WithRange(end), clientv3.WithLimit(500),
 			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend))
@@ -93,12 +99,15 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 			return nil, err
 		}
 		for _, kv := range resp.Kvs {
-			var e datasource.Event
-			if err := json.Unmarshal(kv.Value, &e); err != nil {
+			e, err := c.DecodeEvent(strings.TrimPrefix(string(kv.Key), p), kv.Value)
+			if errors.Is(err, datasource.ErrTampered) {
+				continue // refused and logged; the others are listed
+			}
+			if err != nil {
 				return nil, err
 			}
 			if q.DatasourceID == "" || e.DatasourceID == q.DatasourceID {
-				out = append(out, &e)
+				out = append(out, e)
 				if len(out) == limit {
 					break
 				}
@@ -121,48 +130,62 @@ func (s *Store) Event(ctx context.Context, id string) (*datasource.Event, error)
 	if len(resp.Kvs) == 0 {
 		return nil, datasource.ErrNotFound
 	}
-	var e datasource.Event
-	return &e, json.Unmarshal(resp.Kvs[0].Value, &e)
+	return s.cdc().DecodeEvent(id, resp.Kvs[0].Value)
 }
 
 // DueDeliveries implements datasource.Outbox: each due delivery is claimed
 // with a transaction on its mod revision, so two replicas do not both send
-// it (until the lease runs out).
+// it (until the lease runs out). Deliveries that do not authenticate are
+// skipped (and logged), never handed out.
 func (s *Store) DueDeliveries(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]*datasource.Delivery, error) {
 	var out []*datasource.Delivery
-	err := s.scan(ctx, s.c.key("dlv")+"/", func(k, v []byte, rev int64) error {
+	c := s.cdc()
+	p := s.c.key("dlv") + "/"
+	err := s.scan(ctx, p, func(k, v []byte, rev int64) error {
 		if len(out) >= limit {
 			return nil
 		}
-		var d datasource.Delivery
-		if err := json.Unmarshal(v, &d); err != nil {
+		d, err := c.DecodeDelivery(deliveryKey(strings.TrimPrefix(string(k), p)), v)
+		if errors.Is(err, datasource.ErrTampered) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		if d.NextAt.After(now) {
 			return nil
 		}
-		leased := d
+		leased := *d
 		leased.NextAt = now.Add(lease)
-		b, _ := json.Marshal(&leased)
+		b, err := c.EncodeDelivery(&leased)
+		if err != nil {
+			return err
+		}
 		tr, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(string(k)), "=", rev)}, []clientv3.Op{clientv3.OpPut(string(k), string(b))})
 		if err != nil {
 			return err
 		}
 		if tr.Succeeded {
-			out = append(out, &d)
+			out = append(out, d)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// NextDelivery implements datasource.Outbox.
+// NextDelivery implements datasource.Outbox. Deliveries that do not
+// authenticate are skipped (and logged).
 func (s *Store) NextDelivery(ctx context.Context) (time.Time, bool, error) {
 	var at time.Time
 	found := false
-	err := s.scan(ctx, s.c.key("dlv")+"/", func(k, v []byte, _ int64) error {
-		var d datasource.Delivery
-		if err := json.Unmarshal(v, &d); err != nil {
+	c := s.cdc()
+	p := s.c.key("dlv") + "/"
+	err := s.scan(ctx, p, func(k, v []byte, _ int64) error {
+		d, err := c.DecodeDelivery(deliveryKey(strings.TrimPrefix(string(k), p)), v)
+		if errors.Is(err, datasource.ErrTampered) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		if !found || d.NextAt.Before(at) {
@@ -182,7 +205,7 @@ func (s *Store) FinishDelivery(ctx context.Context, d *datasource.Delivery) erro
 // RetryDelivery implements datasource.Outbox.
 func (s *Store) RetryDelivery(ctx context.Context, d *datasource.Delivery) error {
 	k := s.dlvKey(d.EventID, d.URL)
-	b, err := json.Marshal(d)
+	b, err := s.cdc().EncodeDelivery(d)
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,11 @@ package etcd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type Store struct {
 	codecMu   sync.RWMutex // guards codec (Reseal replaces it)
 	codec     sealed.Codec
 	maxEvents int
+	log       *slog.Logger
 
 	ownMu sync.Mutex          // guards own
 	own   map[int64]time.Time // revisions this store wrote, for Watch
@@ -39,15 +41,35 @@ type Store struct {
 type StoreOptions struct {
 	// MaxEvents caps the event log; default 10,000.
 	MaxEvents int
+	// Logger gets a line for each record refused because it does not
+	// authenticate (kind and key, never content); default slog.Default().
+	Logger *slog.Logger
 }
 
-// Open returns the store on c, sealing secrets with s.
-func (c *Client) Open(s sealed.Sealer, o *StoreOptions) *Store {
+// Open returns the store on c, sealing secrets and tagging records with
+// s. It reads the schema marker first (see upgrade): a store written
+// before records were authenticated is upgraded, once, whichever replicas
+// start together. It returns an error matching datasource.ErrTampered
+// when the marker does not authenticate with s (another keyset, or etcd
+// was changed outside grantd), ErrSchema for a store of a newer version,
+// or datasource.ErrUnavailable without a quorum.
+func (c *Client) Open(s sealed.Sealer, o *StoreOptions) (*Store, error) {
 	max := 10_000
-	if o != nil && o.MaxEvents > 0 {
-		max = o.MaxEvents
+	var log *slog.Logger
+	if o != nil {
+		if o.MaxEvents > 0 {
+			max = o.MaxEvents
+		}
+		log = o.Logger
 	}
-	return &Store{c: c, codec: sealed.Codec{Sealer: s}, maxEvents: max, own: map[int64]time.Time{}}
+	if log == nil {
+		log = slog.Default()
+	}
+	st := &Store{c: c, codec: sealed.Codec{Sealer: s, Log: log}, maxEvents: max, log: log, own: map[int64]time.Time{}}
+	if err := st.upgrade(context.Background()); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // Close does nothing: the Client owns the connection.
@@ -136,26 +158,46 @@ func (s *Store) Datasource(ctx context.Context, id string) (*datasource.Datasour
 	if len(resp.Kvs) == 0 {
 		return nil, datasource.ErrNotFound
 	}
-	return s.cdc().DecodeDatasource(resp.Kvs[0].Value)
+	return s.cdc().DecodeDatasource(id, resp.Kvs[0].Value)
 }
 
-// DatasourceByName implements datasource.Store.
+// DatasourceByName implements datasource.Store. The names entry is checked
+// against the record it points to: a record that does not authenticate,
+// or whose name is not the one looked up, is refused.
 func (s *Store) DatasourceByName(ctx context.Context, name string) (*datasource.Datasource, error) {
-	resp, err := s.get(ctx, s.c.key("name", datasource.NameKey(name)))
+	nk := datasource.NameKey(name)
+	resp, err := s.get(ctx, s.c.key("name", nk))
 	if err != nil {
 		return nil, err
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, datasource.ErrNotFound
 	}
-	return s.Datasource(ctx, string(resp.Kvs[0].Value))
+	d, err := s.Datasource(ctx, string(resp.Kvs[0].Value))
+	if errors.Is(err, datasource.ErrNotFound) {
+		return nil, err // deleted meanwhile, or an entry pointing nowhere
+	}
+	if err != nil {
+		return nil, err
+	}
+	if datasource.NameKey(d.Name) != nk {
+		s.log.Error("stored record failed authentication; refusing it", "kind", "name", "id", nk)
+		return nil, &sealed.RecordError{Kind: "name", ID: nk}
+	}
+	return d, nil
 }
 
-// ListDatasources implements datasource.Store.
+// ListDatasources implements datasource.Store. Datasources whose record
+// does not authenticate are left out (and logged).
 func (s *Store) ListDatasources(ctx context.Context) ([]*datasource.Datasource, error) {
 	var out []*datasource.Datasource
-	err := s.scan(ctx, s.c.key("ds")+"/", func(k, v []byte, _ int64) error {
-		d, err := s.cdc().DecodeDatasource(v)
+	p := s.c.key("ds") + "/"
+	c := s.cdc()
+	err := s.scan(ctx, p, func(k, v []byte, _ int64) error {
+		d, err := c.DecodeDatasource(strings.TrimPrefix(string(k), p), v)
+		if errors.Is(err, datasource.ErrTampered) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -168,11 +210,16 @@ func (s *Store) ListDatasources(ctx context.Context) ([]*datasource.Datasource, 
 
 // scan reads every key under prefix in pages, calling fn in key order.
 func (s *Store) scan(ctx context.Context, prefix string, fn func(k, v []byte, modRev int64) error) error {
+	return s.scanAt(ctx, prefix, 0, fn)
+}
+
+// scanAt is scan of the store as it was at revision rev (0: now).
+func (s *Store) scanAt(ctx context.Context, prefix string, rev int64, fn func(k, v []byte, modRev int64) error) error {
 	end := clientv3.GetPrefixRangeEnd(prefix)
 	from := prefix
 	for {
 		resp, err := s.get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(1000),
-			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend), clientv3.WithRev(rev))
 		if err != nil {
 			return err
 		}
@@ -203,7 +250,7 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 		if len(resp.Kvs) == 0 {
 			return false, datasource.ErrNotFound
 		}
-		old, err := s.cdc().DecodeDatasource(resp.Kvs[0].Value)
+		old, err := s.cdc().DecodeDatasource(d.ID, resp.Kvs[0].Value)
 		if err != nil {
 			return false, err
 		}
@@ -240,7 +287,9 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 	return false, errors.New("etcd: update kept conflicting")
 }
 
-// DeleteDatasource implements datasource.Store.
+// DeleteDatasource implements datasource.Store. A record that does not
+// authenticate is deleted too (its names entries found by id, not by the
+// name it claims), so that an operator can clear it.
 func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 	dk := s.c.key("ds", id)
 	for attempt := 0; attempt < 10; attempt++ {
@@ -251,16 +300,30 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 		if len(resp.Kvs) == 0 {
 			return datasource.ErrNotFound
 		}
-		old, err := s.cdc().DecodeDatasource(resp.Kvs[0].Value)
-		if err != nil {
+		c := s.cdc()
+		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(s.c.key("tok", id))}
+		old, err := c.DecodeDatasource(id, resp.Kvs[0].Value)
+		switch {
+		case err == nil:
+			ops = append(ops, clientv3.OpDelete(s.c.key("name", datasource.NameKey(old.Name))))
+		case errors.Is(err, datasource.ErrTampered):
+			// Its name cannot be trusted: remove the entries that point to it.
+			err = s.scan(ctx, s.c.key("name")+"/", func(k, v []byte, _ int64) error {
+				if string(v) == id && len(ops) < 60 {
+					ops = append(ops, clientv3.OpDelete(string(k)))
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		default:
 			return err
 		}
-		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(s.c.key("name", datasource.NameKey(old.Name))), clientv3.OpDelete(s.c.key("tok", id))}
-		err = s.scan(ctx, s.c.key("state")+"/", func(k, v []byte, _ int64) error {
-			var r struct {
-				DatasourceID string `json:"datasourceId"`
-			}
-			if json.Unmarshal(v, &r) == nil && r.DatasourceID == id && len(ops) < 120 {
+		sp := s.c.key("state") + "/"
+		err = s.scan(ctx, sp, func(k, v []byte, _ int64) error {
+			// A state that does not authenticate is left for PurgeStates.
+			if ds, err := c.StateDatasource(strings.TrimPrefix(string(k), sp), v); err == nil && ds == id && len(ops) < 120 {
 				ops = append(ops, clientv3.OpDelete(string(k)))
 			}
 			return nil
@@ -288,14 +351,18 @@ func (s *Store) Meta(ctx context.Context, key string) ([]byte, error) {
 	if len(resp.Kvs) == 0 {
 		return nil, datasource.ErrNotFound
 	}
-	return resp.Kvs[0].Value, nil
+	return s.cdc().DecodeMeta(key, resp.Kvs[0].Value)
 }
 
 // SetMeta implements datasource.Store.
 func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
+	v, err := s.cdc().EncodeMeta(key, value)
+	if err != nil {
+		return err
+	}
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
-	_, err := s.c.c.Put(ctx, s.c.key("meta", key), string(value))
+	_, err = s.c.c.Put(ctx, s.c.key("meta", key), string(v))
 	return mapErr(err)
 }
 
@@ -304,7 +371,11 @@ func (s *Store) SetMeta(ctx context.Context, key string, value []byte) error {
 // start together agree on one admin token hash or session key.
 func (s *Store) CreateMeta(ctx context.Context, key string, value []byte) (bool, error) {
 	k := s.c.key("meta", key)
-	resp, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.Version(k), "=", 0)}, []clientv3.Op{clientv3.OpPut(k, string(value))})
+	v, err := s.cdc().EncodeMeta(key, value)
+	if err != nil {
+		return false, err
+	}
+	resp, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.Version(k), "=", 0)}, []clientv3.Op{clientv3.OpPut(k, string(v))})
 	if err != nil {
 		return false, err
 	}

@@ -3,6 +3,7 @@ package etcd_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/etcd"
 	"github.com/grantd/grantd/datasource/etcd/etcdtest"
+	"github.com/grantd/grantd/datasource/sealed"
 	"github.com/grantd/grantd/datasource/storetest"
 )
 
@@ -32,14 +34,24 @@ func dial(t *testing.T, c *etcdtest.Cluster, prefix string) *etcd.Client {
 
 var seq atomic.Int64
 
+// open opens the store on cl, failing the test on an error.
+func open(t *testing.T, cl *etcd.Client, s sealed.Sealer, o *etcd.StoreOptions) *etcd.Store {
+	t.Helper()
+	st, err := cl.Open(s, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
 func TestConformance(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	ks, err := crypto.NewKeyset()
 	if err != nil {
 		t.Fatal(err)
 	}
-	storetest.Run(t, func(t *testing.T) datasource.Store {
-		return dial(t, c, fmt.Sprintf("/test-%d/", seq.Add(1))).Open(ks, nil)
+	storetest.Run(t, func(t *testing.T, log *slog.Logger) datasource.Store {
+		return open(t, dial(t, c, fmt.Sprintf("/test-%d/", seq.Add(1))), ks, &etcd.StoreOptions{Logger: log})
 	})
 }
 
@@ -49,7 +61,7 @@ func TestNoSecretsInEtcd(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	ks, _ := crypto.NewKeyset()
 	cl := dial(t, c, "/raw/")
-	s := cl.Open(ks, nil)
+	s := open(t, cl, ks, nil)
 	d := storetest.Sample("ds_1", "one")
 	s.CreateDatasource(ctx, d)
 	s.SaveTokenRecord(ctx, d.ID, storetest.SampleToken(1), 0)
@@ -147,8 +159,8 @@ func TestLockerTakeover(t *testing.T) {
 func TestWatchReportsOthersOnly(t *testing.T) {
 	c := etcdtest.Start(t, 1)
 	ks, _ := crypto.NewKeyset()
-	mine := dial(t, c, "/w/").Open(ks, nil)
-	other := dial(t, c, "/w/").Open(ks, nil)
+	mine := open(t, dial(t, c, "/w/"), ks, nil)
+	other := open(t, dial(t, c, "/w/"), ks, nil)
 	got := make(chan string, 16)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -2,13 +2,13 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/grantd/grantd/datasource"
-	"github.com/grantd/grantd/datasource/sealed"
 )
 
 // TokenRecord implements datasource.Store.
@@ -45,7 +45,9 @@ func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.To
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.Version(tk), "=", 0))
 		} else {
-			gen, err := sealed.TokenGeneration(resp.Kvs[0].Value)
+			// A stored record that does not authenticate has no
+			// generation to compare: ErrTampered, and it stays.
+			gen, err := s.cdc().TokenGeneration(id, resp.Kvs[0].Value)
 			if err != nil {
 				return err
 			}
@@ -74,7 +76,8 @@ func (s *Store) DeleteTokenRecord(ctx context.Context, id string) error {
 	return err
 }
 
-// TokenSchedule implements datasource.Store.
+// TokenSchedule implements datasource.Store. It returns ErrTampered when
+// the datasource or its token record does not authenticate.
 func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedule, error) {
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
@@ -86,13 +89,14 @@ func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedu
 	if len(ds) == 0 {
 		return datasource.Schedule{}, datasource.ErrNotFound
 	}
-	gt, err := sealed.GrantType(ds[0].Value)
+	c := s.cdc()
+	gt, err := c.GrantType(id, ds[0].Value)
 	if err != nil {
 		return datasource.Schedule{}, err
 	}
 	var sc datasource.Schedule
 	if len(tok) > 0 {
-		if sc, err = sealed.DecodeSchedule(tok[0].Value); err != nil {
+		if sc, err = c.DecodeSchedule(id, tok[0].Value); err != nil {
 			return datasource.Schedule{}, err
 		}
 	}
@@ -100,16 +104,26 @@ func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedu
 	return sc, nil
 }
 
-// Schedules implements datasource.Store: two paged range reads, joined.
+// Schedules implements datasource.Store: two paged range reads, joined. A
+// datasource whose record or token record does not authenticate is
+// skipped (and logged): it is not planned, and reading it returns
+// ErrTampered.
 func (s *Store) Schedules(ctx context.Context, fn func(id string, sc datasource.Schedule) error) error {
+	c := s.cdc()
 	tokens := map[string]datasource.Schedule{}
+	refused := map[string]bool{}
 	tp := s.c.key("tok") + "/"
 	err := s.scan(ctx, tp, func(k, v []byte, _ int64) error {
-		sc, err := sealed.DecodeSchedule(v)
+		id := strings.TrimPrefix(string(k), tp)
+		sc, err := c.DecodeSchedule(id, v)
+		if errors.Is(err, datasource.ErrTampered) {
+			refused[id] = true
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		tokens[strings.TrimPrefix(string(k), tp)] = sc
+		tokens[id] = sc
 		return nil
 	})
 	if err != nil {
@@ -117,11 +131,17 @@ func (s *Store) Schedules(ctx context.Context, fn func(id string, sc datasource.
 	}
 	dp := s.c.key("ds") + "/"
 	return s.scan(ctx, dp, func(k, v []byte, _ int64) error {
-		gt, err := sealed.GrantType(v)
+		id := strings.TrimPrefix(string(k), dp)
+		if refused[id] {
+			return nil
+		}
+		gt, err := c.GrantType(id, v)
+		if errors.Is(err, datasource.ErrTampered) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
-		id := strings.TrimPrefix(string(k), dp)
 		sc := tokens[id]
 		sc.GrantType = gt
 		return fn(id, sc)
@@ -172,15 +192,18 @@ func (s *Store) ConsumeState(ctx context.Context, key string) (*datasource.State
 	return s.cdc().DecodeState(key, resp.PrevKvs[0].Value)
 }
 
-// PurgeStates implements datasource.Store.
+// PurgeStates implements datasource.Store. States that do not
+// authenticate are removed too: nothing can consume them.
 func (s *Store) PurgeStates(ctx context.Context, now time.Time) (int, error) {
 	type victim struct {
 		key string
 		rev int64
 	}
 	var victims []victim
-	err := s.scan(ctx, s.c.key("state")+"/", func(k, v []byte, rev int64) error {
-		exp, err := sealed.StateExpiry(v)
+	c := s.cdc()
+	sp := s.c.key("state") + "/"
+	err := s.scan(ctx, sp, func(k, v []byte, rev int64) error {
+		exp, err := c.StateExpiry(strings.TrimPrefix(string(k), sp), v)
 		if err != nil || !now.Before(exp) {
 			victims = append(victims, victim{string(k), rev})
 		}
@@ -199,65 +222,5 @@ func (s *Store) PurgeStates(ctx context.Context, now time.Time) (int, error) {
 			n++
 		}
 	}
-	return n, nil
-}
-
-// Reseal re-encrypts every sealed record under with's primary key and from
-// then on seals with it (grantd keys rotate). Each record is rewritten in
-// its own transaction on its mod revision, so a concurrent change wins and
-// is sealed by its writer.
-func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
-	next := sealed.Codec{Sealer: with}
-	cur := s.cdc()
-	n := 0
-	rewrite := func(prefix string, f func(k string, v []byte) ([]byte, error)) error {
-		return s.scan(ctx, prefix, func(k, v []byte, rev int64) error {
-			nv, err := f(string(k), v)
-			if err != nil {
-				return err
-			}
-			tr, err := s.txn(ctx, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(string(k)), "=", rev)}, []clientv3.Op{clientv3.OpPut(string(k), string(nv))})
-			if err != nil {
-				return err
-			}
-			if tr.Succeeded {
-				n++
-			}
-			return nil
-		})
-	}
-	dp, tp, sp := s.c.key("ds")+"/", s.c.key("tok")+"/", s.c.key("state")+"/"
-	if err := rewrite(dp, func(k string, v []byte) ([]byte, error) {
-		d, err := cur.DecodeDatasource(v)
-		if err != nil {
-			return nil, err
-		}
-		return next.EncodeDatasource(d)
-	}); err != nil {
-		return n, err
-	}
-	if err := rewrite(tp, func(k string, v []byte) ([]byte, error) {
-		id := strings.TrimPrefix(k, tp)
-		t, err := cur.DecodeToken(id, v)
-		if err != nil {
-			return nil, err
-		}
-		return next.EncodeToken(id, t)
-	}); err != nil {
-		return n, err
-	}
-	if err := rewrite(sp, func(k string, v []byte) ([]byte, error) {
-		key := strings.TrimPrefix(k, sp)
-		st, err := cur.DecodeState(key, v)
-		if err != nil {
-			return nil, err
-		}
-		return next.EncodeState(st)
-	}); err != nil {
-		return n, err
-	}
-	s.codecMu.Lock()
-	s.codec = next
-	s.codecMu.Unlock()
 	return n, nil
 }

@@ -1,39 +1,63 @@
 // Package sealed encodes datasource records for storage with every secret
-// sealed: client secrets, access and refresh tokens and PKCE verifiers are
+// sealed and every record authenticated.
+//
+// # Secrets
+//
+// Client secrets, access and refresh tokens and PKCE verifiers are
 // encrypted with associated data naming the record kind, the record id and
 // the field ("grantd/v1/token/ds_123/refresh_token"), so a ciphertext copied
 // into another record or field does not open.
 //
+// # Records
+//
+// Everything else a record holds (a datasource's URLs and flags, a token
+// record's status and schedule, a state's return path, events, webhook
+// deliveries, meta values) is plain text, and is authenticated: the stored
+// form is an envelope with a tag over the kind, the key the record is
+// stored under and the record's bytes (see Codec.Wrap). A record changed
+// outside grantd, or copied under another key, is refused with a
+// *RecordError (datasource.ErrTampered) and logged; other records are not
+// affected. The partial readers (GrantType, DecodeSchedule,
+// TokenGeneration, StateExpiry, StateDatasource) check the tag too, and
+// still unseal nothing.
+//
 // Store implementations (datasource/bolt, datasource/etcd) share this
-// encoding, so their files hold the same bytes for the same data.
+// encoding, so their files hold the same records for the same data.
 package sealed
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/grantd/grantd/datasource"
 )
 
 // Sealer encrypts and decrypts with associated data. *crypto.Keyset is one.
+// It must not keep the slices it is given past the call.
 type Sealer interface {
 	Seal(plaintext, aad []byte) ([]byte, error)
 	Open(ciphertext, aad []byte) ([]byte, error)
 }
 
 // Codec encodes and decodes records. It is safe for concurrent use when its
-// Sealer is.
+// Sealer and Log are.
 type Codec struct {
+	// Sealer seals secrets and tags records.
 	Sealer Sealer
+	// Log gets one line per record refused because it does not
+	// authenticate (its kind and key, never its content); nil is
+	// slog.Default().
+	Log *slog.Logger
 }
 
 // Version is the record format version written into every record.
 const Version = 1
 
-// ErrFormat is returned for a record that is not in a format this version
-// of grantd reads.
+// ErrFormat is returned for an authentic record that is not in a format
+// this version of grantd reads.
 var ErrFormat = errors.New("sealed: unreadable record")
 
 func aad(kind, id, field string) []byte {
@@ -147,20 +171,29 @@ func (s *storedAuth) oauth2() datasource.OAuth2 {
 	}
 }
 
-// EncodeDatasource returns the stored form of d.
+// EncodeDatasource returns the stored form of d, stored under d.ID.
 func (c Codec) EncodeDatasource(d *datasource.Datasource) ([]byte, error) {
 	sec, err := c.seal(d.Auth.ClientSecret, "datasource", d.ID, "client_secret")
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(&datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Auth: toStored(&d.Auth),
+	b, err := json.Marshal(&datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Auth: toStored(&d.Auth),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ClientSecret: sec})
+	if err != nil {
+		return nil, err
+	}
+	return c.Wrap(KindDatasource, d.ID, b)
 }
 
-// DecodeDatasource reads a record written by EncodeDatasource.
-func (c Codec) DecodeDatasource(b []byte) (*datasource.Datasource, error) {
+// DecodeDatasource reads the datasource stored under id. It returns a
+// *RecordError for a record that does not authenticate.
+func (c Codec) DecodeDatasource(id string, b []byte) (*datasource.Datasource, error) {
+	rec, err := c.Unwrap(KindDatasource, id, b)
+	if err != nil {
+		return nil, err
+	}
 	var r datasourceRecord
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version || r.ID != id {
 		return nil, fmt.Errorf("%w: datasource", ErrFormat)
 	}
 	sec, err := c.open(r.ClientSecret, "datasource", r.ID, "client_secret")
@@ -201,18 +234,27 @@ func (c Codec) EncodeToken(id string, t *datasource.TokenRecord) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(&tokenRecord{
+	b, err := json.Marshal(&tokenRecord{
 		V: Version, Generation: t.Generation, AccessToken: at, RefreshToken: rt,
 		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope,
 		Status: t.Status, LastRefreshedAt: t.LastRefreshedAt, LastError: t.LastError,
 		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, Local: t.LocalFailure, DetectedAuth: t.DetectedAuth,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Wrap(KindToken, id, b)
 }
 
-// DecodeToken reads a record written by EncodeToken for datasource id.
+// DecodeToken reads the token record of datasource id. It returns a
+// *RecordError for a record that does not authenticate.
 func (c Codec) DecodeToken(id string, b []byte) (*datasource.TokenRecord, error) {
+	rec, err := c.Unwrap(KindToken, id, b)
+	if err != nil {
+		return nil, err
+	}
 	var r tokenRecord
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
 		return nil, fmt.Errorf("%w: token", ErrFormat)
 	}
 	at, err := c.open(r.AccessToken, "token", id, "access_token")
@@ -249,25 +291,34 @@ type scheduleRecord struct {
 	GrantedScope    string            `json:"grantedScope"`
 }
 
-// GrantType reads only the grant type of a stored datasource.
-func GrantType(b []byte) (datasource.GrantType, error) {
+// GrantType reads only the grant type of the datasource stored under id,
+// after checking the record's tag; it unseals nothing.
+func (c Codec) GrantType(id string, b []byte) (datasource.GrantType, error) {
+	rec, err := c.Unwrap(KindDatasource, id, b)
+	if err != nil {
+		return "", err
+	}
 	var r struct {
 		V    int `json:"v"`
 		Auth struct {
 			GrantType datasource.GrantType `json:"grantType"`
 		} `json:"auth"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
 		return "", fmt.Errorf("%w: datasource", ErrFormat)
 	}
 	return r.Auth.GrantType, nil
 }
 
-// DecodeSchedule reads the planning view of a token record without
-// unsealing anything.
-func DecodeSchedule(b []byte) (datasource.Schedule, error) {
+// DecodeSchedule reads the planning view of the token record of
+// datasource id, after checking the record's tag; it unseals nothing.
+func (c Codec) DecodeSchedule(id string, b []byte) (datasource.Schedule, error) {
+	rec, err := c.Unwrap(KindToken, id, b)
+	if err != nil {
+		return datasource.Schedule{}, err
+	}
 	var r scheduleRecord
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
 		return datasource.Schedule{}, fmt.Errorf("%w: token", ErrFormat)
 	}
 	return datasource.Schedule{
@@ -278,13 +329,18 @@ func DecodeSchedule(b []byte) (datasource.Schedule, error) {
 	}, nil
 }
 
-// TokenGeneration reads only the generation of a stored token record.
-func TokenGeneration(b []byte) (uint64, error) {
+// TokenGeneration reads only the generation of the token record of
+// datasource id, after checking the record's tag.
+func (c Codec) TokenGeneration(id string, b []byte) (uint64, error) {
+	rec, err := c.Unwrap(KindToken, id, b)
+	if err != nil {
+		return 0, err
+	}
 	var r struct {
 		V          int    `json:"v"`
 		Generation uint64 `json:"generation"`
 	}
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
 		return 0, fmt.Errorf("%w: token", ErrFormat)
 	}
 	return r.Generation, nil
@@ -302,22 +358,31 @@ type stateRecord struct {
 	ExpiresAt    time.Time `json:"expiresAt"`
 }
 
-// EncodeState returns the stored form of s.
+// EncodeState returns the stored form of s, stored under s.Key.
 func (c Codec) EncodeState(s *datasource.State) ([]byte, error) {
 	v, err := c.seal(s.Verifier, "state", s.Key, "code_verifier")
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(&stateRecord{
+	b, err := json.Marshal(&stateRecord{
 		V: Version, DatasourceID: s.DatasourceID, Verifier: v, Binding: s.Binding,
 		ReturnTo: s.ReturnTo, RedirectURI: s.RedirectURI, Fingerprint: s.Fingerprint, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return c.Wrap(KindState, s.Key, b)
 }
 
-// DecodeState reads a state stored under key.
+// DecodeState reads a state stored under key. It returns a *RecordError
+// for a record that does not authenticate.
 func (c Codec) DecodeState(key string, b []byte) (*datasource.State, error) {
+	rec, err := c.Unwrap(KindState, key, b)
+	if err != nil {
+		return nil, err
+	}
 	var r stateRecord
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
 		return nil, fmt.Errorf("%w: state", ErrFormat)
 	}
 	v, err := c.open(r.Verifier, "state", key, "code_verifier")
@@ -330,14 +395,34 @@ func (c Codec) DecodeState(key string, b []byte) (*datasource.State, error) {
 	}, nil
 }
 
-// StateExpiry reads only the expiry of a stored state.
-func StateExpiry(b []byte) (time.Time, error) {
-	var r struct {
-		V         int       `json:"v"`
-		ExpiresAt time.Time `json:"expiresAt"`
+// StateExpiry reads only the expiry of the state stored under key, after
+// checking the record's tag; it unseals nothing.
+func (c Codec) StateExpiry(key string, b []byte) (time.Time, error) {
+	r, err := c.stateHead(key, b)
+	return r.ExpiresAt, err
+}
+
+// StateDatasource reads only the datasource id of the state stored under
+// key, after checking the record's tag; it unseals nothing.
+func (c Codec) StateDatasource(key string, b []byte) (string, error) {
+	r, err := c.stateHead(key, b)
+	return r.DatasourceID, err
+}
+
+type stateHead struct {
+	V            int       `json:"v"`
+	DatasourceID string    `json:"datasourceId"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+}
+
+func (c Codec) stateHead(key string, b []byte) (stateHead, error) {
+	var r stateHead
+	rec, err := c.Unwrap(KindState, key, b)
+	if err != nil {
+		return r, err
 	}
-	if err := json.Unmarshal(b, &r); err != nil || r.V != Version {
-		return time.Time{}, fmt.Errorf("%w: state", ErrFormat)
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
+		return stateHead{}, fmt.Errorf("%w: state", ErrFormat)
 	}
-	return r.ExpiresAt, nil
+	return r, nil
 }

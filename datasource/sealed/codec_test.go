@@ -41,7 +41,7 @@ func TestDatasourceRoundTrip(t *testing.T) {
 		if bytes.Contains(b, []byte("s3cret")) {
 			t.Fatal("secret in the record")
 		}
-		got, err := c.DecodeDatasource(b)
+		got, err := c.DecodeDatasource(d.ID, b)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,14 +70,25 @@ func TestTokenBoundToItsRecord(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
-	if _, err := c.DecodeToken("ds_2", b); !errors.Is(err, crypto.ErrOpen) {
+	if _, err := c.DecodeToken("ds_2", b); !errors.Is(err, datasource.ErrTampered) {
 		t.Errorf("as another datasource's: %v", err)
 	}
-	sc, err := DecodeSchedule(b)
+	// Tagged anew for ds_2 (which takes the keyset), the tokens inside
+	// are still bound to ds_1.
+	rec, _, _ := split(b)
+	moved, err := c.Wrap(KindToken, "ds_2", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DecodeToken("ds_2", moved); !errors.Is(err, crypto.ErrOpen) {
+		t.Errorf("ciphertexts of ds_1 in a record of ds_2: %v, want ErrOpen", err)
+	}
+	sc, err := c.DecodeSchedule("ds_1", b)
 	if err != nil || sc.Generation != 3 || !sc.HasToken || !sc.HasRefreshToken || !sc.PermanentFailure {
 		t.Errorf("schedule %+v %v", sc, err)
 	}
-	if _, err := c.DecodeToken("ds_1", []byte(`{"v":2}`)); !errors.Is(err, ErrFormat) {
+	future, _ := c.Wrap(KindToken, "ds_1", []byte(`{"v":2}`))
+	if _, err := c.DecodeToken("ds_1", future); !errors.Is(err, ErrFormat) {
 		t.Errorf("future version: %v", err)
 	}
 }
@@ -100,7 +111,7 @@ func TestDatasourceRecordKeepsEveryField(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.DecodeDatasource(b)
+	got, err := c.DecodeDatasource(d.ID, b)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,16 @@
 // Package storetest is the conformance suite of datasource.Store: every
 // implementation (bolt, etcd) runs the same tests, so they behave the same.
+//
+// A store whose tests give it the Raw hook also runs the attack tests:
+// records changed or moved behind the store's back must be refused one by
+// one, and logged, while the rest keeps working.
 package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,9 +21,14 @@ import (
 
 var ctx = context.Background()
 
-// Run runs the suite. open returns a new, empty store for each test; the
-// store is closed by the caller's cleanup.
-func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
+// Opener returns a new, empty store that logs to log; the store is closed
+// by the caller's cleanup.
+type Opener func(t *testing.T, log *slog.Logger) datasource.Store
+
+// Run runs the suite, each test on a store of its own from open.
+func Run(t *testing.T, open Opener) {
+	quiet := func(t *testing.T) datasource.Store { return open(t, slog.New(slog.DiscardHandler)) }
+	runAttacks(t, open)
 	for _, c := range []struct {
 		name string
 		fn   func(*testing.T, datasource.Store)
@@ -34,7 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
 		{"NamesIgnoreCase", testNamesIgnoreCase},
 		{"TokensStayWithTheirOrigin", testTokensStayWithTheirOrigin},
 	} {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, open(t)) })
+		t.Run(c.name, func(t *testing.T) { c.fn(t, quiet(t)) })
 	}
 	for _, c := range []struct {
 		name string
@@ -44,7 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) datasource.Store) {
 		{"Outbox", testOutbox},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			s := open(t)
+			s := quiet(t)
 			log, ok := s.(datasource.EventLog)
 			if !ok {
 				t.Skip("this store keeps no events")
