@@ -132,7 +132,7 @@ func TestBadInput(t *testing.T) {
 			t.Errorf("a refused PUT renamed %s", id)
 		}
 	}
-	if r, err := h.store.TokenRecord(ctx, ac.ID); err == nil && r.HasToken() {
+	if r, err := h.store.TokenRecord(ctx, datasource.SharedKey(ac.ID)); err == nil && r.HasToken() {
 		t.Error("a refused callback stored a token")
 	}
 }
@@ -179,7 +179,7 @@ func TestCallbackStates(t *testing.T) {
 	if code, _ := callback(bare, cb); code != 400 {
 		t.Fatalf("callback from a browser without a binding cookie: %d", code)
 	}
-	if r, err := h.store.TokenRecord(ctx, d.ID); err == nil && r.HasToken() {
+	if r, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID)); err == nil && r.HasToken() {
 		t.Fatal("a refused callback stored a token")
 	}
 	if code, _ := callback(victim, cb); code != 302 {
@@ -188,7 +188,7 @@ func TestCallbackStates(t *testing.T) {
 	if code, _ := callback(victim, cb); code != 400 {
 		t.Fatalf("replay: %d", code)
 	}
-	authorized, err := h.store.TokenRecord(ctx, d.ID)
+	authorized, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if err != nil || !authorized.HasToken() {
 		t.Fatalf("after the right browser's callback: %+v %v", authorized, err)
 	}
@@ -199,7 +199,7 @@ func TestCallbackStates(t *testing.T) {
 	if code, _ := callback(victim, cb); code != 400 {
 		t.Fatalf("expired state: %d", code)
 	}
-	if r, err := h.store.TokenRecord(ctx, d.ID); err != nil || r.Generation != authorized.Generation {
+	if r, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID)); err != nil || r.Generation != authorized.Generation {
 		t.Fatal("a refused callback changed the token")
 	}
 

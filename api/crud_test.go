@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants/grantstest"
 )
 
@@ -71,7 +72,7 @@ func TestDeleteRevokesAtTheProvider(t *testing.T) {
 	p := newProvider(t, h, grantstest.ProviderOptions{})
 	d := h.create(acBody(p, "ac", "web-secret-1a2b3c"))
 	authorizeViaAPI(t, h, d.ID)
-	rec, err := h.store.TokenRecord(ctx, d.ID)
+	rec, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if err != nil || !p.RefreshTokenActive(rec.RefreshToken.Reveal()) {
 		t.Fatal("not authorized")
 	}
@@ -81,7 +82,7 @@ func TestDeleteRevokesAtTheProvider(t *testing.T) {
 	if p.RefreshTokenActive(rec.RefreshToken.Reveal()) {
 		t.Error("refresh token still active at the provider after delete")
 	}
-	if _, err := h.store.TokenRecord(ctx, d.ID); err == nil {
+	if _, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID)); err == nil {
 		t.Error("token record left behind")
 	}
 }
@@ -164,7 +165,7 @@ func TestRawTokenWithoutPrefix(t *testing.T) {
 	if code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/x", nil); code != 200 {
 		t.Fatalf("proxy: %d %s", code, b)
 	}
-	rec, err := h.store.TokenRecord(ctx, d.ID)
+	rec, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if got := <-seen; err != nil || got != rec.AccessToken.Reveal() {
 		t.Fatalf("upstream got X-Api-Key %q, want the raw token", got)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/crypto"
+	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
@@ -124,7 +125,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		// its request headers).
 		if list, err := h.store.ListDatasources(ctx); err == nil {
 			for _, d := range list {
-				if r, err := h.store.TokenRecord(ctx, d.ID); err == nil {
+				if r, err := h.store.TokenRecord(ctx, datasource.SharedKey(d.ID)); err == nil {
 					h.addLogSecret(r.AccessToken.Reveal(), r.RefreshToken.Reveal())
 				}
 			}

@@ -29,6 +29,7 @@ func TestEveryRouteNeedsCredentials(t *testing.T) {
 	public := map[string]bool{
 		"GET /healthz": true, "GET /readyz": true,
 		"GET /api/v1/datasources/authorize": true, // the callback: the state is its credential
+		"GET /connect/:token":               true, // a connect link: its one-time token is its credential
 		"GET /api/v1/openapi.json":          true,
 		"POST /api/v1/session":              true, // where the admin token is presented
 		"GET /*":                            true, // the UI's static files

@@ -145,6 +145,9 @@ func (d *Datasource) Normalize() {
 	if d.ConnectionMode == "" {
 		d.ConnectionMode = Shared
 	}
+	if len(d.ConnectionConfig) == 0 {
+		d.ConnectionConfig = nil // as the store reads it back
+	}
 	if h := d.HealthCheck; h != nil {
 		h.Method = strings.ToUpper(strings.TrimSpace(h.Method))
 		if h.Method == "" {

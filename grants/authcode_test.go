@@ -44,7 +44,7 @@ func TestAuthorizationCodeWithPKCE(t *testing.T) {
 	if a := f.status(d.ID); a.Status != datasource.StatusUnauthorized {
 		t.Fatalf("before authorizing: %+v", a)
 	}
-	if _, err := f.engine.Token(ctx, d.ID); !errors.Is(err, grants.ErrNotAuthorized) {
+	if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, grants.ErrNotAuthorized) {
 		t.Fatalf("Token before authorizing: %v", err)
 	}
 
@@ -217,7 +217,7 @@ func TestAutoRecoversAfterARefusedExchange(t *testing.T) {
 	if res := callback(); res.ErrorCode != "" || res.Authorization.Status != datasource.StatusAuthorized {
 		t.Fatalf("second authorization: %+v", res)
 	}
-	if _, err := f.engine.Refresh(ctx, d.ID); err != nil || f.status(d.ID).Status != datasource.StatusAuthorized {
+	if _, err := f.engine.Refresh(ctx, datasource.SharedKey(d.ID)); err != nil || f.status(d.ID).Status != datasource.StatusAuthorized {
 		t.Fatalf("refresh: %v %+v", err, f.status(d.ID))
 	}
 	var methods []string
@@ -236,7 +236,7 @@ func TestRefreshRotation(t *testing.T) {
 	d := f.authorize(p, acDatasource(p, "web", "s"))
 	old := f.record(d.ID)
 
-	a, err := f.engine.Refresh(ctx, d.ID)
+	a, err := f.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 	if err != nil || a.Status != datasource.StatusAuthorized {
 		t.Fatalf("refresh: %+v %v", a, err)
 	}
@@ -272,11 +272,11 @@ func TestRefreshRotation(t *testing.T) {
 	if p.RefreshTokenActive(cur.RefreshToken.Reveal()) {
 		t.Fatal("the provider did not revoke the token family on reuse")
 	}
-	a, _ = f.engine.Refresh(ctx, d.ID)
+	a, _ = f.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 	if a.Status != datasource.StatusNeedsReauthorization || a.HasRefreshToken || !strings.Contains(a.LastError, "invalid_grant") {
 		t.Fatalf("after the family was revoked: %+v", a)
 	}
-	if _, err := f.engine.Token(ctx, d.ID); !errors.Is(err, grants.ErrNotAuthorized) {
+	if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, grants.ErrNotAuthorized) {
 		t.Fatalf("Token: %v", err)
 	}
 	// Authorizing again brings it back.
@@ -297,7 +297,7 @@ func TestRefreshKeepsGrantdWorking(t *testing.T) {
 	f := newFixture(t, fixtureOptions{})
 	d := f.authorize(p, acDatasource(p, "web", "s"))
 	for i := range 3 {
-		tok, err := f.engine.Token(ctx, d.ID)
+		tok, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 		if err != nil {
 			t.Fatal(err)
 		}

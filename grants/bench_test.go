@@ -18,7 +18,7 @@ func benchFixture(b *testing.B, placement datasource.Placement) (*fixture, *data
 	d := ccDatasource(p, "svc", "s")
 	d.Auth.TokenPlacement = placement
 	d = f.create(d)
-	if _, err := f.engine.Token(ctx, d.ID); err != nil {
+	if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); err != nil {
 		b.Fatal(err)
 	}
 	return f, d
@@ -31,7 +31,7 @@ func BenchmarkTokenCached(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := f.engine.Token(ctx, d.ID); err != nil {
+		if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -44,7 +44,7 @@ func BenchmarkTokenCachedParallel(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			if _, err := f.engine.Token(ctx, d.ID); err != nil {
+			if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -57,7 +57,7 @@ func BenchmarkApplyQuery(b *testing.B)  { benchApply(b, datasource.PlacementQuer
 
 func benchApply(b *testing.B, p datasource.Placement) {
 	f, d := benchFixture(b, p)
-	tok, _ := f.engine.Token(ctx, d.ID)
+	tok, _ := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 	req, _ := http.NewRequest("GET", "https://api.example.com/v1/items?page=2&size=50", nil)
 	b.ReportAllocs()
 	b.ResetTimer()

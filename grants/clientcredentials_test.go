@@ -62,7 +62,7 @@ func TestClientCredentialsAuthStyles(t *testing.T) {
 				if !strings.Contains(a.LastError, "invalid_client") {
 					t.Errorf("lastError %q does not name invalid_client", a.LastError)
 				}
-				if _, err := f.engine.Token(ctx, d.ID); !errors.Is(err, grants.ErrNotAuthorized) {
+				if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, grants.ErrNotAuthorized) {
 					t.Errorf("Token after a permanent failure: %v, want ErrNotAuthorized", err)
 				}
 				if n := p.Count(""); n != len(tt.wantMethod) {
@@ -79,7 +79,7 @@ func TestClientCredentialsAuthStyles(t *testing.T) {
 			}
 			// What auto learned is remembered: the next request goes
 			// straight to the style that worked.
-			f.engine.Refresh(ctx, d.ID)
+			f.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 			last := p.Events()[len(p.Events())-1]
 			if want := tt.wantMethod[len(tt.wantMethod)-1]; last.AuthMethod != want {
 				t.Errorf("second request used %s, want %s", last.AuthMethod, want)
@@ -122,7 +122,7 @@ func TestConcurrentCallersOneTokenRequest(t *testing.T) {
 				d = f.authorize(p, acDatasource(p, "c", "s"))
 			}
 			before := p.Count(grant)
-			tok, err := f.engine.Token(ctx, d.ID)
+			tok, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -135,7 +135,7 @@ func TestConcurrentCallersOneTokenRequest(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					got, err := f.engine.Token(ctx, d.ID)
+					got, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 					if err != nil {
 						t.Error(err)
 						return
@@ -154,7 +154,7 @@ func TestConcurrentCallersOneTokenRequest(t *testing.T) {
 			}
 			// A caller that saw the old generation and got a 401 does not
 			// refresh again: the newer token is already there.
-			if _, err := f.engine.TokenAfter(ctx, d.ID, tok.Generation); err != nil {
+			if _, err := f.engine.TokenAfter(ctx, datasource.SharedKey(d.ID), tok.Generation); err != nil {
 				t.Fatal(err)
 			}
 			if n := p.Count(grant) - before; n != 1 {

@@ -70,7 +70,7 @@ func Example() {
 	}
 	fmt.Println("status:", status.Status)
 
-	client, _ := engine.Client(ctx, d.ID)
+	client, _ := engine.Client(ctx, datasource.SharedKey(d.ID))
 	resp, err := client.Get(d.URL + "/whoami")
 	if err != nil {
 		log.Fatal(err)

@@ -14,8 +14,10 @@ func (e *Engine) Plan(sc datasource.Schedule, now time.Time) (time.Time, bool) {
 func (e *Engine) Backoff(failures int, retryAfter time.Duration) time.Duration {
 	return e.backoff(failures, retryAfter)
 }
-func (e *Engine) Planned(id string) (time.Time, bool) { return e.sched.planned(id) }
-func (e *Engine) PlannedCount() int                   { return e.sched.len() }
+func (e *Engine) Planned(id string) (time.Time, bool) {
+	return e.sched.planned(datasource.SharedKey(id))
+}
+func (e *Engine) PlannedCount() int { return e.sched.len() }
 func (e *Engine) CachedEntries() int {
 	n := 0
 	e.entries.Range(func(any, any) bool { n++; return true })

@@ -136,7 +136,7 @@ func TestTransientFailureBacksOffAndKeepsServing(t *testing.T) {
 	te.set(jsonAnswer(200, `{"access_token":"good-token","token_type":"Bearer","expires_in":3600}`))
 	f := newFixture(t, fixtureOptions{})
 	d := f.create(te.datasource())
-	tok, err := f.engine.Token(ctx, d.ID)
+	tok, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestTransientFailureBacksOffAndKeepsServing(t *testing.T) {
 	}
 	// The still-valid token keeps being served, with no new request.
 	for range 10 {
-		got, err := f.engine.Token(ctx, d.ID)
+		got, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 		if err != nil || got.Generation != tok.Generation {
 			t.Fatalf("Token during outage: %v %v", got, err)
 		}
@@ -172,7 +172,7 @@ func TestTransientFailureBacksOffAndKeepsServing(t *testing.T) {
 	// After expiry, callers in backoff get a quick transient error, not a
 	// new request.
 	f.clock.Set(tok.Expiry.Add(time.Second))
-	_, err = f.engine.Token(ctx, d.ID)
+	_, err = f.engine.Token(ctx, datasource.SharedKey(d.ID))
 	var tErr *grants.TokenError
 	if !errors.As(err, &tErr) || tErr.Kind != grants.Transient {
 		t.Fatalf("Token after expiry in backoff: %v", err)
@@ -228,7 +228,7 @@ func TestFailureClassification(t *testing.T) {
 			if r.Status != tt.wantStatus || !strings.Contains(r.LastError, tt.wantReason) {
 				t.Fatalf("record: %s %q, want %s containing %q", r.Status, r.LastError, tt.wantStatus, tt.wantReason)
 			}
-			_, err := f.engine.Token(ctx, d.ID)
+			_, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 			var tErr *grants.TokenError
 			if !errors.As(err, &tErr) || tErr.Kind != tt.wantKind {
 				t.Fatalf("Token error %v, want kind %v", err, tt.wantKind)
@@ -259,13 +259,13 @@ func TestRefreshTokenKeptWhenNotReturned(t *testing.T) {
 	// Seed an authorized record, as a callback would have stored it.
 	seed := &datasource.TokenRecord{Generation: 1, AccessToken: datasource.NewSecret("at-1"), RefreshToken: datasource.NewSecret("rt-original"),
 		TokenType: "Bearer", Expiry: epoch.Add(time.Hour), Status: datasource.StatusAuthorized, LastRefreshedAt: epoch, GrantedScope: "read"}
-	if err := f.store.SaveTokenRecord(ctx, d.ID, seed, 0); err != nil {
+	if err := f.store.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), seed, 0); err != nil {
 		t.Fatal(err)
 	}
-	f.engine.Invalidate(ctx, d.ID)
+	f.engine.Invalidate(ctx, datasource.SharedKey(d.ID))
 
 	te.set(jsonAnswer(200, `{"access_token":"at-2","token_type":"Bearer","expires_in":3600}`))
-	if a, _ := f.engine.Refresh(ctx, d.ID); a.Status != datasource.StatusAuthorized {
+	if a, _ := f.engine.Refresh(ctx, datasource.SharedKey(d.ID)); a.Status != datasource.StatusAuthorized {
 		t.Fatalf("refresh: %+v", a)
 	}
 	if te.lastReq["refresh_token"] != "rt-original" || te.lastReq["scope"] != "" {
@@ -282,14 +282,14 @@ func TestRefreshTokenKeptWhenNotReturned(t *testing.T) {
 	if _, _, _, err := f.engine.Update(ctx, grants.Change{Datasource: d2}); err != nil {
 		t.Fatal(err)
 	}
-	f.engine.Refresh(ctx, d.ID)
+	f.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 	if te.lastReq["scope"] != "read" {
 		t.Errorf("sendScopeOnRefresh: request %v", te.lastReq)
 	}
 
 	// invalid_grant on refresh: the grant is gone.
 	te.set(jsonAnswer(400, `{"error":"invalid_grant","error_description":"refresh token revoked"}`))
-	a, _ := f.engine.Refresh(ctx, d.ID)
+	a, _ := f.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 	if a.Status != datasource.StatusNeedsReauthorization || a.HasRefreshToken || !strings.Contains(a.LastError, "refresh token revoked") {
 		t.Fatalf("after invalid_grant: %+v", a)
 	}
@@ -319,18 +319,18 @@ func TestCloseLeavesStoredStateAsItWas(t *testing.T) {
 		<-r.Context().Done() // hangs until grantd gives up
 	})
 	got := make(chan error, 1)
-	go func() { _, err := f.engine.Refresh(ctx, d.ID); got <- err }()
+	go func() { _, err := f.engine.Refresh(ctx, datasource.SharedKey(d.ID)); got <- err }()
 	tok := make(chan error, 1)
 	<-arrived
 	f.clock.Set(before.Expiry.Add(time.Second)) // a caller now needs the new token too
-	go func() { _, err := f.engine.Token(ctx, d.ID); tok <- err }()
+	go func() { _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); tok <- err }()
 	f.engine.Close()
 
 	if err := <-tok; !errors.Is(err, grants.ErrClosed) {
 		t.Errorf("a caller waiting on the cut request got %v, want ErrClosed", err)
 	}
 	<-got
-	after, err := f.store.TokenRecord(ctx, d.ID)
+	after, err := f.store.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +343,7 @@ func TestCloseLeavesStoredStateAsItWas(t *testing.T) {
 	if len(f.statuses) != changes {
 		t.Errorf("Close fired status changes: %v", f.statuses[changes:])
 	}
-	if _, err := f.engine.Token(ctx, d.ID); !errors.Is(err, grants.ErrClosed) {
+	if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, grants.ErrClosed) {
 		t.Errorf("Token after Close: %v, want ErrClosed", err)
 	}
 }

@@ -170,7 +170,7 @@ func (f *fixture) create(d *datasource.Datasource) *datasource.Datasource {
 
 func (f *fixture) status(id string) datasource.Authorization {
 	f.t.Helper()
-	a, err := f.engine.Status(ctx, id)
+	a, err := f.engine.Status(ctx, datasource.SharedKey(id))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -179,7 +179,7 @@ func (f *fixture) status(id string) datasource.Authorization {
 
 func (f *fixture) record(id string) *datasource.TokenRecord {
 	f.t.Helper()
-	r, err := f.store.TokenRecord(ctx, id)
+	r, err := f.store.TokenRecord(ctx, datasource.SharedKey(id))
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -220,7 +220,7 @@ func acDatasource(p *grantstest.Provider, clientID, secret string) *datasource.D
 // engine's authenticating client.
 func (f *fixture) callAPI(id, path string) (int, grantstest.APIAnswer) {
 	f.t.Helper()
-	hc, err := f.engine.Client(ctx, id)
+	hc, err := f.engine.Client(ctx, datasource.SharedKey(id))
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -135,6 +135,24 @@ func (e *Engine) forgetEntry(k datasource.Key) {
 	}
 }
 
+// replaced reports whether k's token of generation seen has been replaced
+// already, or is being replaced by a token request in flight: a retry then
+// costs no token request of its own (a provider that revokes the old
+// access token when it refreshes refuses calls made with it meanwhile).
+func (e *Engine) replaced(k datasource.Key, seen uint64) bool {
+	v, ok := e.entries.Load(k)
+	if !ok {
+		return false
+	}
+	en := v.(*entry)
+	if t := en.tok.Load(); t != nil && t.Generation != seen {
+		return true
+	}
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	return en.flight != nil
+}
+
 // satisfied reports whether the entry already holds what w asks for.
 func satisfied(en *entry, w want, seen uint64, now time.Time) bool {
 	t := en.tok.Load()

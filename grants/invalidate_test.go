@@ -15,7 +15,7 @@ func TestInvalidateAdoptsStoredToken(t *testing.T) {
 	p.AddClient(grantstest.Client{ID: "svc", Secret: "s", Scopes: []string{"api/read", "api/write"}})
 	f := newFixture(t, fixtureOptions{})
 	d := f.create(ccDatasource(p, "svc", "s"))
-	tok, err := f.engine.Token(ctx, d.ID)
+	tok, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,14 +24,14 @@ func TestInvalidateAdoptsStoredToken(t *testing.T) {
 	next.Generation++
 	next.AccessToken = datasource.NewSecret("from-another-replica")
 	next.Expiry = tok.Expiry.Add(time.Hour)
-	if err := f.store.SaveTokenRecord(ctx, d.ID, &next, rec.Generation); err != nil {
+	if err := f.store.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), &next, rec.Generation); err != nil {
 		t.Fatal(err)
 	}
 	before := p.Count("")
-	if err := f.engine.Invalidate(ctx, d.ID); err != nil {
+	if err := f.engine.Invalidate(ctx, datasource.SharedKey(d.ID)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.engine.Token(ctx, d.ID)
+	got, err := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 	if err != nil || got.Value().Reveal() != "from-another-replica" || got.Generation != next.Generation {
 		t.Fatalf("after Invalidate: %v %v", got, err)
 	}
@@ -43,13 +43,13 @@ func TestInvalidateAdoptsStoredToken(t *testing.T) {
 		t.Errorf("refresh planned at %v, not from the adopted token", at)
 	}
 	f.store.DeleteDatasource(ctx, d.ID)
-	if err := f.engine.Invalidate(ctx, d.ID); err != nil {
+	if err := f.engine.Invalidate(ctx, datasource.SharedKey(d.ID)); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.engine.Planned(d.ID); ok {
 		t.Error("a deleted datasource is still planned")
 	}
-	if _, err := f.engine.Token(ctx, d.ID); err == nil {
+	if _, err := f.engine.Token(ctx, datasource.SharedKey(d.ID)); err == nil {
 		t.Error("a deleted datasource still has a token")
 	}
 }

@@ -46,7 +46,7 @@ func TestLocalFailuresRecoverAtStart(t *testing.T) {
 
 	// A refresh the guard refuses keeps the refresh token.
 	f.restart(guarded(false))
-	if a, _ := f.engine.Refresh(ctx, ac.ID); !a.HasRefreshToken || !strings.Contains(a.LastError, "GRANTD_ALLOW_PRIVATE_NETWORKS") {
+	if a, _ := f.engine.Refresh(ctx, datasource.SharedKey(ac.ID)); !a.HasRefreshToken || !strings.Contains(a.LastError, "GRANTD_ALLOW_PRIVATE_NETWORKS") {
 		t.Fatalf("refused refresh: %+v, want the refresh token kept and the setting named", a)
 	}
 	gen := f.record(ac.ID).Generation
@@ -72,7 +72,7 @@ func TestUnresolvedSecretRetriedAtStart(t *testing.T) {
 	d := f.create(ccDatasource(p, "svc", "${env:VECTARA_CLIENT_SECRET}"))
 	// Fail a few times, so the backoff reaches minutes.
 	for range 4 {
-		f.engine.Refresh(ctx, d.ID)
+		f.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 	}
 	if r := f.record(d.ID); r.Status != datasource.StatusError || r.Failures < 4 {
 		t.Fatalf("%+v", r)

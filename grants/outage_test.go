@@ -101,7 +101,7 @@ func outage(t *testing.T, mode string) {
 		// Callers: while the token is valid they get it, without a request.
 		if f.clock.Now().Before(expiry.Add(-10 * time.Second)) {
 			for _, id := range ids[:5] {
-				if _, err := f.engine.Token(ctx, id); err != nil {
+				if _, err := f.engine.Token(ctx, datasource.SharedKey(id)); err != nil {
 					t.Fatalf("at +%v: Token of a still-valid token: %v", f.clock.Now().Sub(outageStart), err)
 				}
 				served++

@@ -13,7 +13,9 @@ import (
 // refusal of it forces a refresh. Together with the generation check (a
 // refresh happens only while the refused token is still the stored one)
 // this makes at most one forced refresh per token generation, and none
-// for a token that was just issued: sequential refusals pass through.
+// for a token that was just issued: sequential refusals pass through. A
+// young token that another caller's refresh already replaced (or is
+// replacing) is retried with the new one: that costs no token request.
 const MinAgeForForcedRefresh = 30 * time.Second
 
 // Target is a datasource resolved for outgoing calls: its configuration
@@ -98,10 +100,11 @@ func (t Target) Send(ctx context.Context, req Request, replay bool, send func() 
 	if err != nil || !replay || status != http.StatusUnauthorized {
 		return err
 	}
-	if age := t.e.clock.Now().Sub(tok.obtained); !tok.obtained.IsZero() && age < MinAgeForForcedRefresh {
-		// A token this young was just issued: the refusal is about
-		// something else (permissions, the path). Refreshing would turn
-		// every refused call into a token request.
+	young := !tok.obtained.IsZero() && t.e.clock.Now().Sub(tok.obtained) < MinAgeForForcedRefresh
+	if young && !t.e.replaced(t.key, tok.Generation) {
+		// A token this young was just issued and nobody is replacing it:
+		// the refusal is about something else (permissions, the path).
+		// Refreshing would turn every refused call into a token request.
 		return nil
 	}
 	newTok, err := t.e.TokenAfter(ctx, t.key, tok.Generation)

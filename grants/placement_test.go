@@ -65,7 +65,7 @@ func TestPlacementThroughClient(t *testing.T) {
 			d := te.datasource()
 			tt.mutate(&d.Auth)
 			d = f.create(d)
-			hc, err := f.engine.Client(ctx, d.ID)
+			hc, err := f.engine.Client(ctx, datasource.SharedKey(d.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -81,13 +81,13 @@ func TestPlacementThroughClient(t *testing.T) {
 			}
 			// Apply does the same on a request of the caller's.
 			req, _ := http.NewRequest("GET", te.URL+"/api/items?q=1", nil)
-			if err := f.engine.Apply(ctx, d.ID, req); err != nil {
+			if err := f.engine.Apply(ctx, datasource.SharedKey(d.ID), req); err != nil {
 				t.Fatal(err)
 			}
 			if !tt.check(req) {
 				t.Errorf("Apply: query %q headers %v", req.URL.RawQuery, req.Header)
 			}
-			tok, _ := f.engine.Token(ctx, d.ID)
+			tok, _ := f.engine.Token(ctx, datasource.SharedKey(d.ID))
 			for _, s := range []string{tok.String(), strings.ReplaceAll(strings.ToLower(tok.GoString()), " ", "")} {
 				if strings.Contains(s, "tok-123") {
 					t.Errorf("AccessToken prints its value: %s", s)
@@ -124,7 +124,7 @@ func TestClientRetriesOnce401(t *testing.T) {
 	})
 	f := newFixture(t, fixtureOptions{})
 	d := f.create(te.datasource())
-	hc, _ := f.engine.Client(ctx, d.ID)
+	hc, _ := f.engine.Client(ctx, datasource.SharedKey(d.ID))
 	f.clock.Advance(grants.MinAgeForForcedRefresh) // a refusal of a token this young passes through
 	resp, err := hc.Post(te.URL+"/api/x", "text/plain", strings.NewReader("body"))
 	if err != nil {

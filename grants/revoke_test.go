@@ -18,7 +18,7 @@ func TestRevoke(t *testing.T) {
 	if code, _ := f.callAPI(d.ID, "/x"); code != 200 {
 		t.Fatal("API before revoking")
 	}
-	res, err := f.engine.Revoke(ctx, d.ID)
+	res, err := f.engine.Revoke(ctx, datasource.SharedKey(d.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestRevoke(t *testing.T) {
 	p2 := grantstest.NewProvider(t, grantstest.ProviderOptions{NoMetadata: true})
 	p2.AddClient(grantstest.Client{ID: "svc", Secret: "s", Scopes: []string{"api/read", "api/write"}})
 	cc := f.create(ccDatasource(p2, "svc", "s"))
-	res, err = f.engine.Revoke(ctx, cc.ID)
+	res, err = f.engine.Revoke(ctx, datasource.SharedKey(cc.ID))
 	if err != nil || res.AtProvider || res.Authorization.Status != datasource.StatusUnauthorized {
 		t.Fatalf("revoke without endpoint: %+v %v", res, err)
 	}

@@ -167,8 +167,8 @@ func TestSecretFenceAtResolution(t *testing.T) {
 	must(t, os.Symlink(filepath.Join(ff.dir, "master.key"), filepath.Join(ff.secrets, "link-to-master.key")))
 	for _, a := range attacks(ff) {
 		d := ff.create(rec.datasource(a.ref))
-		ff.engine.Refresh(ctx, d.ID)
-		if _, err := ff.engine.Token(ctx, d.ID); err == nil {
+		ff.engine.Refresh(ctx, datasource.SharedKey(d.ID))
+		if _, err := ff.engine.Token(ctx, datasource.SharedKey(d.ID)); err == nil {
 			t.Errorf("%s: a token was obtained", a.ref)
 		}
 		st := ff.status(d.ID)
@@ -289,7 +289,7 @@ func TestSecretFenceAtCreate(t *testing.T) {
 	before := len(rec.posts())
 	must(t, os.Remove(swap))
 	must(t, os.Symlink(filepath.Join(ff.dir, "master.key"), swap))
-	ff.engine.Refresh(ctx, d.ID)
+	ff.engine.Refresh(ctx, datasource.SharedKey(d.ID))
 	if st := ff.status(d.ID); !strings.Contains(st.LastError, "does not resolve to a file inside --secret-dir") {
 		t.Errorf("swapped for a link: %s %q", st.Status, st.LastError)
 	}

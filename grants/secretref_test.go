@@ -49,7 +49,7 @@ func TestSecretReference(t *testing.T) {
 	mu.Lock()
 	env["VECTARA_CLIENT_SECRET"] = "resolved-secret-1234"
 	mu.Unlock()
-	if a, _ := f.engine.Refresh(ctx, d.ID); a.Status != datasource.StatusAuthorized {
+	if a, _ := f.engine.Refresh(ctx, datasource.SharedKey(d.ID)); a.Status != datasource.StatusAuthorized {
 		t.Fatalf("after setting the variable: %+v", a)
 	}
 	f.assertNoSecrets("resolved-secret-1234")

@@ -36,7 +36,7 @@ func TestTLSCACertHonoured(t *testing.T) {
 	if err != nil || res.ErrorCode != "" {
 		t.Fatalf("exchange with the CA: %+v %v", res, err)
 	}
-	if a, _ := f.engine.Refresh(ctx, ac.ID); a.Status != datasource.StatusAuthorized {
+	if a, _ := f.engine.Refresh(ctx, datasource.SharedKey(ac.ID)); a.Status != datasource.StatusAuthorized {
 		t.Fatalf("refresh with the CA: %+v", a)
 	}
 	if code, _ := f.callAPI(cc.ID, "/x"); code != 200 {

@@ -129,7 +129,7 @@ func benchStorm(ctx context.Context, o options, r *report) error {
 	}
 	fire() // open the connections
 	for round := range 5 {
-		tok, err := engine.Token(ctx, d.ID)
+		tok, err := engine.Token(ctx, datasource.SharedKey(d.ID))
 		if err != nil {
 			return err
 		}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/crypto"
+	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants/grantstest"
 )
@@ -231,7 +232,7 @@ func TestCrashConsistency(t *testing.T) {
 		}
 		stale := map[string]bool{}
 		for _, d := range all {
-			rec, err := store.TokenRecord(context.Background(), d.id)
+			rec, err := store.TokenRecord(context.Background(), datasource.SharedKey(d.id))
 			if err != nil {
 				t.Fatalf("kill %d: token record of %s: %v", kill, d.client, err)
 			}

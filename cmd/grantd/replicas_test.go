@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/crypto"
+	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/etcd"
 	"github.com/grantd/grantd/datasource/etcd/etcdtest"
 	"github.com/grantd/grantd/grants/grantstest"
@@ -232,7 +233,7 @@ func storedGeneration(t *testing.T, endpoints []string, kek, id string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec, err := store.TokenRecord(context.Background(), id)
+	rec, err := store.TokenRecord(context.Background(), datasource.SharedKey(id))
 	if err != nil {
 		t.Fatal(err)
 	}

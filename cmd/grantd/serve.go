@@ -100,7 +100,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// next caller reads the new token instead of asking for one.
 		wctx, stopWatch := context.WithCancel(context.Background())
 		defer stopWatch()
-		go es.Watch(wctx, func(id string) { engine.Invalidate(wctx, id) })
+		go es.Watch(wctx, func(k datasource.Key) { engine.Invalidate(wctx, k) })
 	}
 
 	srv := api.New(api.Config{

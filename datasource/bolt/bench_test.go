@@ -22,7 +22,7 @@ func populate(tb testing.TB, s *Store, n int) {
 			if err != nil {
 				return err
 			}
-			tok, err := c.EncodeToken(d.ID, sampleToken(uint64(i+1)))
+			tok, err := c.EncodeToken(datasource.SharedKey(d.ID), sampleToken(uint64(i+1)))
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ func BenchmarkSchedules100k(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		n := 0
-		if err := s.Schedules(ctx, func(string, datasource.Schedule) error { n++; return nil }); err != nil || n != 100_000 {
+		if err := s.Schedules(ctx, func(datasource.Key, datasource.Schedule) error { n++; return nil }); err != nil || n != 100_000 {
 			b.Fatal(n, err)
 		}
 	}
@@ -76,7 +76,7 @@ func BenchmarkTokenSchedule(b *testing.B) {
 	populate(b, s, 10_000)
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := s.TokenSchedule(ctx, "ds_0004242"); err != nil {
+		if _, err := s.TokenSchedule(ctx, datasource.SharedKey("ds_0004242")); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -72,12 +72,13 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 				return next.EncodeDatasource(d)
 			}),
 			rewrite(bucketTokens, func(k string, v []byte) ([]byte, error) {
-				t, err := cur.DecodeToken(k, v)
+				t, err := cur.DecodeToken(datasource.ParseKey(k), v)
 				if err != nil {
 					return nil, err
 				}
-				return next.EncodeToken(k, t)
+				return next.EncodeToken(datasource.ParseKey(k), t)
 			}),
+			rewrite(bucketConnections, rewrap(sealed.KindConnection)),
 			rewrite(bucketStates, func(k string, v []byte) ([]byte, error) {
 				st, err := cur.DecodeState(k, v)
 				if err != nil {

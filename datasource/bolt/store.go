@@ -125,7 +125,7 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketDatasources, bucketNames, bucketTokens, bucketStates, bucketEvents, bucketDeliveries} {
+		for _, b := range [][]byte{bucketMeta, bucketDatasources, bucketNames, bucketTokens, bucketConnections, bucketStates, bucketEvents, bucketDeliveries} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -343,13 +343,16 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 				return err
 			}
 		}
-		if !old.KeepsTokens(d) {
-			tokens := tx.Bucket(bucketTokens)
-			if tokens.Get([]byte(d.ID)) != nil {
-				erased = true
-				if err := tokens.Delete([]byte(d.ID)); err != nil {
-					return err
-				}
+		if !old.KeepsTokens(d) || old.ConnectionMode != d.ConnectionMode {
+			if erased, err = deleteTokensOf(tx, d.ID); err != nil {
+				return err
+			}
+		}
+		if old.ConnectionMode != d.ConnectionMode {
+			// A change of mode ends the connections (no longer per user)
+			// or starts without any.
+			if _, err := deletePrefix(tx.Bucket(bucketConnections), []byte(d.ID+"/")); err != nil {
+				return err
 			}
 		}
 		return ds.Put([]byte(d.ID), rec)
@@ -377,7 +380,10 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		if err := tx.Bucket(bucketTokens).Delete([]byte(id)); err != nil {
+		if _, err := deleteTokensOf(tx, id); err != nil {
+			return err
+		}
+		if _, err := deletePrefix(tx.Bucket(bucketConnections), []byte(id+"/")); err != nil {
 			return err
 		}
 		if err := deleteStatesOf(tx, s.codec.Load(), id); err != nil {

@@ -84,7 +84,7 @@ func TestRestartIdenticalAndNoSecretsOnDisk(t *testing.T) {
 	if err := s.CreateDatasource(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0); err != nil {
 		t.Fatal(err)
 	}
 	st := &datasource.State{Key: "k1", DatasourceID: d.ID, Verifier: datasource.NewSecret(verifier),
@@ -121,7 +121,7 @@ func TestRestartIdenticalAndNoSecretsOnDisk(t *testing.T) {
 	if got.Auth.ClientSecret.Reveal() != clientSecret {
 		t.Error("client secret lost")
 	}
-	tok, err := s.TokenRecord(ctx, d.ID)
+	tok, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestWrongKeyAndMovedCiphertext(t *testing.T) {
 	s := e.mustOpen(t)
 	s.CreateDatasource(ctx, sample("ds_1", "one"))
 	s.CreateDatasource(ctx, sample("ds_2", "two"))
-	s.SaveTokenRecord(ctx, "ds_1", sampleToken(1), 0)
+	s.SaveTokenRecord(ctx, datasource.SharedKey("ds_1"), sampleToken(1), 0)
 	s.Close()
 
 	// Another keyset cannot open the file: the schema marker does not
@@ -165,10 +165,10 @@ func TestWrongKeyAndMovedCiphertext(t *testing.T) {
 	db.Close()
 	s = e.mustOpen(t)
 	defer s.Close()
-	if _, err := s.TokenRecord(ctx, "ds_1"); err != nil {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey("ds_1")); err != nil {
 		t.Fatalf("original record: %v", err)
 	}
-	if _, err := s.TokenRecord(ctx, "ds_2"); !errors.Is(err, datasource.ErrTampered) {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey("ds_2")); !errors.Is(err, datasource.ErrTampered) {
 		t.Errorf("moved record: %v, want ErrTampered", err)
 	}
 }
@@ -203,7 +203,7 @@ func TestReseal(t *testing.T) {
 	s := e.mustOpen(t)
 	d := sample("ds_1", "one")
 	s.CreateDatasource(ctx, d)
-	s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0)
+	s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0)
 	s.SaveState(ctx, &datasource.State{Key: "k", DatasourceID: d.ID, Verifier: datasource.NewSecret(verifier), ExpiresAt: time.Now().Add(time.Hour)})
 	before := rawRecord(t, s, bucketTokens, d.ID)
 
@@ -223,7 +223,7 @@ func TestReseal(t *testing.T) {
 	// cannot open it any more, the rotated one can.
 	s.Close()
 	if s2, err := Open(e.path(), e.ks, nil); err == nil {
-		if _, err := s2.TokenRecord(ctx, d.ID); !errors.Is(err, crypto.ErrOpen) {
+		if _, err := s2.TokenRecord(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, crypto.ErrOpen) {
 			t.Errorf("old keyset opened resealed data: %v", err)
 		}
 		s2.Close()
@@ -233,7 +233,7 @@ func TestReseal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s3.Close()
-	tok, err := s3.TokenRecord(ctx, d.ID)
+	tok, err := s3.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if err != nil || tok.AccessToken.Reveal() != accessToken {
 		t.Fatalf("rotated keyset: %v", err)
 	}
@@ -253,7 +253,7 @@ func TestResealWhileInUse(t *testing.T) {
 		if err := s.CreateDatasource(ctx, d); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+		if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,7 +276,7 @@ func TestResealWhileInUse(t *testing.T) {
 					errs <- fmt.Errorf("read datasource %s: %w", id, err)
 					return
 				}
-				if _, err := s.TokenRecord(ctx, id); err != nil {
+				if _, err := s.TokenRecord(ctx, datasource.SharedKey(id)); err != nil {
 					errs <- fmt.Errorf("read token %s: %w", id, err)
 					return
 				}
@@ -294,7 +294,7 @@ func TestResealWhileInUse(t *testing.T) {
 					return
 				default:
 				}
-				if err := s.SaveTokenRecord(ctx, id, sampleToken(gen+1), gen); err != nil {
+				if err := s.SaveTokenRecord(ctx, datasource.SharedKey(id), sampleToken(gen+1), gen); err != nil {
 					errs <- fmt.Errorf("save token %s: %w", id, err)
 					return
 				}
@@ -349,7 +349,7 @@ func TestResealWhileInUse(t *testing.T) {
 		if err != nil || d.Auth.ClientSecret.Reveal() != clientSecret {
 			t.Errorf("datasource %s after reseals: %v", id, err)
 		}
-		tok, err := s.TokenRecord(ctx, id)
+		tok, err := s.TokenRecord(ctx, datasource.SharedKey(id))
 		if err != nil || tok.Generation != lastGen[i] || tok.AccessToken.Reveal() != accessToken {
 			t.Errorf("token %s after reseals: generation %v, want %d, %v", id, tok, lastGen[i], err)
 		}
@@ -414,7 +414,7 @@ func TestCrashLeavesNoHalfRecord(t *testing.T) {
 			if d.Auth.ClientSecret.Reveal() != clientSecret {
 				t.Fatalf("round %d: %s has a broken secret", round, d.ID)
 			}
-			if tok, err := s.TokenRecord(ctx, d.ID); err == nil && tok.AccessToken.Reveal() != accessToken {
+			if tok, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID)); err == nil && tok.AccessToken.Reveal() != accessToken {
 				t.Fatalf("round %d: %s has a broken token", round, d.ID)
 			} else if err != nil && !errors.Is(err, datasource.ErrNotFound) {
 				t.Fatalf("round %d: token of %s: %v", round, d.ID, err)
@@ -445,7 +445,7 @@ func TestCrashChild(t *testing.T) {
 		var wg sync.WaitGroup
 		for g := range 3 {
 			wg.Add(1)
-			go func() { defer wg.Done(); s.SaveTokenRecord(ctx, id, sampleToken(uint64(g+1)), uint64(g)) }()
+			go func() { defer wg.Done(); s.SaveTokenRecord(ctx, datasource.SharedKey(id), sampleToken(uint64(g+1)), uint64(g)) }()
 		}
 		wg.Wait()
 		fmt.Println("wrote", id)

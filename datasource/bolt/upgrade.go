@@ -161,7 +161,7 @@ func tagAll(tx *bbolt.Tx, c *sealed.Codec) (int, error) {
 			return err
 		})),
 		rewrite(bucketTokens, withSecrets(sealed.KindToken, func(k string, nv []byte) error {
-			_, err := c.DecodeToken(k, nv)
+			_, err := c.DecodeToken(datasource.ParseKey(k), nv)
 			return err
 		})),
 		rewrite(bucketStates, withSecrets(sealed.KindState, func(k string, nv []byte) error {

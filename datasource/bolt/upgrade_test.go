@@ -107,13 +107,13 @@ func TestUpgradeSchema2KeepsEveryRecord(t *testing.T) {
 		t.Errorf("by name: %v", err)
 	}
 	for id, gen := range map[string]uint64{"ds_1": 3, "ds_2": 1} {
-		tok, err := s.TokenRecord(ctx, id)
+		tok, err := s.TokenRecord(ctx, datasource.SharedKey(id))
 		if err != nil || !reflect.DeepEqual(tok, sampleToken(gen)) {
 			t.Errorf("token of %s: %+v %v", id, tok, err)
 		}
 	}
 	n := 0
-	s.Schedules(ctx, func(string, datasource.Schedule) error { n++; return nil })
+	s.Schedules(ctx, func(datasource.Key, datasource.Schedule) error { n++; return nil })
 	if n != 3 {
 		t.Errorf("%d datasources planned, want 3", n)
 	}

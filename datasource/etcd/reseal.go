@@ -58,12 +58,13 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 			return next.EncodeDatasource(d)
 		}),
 		rewrite(s.c.key("tok")+"/", func(id string, v []byte) ([]byte, error) {
-			t, err := next.DecodeToken(id, v)
+			t, err := next.DecodeToken(datasource.ParseKey(id), v)
 			if err != nil {
 				return nil, err
 			}
-			return next.EncodeToken(id, t)
+			return next.EncodeToken(datasource.ParseKey(id), t)
 		}),
+		rewrite(s.c.key("conn")+"/", rewrap(sealed.KindConnection)),
 		rewrite(s.c.key("state")+"/", func(key string, v []byte) ([]byte, error) {
 			st, err := next.DecodeState(key, v)
 			if err != nil {

@@ -262,9 +262,18 @@ func (s *Store) UpdateDatasource(ctx context.Context, d *datasource.Datasource) 
 			cmps = append(cmps, clientv3.Compare(clientv3.Version(nk), "=", 0))
 			ops = append(ops, clientv3.OpDelete(s.c.key("name", datasource.NameKey(old.Name))), clientv3.OpPut(nk, d.ID))
 		}
-		erase := !old.KeepsTokens(d)
+		modeChanged := old.ConnectionMode != d.ConnectionMode
+		erase := !old.KeepsTokens(d) || modeChanged
+		if modeChanged {
+			// A change of mode ends the connections (no longer per user)
+			// or starts without any.
+			ops = append(ops, clientv3.OpDelete(s.c.key("conn", d.ID)+"/", clientv3.WithPrefix()))
+		}
 		if erase {
-			ops = append(ops, clientv3.OpDelete(tk, clientv3.WithPrevKV()))
+			// The shared record and every connection's, in one range:
+			// tok/<id> and tok/<id>/… (ids have a fixed length, so the
+			// range holds no other datasource's).
+			ops = append(ops, clientv3.OpDelete(tk, clientv3.WithRange(clientv3.GetPrefixRangeEnd(tk+"/"))))
 		}
 		tr, err := s.txn(ctx, cmps, ops)
 		if err != nil {
@@ -301,7 +310,9 @@ func (s *Store) DeleteDatasource(ctx context.Context, id string) error {
 			return datasource.ErrNotFound
 		}
 		c := s.cdc()
-		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(s.c.key("tok", id))}
+		tk := s.c.key("tok", id)
+		ops := []clientv3.Op{clientv3.OpDelete(dk), clientv3.OpDelete(tk, clientv3.WithRange(clientv3.GetPrefixRangeEnd(tk+"/"))),
+			clientv3.OpDelete(s.c.key("conn", id)+"/", clientv3.WithPrefix())}
 		old, err := c.DecodeDatasource(id, resp.Kvs[0].Value)
 		switch {
 		case err == nil:

@@ -64,7 +64,7 @@ func TestNoSecretsInEtcd(t *testing.T) {
 	s := open(t, cl, ks, nil)
 	d := storetest.Sample("ds_1", "one")
 	s.CreateDatasource(ctx, d)
-	s.SaveTokenRecord(ctx, d.ID, storetest.SampleToken(1), 0)
+	s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), storetest.SampleToken(1), 0)
 	s.SaveState(ctx, &datasource.State{Key: "k", DatasourceID: d.ID, Verifier: datasource.NewSecret(storetest.Verifier), ExpiresAt: time.Now().Add(time.Hour)})
 	resp, err := cl.Raw().Get(ctx, "/raw/", clientv3.WithPrefix())
 	if err != nil || len(resp.Kvs) < 4 {
@@ -164,7 +164,7 @@ func TestWatchReportsOthersOnly(t *testing.T) {
 	got := make(chan string, 16)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go mine.Watch(wctx, func(id string) { got <- id })
+	go mine.Watch(wctx, func(k datasource.Key) { got <- k.Datasource })
 	mine.CreateDatasource(ctx, storetest.Sample("ds_mine", "mine"))
 	d := storetest.Sample("ds_other", "other")
 	// Keep writing until the watch has seen one: it may start after the
@@ -174,7 +174,7 @@ func TestWatchReportsOthersOnly(t *testing.T) {
 		if gen == 0 {
 			other.CreateDatasource(ctx, d)
 		} else {
-			other.SaveTokenRecord(ctx, d.ID, storetest.SampleToken(gen), gen-1)
+			other.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), storetest.SampleToken(gen), gen-1)
 		}
 		select {
 		case id := <-got:

@@ -9,36 +9,46 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/datasource/sealed"
 )
 
+// Token records live under tok/<Key.String()>: a shared datasource's at
+// tok/<id>, a connection's at tok/<id>/<end user>; connections themselves
+// at conn/<id>/<end user>.
+
 // TokenRecord implements datasource.Store.
-func (s *Store) TokenRecord(ctx context.Context, id string) (*datasource.TokenRecord, error) {
-	resp, err := s.get(ctx, s.c.key("tok", id))
+func (s *Store) TokenRecord(ctx context.Context, k datasource.Key) (*datasource.TokenRecord, error) {
+	resp, err := s.get(ctx, s.c.key("tok", k.String()))
 	if err != nil {
 		return nil, err
 	}
 	if len(resp.Kvs) == 0 {
 		return nil, datasource.ErrNotFound
 	}
-	return s.cdc().DecodeToken(id, resp.Kvs[0].Value)
+	return s.cdc().DecodeToken(k, resp.Kvs[0].Value)
 }
 
 // SaveTokenRecord implements datasource.Store: the generation in the
 // stored record is checked, then the write is a transaction on the
-// record's mod revision (and on the datasource still existing), retried if
-// only a status update of the same generation got in between.
-func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.TokenRecord, prev uint64) error {
-	rec, err := s.cdc().EncodeToken(id, r)
+// record's mod revision (and on the datasource — for a connection, the
+// connection — still existing), retried if only a status update of the
+// same generation got in between.
+func (s *Store) SaveTokenRecord(ctx context.Context, k datasource.Key, r *datasource.TokenRecord, prev uint64) error {
+	rec, err := s.cdc().EncodeToken(k, r)
 	if err != nil {
 		return err
 	}
-	dk, tk := s.c.key("ds", id), s.c.key("tok", id)
+	owner := s.c.key("ds", k.Datasource)
+	if k.EndUser != "" {
+		owner = s.c.key("conn", k.String())
+	}
+	tk := s.c.key("tok", k.String())
 	for attempt := 0; attempt < 10; attempt++ {
 		resp, err := s.get(ctx, tk)
 		if err != nil {
 			return err
 		}
-		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Version(dk), ">", 0)}
+		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Version(owner), ">", 0)}
 		if len(resp.Kvs) == 0 {
 			if prev != 0 {
 				return datasource.ErrConflict
@@ -47,7 +57,7 @@ func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.To
 		} else {
 			// A stored record that does not authenticate has no
 			// generation to compare: ErrTampered, and it stays.
-			gen, err := s.cdc().TokenGeneration(id, resp.Kvs[0].Value)
+			gen, err := s.cdc().TokenGeneration(k, resp.Kvs[0].Value)
 			if err != nil {
 				return err
 			}
@@ -56,7 +66,7 @@ func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.To
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(tk), "=", resp.Kvs[0].ModRevision))
 		}
-		tr, err := s.txn(ctx, cmps, []clientv3.Op{clientv3.OpPut(tk, string(rec))}, clientv3.OpGet(dk))
+		tr, err := s.txn(ctx, cmps, []clientv3.Op{clientv3.OpPut(tk, string(rec))}, clientv3.OpGet(owner))
 		if err != nil {
 			return err
 		}
@@ -71,80 +81,108 @@ func (s *Store) SaveTokenRecord(ctx context.Context, id string, r *datasource.To
 }
 
 // DeleteTokenRecord implements datasource.Store.
-func (s *Store) DeleteTokenRecord(ctx context.Context, id string) error {
-	_, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpDelete(s.c.key("tok", id))})
+func (s *Store) DeleteTokenRecord(ctx context.Context, k datasource.Key) error {
+	_, err := s.txn(ctx, nil, []clientv3.Op{clientv3.OpDelete(s.c.key("tok", k.String()))})
 	return err
 }
 
 // TokenSchedule implements datasource.Store. It returns ErrTampered when
-// the datasource or its token record does not authenticate.
-func (s *Store) TokenSchedule(ctx context.Context, id string) (datasource.Schedule, error) {
+// the datasource or the token record does not authenticate.
+func (s *Store) TokenSchedule(ctx context.Context, k datasource.Key) (datasource.Schedule, error) {
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
-	tr, err := s.c.c.Txn(ctx).Then(clientv3.OpGet(s.c.key("ds", id)), clientv3.OpGet(s.c.key("tok", id))).Commit()
+	ops := []clientv3.Op{clientv3.OpGet(s.c.key("ds", k.Datasource)), clientv3.OpGet(s.c.key("tok", k.String()))}
+	if k.EndUser != "" {
+		ops = append(ops, clientv3.OpGet(s.c.key("conn", k.String()), clientv3.WithCountOnly()))
+	}
+	tr, err := s.c.c.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
 		return datasource.Schedule{}, mapErr(err)
 	}
 	ds, tok := tr.Responses[0].GetResponseRange().Kvs, tr.Responses[1].GetResponseRange().Kvs
-	if len(ds) == 0 {
+	if len(ds) == 0 || k.EndUser != "" && tr.Responses[2].GetResponseRange().Count == 0 {
 		return datasource.Schedule{}, datasource.ErrNotFound
 	}
 	c := s.cdc()
-	gt, err := c.GrantType(id, ds[0].Value)
+	head, err := c.DatasourceHead(k.Datasource, ds[0].Value)
 	if err != nil {
 		return datasource.Schedule{}, err
 	}
 	var sc datasource.Schedule
 	if len(tok) > 0 {
-		if sc, err = c.DecodeSchedule(id, tok[0].Value); err != nil {
+		if sc, err = c.DecodeSchedule(k, tok[0].Value); err != nil {
 			return datasource.Schedule{}, err
 		}
 	}
-	sc.GrantType = gt
+	head.Fill(&sc)
 	return sc, nil
 }
 
-// Schedules implements datasource.Store: two paged range reads, joined. A
-// datasource whose record or token record does not authenticate is
-// skipped (and logged): it is not planned, and reading it returns
-// ErrTampered.
-func (s *Store) Schedules(ctx context.Context, fn func(id string, sc datasource.Schedule) error) error {
+// Schedules implements datasource.Store: paged range reads of datasources,
+// token records and connections, joined. A datasource, connection or
+// token record that does not authenticate is skipped (and logged): it is
+// not planned, and reading it returns ErrTampered.
+func (s *Store) Schedules(ctx context.Context, fn func(k datasource.Key, sc datasource.Schedule) error) error {
 	c := s.cdc()
-	tokens := map[string]datasource.Schedule{}
-	refused := map[string]bool{}
-	tp := s.c.key("tok") + "/"
-	err := s.scan(ctx, tp, func(k, v []byte, _ int64) error {
-		id := strings.TrimPrefix(string(k), tp)
-		sc, err := c.DecodeSchedule(id, v)
+	heads := map[string]sealed.Head{}
+	dp := s.c.key("ds") + "/"
+	err := s.scan(ctx, dp, func(k, v []byte, _ int64) error {
+		id := strings.TrimPrefix(string(k), dp)
+		head, err := c.DatasourceHead(id, v)
 		if errors.Is(err, datasource.ErrTampered) {
-			refused[id] = true
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		tokens[id] = sc
+		heads[id] = head
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	dp := s.c.key("ds") + "/"
-	return s.scan(ctx, dp, func(k, v []byte, _ int64) error {
-		id := strings.TrimPrefix(string(k), dp)
-		if refused[id] {
-			return nil
-		}
-		gt, err := c.GrantType(id, v)
+	tokens := map[datasource.Key]datasource.Schedule{}
+	refused := map[datasource.Key]bool{}
+	tp := s.c.key("tok") + "/"
+	err = s.scan(ctx, tp, func(k, v []byte, _ int64) error {
+		key := datasource.ParseKey(strings.TrimPrefix(string(k), tp))
+		sc, err := c.DecodeSchedule(key, v)
 		if errors.Is(err, datasource.ErrTampered) {
+			refused[key] = true
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		sc := tokens[id]
-		sc.GrantType = gt
-		return fn(id, sc)
+		tokens[key] = sc
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	emit := func(key datasource.Key, head sealed.Head) error {
+		if refused[key] {
+			return nil
+		}
+		sc := tokens[key]
+		head.Fill(&sc)
+		return fn(key, sc)
+	}
+	for id, head := range heads {
+		if !head.PerUser() {
+			if err := emit(datasource.SharedKey(id), head); err != nil {
+				return err
+			}
+		}
+	}
+	cp := s.c.key("conn") + "/"
+	return s.scan(ctx, cp, func(k, _ []byte, _ int64) error {
+		key := datasource.ParseKey(strings.TrimPrefix(string(k), cp))
+		head, ok := heads[key.Datasource]
+		if !ok || !head.PerUser() {
+			return nil
+		}
+		return emit(key, head)
 	})
 }
 

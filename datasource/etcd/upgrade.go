@@ -271,7 +271,7 @@ func (s *Store) tagLegacy(c sealed.Codec, kind, key string, v []byte) ([]byte, e
 	case sealed.KindDatasource:
 		_, err = c.DecodeDatasource(ck, nv)
 	case sealed.KindToken:
-		_, err = c.DecodeToken(ck, nv)
+		_, err = c.DecodeToken(datasource.ParseKey(ck), nv)
 	case sealed.KindState:
 		_, err = c.DecodeState(ck, nv)
 	}

@@ -30,7 +30,7 @@ func fill(t *testing.T, s *etcd.Store, n int) {
 		if err := s.CreateDatasource(ctx, storetest.Sample(id, "name "+id)); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.SaveTokenRecord(ctx, id, storetest.SampleToken(uint64(i+1)), 0); err != nil {
+		if err := s.SaveTokenRecord(ctx, datasource.SharedKey(id), storetest.SampleToken(uint64(i+1)), 0); err != nil {
 			t.Fatal(err)
 		}
 		st := &datasource.State{Key: "k" + id, DatasourceID: id, Verifier: datasource.NewSecret(storetest.Verifier), ExpiresAt: t0.Add(time.Hour)}
@@ -107,7 +107,7 @@ func checkAll(t *testing.T, s *etcd.Store, n int) {
 		if d.Auth.ClientSecret.Reveal() != storetest.ClientSecret {
 			t.Errorf("%s: client secret", d.ID)
 		}
-		tok, err := s.TokenRecord(ctx, d.ID)
+		tok, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID))
 		if err != nil || tok.Generation != uint64(i+1) || tok.RefreshToken.Reveal() != storetest.RefreshToken {
 			t.Errorf("%s: token %v", d.ID, err)
 		}

@@ -5,16 +5,17 @@ import (
 	"strings"
 	"time"
 
+	"github.com/grantd/grantd/datasource"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Watch implements datasource.Watcher: it calls changed with the id of
-// every datasource or token record that another process creates, changes
-// or deletes, until ctx ends. Writes of this store are skipped. After a lost connection it resumes where it
+// Watch implements datasource.Watcher: it calls changed with the key of
+// every datasource (its shared key), connection or token record that
+// another process creates, changes or deletes, until ctx ends. Writes of this store are skipped. After a lost connection it resumes where it
 // left off (or, if etcd compacted that history, reports every datasource
 // once so nothing is missed).
-func (s *Store) Watch(ctx context.Context, changed func(id string)) {
-	dp, tp := s.c.key("ds")+"/", s.c.key("tok")+"/"
+func (s *Store) Watch(ctx context.Context, changed func(k datasource.Key)) {
+	dp, tp, cp := s.c.key("ds")+"/", s.c.key("tok")+"/", s.c.key("conn")+"/"
 	var rev int64
 	for ctx.Err() == nil {
 		opts := []clientv3.OpOption{clientv3.WithPrefix()}
@@ -26,7 +27,7 @@ func (s *Store) Watch(ctx context.Context, changed func(id string)) {
 			if resp.CompactRevision > 0 {
 				rev = 0
 				s.scan(ctx, dp, func(k, _ []byte, _ int64) error {
-					changed(strings.TrimPrefix(string(k), dp))
+					changed(datasource.SharedKey(strings.TrimPrefix(string(k), dp)))
 					return nil
 				})
 				break
@@ -46,9 +47,11 @@ func (s *Store) Watch(ctx context.Context, changed func(id string)) {
 				k := string(ev.Kv.Key)
 				switch {
 				case strings.HasPrefix(k, dp):
-					changed(strings.TrimPrefix(k, dp))
+					changed(datasource.SharedKey(strings.TrimPrefix(k, dp)))
 				case strings.HasPrefix(k, tp):
-					changed(strings.TrimPrefix(k, tp))
+					changed(datasource.ParseKey(strings.TrimPrefix(k, tp)))
+				case strings.HasPrefix(k, cp):
+					changed(datasource.ParseKey(strings.TrimPrefix(k, cp)))
 				}
 			}
 		}

@@ -91,14 +91,18 @@ func (c Codec) open(b []byte, kind, id, field string) (datasource.Secret, error)
 // (100,000 datasources are a file of a couple of hundred MiB, mapped into
 // memory, so bytes here are resident bytes).
 type datasourceRecord struct {
-	V            int        `json:"v"`
-	ID           string     `json:"id"`
-	Name         string     `json:"name"`
-	URL          string     `json:"url"`
-	Auth         storedAuth `json:"auth"`
-	CreatedAt    time.Time  `json:"createdAt"`
-	UpdatedAt    time.Time  `json:"updatedAt"`
-	ClientSecret []byte     `json:"sealedClientSecret,omitempty"`
+	V                int                       `json:"v"`
+	ID               string                    `json:"id"`
+	Name             string                    `json:"name"`
+	URL              string                    `json:"url"`
+	Description      string                    `json:"description,omitempty"`
+	ConnectionMode   datasource.ConnectionMode `json:"connectionMode,omitempty"`
+	ConnectionConfig map[string]string         `json:"connectionConfig,omitempty"`
+	HealthCheck      *datasource.HealthCheck   `json:"healthCheck,omitempty"`
+	Auth             storedAuth                `json:"auth"`
+	CreatedAt        time.Time                 `json:"createdAt"`
+	UpdatedAt        time.Time                 `json:"updatedAt"`
+	ClientSecret     []byte                    `json:"sealedClientSecret,omitempty"`
 }
 
 type storedAuth struct {
@@ -177,7 +181,12 @@ func (c Codec) EncodeDatasource(d *datasource.Datasource) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	b, err := json.Marshal(&datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Auth: toStored(&d.Auth),
+	mode := d.ConnectionMode
+	if mode == datasource.Shared {
+		mode = "" // the default, restored by Normalize
+	}
+	b, err := json.Marshal(&datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description,
+		ConnectionMode: mode, ConnectionConfig: d.ConnectionConfig, HealthCheck: d.HealthCheck, Auth: toStored(&d.Auth),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ClientSecret: sec})
 	if err != nil {
 		return nil, err
@@ -200,7 +209,8 @@ func (c Codec) DecodeDatasource(id string, b []byte) (*datasource.Datasource, er
 	if err != nil {
 		return nil, err
 	}
-	d := &datasource.Datasource{ID: r.ID, Name: r.Name, URL: r.URL, Auth: r.Auth.oauth2(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	d := &datasource.Datasource{ID: r.ID, Name: r.Name, URL: r.URL, Description: r.Description, ConnectionMode: r.ConnectionMode,
+		ConnectionConfig: r.ConnectionConfig, HealthCheck: r.HealthCheck, Auth: r.Auth.oauth2(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	d.Auth.ClientSecret = sec
 	d.Normalize()
 	return d, nil
@@ -222,10 +232,14 @@ type tokenRecord struct {
 	Permanent       bool                  `json:"permanentFailure,omitempty"`
 	Local           bool                  `json:"localFailure,omitempty"`
 	DetectedAuth    datasource.ClientAuth `json:"detectedAuth,omitempty"`
+	Health          *datasource.Health    `json:"health,omitempty"`
 }
 
-// EncodeToken returns the stored form of the token record of datasource id.
-func (c Codec) EncodeToken(id string, t *datasource.TokenRecord) ([]byte, error) {
+// EncodeToken returns the stored form of the token record of k. A shared
+// datasource's key (k.String() is its id) keeps the format of records
+// written before connections existed.
+func (c Codec) EncodeToken(k datasource.Key, t *datasource.TokenRecord) ([]byte, error) {
+	id := k.String()
 	at, err := c.seal(t.AccessToken, "token", id, "access_token")
 	if err != nil {
 		return nil, err
@@ -239,6 +253,7 @@ func (c Codec) EncodeToken(id string, t *datasource.TokenRecord) ([]byte, error)
 		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope,
 		Status: t.Status, LastRefreshedAt: t.LastRefreshedAt, LastError: t.LastError,
 		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, Local: t.LocalFailure, DetectedAuth: t.DetectedAuth,
+		Health: t.Health,
 	})
 	if err != nil {
 		return nil, err
@@ -246,9 +261,10 @@ func (c Codec) EncodeToken(id string, t *datasource.TokenRecord) ([]byte, error)
 	return c.Wrap(KindToken, id, b)
 }
 
-// DecodeToken reads the token record of datasource id. It returns a
-// *RecordError for a record that does not authenticate.
-func (c Codec) DecodeToken(id string, b []byte) (*datasource.TokenRecord, error) {
+// DecodeToken reads the token record of k. It returns a *RecordError for a
+// record that does not authenticate.
+func (c Codec) DecodeToken(k datasource.Key, b []byte) (*datasource.TokenRecord, error) {
+	id := k.String()
 	rec, err := c.Unwrap(KindToken, id, b)
 	if err != nil {
 		return nil, err
@@ -270,49 +286,77 @@ func (c Codec) DecodeToken(id string, b []byte) (*datasource.TokenRecord, error)
 		TokenType: r.TokenType, Expiry: r.Expiry, GrantedScope: r.GrantedScope,
 		Status: r.Status, LastRefreshedAt: r.LastRefreshedAt, LastError: r.LastError,
 		Failures: r.Failures, RetryAt: r.RetryAt, PermanentFailure: r.Permanent, LocalFailure: r.Local, DetectedAuth: r.DetectedAuth,
+		Health: r.Health,
 	}, nil
 }
 
 // scheduleRecord is tokenRecord without the sealed fields' contents:
 // decoding it does not copy or unseal tokens.
 type scheduleRecord struct {
-	V               int               `json:"v"`
-	Generation      uint64            `json:"generation"`
-	AccessToken     json.RawMessage   `json:"sealedAccessToken"`
-	RefreshToken    json.RawMessage   `json:"sealedRefreshToken"`
-	Expiry          time.Time         `json:"expiry"`
-	Status          datasource.Status `json:"status"`
-	LastRefreshedAt time.Time         `json:"lastRefreshedAt"`
-	Failures        int               `json:"failures"`
-	RetryAt         time.Time         `json:"retryAt"`
-	Permanent       bool              `json:"permanentFailure"`
-	Local           bool              `json:"localFailure"`
-	LastError       string            `json:"lastError"`
-	GrantedScope    string            `json:"grantedScope"`
+	V               int                `json:"v"`
+	Generation      uint64             `json:"generation"`
+	AccessToken     json.RawMessage    `json:"sealedAccessToken"`
+	RefreshToken    json.RawMessage    `json:"sealedRefreshToken"`
+	Expiry          time.Time          `json:"expiry"`
+	Status          datasource.Status  `json:"status"`
+	LastRefreshedAt time.Time          `json:"lastRefreshedAt"`
+	Failures        int                `json:"failures"`
+	RetryAt         time.Time          `json:"retryAt"`
+	Permanent       bool               `json:"permanentFailure"`
+	Local           bool               `json:"localFailure"`
+	LastError       string             `json:"lastError"`
+	GrantedScope    string             `json:"grantedScope"`
+	Health          *datasource.Health `json:"health"`
+}
+
+// Head is what the planning of a datasource's token records needs of the
+// datasource itself.
+type Head struct {
+	GrantType      datasource.GrantType
+	ConnectionMode datasource.ConnectionMode
+	HealthCheck    *datasource.HealthCheck
+}
+
+// Fill copies the head into a schedule view.
+func (h Head) Fill(sc *datasource.Schedule) {
+	sc.GrantType, sc.HealthCheck = h.GrantType, h.HealthCheck
+}
+
+// PerUser reports whether the datasource holds one connection per end user.
+func (h Head) PerUser() bool { return h.ConnectionMode == datasource.PerUser }
+
+// DatasourceHead reads only the head of the datasource stored under id,
+// after checking the record's tag; it unseals nothing.
+func (c Codec) DatasourceHead(id string, b []byte) (Head, error) {
+	rec, err := c.Unwrap(KindDatasource, id, b)
+	if err != nil {
+		return Head{}, err
+	}
+	var r struct {
+		V              int                       `json:"v"`
+		ConnectionMode datasource.ConnectionMode `json:"connectionMode"`
+		HealthCheck    *datasource.HealthCheck   `json:"healthCheck"`
+		Auth           struct {
+			GrantType datasource.GrantType `json:"grantType"`
+		} `json:"auth"`
+	}
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
+		return Head{}, fmt.Errorf("%w: datasource", ErrFormat)
+	}
+	return Head{GrantType: r.Auth.GrantType, ConnectionMode: r.ConnectionMode, HealthCheck: r.HealthCheck}, nil
 }
 
 // GrantType reads only the grant type of the datasource stored under id,
 // after checking the record's tag; it unseals nothing.
 func (c Codec) GrantType(id string, b []byte) (datasource.GrantType, error) {
-	rec, err := c.Unwrap(KindDatasource, id, b)
-	if err != nil {
-		return "", err
-	}
-	var r struct {
-		V    int `json:"v"`
-		Auth struct {
-			GrantType datasource.GrantType `json:"grantType"`
-		} `json:"auth"`
-	}
-	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
-		return "", fmt.Errorf("%w: datasource", ErrFormat)
-	}
-	return r.Auth.GrantType, nil
+	h, err := c.DatasourceHead(id, b)
+	return h.GrantType, err
 }
 
-// DecodeSchedule reads the planning view of the token record of
-// datasource id, after checking the record's tag; it unseals nothing.
-func (c Codec) DecodeSchedule(id string, b []byte) (datasource.Schedule, error) {
+// DecodeSchedule reads the planning view of the token record of k, after
+// checking the record's tag; it unseals nothing.
+func (c Codec) DecodeSchedule(k datasource.Key, b []byte) (datasource.Schedule, error) {
+	id := k.String()
 	rec, err := c.Unwrap(KindToken, id, b)
 	if err != nil {
 		return datasource.Schedule{}, err
@@ -326,12 +370,14 @@ func (c Codec) DecodeSchedule(id string, b []byte) (datasource.Schedule, error) 
 		HasToken: len(r.AccessToken) > 0, HasRefreshToken: len(r.RefreshToken) > 0,
 		Expiry: r.Expiry, LastRefreshedAt: r.LastRefreshedAt, RetryAt: r.RetryAt, Failures: r.Failures,
 		PermanentFailure: r.Permanent, LocalFailure: r.Local, LastError: r.LastError, GrantedScope: r.GrantedScope,
+		Health: r.Health,
 	}, nil
 }
 
-// TokenGeneration reads only the generation of the token record of
-// datasource id, after checking the record's tag.
-func (c Codec) TokenGeneration(id string, b []byte) (uint64, error) {
+// TokenGeneration reads only the generation of the token record of k,
+// after checking the record's tag.
+func (c Codec) TokenGeneration(k datasource.Key, b []byte) (uint64, error) {
+	id := k.String()
 	rec, err := c.Unwrap(KindToken, id, b)
 	if err != nil {
 		return 0, err
@@ -356,6 +402,11 @@ type stateRecord struct {
 	Fingerprint  string    `json:"fingerprint,omitempty"`
 	CreatedAt    time.Time `json:"createdAt"`
 	ExpiresAt    time.Time `json:"expiresAt"`
+
+	Connect          bool               `json:"connect,omitempty"`
+	EndUserID        string             `json:"endUserId,omitempty"`
+	EndUser          datasource.EndUser `json:"endUser,omitzero"`
+	ConnectionConfig map[string]string  `json:"connectionConfig,omitempty"`
 }
 
 // EncodeState returns the stored form of s, stored under s.Key.
@@ -367,6 +418,7 @@ func (c Codec) EncodeState(s *datasource.State) ([]byte, error) {
 	b, err := json.Marshal(&stateRecord{
 		V: Version, DatasourceID: s.DatasourceID, Verifier: v, Binding: s.Binding,
 		ReturnTo: s.ReturnTo, RedirectURI: s.RedirectURI, Fingerprint: s.Fingerprint, CreatedAt: s.CreatedAt, ExpiresAt: s.ExpiresAt,
+		Connect: s.Connect, EndUserID: s.EndUserID, EndUser: s.EndUser, ConnectionConfig: s.ConnectionConfig,
 	})
 	if err != nil {
 		return nil, err
@@ -392,6 +444,7 @@ func (c Codec) DecodeState(key string, b []byte) (*datasource.State, error) {
 	return &datasource.State{
 		Key: key, DatasourceID: r.DatasourceID, Verifier: v, Binding: r.Binding,
 		ReturnTo: r.ReturnTo, RedirectURI: r.RedirectURI, Fingerprint: r.Fingerprint, CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt,
+		Connect: r.Connect, EndUserID: r.EndUserID, EndUser: r.EndUser, ConnectionConfig: r.ConnectionConfig,
 	}, nil
 }
 
@@ -425,4 +478,39 @@ func (c Codec) stateHead(key string, b []byte) (stateHead, error) {
 		return stateHead{}, fmt.Errorf("%w: state", ErrFormat)
 	}
 	return r, nil
+}
+
+type connectionRecord struct {
+	V                int                `json:"v"`
+	DatasourceID     string             `json:"datasourceId"`
+	EndUserID        string             `json:"endUserId"`
+	EndUser          datasource.EndUser `json:"endUser,omitzero"`
+	ConnectionConfig map[string]string  `json:"connectionConfig,omitempty"`
+	CreatedAt        time.Time          `json:"createdAt"`
+	UpdatedAt        time.Time          `json:"updatedAt"`
+}
+
+// EncodeConnection returns the stored form of cn, stored under its key.
+func (c Codec) EncodeConnection(cn *datasource.Connection) ([]byte, error) {
+	b, err := json.Marshal(&connectionRecord{V: Version, DatasourceID: cn.DatasourceID, EndUserID: cn.EndUserID, EndUser: cn.EndUser,
+		ConnectionConfig: cn.Config, CreatedAt: cn.CreatedAt, UpdatedAt: cn.UpdatedAt})
+	if err != nil {
+		return nil, err
+	}
+	return c.Wrap(KindConnection, cn.Key().String(), b)
+}
+
+// DecodeConnection reads the connection stored under k. It returns a
+// *RecordError for a record that does not authenticate.
+func (c Codec) DecodeConnection(k datasource.Key, b []byte) (*datasource.Connection, error) {
+	rec, err := c.Unwrap(KindConnection, k.String(), b)
+	if err != nil {
+		return nil, err
+	}
+	var r connectionRecord
+	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version || r.DatasourceID != k.Datasource || r.EndUserID != k.EndUser {
+		return nil, fmt.Errorf("%w: connection", ErrFormat)
+	}
+	return &datasource.Connection{DatasourceID: r.DatasourceID, EndUserID: r.EndUserID, EndUser: r.EndUser, Config: r.ConnectionConfig,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}, nil
 }

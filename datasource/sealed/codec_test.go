@@ -62,15 +62,15 @@ func TestTokenBoundToItsRecord(t *testing.T) {
 	c := codec(t)
 	r := &datasource.TokenRecord{Generation: 3, AccessToken: datasource.NewSecret("at"), RefreshToken: datasource.NewSecret("rt"),
 		Status: datasource.StatusAuthorized, Expiry: time.Unix(1_800_000_000, 0).UTC(), PermanentFailure: true}
-	b, err := c.EncodeToken("ds_1", r)
+	b, err := c.EncodeToken(datasource.SharedKey("ds_1"), r)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := c.DecodeToken("ds_1", b)
+	got, err := c.DecodeToken(datasource.SharedKey("ds_1"), b)
 	if err != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("round trip: %+v %v", got, err)
 	}
-	if _, err := c.DecodeToken("ds_2", b); !errors.Is(err, datasource.ErrTampered) {
+	if _, err := c.DecodeToken(datasource.SharedKey("ds_2"), b); !errors.Is(err, datasource.ErrTampered) {
 		t.Errorf("as another datasource's: %v", err)
 	}
 	// Tagged anew for ds_2 (which takes the keyset), the tokens inside
@@ -80,15 +80,15 @@ func TestTokenBoundToItsRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DecodeToken("ds_2", moved); !errors.Is(err, crypto.ErrOpen) {
+	if _, err := c.DecodeToken(datasource.SharedKey("ds_2"), moved); !errors.Is(err, crypto.ErrOpen) {
 		t.Errorf("ciphertexts of ds_1 in a record of ds_2: %v, want ErrOpen", err)
 	}
-	sc, err := c.DecodeSchedule("ds_1", b)
+	sc, err := c.DecodeSchedule(datasource.SharedKey("ds_1"), b)
 	if err != nil || sc.Generation != 3 || !sc.HasToken || !sc.HasRefreshToken || !sc.PermanentFailure {
 		t.Errorf("schedule %+v %v", sc, err)
 	}
 	future, _ := c.Wrap(KindToken, "ds_1", []byte(`{"v":2}`))
-	if _, err := c.DecodeToken("ds_1", future); !errors.Is(err, ErrFormat) {
+	if _, err := c.DecodeToken(datasource.SharedKey("ds_1"), future); !errors.Is(err, ErrFormat) {
 		t.Errorf("future version: %v", err)
 	}
 }
@@ -103,6 +103,8 @@ func TestDatasourceRecordKeepsEveryField(t *testing.T) {
 	var d, normalized datasource.Datasource
 	fillFields(t, reflect.ValueOf(&d).Elem(), "Datasource")
 	fillFields(t, reflect.ValueOf(&normalized).Elem(), "Datasource")
+	// A method Normalize keeps as it is.
+	d.HealthCheck.Method, normalized.HealthCheck.Method = "POST", "POST"
 	normalized.Normalize()
 	for _, diff := range fieldDiffs(reflect.ValueOf(d), reflect.ValueOf(normalized), "Datasource") {
 		t.Fatalf("%s: the test's value is one Normalize changes; choose another", diff)
@@ -170,6 +172,9 @@ func fillFields(t *testing.T, v reflect.Value, path string) {
 		v.Set(s)
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
+		if v.Type().Elem().Kind() == reflect.Struct {
+			fillFields(t, v.Elem(), path)
+		}
 	default:
 		t.Fatalf("%s is a %s: teach fillFields a value for it that is neither zero nor a default", path, v.Kind())
 	}

@@ -24,6 +24,7 @@ const (
 	KindEvent      = "event"
 	KindDelivery   = "delivery"
 	KindMeta       = "meta"
+	KindConnection = "connection"
 	// KindStore is a store's own bookkeeping: its schema version, the
 	// event count.
 	KindStore = "store"

@@ -166,7 +166,7 @@ func (a *attacker) mustCreate(ds ...*datasource.Datasource) {
 		if err := a.s.CreateDatasource(ctx, d); err != nil {
 			a.t.Fatal(err)
 		}
-		if err := a.s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+		if err := a.s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0); err != nil {
 			a.t.Fatal(err)
 		}
 	}
@@ -176,7 +176,7 @@ func (a *attacker) mustCreate(ds ...*datasource.Datasource) {
 func schedules(t *testing.T, s datasource.Store) []string {
 	t.Helper()
 	var ids []string
-	if err := s.Schedules(ctx, func(id string, _ datasource.Schedule) error { ids = append(ids, id); return nil }); err != nil {
+	if err := s.Schedules(ctx, func(k datasource.Key, _ datasource.Schedule) error { ids = append(ids, k.Datasource); return nil }); err != nil {
 		t.Fatalf("schedules: %v", err)
 	}
 	slices.Sort(ids)
@@ -210,7 +210,7 @@ func attackChangedDatasource(t *testing.T, a *attacker) {
 	a.refused("datasource", err, sealed.KindDatasource, "ds_a")
 	_, err = s.DatasourceByName(ctx, "alpha")
 	a.refused("by name", err, sealed.KindDatasource, "ds_a")
-	_, err = s.TokenSchedule(ctx, "ds_a")
+	_, err = s.TokenSchedule(ctx, datasource.SharedKey("ds_a"))
 	a.refused("token schedule", err, sealed.KindDatasource, "ds_a")
 	_, err = s.UpdateDatasource(ctx, sample("ds_a", "alpha"))
 	a.refused("update", err, sealed.KindDatasource, "ds_a")
@@ -228,7 +228,7 @@ func attackChangedDatasource(t *testing.T, a *attacker) {
 	if err := s.DeleteDatasource(ctx, "ds_a"); err != nil {
 		t.Fatalf("deleting the refused datasource: %v", err)
 	}
-	if _, err := s.TokenRecord(ctx, "ds_a"); !errors.Is(err, datasource.ErrNotFound) {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey("ds_a")); !errors.Is(err, datasource.ErrNotFound) {
 		t.Errorf("its token record after the delete: %v", err)
 	}
 	if err := s.CreateDatasource(ctx, sample("ds_c", "alpha")); err != nil {
@@ -247,16 +247,16 @@ func attackChangedTokenRecord(t *testing.T, a *attacker) {
 		r["status"] = string(datasource.StatusAuthorized)
 		r["lastError"] = evil
 	})
-	_, err := s.TokenRecord(ctx, "ds_a")
+	_, err := s.TokenRecord(ctx, datasource.SharedKey("ds_a"))
 	a.refused("token record", err, sealed.KindToken, "ds_a")
-	_, err = s.TokenSchedule(ctx, "ds_a")
+	_, err = s.TokenSchedule(ctx, datasource.SharedKey("ds_a"))
 	a.refused("token schedule", err, sealed.KindToken, "ds_a")
-	err = s.SaveTokenRecord(ctx, "ds_a", sampleToken(2), 1)
+	err = s.SaveTokenRecord(ctx, datasource.SharedKey("ds_a"), sampleToken(2), 1)
 	a.refused("save over it", err, sealed.KindToken, "ds_a")
 	if got := schedules(t, s); !slices.Equal(got, []string{"ds_b"}) {
 		t.Errorf("planned %v, want the untouched ds_b only", got)
 	}
-	if tok, err := s.TokenRecord(ctx, "ds_b"); err != nil || tok.AccessToken.Reveal() != AccessToken {
+	if tok, err := s.TokenRecord(ctx, datasource.SharedKey("ds_b")); err != nil || tok.AccessToken.Reveal() != AccessToken {
 		t.Errorf("the untouched token record: %v", err)
 	}
 	if got := listed(t, s); len(got) != 2 {
@@ -264,10 +264,10 @@ func attackChangedTokenRecord(t *testing.T, a *attacker) {
 	}
 	a.notLogged(evil)
 
-	if err := s.DeleteTokenRecord(ctx, "ds_a"); err != nil {
+	if err := s.DeleteTokenRecord(ctx, datasource.SharedKey("ds_a")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveTokenRecord(ctx, "ds_a", sampleToken(1), 0); err != nil {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey("ds_a"), sampleToken(1), 0); err != nil {
 		t.Errorf("a new token after the delete: %v", err)
 	}
 }
@@ -407,9 +407,9 @@ func attackMovedRecords(t *testing.T, a *attacker) {
 		t.Errorf("the original datasource: %v", err)
 	}
 	a.copy(sealed.KindToken, "ds_a", "ds_b")
-	_, err = s.TokenRecord(ctx, "ds_b")
+	_, err = s.TokenRecord(ctx, datasource.SharedKey("ds_b"))
 	a.refused("token copied to ds_b", err, sealed.KindToken, "ds_b")
-	if _, err := s.TokenRecord(ctx, "ds_a"); err != nil {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey("ds_a")); err != nil {
 		t.Errorf("the original token record: %v", err)
 	}
 	a.copy(sealed.KindState, "k1", "k2")

@@ -43,6 +43,8 @@ func Run(t *testing.T, open Opener) {
 		{"Meta", testMeta},
 		{"NamesIgnoreCase", testNamesIgnoreCase},
 		{"TokensStayWithTheirOrigin", testTokensStayWithTheirOrigin},
+		{"Connections", testConnections},
+		{"ConnectionsPaged", testConnectionsPaged},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, quiet(t)) })
 	}
@@ -135,10 +137,10 @@ func testSecretsRoundTrip(t *testing.T, s datasource.Store) {
 	if err != nil || got.Auth.ClientSecret.Reveal() != ClientSecret || got.Auth.ClientID != d.Auth.ClientID {
 		t.Fatalf("datasource: %+v %v", got, err)
 	}
-	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0); err != nil {
 		t.Fatal(err)
 	}
-	tok, err := s.TokenRecord(ctx, d.ID)
+	tok, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID))
 	if err != nil || tok.AccessToken.Reveal() != AccessToken || tok.RefreshToken.Reveal() != RefreshToken || !tok.Expiry.Equal(sampleToken(1).Expiry) {
 		t.Fatalf("token: %+v %v", tok, err)
 	}
@@ -263,7 +265,7 @@ func testTokensStayWithTheirOrigin(t *testing.T, s datasource.Store) {
 	}
 	save := func(gen uint64) {
 		t.Helper()
-		if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(gen), gen-1); err != nil {
+		if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(gen), gen-1); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -278,7 +280,7 @@ func testTokensStayWithTheirOrigin(t *testing.T, s datasource.Store) {
 	if erased, err := s.UpdateDatasource(ctx, d3); err != nil || !erased {
 		t.Fatalf("a new origin kept a person's tokens: %v %v", erased, err)
 	}
-	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, datasource.ErrNotFound) {
 		t.Fatalf("token record after the move: %v", err)
 	}
 	cc := d3.Clone()
@@ -297,25 +299,25 @@ func testTokensStayWithTheirOrigin(t *testing.T, s datasource.Store) {
 func testTokenGenerations(t *testing.T, s datasource.Store) {
 	d := sample("ds_1", "one")
 	s.CreateDatasource(ctx, d)
-	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, datasource.ErrNotFound) {
 		t.Fatalf("no token yet: %v", err)
 	}
-	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0); err != nil {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(2), 0); !errors.Is(err, datasource.ErrConflict) {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(2), 0); !errors.Is(err, datasource.ErrConflict) {
 		t.Errorf("stale save: %v", err)
 	}
-	if err := s.SaveTokenRecord(ctx, d.ID, sampleToken(2), 1); err != nil {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(2), 1); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveTokenRecord(ctx, "ds_gone", sampleToken(1), 0); !errors.Is(err, datasource.ErrNotFound) {
+	if err := s.SaveTokenRecord(ctx, datasource.SharedKey("ds_gone"), sampleToken(1), 0); !errors.Is(err, datasource.ErrNotFound) {
 		t.Errorf("token for a missing datasource: %v", err)
 	}
 	s.CreateDatasource(ctx, sample("ds_2", "two"))
 	seen := map[string]datasource.Schedule{}
-	s.Schedules(ctx, func(id string, sc datasource.Schedule) error {
-		seen[id] = sc
+	s.Schedules(ctx, func(k datasource.Key, sc datasource.Schedule) error {
+		seen[k.Datasource] = sc
 		return nil
 	})
 	if sc := seen[d.ID]; len(seen) != 2 || sc.Generation != 2 || !sc.HasToken || !sc.HasRefreshToken ||
@@ -337,13 +339,13 @@ func testTokenGenerations(t *testing.T, s datasource.Store) {
 	if erased, err := s.UpdateDatasource(ctx, d3); err != nil || !erased {
 		t.Fatalf("client change: erased=%v err=%v", erased, err)
 	}
-	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, datasource.ErrNotFound) {
 		t.Error("token survived a client change")
 	}
 
-	s.SaveTokenRecord(ctx, d.ID, sampleToken(1), 0)
+	s.SaveTokenRecord(ctx, datasource.SharedKey(d.ID), sampleToken(1), 0)
 	s.DeleteDatasource(ctx, d.ID)
-	if _, err := s.TokenRecord(ctx, d.ID); !errors.Is(err, datasource.ErrNotFound) {
+	if _, err := s.TokenRecord(ctx, datasource.SharedKey(d.ID)); !errors.Is(err, datasource.ErrNotFound) {
 		t.Error("token survived its datasource")
 	}
 }
@@ -364,7 +366,7 @@ func testConcurrentTokenSaves(t *testing.T, s datasource.Store) {
 				defer wg.Done()
 				id := fmt.Sprint("ds_", i)
 				for g := uint64(0); g < 20; g++ {
-					err := s.SaveTokenRecord(ctx, id, sampleToken(g+1), g)
+					err := s.SaveTokenRecord(ctx, datasource.SharedKey(id), sampleToken(g+1), g)
 					if err == nil {
 						wins.Add(1)
 					} else if !errors.Is(err, datasource.ErrConflict) {

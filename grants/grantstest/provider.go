@@ -93,11 +93,16 @@ type Client struct {
 	AccessTokenLifespan time.Duration
 }
 
-// The user that can log in at the provider.
+// The user that can log in at the provider (the first of Users).
 const (
 	Username = "alice"
 	Password = "wonderland"
 )
+
+// Users are the accounts that can log in at the provider, user → password:
+// per-user tests log different end users in as different accounts, and
+// the resource API answers with the account a token belongs to.
+var Users = map[string]string{Username: Password, "bob": "builder", "carol": "singer"}
 
 // NewProvider starts a provider; it stops when the test ends.
 func NewProvider(tb testing.TB, opts ProviderOptions) *Provider {
@@ -144,7 +149,9 @@ func NewProvider(tb testing.TB, opts ProviderOptions) *Provider {
 			compose.NewOAuth2HMACStrategy(config), config)
 	}
 	p.Store = storage.NewMemoryStore()
-	p.Store.Users[Username] = storage.MemoryUserRelation{Username: Username, Password: Password}
+	for u, pw := range Users {
+		p.Store.Users[u] = storage.MemoryUserRelation{Username: u, Password: pw}
+	}
 	p.OAuth2 = compose.Compose(config, p.Store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
@@ -357,7 +364,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	for _, a := range ar.GetRequestedAudience() {
 		ar.GrantAudience(a)
 	}
-	resp, err := p.OAuth2.NewAuthorizeResponse(ctx, ar, newSession(Username))
+	resp, err := p.OAuth2.NewAuthorizeResponse(ctx, ar, newSession(r.PostForm.Get("username")))
 	if err != nil {
 		p.OAuth2.WriteAuthorizeError(ctx, w, ar, err)
 		return
