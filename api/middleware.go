@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -91,9 +92,13 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	return err
 }
 
-// safePath is the request path without query, truncated.
+// safePath is the request path without query, truncated; a connect
+// link's token (a credential in the path) is left out.
 func safePath(c *fiber.Ctx) string {
 	p := string(c.Request().URI().PathOriginal())
+	if strings.HasPrefix(p, "/connect/") {
+		return "/connect/[token]"
+	}
 	if len(p) > 512 {
 		p = p[:512] + "…"
 	}

@@ -31,6 +31,7 @@ type config struct {
 	RefreshWorkers int
 	PprofAddr      string
 	WebhookURLs    []string
+	ReturnOrigins  []string
 	Store          string
 	EtcdEndpoints  []string
 	EtcdPrefix     string
@@ -120,6 +121,9 @@ func parseServeFlags(args []string, stdout io.Writer) (*config, error) {
 	fs.DurationVar(&c.LockTTL, "lock-ttl", lt, "etcd: lease of the refresh locks; a dead replica's refresh is taken over after this (GRANTD_LOCK_TTL)")
 	var hooks urlList
 	hooks.set(env("GRANTD_WEBHOOK_URLS", ""))
+	var origins urlList
+	origins.set(env("GRANTD_ALLOWED_RETURN_ORIGINS", ""))
+	fs.Var(&origins, "allowed-return-origins", "origins (https://app.example.com) a connect session's returnTo may be an absolute URL on; comma-separated or repeated (GRANTD_ALLOWED_RETURN_ORIGINS)")
 	fs.Var(&hooks, "webhook-url", "POST every event to this `URL`, signed with GRANTD_WEBHOOK_SECRET; repeat the flag for more (GRANTD_WEBHOOK_URLS, comma-separated)")
 	var envAllow string
 	fs.StringVar(&envAllow, "secret-env-allow", env("GRANTD_SECRET_ENV_ALLOW", strings.Join(secretref.DefaultEnvAllow, ",")),
@@ -138,6 +142,13 @@ func parseServeFlags(args []string, stdout io.Writer) (*config, error) {
 	c.MasterKey = os.Getenv("GRANTD_MASTER_KEY")
 	c.WebhookSecret = os.Getenv("GRANTD_WEBHOOK_SECRET")
 	c.WebhookURLs = hooks.urls
+	for _, o := range origins.urls {
+		for _, p := range strings.Split(o, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.ReturnOrigins = append(c.ReturnOrigins, p)
+			}
+		}
+	}
 	var eps []string
 	for _, e := range endpoints.urls {
 		for _, p := range strings.Split(e, ",") {
@@ -190,6 +201,11 @@ func (c *config) check() error {
 	}
 	if c.RefreshWorkers < 1 {
 		return usageError{"--refresh-workers must be at least 1"}
+	}
+	for _, o := range c.ReturnOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return usageError{fmt.Sprintf("--allowed-return-origins %q: want an origin such as https://app.example.com", o)}
+		}
 	}
 	for _, h := range c.WebhookURLs {
 		if u, err := url.Parse(h); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

@@ -65,10 +65,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	hooks.Start()
 	defer hooks.Close()
 	engineHooks := metrics.Hooks()
-	engineHooks.StatusChange = func(c grants.StatusChange) {
-		hooks.Publish(&datasource.Event{Type: datasource.EventStatusChanged, DatasourceID: c.ID, DatasourceName: c.Name,
-			Actor: "grantd", Status: c.To, PreviousStatus: c.From, Detail: c.LastError})
-	}
+	engineHooks.StatusChange = func(c grants.StatusChange) { hooks.Publish(c.Event()) }
+	engineHooks.HealthChange = func(h grants.HealthChange) { hooks.Publish(h.Event()) }
 	fence := c.secretFence()
 	opts := grants.Options{
 		Logger:         log,
@@ -104,20 +102,21 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 
 	srv := api.New(api.Config{
-		Engine:         engine,
-		PublicURL:      public,
-		AdminTokenHash: adminHash,
-		SessionKey:     sessionKey,
-		Dialer:         dialer,
-		UI:             ui.Files(),
-		Logger:         log,
-		Metrics:        metrics,
-		Events:         st.store,
-		Meta:           st.store,
-		Publish:        hooks.Publish,
-		MetricsPublic:  c.MetricsPublic,
-		ProxyTimeout:   c.ProxyTimeout,
-		Version:        version,
+		Engine:               engine,
+		PublicURL:            public,
+		AdminTokenHash:       adminHash,
+		SessionKey:           sessionKey,
+		Dialer:               dialer,
+		UI:                   ui.Files(),
+		Logger:               log,
+		Metrics:              metrics,
+		Events:               st.store,
+		Meta:                 st.store,
+		Publish:              hooks.Publish,
+		MetricsPublic:        c.MetricsPublic,
+		ProxyTimeout:         c.ProxyTimeout,
+		AllowedReturnOrigins: c.ReturnOrigins,
+		Version:              version,
 		Ready: func(ctx context.Context) error {
 			_, err := access.AdminTokenHash(ctx, st.store)
 			switch {
