@@ -136,21 +136,36 @@ func (e *Engine) forgetEntry(k datasource.Key) {
 }
 
 // replaced reports whether k's token of generation seen has been replaced
-// already, or is being replaced by a token request in flight: a retry then
-// costs no token request of its own (a provider that revokes the old
-// access token when it refreshes refuses calls made with it meanwhile).
-func (e *Engine) replaced(k datasource.Key, seen uint64) bool {
-	v, ok := e.entries.Load(k)
-	if !ok {
-		return false
+// already — in memory, by a token request in flight, or in the store by
+// another replica — so that a retry costs no token request of its own (a
+// provider that revokes the old access token when it refreshes refuses
+// calls made with it meanwhile). The store is read only when memory does
+// not tell: after an upstream's refusal, never per call.
+func (e *Engine) replaced(ctx context.Context, k datasource.Key, seen uint64) bool {
+	if v, ok := e.entries.Load(k); ok {
+		en := v.(*entry)
+		if t := en.tok.Load(); t != nil && t.Generation != seen {
+			return true
+		}
+		en.mu.Lock()
+		inFlight := en.flight != nil
+		en.mu.Unlock()
+		if inFlight {
+			return true
+		}
 	}
-	en := v.(*entry)
-	if t := en.tok.Load(); t != nil && t.Generation != seen {
-		return true
+	if l := e.opts.Locker; l != nil {
+		// Another replica may be refreshing right now (the provider has
+		// revoked the old token already): its lock is held until the new
+		// record is stored, so wait for it, then look.
+		unlock, err := l.Lock(ctx, k.String())
+		if err != nil {
+			return false
+		}
+		defer unlock()
 	}
-	en.mu.Lock()
-	defer en.mu.Unlock()
-	return en.flight != nil
+	sc, err := e.store.TokenSchedule(ctx, k)
+	return err == nil && sc.Generation != seen
 }
 
 // satisfied reports whether the entry already holds what w asks for.

@@ -14,8 +14,9 @@ import (
 // refresh happens only while the refused token is still the stored one)
 // this makes at most one forced refresh per token generation, and none
 // for a token that was just issued: sequential refusals pass through. A
-// young token that another caller's refresh already replaced (or is
-// replacing) is retried with the new one: that costs no token request.
+// young token that another caller's refresh — here or on another replica —
+// already replaced (or is replacing) is retried with the new one: that
+// costs no token request.
 const MinAgeForForcedRefresh = 30 * time.Second
 
 // Target is a datasource resolved for outgoing calls: its configuration
@@ -101,7 +102,7 @@ func (t Target) Send(ctx context.Context, req Request, replay bool, send func() 
 		return err
 	}
 	young := !tok.obtained.IsZero() && t.e.clock.Now().Sub(tok.obtained) < MinAgeForForcedRefresh
-	if young && !t.e.replaced(t.key, tok.Generation) {
+	if young && !t.e.replaced(ctx, t.key, tok.Generation) {
 		// A token this young was just issued and nobody is replacing it:
 		// the refusal is about something else (permissions, the path).
 		// Refreshing would turn every refused call into a token request.
