@@ -3,9 +3,9 @@
 //
 //	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale
 //
-// It starts its own upstream, token endpoint and baseline proxy (as
-// subprocesses of itself, so each has its own runtime) and the real grantd
-// binary, and drives them with wrk.
+// It starts its own upstream, token endpoint, baseline proxy and bare
+// fasthttp forwarder (as subprocesses of itself, so each has its own
+// runtime) and the real grantd binary, and drives them with wrk.
 package main
 
 import (
