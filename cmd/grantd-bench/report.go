@@ -20,7 +20,7 @@ type report struct {
 	Latency            []latencyDistribution `json:"latency,omitempty"` // the fixed-rate runs, rounds pooled
 	SlowUpstream       map[string]loadResult `json:"slowUpstream,omitempty"`
 	Storm              []stormRound          `json:"storm,omitempty"`
-	Scale              *scaleResult          `json:"scale,omitempty"`
+	Scale              scaleResults          `json:"scale,omitempty"` // one per datasource count
 }
 
 func (r *report) save(path string) error {
@@ -121,7 +121,7 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	if s := r.Scale; s != nil {
+	for _, s := range r.Scale {
 		fmt.Fprintf(w, "### Scale: %d client-credentials datasources\n\n", s.Datasources)
 		fmt.Fprintln(w, "| figure | value | target |")
 		fmt.Fprintln(w, "|---|---:|---|")
