@@ -72,6 +72,14 @@ func main() {
 	if what == "" {
 		what = "all"
 	}
+	if what == "charts" {
+		// Charts from the results of an earlier run; nothing is measured.
+		if err := runCharts(flag.Args()[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "grantd-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	r := &report{Machine: machine(), Date: time.Now().UTC().Format("2006-01-02 15:04 MST")}
 	fmt.Printf("grantd-bench on %s\n\n", r.Machine)
 	switch what {
@@ -88,7 +96,7 @@ func main() {
 	case "scale":
 		err = benchScale(ctx, o, r)
 	default:
-		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale)", what)
+		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, or charts)", what)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench:", err)
