@@ -200,7 +200,7 @@ func latencyChart(r *report) (chartdraw.Chart, error) {
 	first := r.Latency[0]
 	c := baseChart(fmt.Sprintf("Latency distribution at a fixed %s req/s over %d connections (open loop, %s requests per target)",
 		thousands(int(first.Rate)), first.Conns, thousands(first.Samples)))
-	maxX := 0.0
+	maxX, maxQ := 0.0, 0.0
 	for _, ld := range r.Latency {
 		var xs, ys []float64
 		for _, p := range ld.Percentiles {
@@ -211,11 +211,13 @@ func latencyChart(r *report) (chartdraw.Chart, error) {
 			}
 			xs = append(xs, percentileX(p.Q))
 			ys = append(ys, float64(p.Latency)/float64(time.Millisecond))
+			if xs[len(xs)-1] > maxX {
+				maxX, maxQ = xs[len(xs)-1], p.Q
+			}
 		}
 		if len(xs) == 0 {
 			continue
 		}
-		maxX = max(maxX, xs[len(xs)-1])
 		c.Series = append(c.Series, chartdraw.ContinuousSeries{Name: targetName(ld.Target), XValues: xs, YValues: ys,
 			Style: line(targetColor(ld.Target, len(c.Series)), false)})
 	}
@@ -232,7 +234,9 @@ func latencyChart(r *report) (chartdraw.Chart, error) {
 		}
 	}
 	if last := ticks[len(ticks)-1].Value; maxX > last+1e-9 {
-		ticks = append(ticks, chartdraw.Tick{Value: maxX}) // the range ends at the last tick
+		// The range ends at the last tick: one at the highest percentile
+		// the samples resolve.
+		ticks = append(ticks, chartdraw.Tick{Value: maxX, Label: strconv.FormatFloat(maxQ*100, 'f', -1, 64)})
 	}
 	c.XAxis = chartdraw.XAxis{Name: "percentile (%), on a log scale of 1/(1 − p)", NameStyle: axisName(), Ticks: ticks, GridMajorStyle: grid}
 	leftAxis(&c, "latency (ms)")
