@@ -28,12 +28,14 @@ lint:
 	$(BIN)/staticcheck ./...
 
 ## bench: micro benchmarks (-benchmem), then proxy, refresh-storm and scale
-## benchmarks on loopback with wrk (installed from Debian when missing)
+## benchmarks on loopback with wrk (installed from Debian when missing), then
+## the SVG charts into BENCHCHARTS (default docs/bench)
 bench: build
 	$(GO) build -o $(BIN)/grantd-bench ./cmd/grantd-bench
 	@command -v wrk >/dev/null || { echo "installing wrk"; (apt-get install -y -qq wrk || (apt-get update -qq && apt-get install -y -qq wrk)) >/dev/null; }
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./crypto/ ./grants/ ./datasource/... ./api/
 	$(BIN)/grantd-bench -grantd $(BIN)/grantd -out $(BIN)/bench.json $(BENCHFLAGS) all
+	$(BIN)/grantd-bench charts -in $(BIN)/bench.json -out $(or $(BENCHCHARTS),docs/bench)
 
 ## reliability: the crash, outage and misbehaving-upstream tests with their
 ## figures printed (KILLS=200 for a longer crash run)

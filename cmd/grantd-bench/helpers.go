@@ -22,11 +22,11 @@ import (
 )
 
 // serveHelper runs one of the helper servers in this process until ctx
-// ends: the upstream API, or the baseline proxy.
+// ends: the upstream API, the baseline proxy or the bare forwarder.
 func serveHelper(ctx context.Context, name string, args []string) error {
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:0", "listen address")
-	upstream := fs.String("upstream", "", "baseline: upstream base URL")
+	upstream := fs.String("upstream", "", "baseline, forwarder: upstream base URL")
 	tokenURL := fs.String("token-url", "", "baseline: token URL")
 	delay := fs.Duration("delay", 0, "upstream: time each answer takes (a stand-in for real work or I/O)")
 	fs.Parse(args)
@@ -48,6 +48,8 @@ func serveHelper(ctx context.Context, name string, args []string) error {
 		return (&fasthttp.Server{Handler: h, NoDefaultServerHeader: true, Concurrency: 1 << 16}).Serve(ln)
 	case "serve-baseline":
 		return serveBaseline(ctx, ln, *upstream, *tokenURL)
+	case "serve-forwarder":
+		return serveForwarder(ln, *upstream)
 	}
 	return fmt.Errorf("unknown helper %s", name)
 }

@@ -2,10 +2,11 @@
 // BENCHMARKS.md for what it measures and the latest figures.
 //
 //	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale
+//	grantd-bench charts [-in bin/bench.json] [-out docs/bench]
 //
-// It starts its own upstream, token endpoint and baseline proxy (as
-// subprocesses of itself, so each has its own runtime) and the real grantd
-// binary, and drives them with wrk.
+// It starts its own upstream, token endpoint, baseline proxy and bare
+// fasthttp forwarder (as subprocesses of itself, so each has its own
+// runtime) and the real grantd binary, and drives them with wrk.
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,7 +27,7 @@ type options struct {
 	duration   time.Duration
 	rounds     int
 	conns      []int
-	datasets   int
+	datasets   []int
 	idle       time.Duration
 	stormSize  int
 	out        string
@@ -45,32 +47,41 @@ func main() {
 		return
 	}
 	var o options
-	var conns string
+	var conns, datasets string
 	flag.StringVar(&o.grantd, "grantd", "bin/grantd", "the grantd binary to measure")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each proxy load run")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per proxy point (the median is reported)")
 	flag.StringVar(&conns, "conns", "1,16,64", "proxy concurrency levels")
-	flag.IntVar(&o.datasets, "datasources", 100_000, "datasources for the scale run")
+	flag.StringVar(&datasets, "datasources", "100000", "datasource counts for the scale run, one run each (e.g. 10000,100000,1000000)")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "idle CPU window of the scale run")
 	flag.IntVar(&o.stormSize, "storm", 1000, "concurrent requests in the refresh storm")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON here")
 	flag.BoolVar(&o.pinLoadgen, "pin", false, "pin wrk to the last CPU with taskset")
 	flag.IntVar(&o.workers, "workers", 0, "grantd's --refresh-workers in the scale run (0: its default)")
 	flag.Parse()
-	for _, c := range strings.Split(conns, ",") {
-		var n int
-		fmt.Sscan(c, &n)
-		if n > 0 {
-			o.conns = append(o.conns, n)
-		}
+	var err error
+	if o.conns, err = parseCounts(conns); err != nil {
+		fmt.Fprintln(os.Stderr, "grantd-bench: -conns:", err)
+		os.Exit(2)
+	}
+	if o.datasets, err = parseCounts(datasets); err != nil {
+		fmt.Fprintln(os.Stderr, "grantd-bench: -datasources:", err)
+		os.Exit(2)
 	}
 	what := flag.Arg(0)
 	if what == "" {
 		what = "all"
 	}
+	if what == "charts" {
+		// Charts from the results of an earlier run; nothing is measured.
+		if err := runCharts(flag.Args()[1:]); err != nil {
+			fmt.Fprintln(os.Stderr, "grantd-bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	r := &report{Machine: machine(), Date: time.Now().UTC().Format("2006-01-02 15:04 MST")}
 	fmt.Printf("grantd-bench on %s\n\n", r.Machine)
-	var err error
 	switch what {
 	case "all":
 		if err = benchProxy(ctx, o, r); err == nil {
@@ -85,7 +96,7 @@ func main() {
 	case "scale":
 		err = benchScale(ctx, o, r)
 	default:
-		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale)", what)
+		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, or charts)", what)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench:", err)
@@ -98,6 +109,20 @@ func main() {
 			os.Exit(1)
 		}
 	}
+}
+
+// parseCounts reads a comma-separated list of positive counts; an
+// underscore may group digits (1_000_000).
+func parseCounts(s string) ([]int, error) {
+	var counts []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.ReplaceAll(strings.TrimSpace(f), "_", ""))
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%q is not a positive count", f)
+		}
+		counts = append(counts, n)
+	}
+	return counts, nil
 }
 
 func machine() string {

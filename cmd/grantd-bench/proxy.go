@@ -12,7 +12,10 @@ import (
 )
 
 // Proxy targets, in the order they run in each round.
-var proxyTargets = []string{"direct", "grantd-header", "grantd-query", "baseline"}
+var proxyTargets = []string{"direct", "grantd-header", "grantd-query", "baseline", "forwarder"}
+
+// latencyTargets are the targets of the fixed-rate and slow-upstream runs.
+var latencyTargets = []string{"direct", "grantd-header", "baseline", "forwarder"}
 
 type proxyPoint struct {
 	Conns   int                   `json:"conns"`
@@ -22,9 +25,10 @@ type proxyPoint struct {
 // benchProxy measures proxy throughput and added latency: (a) the upstream
 // directly, (b) grantd's proxy with a cached client-credentials token in a
 // header, (c) the same in a query parameter, (d) the baseline of
-// net/http + httputil.ReverseProxy + x/oauth2 clientcredentials, all
-// against the same upstream, with the same wrk, in the same run,
-// interleaved round by round.
+// net/http + httputil.ReverseProxy + x/oauth2 clientcredentials, (f) a bare
+// fasthttp forwarder that only sets the Authorization header, all against
+// the same upstream, with the same wrk, in the same run, interleaved round
+// by round.
 func benchProxy(ctx context.Context, o options, r *report) error {
 	fmt.Println("== proxy throughput and added latency")
 	te, err := startTokenEndpoint(86400) // a day: no refresh during the runs
@@ -42,6 +46,11 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		return err
 	}
 	defer base.Close()
+	fwd, err := startHelper(ctx, "serve-forwarder", "-upstream", up.URL())
+	if err != nil {
+		return err
+	}
+	defer fwd.Close()
 	dir, err := os.MkdirTemp("", "grantd-bench-proxy")
 	if err != nil {
 		return err
@@ -78,6 +87,7 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		"grantd-header": g.url + "/api/v1/datasources/" + ids["header"] + "/proxy/v1/items",
 		"grantd-query":  g.url + "/api/v1/datasources/" + ids["query"] + "/proxy/v1/items",
 		"baseline":      base.URL() + "/v1/items",
+		"forwarder":     fwd.URL() + "/v1/items",
 	}
 	for _, t := range proxyTargets { // warm up connections, caches, JIT of the page cache
 		if _, err := runWrk(ctx, o, urls[t], 16, time.Second); err != nil {
@@ -111,17 +121,24 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 	r.ProxyDuration = o.duration.String()
 	r.ProxyRounds = o.rounds
 
-	// Latency at a moderate fixed rate, 16 connections, interleaved.
+	// Latency at a moderate fixed rate, 16 connections, interleaved. The
+	// rounds' samples are pooled per target for the latency distribution.
 	const rate, conns = 2000.0, 16
+	pooled := map[string][]time.Duration{}
 	for round := 0; round < o.rounds; round++ {
-		for _, t := range []string{"direct", "grantd-header", "baseline"} {
-			p50, p99, n, err := fixedRate(ctx, urls[t], conns, rate, o.duration)
+		for _, t := range latencyTargets {
+			lat, err := fixedRate(ctx, urls[t], conns, rate, o.duration)
 			if err != nil {
 				return fmt.Errorf("fixed rate %s: %w", t, err)
 			}
-			fmt.Printf("  %-14s %4.0f req/s over %d connections, round %d: p50 %-9v p99 %v (%d requests)\n", t, rate, conns, round+1, p50, p99, n)
+			p50, p99 := quantile(lat, 0.5), quantile(lat, 0.99)
+			fmt.Printf("  %-14s %4.0f req/s over %d connections, round %d: p50 %-9v p99 %v (%d requests)\n", t, rate, conns, round+1, p50, p99, len(lat))
 			r.FixedRate = append(r.FixedRate, fixedRateResult{Target: t, Rate: rate, Conns: conns, P50: p50, P99: p99})
+			pooled[t] = append(pooled[t], lat...)
 		}
+	}
+	for _, t := range latencyTargets {
+		r.Latency = append(r.Latency, newLatencyDistribution(t, rate, conns, pooled[t]))
 	}
 
 	// The same proxies in front of an upstream that takes 1 ms per answer,
@@ -136,6 +153,11 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		return err
 	}
 	defer slowBase.Close()
+	slowFwd, err := startHelper(ctx, "serve-forwarder", "-upstream", slow.URL())
+	if err != nil {
+		return err
+	}
+	defer slowFwd.Close()
 	code, b, err := g.api("POST", "/api/v1/datasources", map[string]any{
 		"name": "bench-slow", "url": slow.URL(),
 		"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": te.URL(), "clientId": "bench",
@@ -150,10 +172,11 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		"direct":        slow.URL() + "/v1/items",
 		"grantd-header": g.url + "/api/v1/datasources/" + sv.ID + "/proxy/v1/items",
 		"baseline":      slowBase.URL() + "/v1/items",
+		"forwarder":     slowFwd.URL() + "/v1/items",
 	}
 	runs := map[string][]loadResult{}
 	for round := 0; round < o.rounds; round++ {
-		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+		for _, t := range latencyTargets {
 			res, err := runWrk(ctx, o, slowURLs[t], 64, o.duration)
 			if err != nil {
 				return fmt.Errorf("slow %s: %w", t, err)

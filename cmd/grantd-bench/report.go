@@ -17,9 +17,10 @@ type report struct {
 	ProxyRounds        int                   `json:"proxyRounds,omitempty"`
 	ProxyTokenRequests int64                 `json:"proxyTokenRequests"`
 	FixedRate          []fixedRateResult     `json:"fixedRate,omitempty"`
+	Latency            []latencyDistribution `json:"latency,omitempty"` // the fixed-rate runs, rounds pooled
 	SlowUpstream       map[string]loadResult `json:"slowUpstream,omitempty"`
 	Storm              []stormRound          `json:"storm,omitempty"`
-	Scale              *scaleResult          `json:"scale,omitempty"`
+	Scale              scaleResults          `json:"scale,omitempty"` // one per datasource count
 }
 
 func (r *report) save(path string) error {
@@ -52,15 +53,19 @@ func (r *report) print(w io.Writer) {
 			}
 		}
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| conns | b/a (grantd/direct) | b/d (grantd/baseline) | c/a (query/direct) | p99 added over direct |")
-		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| conns | b/a (grantd/direct) | b/d (grantd/baseline) | b/f (grantd/forwarder) | c/a (query/direct) | p99 added over direct |")
+		fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
 		for _, pt := range r.Proxy {
-			a, b, c, d := pt.Results["direct"], pt.Results["grantd-header"], pt.Results["grantd-query"], pt.Results["baseline"]
-			fmt.Fprintf(w, "| %d | %.2f | %.2f | %.2f | %s |\n", pt.Conns, b.RPS/a.RPS, b.RPS/d.RPS, c.RPS/a.RPS, ms(b.P99-a.P99))
+			a, b, c, d, f := pt.Results["direct"], pt.Results["grantd-header"], pt.Results["grantd-query"], pt.Results["baseline"], pt.Results["forwarder"]
+			fmt.Fprintf(w, "| %d | %.2f | %.2f | %.2f | %.2f | %s |\n", pt.Conns, b.RPS/a.RPS, b.RPS/d.RPS, b.RPS/f.RPS, c.RPS/a.RPS, ms(b.P99-a.P99))
 		}
 		fmt.Fprintln(w)
 		for _, pt := range r.Proxy {
-			a, b, d := pt.Results["direct"], pt.Results["grantd-header"], pt.Results["baseline"]
+			a, b, d, f := pt.Results["direct"], pt.Results["grantd-header"], pt.Results["baseline"], pt.Results["forwarder"]
+			if pt.Conns == 16 || pt.Conns == 64 {
+				fmt.Fprintf(w, "- target b/f ≥ 0.9 at %d: %.2f — %s\n", pt.Conns, b.RPS/f.RPS, verdict(b.RPS/f.RPS >= 0.9))
+				fmt.Fprintf(w, "- target b/d ≥ 2 at %d: %.2f — %s\n", pt.Conns, b.RPS/d.RPS, verdict(b.RPS/d.RPS >= 2))
+			}
 			if pt.Conns == 64 {
 				fmt.Fprintf(w, "- target b/d ≥ 1.3 at 64: %.2f — %s\n", b.RPS/d.RPS, verdict(b.RPS/d.RPS >= 1.3))
 				fmt.Fprintf(w, "- target b/a ≥ 0.5 at 64: %.2f — %s\n", b.RPS/a.RPS, verdict(b.RPS/a.RPS >= 0.5))
@@ -88,23 +93,23 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "### Latency at a fixed %.0f req/s over %d connections (open loop, median of rounds)\n\n", first.Rate, first.Conns)
 		fmt.Fprintln(w, "| target | p50 | p99 |")
 		fmt.Fprintln(w, "|---|---:|---:|")
-		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+		for _, t := range latencyTargets {
 			fmt.Fprintf(w, "| %s | %s | %s |\n", t, ms(med(t, func(f fixedRateResult) time.Duration { return f.P50 })), ms(med(t, func(f fixedRateResult) time.Duration { return f.P99 })))
 		}
 		added := med("grantd-header", func(f fixedRateResult) time.Duration { return f.P99 }) - med("direct", func(f fixedRateResult) time.Duration { return f.P99 })
 		fmt.Fprintf(w, "\n- p99 added over direct at 16 connections, fixed rate: %s — %s\n\n", ms(added), verdict(added < time.Millisecond))
 	}
 	if r.SlowUpstream != nil {
-		a, b, d := r.SlowUpstream["direct"], r.SlowUpstream["grantd-header"], r.SlowUpstream["baseline"]
+		a, b, d, f := r.SlowUpstream["direct"], r.SlowUpstream["grantd-header"], r.SlowUpstream["baseline"], r.SlowUpstream["forwarder"]
 		fmt.Fprintln(w, "### In front of an upstream that takes 1 ms per answer (wrk, 64 connections)")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "| target | req/s | p50 | p99 |")
 		fmt.Fprintln(w, "|---|---:|---:|---:|")
-		for _, t := range []string{"direct", "grantd-header", "baseline"} {
+		for _, t := range latencyTargets {
 			x := r.SlowUpstream[t]
 			fmt.Fprintf(w, "| %s | %.0f | %s | %s |\n", t, x.RPS, ms(x.P50), ms(x.P99))
 		}
-		fmt.Fprintf(w, "\n- b/a %.2f, b/d %.2f, p99 added %s\n\n", b.RPS/a.RPS, b.RPS/d.RPS, ms(b.P99-a.P99))
+		fmt.Fprintf(w, "\n- b/a %.2f, b/d %.2f, b/f %.2f, p99 added %s\n\n", b.RPS/a.RPS, b.RPS/d.RPS, b.RPS/f.RPS, ms(b.P99-a.P99))
 	}
 	if len(r.Storm) > 0 {
 		fmt.Fprintln(w, "### Refresh storm")
@@ -116,7 +121,7 @@ func (r *report) print(w io.Writer) {
 		}
 		fmt.Fprintln(w)
 	}
-	if s := r.Scale; s != nil {
+	for _, s := range r.Scale {
 		fmt.Fprintf(w, "### Scale: %d client-credentials datasources\n\n", s.Datasources)
 		fmt.Fprintln(w, "| figure | value | target |")
 		fmt.Fprintln(w, "|---|---:|---|")
