@@ -44,6 +44,7 @@ type fixture struct {
 	requests   []string            // "grant/request/result"
 	statuses   []datasource.Status // status changes, in order
 	hookErrors []string            // their lastError
+	events     []*datasource.Event // what the hooks would publish, in order
 	notify     chan struct{}       // poked on every event
 }
 
@@ -93,10 +94,17 @@ func (f *fixture) open(o fixtureOptions) {
 		f.mu.Unlock()
 		f.poke()
 	}
+	opts.Hooks.HealthChange = func(h grants.HealthChange) {
+		f.mu.Lock()
+		f.events = append(f.events, h.Event())
+		f.mu.Unlock()
+		f.poke()
+	}
 	opts.Hooks.StatusChange = func(c grants.StatusChange) {
 		f.mu.Lock()
 		f.statuses = append(f.statuses, c.To)
 		f.hookErrors = append(f.hookErrors, c.LastError)
+		f.events = append(f.events, c.Event())
 		f.mu.Unlock()
 		f.poke()
 	}

@@ -33,6 +33,9 @@ type options struct {
 	out        string
 	pinLoadgen bool
 	workers    int
+	// connections are the per-user connection counts of the
+	// connections run.
+	connections []int
 }
 
 func main() {
@@ -47,12 +50,13 @@ func main() {
 		return
 	}
 	var o options
-	var conns, datasets string
+	var conns, datasets, connections string
 	flag.StringVar(&o.grantd, "grantd", "bin/grantd", "the grantd binary to measure")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of each proxy load run")
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per proxy point (the median is reported)")
 	flag.StringVar(&conns, "conns", "1,16,64", "proxy concurrency levels")
 	flag.StringVar(&datasets, "datasources", "100000", "datasource counts for the scale run, one run each (e.g. 10000,100000,1000000)")
+	flag.StringVar(&connections, "connections", "1000000", "per-user connection counts for the connections run, one run each")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "idle CPU window of the scale run")
 	flag.IntVar(&o.stormSize, "storm", 1000, "concurrent requests in the refresh storm")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON here")
@@ -66,6 +70,10 @@ func main() {
 	}
 	if o.datasets, err = parseCounts(datasets); err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench: -datasources:", err)
+		os.Exit(2)
+	}
+	if o.connections, err = parseCounts(connections); err != nil {
+		fmt.Fprintln(os.Stderr, "grantd-bench: -connections:", err)
 		os.Exit(2)
 	}
 	what := flag.Arg(0)
@@ -95,8 +103,10 @@ func main() {
 		err = benchStorm(ctx, o, r)
 	case "scale":
 		err = benchScale(ctx, o, r)
+	case "connections":
+		err = benchConnections(ctx, o, r)
 	default:
-		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, or charts)", what)
+		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, connections, or charts)", what)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench:", err)

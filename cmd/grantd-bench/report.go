@@ -20,7 +20,8 @@ type report struct {
 	Latency            []latencyDistribution `json:"latency,omitempty"` // the fixed-rate runs, rounds pooled
 	SlowUpstream       map[string]loadResult `json:"slowUpstream,omitempty"`
 	Storm              []stormRound          `json:"storm,omitempty"`
-	Scale              scaleResults          `json:"scale,omitempty"` // one per datasource count
+	Scale              scaleResults          `json:"scale,omitempty"`       // one per datasource count
+	Connections        []connScaleResult     `json:"connections,omitempty"` // one per connection count
 }
 
 func (r *report) save(path string) error {
@@ -131,6 +132,19 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "| tokens obtained and persisted per second | %.0f/s (%.2f cores) | ≥ 2,000/s — %s |\n", s.FillRate, s.FillCPU, verdict(s.FillRate >= 2000))
 		fmt.Fprintf(w, "| start to ready, no tokens yet | %s | |\n", s.FirstReady.Round(time.Millisecond))
 		fmt.Fprintf(w, "| resident memory after the fill | %d MiB | |\n", s.RSSAfterFill>>20)
+		fmt.Fprintf(w, "| bbolt file | %d MiB | |\n", s.FileSize>>20)
+		fmt.Fprintln(w)
+	}
+	for _, s := range r.Connections {
+		fmt.Fprintf(w, "### Scale: %d per-user connections on one datasource (bbolt)\n\n", s.Connections)
+		fmt.Fprintln(w, "| figure | value | target |")
+		fmt.Fprintln(w, "|---|---:|---|")
+		fmt.Fprintf(w, "| start to ready | %s | < 10 s — %s |\n", s.Ready.Round(time.Millisecond), verdict(s.Ready < 10*time.Second))
+		fmt.Fprintf(w, "| restart to ready, every token fresh | %s | < 10 s — %s |\n", s.Restarted.Round(time.Millisecond), verdict(s.Restarted < 10*time.Second))
+		fmt.Fprintf(w, "| resident memory | %d MiB | < 2 GiB — %s |\n", s.RSS>>20, verdict(s.RSS < 2<<30))
+		fmt.Fprintf(w, "| idle CPU over %v | %.2f%% of a core (%d token requests) | < 1%% — %s |\n", s.IdleWindow, s.IdleCPU*100, s.IdleTokenReqs, verdict(s.IdleCPU < 0.01))
+		fmt.Fprintf(w, "| refreshes obtained and committed per second | %.0f/s (%.2f cores) | ≥ 5,000/s — %s |\n", s.RefreshRate, s.RefreshCPU, verdict(s.RefreshRate >= 5000))
+		fmt.Fprintf(w, "| a page of 50 connections, p50 / p99 | %s / %s | < 20 ms — %s |\n", ms(s.PageP50), ms(s.PageP99), verdict(s.PageP99 < 20*time.Millisecond))
 		fmt.Fprintf(w, "| bbolt file | %d MiB | |\n", s.FileSize>>20)
 		fmt.Fprintln(w)
 	}

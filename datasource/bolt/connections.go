@@ -14,11 +14,13 @@ import (
 // user id>", the key of their token record.
 var bucketConnections = []byte("connections")
 
-// SaveConnection implements datasource.Store.
+// SaveConnection implements datasource.Store. Concurrent saves are
+// committed together (bbolt's Batch), as token records are.
 func (s *Store) SaveConnection(ctx context.Context, cn *datasource.Connection) (bool, error) {
 	created := false
 	key := []byte(cn.Key().String())
-	err := s.db.Update(func(tx *bbolt.Tx) error {
+	err := s.db.Batch(func(tx *bbolt.Tx) error {
+		created = false // Batch may run the function again
 		c := s.codec.Load()
 		if tx.Bucket(bucketDatasources).Get([]byte(cn.DatasourceID)) == nil {
 			return datasource.ErrNotFound
