@@ -48,6 +48,7 @@ type Store interface {
 	Connections
 	States
 	Meta
+	APIKeys
 	// Close releases the store. Nothing may be called after it.
 	Close() error
 }

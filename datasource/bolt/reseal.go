@@ -79,6 +79,7 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 				return next.EncodeToken(datasource.ParseKey(k), t)
 			}),
 			rewrite(bucketConnections, rewrap(sealed.KindConnection)),
+			rewrite(bucketAPIKeys, rewrap(sealed.KindAPIKey)),
 			rewrite(bucketStates, func(k string, v []byte) ([]byte, error) {
 				st, err := cur.DecodeState(k, v)
 				if err != nil {

@@ -65,6 +65,7 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 			return next.EncodeToken(datasource.ParseKey(id), t)
 		}),
 		rewrite(s.c.key("conn")+"/", rewrap(sealed.KindConnection)),
+		rewrite(s.c.key("apikey")+"/", rewrap(sealed.KindAPIKey)),
 		rewrite(s.c.key("state")+"/", func(key string, v []byte) ([]byte, error) {
 			st, err := next.DecodeState(key, v)
 			if err != nil {

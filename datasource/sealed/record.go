@@ -25,6 +25,7 @@ const (
 	KindDelivery   = "delivery"
 	KindMeta       = "meta"
 	KindConnection = "connection"
+	KindAPIKey     = "apikey"
 	// KindStore is a store's own bookkeeping: its schema version, the
 	// event count.
 	KindStore = "store"

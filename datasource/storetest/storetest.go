@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"TokensStayWithTheirOrigin", testTokensStayWithTheirOrigin},
 		{"Connections", testConnections},
 		{"ConnectionsPaged", testConnectionsPaged},
+		{"APIKeys", testAPIKeys},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, quiet(t)) })
 	}
