@@ -101,9 +101,22 @@ func (s *Server) getConnection(c *fiber.Ctx) error {
 	}
 	conn, err := s.cfg.Engine.Connection(c.UserContext(), c.Params("id"), user)
 	if err != nil {
-		return err
+		return s.noConnection(c, err)
 	}
 	return c.JSON(connectionView(conn))
+}
+
+// noConnection tells an end user without a connection apart from an
+// unknown datasource: the engine answers datasource.ErrNotFound for both,
+// and "no such datasource" would send the app looking for the wrong thing.
+func (s *Server) noConnection(c *fiber.Ctx, err error) error {
+	if !errors.Is(err, datasource.ErrNotFound) || errors.Is(err, grants.ErrNoConnection) {
+		return err
+	}
+	if _, derr := s.cfg.Engine.Datasource(c.UserContext(), c.Params("id")); derr != nil {
+		return err
+	}
+	return grants.ErrNoConnection
 }
 
 func (s *Server) deleteConnection(c *fiber.Ctx) error {
@@ -113,7 +126,7 @@ func (s *Server) deleteConnection(c *fiber.Ctx) error {
 	}
 	res, err := s.cfg.Engine.DeleteConnection(c.UserContext(), c.Params("id"), user)
 	if err != nil {
-		return err
+		return s.noConnection(c, err)
 	}
 	s.log.Info("connection deleted", "datasource", c.Params("id"), "endUser", user, "atProvider", res.AtProvider, "by", c.Locals(localActor))
 	s.auditConnection(c, datasource.EventConnectionDeleted, c.Params("id"), user, "")
@@ -143,7 +156,7 @@ func (s *Server) revokeConnection(c *fiber.Ctx) error {
 	}
 	ctx := c.UserContext()
 	if _, err := s.cfg.Engine.Connection(ctx, c.Params("id"), user); err != nil {
-		return err
+		return s.noConnection(c, err)
 	}
 	res, err := s.cfg.Engine.Revoke(ctx, datasource.Key{Datasource: c.Params("id"), EndUser: user})
 	if err != nil {
@@ -161,7 +174,7 @@ func (s *Server) checkConnection(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	k := datasource.Key{Datasource: c.Params("id"), EndUser: user}
 	if _, err := s.cfg.Engine.Connection(ctx, k.Datasource, user); err != nil {
-		return err
+		return s.noConnection(c, err)
 	}
 	if _, err := s.cfg.Engine.Check(ctx, k); err != nil {
 		return err

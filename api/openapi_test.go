@@ -11,6 +11,10 @@ import (
 	"github.com/grantd/grantd/api"
 )
 
+// routeParam is a parameter of a Fiber route (:id, :endUserId), which the
+// document spells {id}.
+var routeParam = regexp.MustCompile(`:([A-Za-z]+)`)
+
 // openAPIOperations are the keys of a path item that are operations.
 var openAPIOperations = map[string]bool{"get": true, "put": true, "post": true, "delete": true, "options": true, "head": true, "patch": true, "trace": true}
 
@@ -72,7 +76,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		if r.Path == "/" || r.Path == "/*" || r.Path == "/api/v1/*" || r.Method == "CONNECT" || r.Method == "TRACE" {
 			continue
 		}
-		p := strings.ReplaceAll(r.Path, ":id", "{id}")
+		p := routeParam.ReplaceAllString(r.Path, "{$1}")
 		p = strings.ReplaceAll(p, "/proxy/*", "/proxy/{path}")
 		if r.Method == "HEAD" && !strings.Contains(p, "/proxy") {
 			continue // Fiber adds HEAD to every GET

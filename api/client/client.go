@@ -7,6 +7,16 @@
 // Every request carries the token New was given as a bearer token (RFC
 // 6750): the admin token, or an API key, which is a bearer token too.
 //
+// # Per-user datasources
+//
+// A per-user datasource holds one connection per end user of the app
+// backend. CreateConnectSession makes the link an end user opens to
+// connect; TokenFor names the end user (the Grantd-End-User header);
+// Connections, AllConnections, Connection, RefreshConnection,
+// RevokeConnection, CheckConnection and DeleteConnection manage the
+// connections. A 424 Problem for an end user without a usable connection
+// carries a fresh link in ConnectURL.
+//
 // # Errors
 //
 // An error answer comes back as an *api.Problem (RFC 9457), with Status
@@ -147,10 +157,24 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 // Token returns a current access token of the datasource with the id,
 // refreshed first when due. Only datasources that set exposeToken hand
 // one out; others answer a 403 Problem, and one without a usable token a
-// 424.
+// 424. A per-user datasource wants TokenFor.
 func (c *Client) Token(ctx context.Context, id string) (*api.TokenAnswer, error) {
+	return c.TokenFor(ctx, id, "")
+}
+
+// TokenFor is Token for one end user of a per-user datasource: the token
+// of the connection of endUserID, sent as the Grantd-End-User header
+// (none when it is empty; a shared datasource ignores it). Without one, a
+// per-user datasource answers a 400 Problem; for an end user with no
+// usable connection, the 424 Problem's ConnectURL is a fresh connect
+// link to send that person to.
+func (c *Client) TokenFor(ctx context.Context, id, endUserID string) (*api.TokenAnswer, error) {
+	var hdr http.Header
+	if endUserID != "" {
+		hdr = http.Header{EndUserHeader: {endUserID}}
+	}
 	var t api.TokenAnswer
-	if err := c.do(ctx, http.MethodPost, dsPath(id)+"/token", nil, &t); err != nil {
+	if err := c.doWith(ctx, http.MethodPost, dsPath(id)+"/token", hdr, nil, &t); err != nil {
 		return nil, err
 	}
 	return &t, nil
@@ -198,6 +222,11 @@ func dsPath(id string) string { return "/api/v1/datasources/" + url.PathEscape(i
 // successful answer into out (unless nil). An error answer becomes an
 // *api.Problem.
 func (c *Client) do(ctx context.Context, method, path string, body, out any) error {
+	return c.doWith(ctx, method, path, nil, body, out)
+}
+
+// doWith is do with extra request headers (hdr may be nil).
+func (c *Client) doWith(ctx context.Context, method, path string, hdr http.Header, body, out any) error {
 	var r io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -209,6 +238,9 @@ func (c *Client) do(ctx context.Context, method, path string, body, out any) err
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
+	}
+	for k, vs := range hdr {
+		req.Header[k] = vs
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)

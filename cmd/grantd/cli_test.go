@@ -19,7 +19,7 @@ func TestHelp(t *testing.T) {
 		cmd  []string
 		want []string // besides "Usage:" and the command's name
 	}{
-		{nil, []string{"grantd serve", "grantd datasources"}},
+		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect"}},
 		{[]string{"serve"}, []string{"--addr", "GRANTD_ADDR", "GRANTD_ADMIN_TOKEN", "GRANTD_MASTER_KEY", "GRANTD_WEBHOOK_SECRET", "admin-token reset"}},
 		{[]string{"keys"}, []string{"rotate", "generate"}},
 		{[]string{"keys", "rotate"}, []string{"--data-dir", "GRANTD_MASTER_KEY", "Stop grantd"}},
@@ -34,6 +34,14 @@ func TestHelp(t *testing.T) {
 		{[]string{"datasources", "delete"}, []string{"NAME"}},
 		{[]string{"token"}, []string{"NAME", "exposeToken"}},
 		{[]string{"authorize"}, []string{"NAME", "--return-to"}},
+		{[]string{"connections"}, []string{"list", "get", "delete", "refresh", "revoke", "check", "grantd connect"}},
+		{[]string{"connections", "list"}, []string{"DATASOURCE", "--status", "-o", "GRANTD_ADMIN_TOKEN"}},
+		{[]string{"connections", "get"}, []string{"DATASOURCE", "END_USER", "-o"}},
+		{[]string{"connections", "delete"}, []string{"END_USER", "revoked"}},
+		{[]string{"connections", "refresh"}, []string{"END_USER", "exits 6"}},
+		{[]string{"connections", "revoke"}, []string{"END_USER", "RFC 7009"}},
+		{[]string{"connections", "check"}, []string{"END_USER", "healthCheck", "exits 6"}},
+		{[]string{"connect"}, []string{"DATASOURCE", "END_USER", "--return-to", "--display-name", "--email", "--allowed-return-origins"}},
 		{[]string{"status"}, []string{"-o", "exit"}},
 		{[]string{"version"}, nil},
 	} {

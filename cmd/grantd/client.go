@@ -20,7 +20,7 @@ const (
 	exitOK          = 0
 	exitError       = 1 // grantd unreachable, or an unexpected answer
 	exitUsage       = 2
-	exitNotFound    = 3 // no such datasource
+	exitNotFound    = 3 // no such datasource or connection
 	exitAuth        = 4 // the admin token was refused
 	exitRejected    = 5 // invalid input or a name conflict
 	exitNotUsable   = 6 // the datasource has no usable token, or does not expose it
@@ -47,9 +47,11 @@ const clientHelp = `
 Talks to a running grantd at GRANTD_URL (default http://127.0.0.1:8080, or
 --url) with the admin token in GRANTD_ADMIN_TOKEN.
 
-Exit codes: 0 ok, 1 error or grantd unreachable, 2 usage, 3 not found,
-4 admin token refused, 5 rejected input (invalid, duplicate), 6 datasource
-not usable (not authorized, token not exposed), 7 grantd cannot take writes.
+Exit codes: 0 ok, 1 error or grantd unreachable, 2 usage, 3 not found
+(datasource or connection), 4 admin token refused, 5 rejected input
+(invalid, duplicate, a shared datasource asked for connections), 6 not
+usable (not authorized, token not exposed, a failing check), 7 grantd
+cannot take writes.
 `
 
 // clientFlags adds the common client flags to fs.

@@ -17,6 +17,8 @@
 //	grantd datasources list|get|delete     …
 //	grantd token NAME                      print a current access token (exposeToken only)
 //	grantd authorize NAME                  print the authorize URL
+//	grantd connections list|get|delete|refresh|revoke|check   a per-user datasource's connections
+//	grantd connect NAME END_USER           print a connect link for an end user
 //	grantd status                          health and datasources by status
 //
 // grantd COMMAND -h (or grantd help COMMAND) prints a command's help and
@@ -76,6 +78,9 @@ Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_
   grantd datasources list|get|delete  list, show or delete datasources (NAME or ID)
   grantd token NAME                   print a current access token (exposeToken only)
   grantd authorize NAME               print the URL a person opens to authorize
+  grantd connections list|get|delete|refresh|revoke|check
+                                      the connections of a per-user datasource (NAME END_USER)
+  grantd connect NAME END_USER        print the link an end user opens to connect their account
   grantd status                       grantd's health and datasources by status
   (-o table|json|yaml; exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 bad admin token,
    5 rejected input, 6 datasource not usable, 7 grantd unavailable)
@@ -149,6 +154,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return tokenCmd(ctx, args[1:], stdout, stderr)
 	case "authorize":
 		return authorizeCmd(ctx, args[1:], stdout, stderr)
+	case "connections":
+		return connectionsCmd(ctx, args[1:], stdout, stderr)
+	case "connect":
+		return connectCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "version":

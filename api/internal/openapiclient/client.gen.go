@@ -41,17 +41,86 @@ func (e AuthorizationStatus) Valid() bool {
 	}
 }
 
+// Defines values for DatasourceConnectionMode.
+const (
+	DatasourceConnectionModePerUser DatasourceConnectionMode = "perUser"
+	DatasourceConnectionModeShared  DatasourceConnectionMode = "shared"
+)
+
+// Valid indicates whether the value is a known member of the DatasourceConnectionMode enum.
+func (e DatasourceConnectionMode) Valid() bool {
+	switch e {
+	case DatasourceConnectionModePerUser:
+		return true
+	case DatasourceConnectionModeShared:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DatasourceInputConnectionMode.
+const (
+	DatasourceInputConnectionModePerUser DatasourceInputConnectionMode = "perUser"
+	DatasourceInputConnectionModeShared  DatasourceInputConnectionMode = "shared"
+)
+
+// Valid indicates whether the value is a known member of the DatasourceInputConnectionMode enum.
+func (e DatasourceInputConnectionMode) Valid() bool {
+	switch e {
+	case DatasourceInputConnectionModePerUser:
+		return true
+	case DatasourceInputConnectionModeShared:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventReason.
+const (
+	Configuration       EventReason = "configuration"
+	HealthCheckFailed   EventReason = "health_check_failed"
+	InvalidClient       EventReason = "invalid_client"
+	ProviderUnavailable EventReason = "provider_unavailable"
+	Revoked             EventReason = "revoked"
+)
+
+// Valid indicates whether the value is a known member of the EventReason enum.
+func (e EventReason) Valid() bool {
+	switch e {
+	case Configuration:
+		return true
+	case HealthCheckFailed:
+		return true
+	case InvalidClient:
+		return true
+	case ProviderUnavailable:
+		return true
+	case Revoked:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventType.
 const (
-	AuthorizationCompleted EventType = "authorization.completed"
-	AuthorizationFailed    EventType = "authorization.failed"
-	AuthorizationStarted   EventType = "authorization.started"
-	DatasourceCreated      EventType = "datasource.created"
-	DatasourceDeleted      EventType = "datasource.deleted"
-	DatasourceUpdated      EventType = "datasource.updated"
-	StatusChanged          EventType = "status.changed"
-	TokenHandedOut         EventType = "token.handed_out"
-	TokensRevoked          EventType = "tokens.revoked"
+	AuthorizationCompleted   EventType = "authorization.completed"
+	AuthorizationFailed      EventType = "authorization.failed"
+	AuthorizationStarted     EventType = "authorization.started"
+	ConnectionConnectStarted EventType = "connection.connect_started"
+	ConnectionCreated        EventType = "connection.created"
+	ConnectionDeleted        EventType = "connection.deleted"
+	ConnectionFailed         EventType = "connection.failed"
+	ConnectionReauthorized   EventType = "connection.reauthorized"
+	ConnectionRecovered      EventType = "connection.recovered"
+	DatasourceCreated        EventType = "datasource.created"
+	DatasourceDeleted        EventType = "datasource.deleted"
+	DatasourceUpdated        EventType = "datasource.updated"
+	StatusChanged            EventType = "status.changed"
+	TokenHandedOut           EventType = "token.handed_out"
+	TokensRevoked            EventType = "tokens.revoked"
 )
 
 // Valid indicates whether the value is a known member of the EventType enum.
@@ -62,6 +131,18 @@ func (e EventType) Valid() bool {
 	case AuthorizationFailed:
 		return true
 	case AuthorizationStarted:
+		return true
+	case ConnectionConnectStarted:
+		return true
+	case ConnectionCreated:
+		return true
+	case ConnectionDeleted:
+		return true
+	case ConnectionFailed:
+		return true
+	case ConnectionReauthorized:
+		return true
+	case ConnectionRecovered:
 		return true
 	case DatasourceCreated:
 		return true
@@ -89,6 +170,30 @@ const (
 func (e HealthStatus) Valid() bool {
 	switch e {
 	case Ok:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for HealthCheckMethod.
+const (
+	GET     HealthCheckMethod = "GET"
+	HEAD    HealthCheckMethod = "HEAD"
+	OPTIONS HealthCheckMethod = "OPTIONS"
+	POST    HealthCheckMethod = "POST"
+)
+
+// Valid indicates whether the value is a known member of the HealthCheckMethod enum.
+func (e HealthCheckMethod) Valid() bool {
+	switch e {
+	case GET:
+		return true
+	case HEAD:
+		return true
+	case OPTIONS:
+		return true
+	case POST:
 		return true
 	default:
 		return false
@@ -263,6 +368,30 @@ func (e SessionCreatedAuthenticated) Valid() bool {
 	}
 }
 
+// Defines values for ListConnectionsParamsStatus.
+const (
+	ListConnectionsParamsStatusAuthorized           ListConnectionsParamsStatus = "authorized"
+	ListConnectionsParamsStatusError                ListConnectionsParamsStatus = "error"
+	ListConnectionsParamsStatusNeedsReauthorization ListConnectionsParamsStatus = "needs_reauthorization"
+	ListConnectionsParamsStatusUnauthorized         ListConnectionsParamsStatus = "unauthorized"
+)
+
+// Valid indicates whether the value is a known member of the ListConnectionsParamsStatus enum.
+func (e ListConnectionsParamsStatus) Valid() bool {
+	switch e {
+	case ListConnectionsParamsStatusAuthorized:
+		return true
+	case ListConnectionsParamsStatusError:
+		return true
+	case ListConnectionsParamsStatusNeedsReauthorization:
+		return true
+	case ListConnectionsParamsStatusUnauthorized:
+		return true
+	default:
+		return false
+	}
+}
+
 // Authorization the authorization status of a datasource; never a token.
 type Authorization struct {
 	// ExpiresAt when the access token expires (RFC 3339); null without a token
@@ -306,14 +435,96 @@ type Config struct {
 	Version     string `json:"version"`
 }
 
-// Datasource a datasource as the API returns it: no client secret, but auth.clientSecretSet, and the authorization status.
+// ConnectSession defines model for ConnectSession.
+type ConnectSession struct {
+	// ConnectUrl <public URL>/connect/<token>: hand it to the end user's browser (a link or a redirect). It works once, until expiresAt
+	ConnectUrl string    `json:"connectUrl"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+
+	// Token the link's one-time secret; only its hash is stored
+	Token string `json:"token"`
+}
+
+// ConnectSessionRequest asks for a one-time connect link for one end user of a per-user datasource
+type ConnectSessionRequest struct {
+	// ConnectionConfig values for the datasource's {placeholders}, kept on the connection
+	ConnectionConfig *map[string]string `json:"connectionConfig,omitempty"`
+
+	// Datasource the per-user datasource, by id or by name
+	Datasource string `json:"datasource"`
+
+	// EndUser who the end user is, for people looking at connections: what the app backend said when it created the connect session
+	EndUser *EndUser `json:"endUser,omitempty"`
+
+	// EndUserId the app backend's own id of the end user (1–256 printable ASCII characters without / ? # % or space); the connection is stored under it
+	EndUserId string `json:"endUserId"`
+
+	// ReturnTo where the end user's browser goes after connecting, with datasource, endUserId and result (authorized, or error with error and error_description) added to its query: a path on grantd starting with a single "/", or an absolute http(s) URL on an origin in --allowed-return-origins; default the UI page of the datasource
+	ReturnTo *string `json:"returnTo,omitempty"`
+
+	// TtlSeconds how long the link stays usable; absent or 0 means 1800 (30 minutes), the maximum
+	TtlSeconds *int `json:"ttlSeconds,omitempty"`
+}
+
+// Connection one end user's connection to a per-user datasource, with its own tokens (never shown), status and health
+type Connection struct {
+	// Authorization the authorization status of a datasource; never a token.
+	Authorization Authorization `json:"authorization"`
+
+	// ConnectionConfig this connection's own values for the datasource's {placeholders}, from its connect session; they are used over the datasource's connectionConfig. {} when none
+	ConnectionConfig map[string]string `json:"connectionConfig"`
+
+	// CreatedAt when the end user first connected; connecting again keeps it
+	CreatedAt time.Time `json:"createdAt"`
+
+	// EndUser who the end user is, for people looking at connections: what the app backend said when it created the connect session
+	EndUser EndUser `json:"endUser"`
+
+	// EndUserId the app backend's id of the end user
+	EndUserId string `json:"endUserId"`
+
+	// Health the last health check; null before the first
+	Health    *HealthResult `json:"health"`
+	UpdatedAt time.Time     `json:"updatedAt"`
+}
+
+// ConnectionCounts a per-user datasource's connections counted by status (in lists only; absent for a shared datasource and for one with no connections)
+type ConnectionCounts map[string]int
+
+// ConnectionList a page of connections in end user id order
+type ConnectionList struct {
+	Connections []Connection `json:"connections"`
+
+	// NextCursor pass as cursor for the next page; "" after the last page
+	NextCursor string `json:"nextCursor"`
+}
+
+// Datasource a datasource as the API returns it: no client secret, but auth.clientSecretSet, the authorization status and the last health check. For a per-user datasource, authorization is its own shared record's, which calls for end users do not use (usually unauthorized), and health is null: each connection has its own (GET …/connections).
 type Datasource struct {
 	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization the authorization status of a datasource; never a token.
 	Authorization Authorization `json:"authorization"`
-	CreatedAt     time.Time     `json:"createdAt"`
+
+	// ConnectionConfig shared values for {placeholders} in the datasource's URLs; a per-user connection's own values are merged over them; {} when none
+	ConnectionConfig map[string]string `json:"connectionConfig"`
+
+	// ConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
+	ConnectionMode DatasourceConnectionMode `json:"connectionMode"`
+
+	// Connections a per-user datasource's connections counted by status (in lists only; absent for a shared datasource and for one with no connections)
+	Connections *ConnectionCounts `json:"connections,omitempty"`
+	CreatedAt   time.Time         `json:"createdAt"`
+
+	// Description what the datasource is, for people and for agents; at most 2000 characters, no control characters but newline and tab
+	Description string `json:"description"`
+
+	// Health the last health check of a shared datasource; null before the first and for a per-user one (each connection has its own)
+	Health *HealthResult `json:"health"`
+
+	// HealthCheck an optional probe of whether the datasource (or each connection) works; null or absent for none
+	HealthCheck *HealthCheck `json:"healthCheck"`
 
 	// Id server-assigned, opaque ("ds_…")
 	Id        string    `json:"id"`
@@ -322,7 +533,10 @@ type Datasource struct {
 	Url       string    `json:"url"`
 }
 
-// DatasourceInput the body of POST and PUT. Unknown fields, wrong types and invalid values are refused with every problem named (400). The read-only fields of a GET (id, createdAt, updatedAt, authorization, auth.clientSecretSet, auth.clientSecretRef) are accepted and ignored.
+// DatasourceConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
+type DatasourceConnectionMode string
+
+// DatasourceInput the body of POST and PUT. Unknown fields, wrong types and invalid values are refused with every problem named (400). The read-only fields of a GET (id, createdAt, updatedAt, authorization, health, connections, auth.clientSecretSet, auth.clientSecretRef) are accepted and ignored.
 type DatasourceInput struct {
 	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
 	Auth OAuth2 `json:"auth"`
@@ -330,8 +544,26 @@ type DatasourceInput struct {
 	// Authorization ignored
 	Authorization *Authorization `json:"authorization,omitempty"`
 
+	// ConnectionConfig shared values for {placeholders} in the datasource's URLs; a per-user connection's own values are merged over them
+	ConnectionConfig *map[string]string `json:"connectionConfig,omitempty"`
+
+	// ConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
+	ConnectionMode *DatasourceInputConnectionMode `json:"connectionMode,omitempty"`
+
+	// Connections ignored
+	Connections *ConnectionCounts `json:"connections,omitempty"`
+
 	// CreatedAt ignored
 	CreatedAt *time.Time `json:"createdAt,omitempty"`
+
+	// Description what the datasource is, for people and for agents; at most 2000 characters, no control characters but newline and tab
+	Description *string `json:"description,omitempty"`
+
+	// Health ignored
+	Health *HealthResult `json:"health,omitempty"`
+
+	// HealthCheck an optional probe of whether the datasource (or each connection) works; null or absent for none
+	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
 
 	// Id ignored, so that a GET–edit–PUT round trip works
 	Id *string `json:"id,omitempty"`
@@ -346,9 +578,20 @@ type DatasourceInput struct {
 	Url string `json:"url"`
 }
 
+// DatasourceInputConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
+type DatasourceInputConnectionMode string
+
 // DatasourceList defines model for DatasourceList.
 type DatasourceList struct {
 	Datasources []Datasource `json:"datasources"`
+}
+
+// EndUser who the end user is, for people looking at connections: what the app backend said when it created the connect session
+type EndUser struct {
+	DisplayName *string `json:"displayName,omitempty"`
+
+	// Email as the app backend gave it; not checked
+	Email *string `json:"email,omitempty"`
 }
 
 // Event something that happened to a datasource: a status change, or an action somebody took. Never a secret.
@@ -361,19 +604,30 @@ type Event struct {
 	// Detail more in words: lastError, the provider's error, what was revoked
 	Detail *string `json:"detail,omitempty"`
 
+	// EndUserId the end user, for an event about one connection of a per-user datasource
+	EndUserId *string `json:"endUserId,omitempty"`
+
 	// Id unique, sorts by time ("ev_…")
 	Id string `json:"id"`
 
 	// PreviousStatus set on status.changed
 	PreviousStatus *string `json:"previousStatus,omitempty"`
 
+	// Reason set on connection.failed: why it stopped working
+	Reason *EventReason `json:"reason,omitempty"`
+
 	// Status set on status.changed
 	Status *string   `json:"status,omitempty"`
 	Time   time.Time `json:"time"`
-	Type   EventType `json:"type"`
+
+	// Type datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted
+	Type EventType `json:"type"`
 }
 
-// EventType defines model for Event.Type.
+// EventReason set on connection.failed: why it stopped working
+type EventReason string
+
+// EventType datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted
 type EventType string
 
 // EventList defines model for EventList.
@@ -395,6 +649,36 @@ type Health struct {
 
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
+
+// HealthCheck a probe of whether a connection works: a request through the proxy path (token placed, one refresh and retry after a 401), run after every authorization, on POST …/check and every intervalSeconds. Its outcome is health.
+type HealthCheck struct {
+	// ExpectStatus the statuses that mean healthy; absent or empty means [200]
+	ExpectStatus *[]int `json:"expectStatus,omitempty"`
+
+	// IntervalSeconds how often to run it: 60 to 31536000 seconds; absent or 0 means 21600 (6 hours)
+	IntervalSeconds *int `json:"intervalSeconds,omitempty"`
+
+	// Method the HTTP method (case is ignored on input)
+	Method *HealthCheckMethod `json:"method,omitempty"`
+
+	// Path relative to the datasource's url, like a proxied path; starts with "/", no space, # or backslash
+	Path string `json:"path"`
+}
+
+// HealthCheckMethod the HTTP method (case is ignored on input)
+type HealthCheckMethod string
+
+// HealthResult the outcome of the last health check (without a healthCheck: whether a usable token could be had)
+type HealthResult struct {
+	CheckedAt time.Time `json:"checkedAt"`
+
+	// Detail why it failed, or what it checked; never a secret
+	Detail *string `json:"detail,omitempty"`
+	Ok     bool    `json:"ok"`
+
+	// Status the upstream's HTTP status; 0 when no request was made (no usable token, unreachable)
+	Status int `json:"status"`
+}
 
 // OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
 type OAuth2 struct {
@@ -478,9 +762,11 @@ type OAuth2RefreshClientAuthentication string
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
 
-// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Problem struct {
-	Detail *string `json:"detail,omitempty"`
+	// ConnectUrl on a 424 for an end user of a per-user datasource: a fresh connect link (<public URL>/connect/<token>, single-use, 30 minutes) for that end user; the app shows it as "Connect your account"
+	ConnectUrl *string `json:"connectUrl,omitempty"`
+	Detail     *string `json:"detail,omitempty"`
 
 	// Errors for invalid-input (400): every bad field, all at once
 	Errors *[]FieldError `json:"errors,omitempty"`
@@ -583,58 +869,67 @@ type TokenResponse struct {
 	TokenType string `json:"token_type"`
 }
 
-// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// EndUserHeader defines model for EndUserHeader.
+type EndUserHeader = string
+
+// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Conflict = Problem
 
-// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ConnectionBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type ConnectionBadRequest = Problem
+
+// ConnectionNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type ConnectionNotFound = Problem
+
+// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Forbidden = Problem
 
-// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotAuthorized = Problem
 
-// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotFound = Problem
 
-// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadGateway = Problem
 
-// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadRequest = Problem
 
-// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyForbidden = Problem
 
-// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyNotFound = Problem
 
-// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTimeout = Problem
 
-// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooLarge = Problem
 
-// ProxyTooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooManyAttempts = Problem
 
-// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyUnauthorized = Problem
 
-// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TokenFailed = Problem
 
-// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooLarge = Problem
 
-// TooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooManyAttempts = Problem
 
-// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unauthorized = Problem
 
-// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
@@ -654,6 +949,111 @@ type StartBrowserAuthorizationParams struct {
 	Start string `form:"start" json:"start"`
 }
 
+// ListConnectionsParams defines parameters for ListConnections.
+type ListConnectionsParams struct {
+	// Status only connections in this status
+	Status *ListConnectionsParamsStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Limit page size
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor the nextCursor of the previous page: only end users after it
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// ListConnectionsParamsStatus defines parameters for ListConnections.
+type ListConnectionsParamsStatus string
+
+// ProxyDatasourceRootDeleteParams defines parameters for ProxyDatasourceRootDelete.
+type ProxyDatasourceRootDeleteParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceRootGetParams defines parameters for ProxyDatasourceRootGet.
+type ProxyDatasourceRootGetParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceRootHeadParams defines parameters for ProxyDatasourceRootHead.
+type ProxyDatasourceRootHeadParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceRootOptionsParams defines parameters for ProxyDatasourceRootOptions.
+type ProxyDatasourceRootOptionsParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceRootPatchParams defines parameters for ProxyDatasourceRootPatch.
+type ProxyDatasourceRootPatchParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceRootPostParams defines parameters for ProxyDatasourceRootPost.
+type ProxyDatasourceRootPostParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceRootPutParams defines parameters for ProxyDatasourceRootPut.
+type ProxyDatasourceRootPutParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceDeleteParams defines parameters for ProxyDatasourceDelete.
+type ProxyDatasourceDeleteParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceGetParams defines parameters for ProxyDatasourceGet.
+type ProxyDatasourceGetParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceHeadParams defines parameters for ProxyDatasourceHead.
+type ProxyDatasourceHeadParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourceOptionsParams defines parameters for ProxyDatasourceOptions.
+type ProxyDatasourceOptionsParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourcePatchParams defines parameters for ProxyDatasourcePatch.
+type ProxyDatasourcePatchParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourcePostParams defines parameters for ProxyDatasourcePost.
+type ProxyDatasourcePostParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// ProxyDatasourcePutParams defines parameters for ProxyDatasourcePut.
+type ProxyDatasourcePutParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
+// GetDatasourceTokenParams defines parameters for GetDatasourceToken.
+type GetDatasourceTokenParams struct {
+	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
+	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+}
+
 // ListEventsParams defines parameters for ListEvents.
 type ListEventsParams struct {
 	// Datasource only this datasource's (an id)
@@ -663,6 +1063,9 @@ type ListEventsParams struct {
 	Before *string `form:"before,omitempty" json:"before,omitempty"`
 	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
 }
+
+// CreateConnectSessionJSONRequestBody defines body for CreateConnectSession for application/json ContentType.
+type CreateConnectSessionJSONRequestBody = ConnectSessionRequest
 
 // CreateDatasourceJSONRequestBody defines body for CreateDatasource for application/json ContentType.
 type CreateDatasourceJSONRequestBody = DatasourceInput
@@ -757,6 +1160,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/config (the `GetConfig` operationId).
 	GetConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateConnectSessionWithBody make a one-time connect link for one end user
+	//
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+	CreateConnectSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateConnectSession make a one-time connect link for one end user
+	//
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+	CreateConnectSession(ctx context.Context, body CreateConnectSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListDatasources list every datasource
 	//
@@ -855,91 +1276,131 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
 	CreateBrowserAuthorizationStart(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ListConnections list a per-user datasource's connections, a page at a time
+	//
+	// In end user id order, so paging is stable: follow nextCursor until it is "".
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/connections (the `ListConnections` operationId).
+	ListConnections(ctx context.Context, id string, params *ListConnectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteConnection delete one end user's connection
+	//
+	// Its tokens are revoked at the provider when it can (a refusal does not stop the delete) and erased; calls for this end user answer 424 with a connectUrl afterwards.
+	//
+	// Corresponds with DELETE /api/v1/datasources/{id}/connections/{endUserId} (the `DeleteConnection` operationId).
+	DeleteConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetConnection read one end user's connection
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId} (the `GetConnection` operationId).
+	GetConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CheckConnection run the health check for the end user now
+	//
+	// Runs the datasource's healthCheck through the proxy path with this end user's token (without a healthCheck: whether a usable token can be had) and stores the outcome as health. A failing check is an outcome (health.ok false), not an error answer.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/check (the `CheckConnection` operationId).
+	CheckConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RefreshConnection ask for the end user's token now
+	//
+	// A refresh-token request now, whatever the cached token and the backoff say.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/refresh (the `RefreshConnection` operationId).
+	RefreshConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeConnection revoke and erase the end user's tokens
+	//
+	// RFC 7009 revocation at the provider when it has a revocation endpoint; the tokens are erased either way and the connection stays (unauthorized) until the end user connects again or it is deleted.
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/revoke (the `RevokeConnection` operationId).
+	RevokeConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ProxyDatasourceRootDeleteWithBody DELETE through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-	ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootGet GET through the datasource's token to url itself
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-	ProxyDatasourceRootGet(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootGet(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootHead HEAD through the datasource's token to url itself
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-	ProxyDatasourceRootHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootHead(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootOptions OPTIONS through the datasource's token to url itself
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-	ProxyDatasourceRootOptions(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootOptions(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootPatchWithBody PATCH through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-	ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootPostWithBody POST through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-	ProxyDatasourceRootPostWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootPostWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootPutWithBody PUT through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-	ProxyDatasourceRootPutWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootPutWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceDeleteWithBody DELETE through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-	ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceGet GET through the datasource's token to url + path
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-	ProxyDatasourceGet(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceGet(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceHead HEAD through the datasource's token to url + path
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-	ProxyDatasourceHead(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceHead(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceOptions OPTIONS through the datasource's token to url + path
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-	ProxyDatasourceOptions(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceOptions(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourcePatchWithBody PATCH through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-	ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourcePostWithBody POST through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-	ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourcePutWithBody PUT through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-	ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RefreshDatasource ask for a token now
 	//
@@ -962,8 +1423,10 @@ type ClientInterface interface {
 
 	// GetDatasourceToken hand the raw access token out (only with exposeToken)
 	//
+	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+	//
 	// Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-	GetDatasourceToken(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListEvents recent events (status changes and the audit trail), newest first
 	//
@@ -1001,6 +1464,13 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/session (the `CreateSession` operationId).
 	CreateSession(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// OpenConnectLink an end user's browser opens a connect link
+	//
+	// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+	//
+	// Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
+	OpenConnectLink(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetHealth liveness
 	//
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
@@ -1024,6 +1494,44 @@ type ClientInterface interface {
 // Corresponds with GET /api/v1/config (the `GetConfig` operationId).
 func (c *Client) GetConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetConfigRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateConnectSessionWithBody make a one-time connect link for one end user
+//
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+func (c *Client) CreateConnectSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateConnectSessionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateConnectSession make a one-time connect link for one end user
+//
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+func (c *Client) CreateConnectSession(ctx context.Context, body CreateConnectSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateConnectSessionRequest(c.Server, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1261,13 +1769,113 @@ func (c *Client) CreateBrowserAuthorizationStart(ctx context.Context, id string,
 	return c.Client.Do(req)
 }
 
+// ListConnections list a per-user datasource's connections, a page at a time
+//
+// In end user id order, so paging is stable: follow nextCursor until it is "".
+//
+// Corresponds with GET /api/v1/datasources/{id}/connections (the `ListConnections` operationId).
+func (c *Client) ListConnections(ctx context.Context, id string, params *ListConnectionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListConnectionsRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteConnection delete one end user's connection
+//
+// Its tokens are revoked at the provider when it can (a refusal does not stop the delete) and erased; calls for this end user answer 424 with a connectUrl afterwards.
+//
+// Corresponds with DELETE /api/v1/datasources/{id}/connections/{endUserId} (the `DeleteConnection` operationId).
+func (c *Client) DeleteConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteConnectionRequest(c.Server, id, endUserId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetConnection read one end user's connection
+//
+// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId} (the `GetConnection` operationId).
+func (c *Client) GetConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetConnectionRequest(c.Server, id, endUserId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CheckConnection run the health check for the end user now
+//
+// Runs the datasource's healthCheck through the proxy path with this end user's token (without a healthCheck: whether a usable token can be had) and stores the outcome as health. A failing check is an outcome (health.ok false), not an error answer.
+//
+// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/check (the `CheckConnection` operationId).
+func (c *Client) CheckConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCheckConnectionRequest(c.Server, id, endUserId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RefreshConnection ask for the end user's token now
+//
+// A refresh-token request now, whatever the cached token and the backoff say.
+//
+// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/refresh (the `RefreshConnection` operationId).
+func (c *Client) RefreshConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRefreshConnectionRequest(c.Server, id, endUserId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeConnection revoke and erase the end user's tokens
+//
+// RFC 7009 revocation at the provider when it has a revocation endpoint; the tokens are erased either way and the connection stays (unauthorized) until the end user connects again or it is deleted.
+//
+// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/revoke (the `RevokeConnection` operationId).
+func (c *Client) RevokeConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeConnectionRequest(c.Server, id, endUserId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ProxyDatasourceRootDeleteWithBody DELETE through the datasource's token to url itself
 //
 // Takes any type of body and a specified content type.
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-func (c *Client) ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootDeleteRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootDeleteRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1281,8 +1889,8 @@ func (c *Client) ProxyDatasourceRootDeleteWithBody(ctx context.Context, id strin
 // ProxyDatasourceRootGet GET through the datasource's token to url itself
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-func (c *Client) ProxyDatasourceRootGet(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootGetRequest(c.Server, id)
+func (c *Client) ProxyDatasourceRootGet(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootGetRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1296,8 +1904,8 @@ func (c *Client) ProxyDatasourceRootGet(ctx context.Context, id string, reqEdito
 // ProxyDatasourceRootHead HEAD through the datasource's token to url itself
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-func (c *Client) ProxyDatasourceRootHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootHeadRequest(c.Server, id)
+func (c *Client) ProxyDatasourceRootHead(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootHeadRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1311,8 +1919,8 @@ func (c *Client) ProxyDatasourceRootHead(ctx context.Context, id string, reqEdit
 // ProxyDatasourceRootOptions OPTIONS through the datasource's token to url itself
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-func (c *Client) ProxyDatasourceRootOptions(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootOptionsRequest(c.Server, id)
+func (c *Client) ProxyDatasourceRootOptions(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootOptionsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1328,8 +1936,8 @@ func (c *Client) ProxyDatasourceRootOptions(ctx context.Context, id string, reqE
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-func (c *Client) ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootPatchRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootPatchRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1345,8 +1953,8 @@ func (c *Client) ProxyDatasourceRootPatchWithBody(ctx context.Context, id string
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-func (c *Client) ProxyDatasourceRootPostWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootPostRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootPostWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootPostRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1362,8 +1970,8 @@ func (c *Client) ProxyDatasourceRootPostWithBody(ctx context.Context, id string,
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-func (c *Client) ProxyDatasourceRootPutWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootPutRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootPutWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootPutRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1379,8 +1987,8 @@ func (c *Client) ProxyDatasourceRootPutWithBody(ctx context.Context, id string, 
 // Takes any type of body and a specified content type.
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-func (c *Client) ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceDeleteRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceDeleteRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1394,8 +2002,8 @@ func (c *Client) ProxyDatasourceDeleteWithBody(ctx context.Context, id string, p
 // ProxyDatasourceGet GET through the datasource's token to url + path
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-func (c *Client) ProxyDatasourceGet(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceGetRequest(c.Server, id, path)
+func (c *Client) ProxyDatasourceGet(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceGetRequest(c.Server, id, path, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1409,8 +2017,8 @@ func (c *Client) ProxyDatasourceGet(ctx context.Context, id string, path string,
 // ProxyDatasourceHead HEAD through the datasource's token to url + path
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-func (c *Client) ProxyDatasourceHead(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceHeadRequest(c.Server, id, path)
+func (c *Client) ProxyDatasourceHead(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceHeadRequest(c.Server, id, path, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1424,8 +2032,8 @@ func (c *Client) ProxyDatasourceHead(ctx context.Context, id string, path string
 // ProxyDatasourceOptions OPTIONS through the datasource's token to url + path
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-func (c *Client) ProxyDatasourceOptions(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceOptionsRequest(c.Server, id, path)
+func (c *Client) ProxyDatasourceOptions(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceOptionsRequest(c.Server, id, path, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1441,8 +2049,8 @@ func (c *Client) ProxyDatasourceOptions(ctx context.Context, id string, path str
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-func (c *Client) ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourcePatchRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourcePatchRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1458,8 +2066,8 @@ func (c *Client) ProxyDatasourcePatchWithBody(ctx context.Context, id string, pa
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-func (c *Client) ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourcePostRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourcePostRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1475,8 +2083,8 @@ func (c *Client) ProxyDatasourcePostWithBody(ctx context.Context, id string, pat
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-func (c *Client) ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourcePutRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourcePutRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1538,9 +2146,11 @@ func (c *Client) GetDatasourceStatus(ctx context.Context, id string, reqEditors 
 
 // GetDatasourceToken hand the raw access token out (only with exposeToken)
 //
+// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+//
 // Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-func (c *Client) GetDatasourceToken(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetDatasourceTokenRequest(c.Server, id)
+func (c *Client) GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDatasourceTokenRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1647,6 +2257,23 @@ func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONReques
 	return c.Client.Do(req)
 }
 
+// OpenConnectLink an end user's browser opens a connect link
+//
+// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+//
+// Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
+func (c *Client) OpenConnectLink(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenConnectLinkRequest(c.Server, token)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetHealth liveness
 //
 // Corresponds with GET /healthz (the `GetHealth` operationId).
@@ -1717,6 +2344,46 @@ func NewGetConfigRequest(server string) (*http.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewCreateConnectSessionRequest calls the generic CreateConnectSession builder with application/json body
+func NewCreateConnectSessionRequest(server string, body CreateConnectSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateConnectSessionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateConnectSessionRequestWithBody constructs an http.Request for the CreateConnectSession method, with any body, and a specified content type
+func NewCreateConnectSessionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/connect/sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -2161,8 +2828,298 @@ func NewCreateBrowserAuthorizationStartRequestWithBody(server string, id string,
 	return req, nil
 }
 
+// NewListConnectionsRequest constructs an http.Request for the ListConnections method
+func NewListConnectionsRequest(server string, id string, params *ListConnectionsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewDeleteConnectionRequest constructs an http.Request for the DeleteConnection method
+func NewDeleteConnectionRequest(server string, id string, endUserId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "endUserId", endUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetConnectionRequest constructs an http.Request for the GetConnection method
+func NewGetConnectionRequest(server string, id string, endUserId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "endUserId", endUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCheckConnectionRequest constructs an http.Request for the CheckConnection method
+func NewCheckConnectionRequest(server string, id string, endUserId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "endUserId", endUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections/%s/check", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRefreshConnectionRequest constructs an http.Request for the RefreshConnection method
+func NewRefreshConnectionRequest(server string, id string, endUserId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "endUserId", endUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections/%s/refresh", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRevokeConnectionRequest constructs an http.Request for the RevokeConnection method
+func NewRevokeConnectionRequest(server string, id string, endUserId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "endUserId", endUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections/%s/revoke", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewProxyDatasourceRootDeleteRequestWithBody constructs an http.Request for the ProxyDatasourceRootDelete method, with any body, and a specified content type
-func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2194,11 +3151,26 @@ func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, conte
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootGetRequest constructs an http.Request for the ProxyDatasourceRootGet method
-func NewProxyDatasourceRootGetRequest(server string, id string) (*http.Request, error) {
+func NewProxyDatasourceRootGetRequest(server string, id string, params *ProxyDatasourceRootGetParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2226,13 +3198,28 @@ func NewProxyDatasourceRootGetRequest(server string, id string) (*http.Request, 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
 	}
 
 	return req, nil
 }
 
 // NewProxyDatasourceRootHeadRequest constructs an http.Request for the ProxyDatasourceRootHead method
-func NewProxyDatasourceRootHeadRequest(server string, id string) (*http.Request, error) {
+func NewProxyDatasourceRootHeadRequest(server string, id string, params *ProxyDatasourceRootHeadParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2262,11 +3249,26 @@ func NewProxyDatasourceRootHeadRequest(server string, id string) (*http.Request,
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootOptionsRequest constructs an http.Request for the ProxyDatasourceRootOptions method
-func NewProxyDatasourceRootOptionsRequest(server string, id string) (*http.Request, error) {
+func NewProxyDatasourceRootOptionsRequest(server string, id string, params *ProxyDatasourceRootOptionsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2296,11 +3298,26 @@ func NewProxyDatasourceRootOptionsRequest(server string, id string) (*http.Reque
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootPatchRequestWithBody constructs an http.Request for the ProxyDatasourceRootPatch method, with any body, and a specified content type
-func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2332,11 +3349,26 @@ func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, conten
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootPostRequestWithBody constructs an http.Request for the ProxyDatasourceRootPost method, with any body, and a specified content type
-func NewProxyDatasourceRootPostRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootPostRequestWithBody(server string, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2368,11 +3400,26 @@ func NewProxyDatasourceRootPostRequestWithBody(server string, id string, content
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootPutRequestWithBody constructs an http.Request for the ProxyDatasourceRootPut method, with any body, and a specified content type
-func NewProxyDatasourceRootPutRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootPutRequestWithBody(server string, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2404,11 +3451,26 @@ func NewProxyDatasourceRootPutRequestWithBody(server string, id string, contentT
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceDeleteRequestWithBody constructs an http.Request for the ProxyDatasourceDelete method, with any body, and a specified content type
-func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2447,11 +3509,26 @@ func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path stri
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceGetRequest constructs an http.Request for the ProxyDatasourceGet method
-func NewProxyDatasourceGetRequest(server string, id string, path string) (*http.Request, error) {
+func NewProxyDatasourceGetRequest(server string, id string, path string, params *ProxyDatasourceGetParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2488,11 +3565,26 @@ func NewProxyDatasourceGetRequest(server string, id string, path string) (*http.
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceHeadRequest constructs an http.Request for the ProxyDatasourceHead method
-func NewProxyDatasourceHeadRequest(server string, id string, path string) (*http.Request, error) {
+func NewProxyDatasourceHeadRequest(server string, id string, path string, params *ProxyDatasourceHeadParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2529,11 +3621,26 @@ func NewProxyDatasourceHeadRequest(server string, id string, path string) (*http
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceOptionsRequest constructs an http.Request for the ProxyDatasourceOptions method
-func NewProxyDatasourceOptionsRequest(server string, id string, path string) (*http.Request, error) {
+func NewProxyDatasourceOptionsRequest(server string, id string, path string, params *ProxyDatasourceOptionsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2570,11 +3677,26 @@ func NewProxyDatasourceOptionsRequest(server string, id string, path string) (*h
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourcePatchRequestWithBody constructs an http.Request for the ProxyDatasourcePatch method, with any body, and a specified content type
-func NewProxyDatasourcePatchRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourcePatchRequestWithBody(server string, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2613,11 +3735,26 @@ func NewProxyDatasourcePatchRequestWithBody(server string, id string, path strin
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourcePostRequestWithBody constructs an http.Request for the ProxyDatasourcePost method, with any body, and a specified content type
-func NewProxyDatasourcePostRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourcePostRequestWithBody(server string, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2656,11 +3793,26 @@ func NewProxyDatasourcePostRequestWithBody(server string, id string, path string
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourcePutRequestWithBody constructs an http.Request for the ProxyDatasourcePut method, with any body, and a specified content type
-func NewProxyDatasourcePutRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourcePutRequestWithBody(server string, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2698,6 +3850,21 @@ func NewProxyDatasourcePutRequestWithBody(server string, id string, path string,
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -2805,7 +3972,7 @@ func NewGetDatasourceStatusRequest(server string, id string) (*http.Request, err
 }
 
 // NewGetDatasourceTokenRequest constructs an http.Request for the GetDatasourceToken method
-func NewGetDatasourceTokenRequest(server string, id string) (*http.Request, error) {
+func NewGetDatasourceTokenRequest(server string, id string, params *GetDatasourceTokenParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2833,6 +4000,21 @@ func NewGetDatasourceTokenRequest(server string, id string) (*http.Request, erro
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.GrantdEndUser != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-End-User", *params.GrantdEndUser, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -3037,6 +4219,40 @@ func NewCreateSessionRequestWithBody(server string, contentType string, body io.
 	return req, nil
 }
 
+// NewOpenConnectLinkRequest constructs an http.Request for the OpenConnectLink method
+func NewOpenConnectLinkRequest(server string, token string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "token", token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/connect/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
 func NewGetHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -3169,6 +4385,24 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/v1/config (the `GetConfig` operationId).
 	GetConfigWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetConfigResponse, error)
 
+	// CreateConnectSessionWithBodyWithResponse make a one-time connect link for one end user
+	//
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+	CreateConnectSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateConnectSessionResponse, error)
+
+	// CreateConnectSessionWithResponse make a one-time connect link for one end user
+	//
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+	CreateConnectSessionWithResponse(ctx context.Context, body CreateConnectSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateConnectSessionResponse, error)
+
 	// ListDatasourcesWithResponse list every datasource
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -3276,103 +4510,155 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/authorize/start (the `CreateBrowserAuthorizationStart` operationId).
 	CreateBrowserAuthorizationStartWithResponse(ctx context.Context, id string, body CreateBrowserAuthorizationStartJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateBrowserAuthorizationStartResponse, error)
 
+	// ListConnectionsWithResponse list a per-user datasource's connections, a page at a time
+	//
+	// In end user id order, so paging is stable: follow nextCursor until it is "".
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/connections (the `ListConnections` operationId).
+	ListConnectionsWithResponse(ctx context.Context, id string, params *ListConnectionsParams, reqEditors ...RequestEditorFn) (*ListConnectionsResponse, error)
+
+	// DeleteConnectionWithResponse delete one end user's connection
+	//
+	// Its tokens are revoked at the provider when it can (a refusal does not stop the delete) and erased; calls for this end user answer 424 with a connectUrl afterwards.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/datasources/{id}/connections/{endUserId} (the `DeleteConnection` operationId).
+	DeleteConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*DeleteConnectionResponse, error)
+
+	// GetConnectionWithResponse read one end user's connection
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId} (the `GetConnection` operationId).
+	GetConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*GetConnectionResponse, error)
+
+	// CheckConnectionWithResponse run the health check for the end user now
+	//
+	// Runs the datasource's healthCheck through the proxy path with this end user's token (without a healthCheck: whether a usable token can be had) and stores the outcome as health. A failing check is an outcome (health.ok false), not an error answer.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/check (the `CheckConnection` operationId).
+	CheckConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*CheckConnectionResponse, error)
+
+	// RefreshConnectionWithResponse ask for the end user's token now
+	//
+	// A refresh-token request now, whatever the cached token and the backoff say.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/refresh (the `RefreshConnection` operationId).
+	RefreshConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*RefreshConnectionResponse, error)
+
+	// RevokeConnectionWithResponse revoke and erase the end user's tokens
+	//
+	// RFC 7009 revocation at the provider when it has a revocation endpoint; the tokens are erased either way and the connection stays (unauthorized) until the end user connects again or it is deleted.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/revoke (the `RevokeConnection` operationId).
+	RevokeConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*RevokeConnectionResponse, error)
+
 	// ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-	ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error)
+	ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error)
 
 	// ProxyDatasourceRootGetWithResponse GET through the datasource's token to url itself
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-	ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error)
+	ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error)
 
 	// ProxyDatasourceRootHeadWithResponse HEAD through the datasource's token to url itself
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-	ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error)
+	ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error)
 
 	// ProxyDatasourceRootOptionsWithResponse OPTIONS through the datasource's token to url itself
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-	ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error)
+	ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error)
 
 	// ProxyDatasourceRootPatchWithBodyWithResponse PATCH through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-	ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error)
+	ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error)
 
 	// ProxyDatasourceRootPostWithBodyWithResponse POST through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-	ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error)
+	ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error)
 
 	// ProxyDatasourceRootPutWithBodyWithResponse PUT through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-	ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error)
+	ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error)
 
 	// ProxyDatasourceDeleteWithBodyWithResponse DELETE through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-	ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error)
+	ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error)
 
 	// ProxyDatasourceGetWithResponse GET through the datasource's token to url + path
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-	ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error)
+	ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error)
 
 	// ProxyDatasourceHeadWithResponse HEAD through the datasource's token to url + path
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-	ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error)
+	ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error)
 
 	// ProxyDatasourceOptionsWithResponse OPTIONS through the datasource's token to url + path
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-	ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error)
+	ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error)
 
 	// ProxyDatasourcePatchWithBodyWithResponse PATCH through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-	ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error)
+	ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error)
 
 	// ProxyDatasourcePostWithBodyWithResponse POST through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-	ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error)
+	ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error)
 
 	// ProxyDatasourcePutWithBodyWithResponse PUT through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-	ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error)
+	ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error)
 
 	// RefreshDatasourceWithResponse ask for a token now
 	//
@@ -3401,10 +4687,12 @@ type ClientWithResponsesInterface interface {
 
 	// GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 	//
+	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-	GetDatasourceTokenWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error)
+	GetDatasourceTokenWithResponse(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error)
 
 	// ListEventsWithResponse recent events (status changes and the audit trail), newest first
 	//
@@ -3449,6 +4737,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /api/v1/session (the `CreateSession` operationId).
 	CreateSessionWithResponse(ctx context.Context, body CreateSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateSessionResponse, error)
+
+	// OpenConnectLinkWithResponse an end user's browser opens a connect link
+	//
+	// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
+	OpenConnectLinkWithResponse(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*OpenConnectLinkResponse, error)
 
 	// GetHealthWithResponse liveness
 	//
@@ -3537,6 +4834,110 @@ func (r GetConfigResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateConnectSessionResponse401Headers the declared response headers of an HTTP 401 response for CreateConnectSession
+type CreateConnectSessionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateConnectSessionResponse429Headers the declared response headers of an HTTP 429 response for CreateConnectSession
+type CreateConnectSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateConnectSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ConnectSession
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateConnectSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateConnectSessionResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateConnectSessionResponse) GetJSON201() *ConnectSession {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateConnectSessionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateConnectSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateConnectSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateConnectSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateConnectSessionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4362,6 +5763,567 @@ func (r CreateBrowserAuthorizationStartResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CreateBrowserAuthorizationStartResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListConnectionsResponse401Headers the declared response headers of an HTTP 401 response for ListConnections
+type ListConnectionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListConnectionsResponse429Headers the declared response headers of an HTTP 429 response for ListConnections
+type ListConnectionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListConnectionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConnectionList
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListConnectionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListConnectionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListConnectionsResponse) GetJSON200() *ConnectionList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListConnectionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListConnectionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListConnectionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListConnectionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteConnectionResponse401Headers the declared response headers of an HTTP 401 response for DeleteConnection
+type DeleteConnectionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteConnectionResponse429Headers the declared response headers of an HTTP 429 response for DeleteConnection
+type DeleteConnectionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeleteConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ConnectionBadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ConnectionNotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteConnectionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteConnectionResponse429Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON400() *ConnectionBadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON404() *ConnectionNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteConnectionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteConnectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetConnectionResponse401Headers the declared response headers of an HTTP 401 response for GetConnection
+type GetConnectionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetConnectionResponse429Headers the declared response headers of an HTTP 429 response for GetConnection
+type GetConnectionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Connection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ConnectionBadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ConnectionNotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetConnectionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetConnectionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetConnectionResponse) GetJSON200() *Connection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON400() *ConnectionBadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON404() *ConnectionNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetConnectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CheckConnectionResponse401Headers the declared response headers of an HTTP 401 response for CheckConnection
+type CheckConnectionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CheckConnectionResponse429Headers the declared response headers of an HTTP 429 response for CheckConnection
+type CheckConnectionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CheckConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Connection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ConnectionBadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ConnectionNotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CheckConnectionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CheckConnectionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CheckConnectionResponse) GetJSON200() *Connection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CheckConnectionResponse) GetApplicationproblemJSON400() *ConnectionBadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CheckConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CheckConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CheckConnectionResponse) GetApplicationproblemJSON404() *ConnectionNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CheckConnectionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CheckConnectionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CheckConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CheckConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CheckConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CheckConnectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RefreshConnectionResponse401Headers the declared response headers of an HTTP 401 response for RefreshConnection
+type RefreshConnectionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RefreshConnectionResponse429Headers the declared response headers of an HTTP 429 response for RefreshConnection
+type RefreshConnectionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RefreshConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Connection
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ConnectionBadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ConnectionNotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RefreshConnectionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RefreshConnectionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RefreshConnectionResponse) GetJSON200() *Connection {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RefreshConnectionResponse) GetApplicationproblemJSON400() *ConnectionBadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RefreshConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RefreshConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RefreshConnectionResponse) GetApplicationproblemJSON404() *ConnectionNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RefreshConnectionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RefreshConnectionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RefreshConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RefreshConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RefreshConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RefreshConnectionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeConnectionResponse401Headers the declared response headers of an HTTP 401 response for RevokeConnection
+type RevokeConnectionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RevokeConnectionResponse429Headers the declared response headers of an HTTP 429 response for RevokeConnection
+type RevokeConnectionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RevokeConnectionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokeResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ConnectionBadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ConnectionNotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeConnectionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeConnectionResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeConnectionResponse) GetJSON200() *RevokeResult {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeConnectionResponse) GetApplicationproblemJSON400() *ConnectionBadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeConnectionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeConnectionResponse) GetApplicationproblemJSON404() *ConnectionNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeConnectionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RevokeConnectionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeConnectionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeConnectionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeConnectionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeConnectionResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6219,6 +8181,8 @@ type GetDatasourceTokenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TokenResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6244,6 +8208,11 @@ type GetDatasourceTokenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetDatasourceTokenResponse) GetJSON200() *TokenResponse {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDatasourceTokenResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -6662,6 +8631,69 @@ func (r CreateSessionResponse) ContentType() string {
 	return ""
 }
 
+// OpenConnectLinkResponse302Headers the declared response headers of an HTTP 302 response for OpenConnectLink
+type OpenConnectLinkResponse302Headers struct {
+	Location  *string
+	SetCookie *string
+}
+
+type OpenConnectLinkResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers302 the parsed response headers for an HTTP 302 response
+	Headers302 *OpenConnectLinkResponse302Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r OpenConnectLinkResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r OpenConnectLinkResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r OpenConnectLinkResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r OpenConnectLinkResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpenConnectLinkResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpenConnectLinkResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpenConnectLinkResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 type GetHealthResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -6824,6 +8856,36 @@ func (c *ClientWithResponses) GetConfigWithResponse(ctx context.Context, reqEdit
 		return nil, err
 	}
 	return ParseGetConfigResponse(rsp)
+}
+
+// CreateConnectSessionWithBodyWithResponse make a one-time connect link for one end user
+//
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+func (c *ClientWithResponses) CreateConnectSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateConnectSessionResponse, error) {
+	rsp, err := c.CreateConnectSessionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateConnectSessionResponse(rsp)
+}
+
+// CreateConnectSessionWithResponse make a one-time connect link for one end user
+//
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/connect/sessions (the `CreateConnectSession` operationId).
+func (c *ClientWithResponses) CreateConnectSessionWithResponse(ctx context.Context, body CreateConnectSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateConnectSessionResponse, error) {
+	rsp, err := c.CreateConnectSession(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateConnectSessionResponse(rsp)
 }
 
 // ListDatasourcesWithResponse list every datasource
@@ -7011,13 +9073,101 @@ func (c *ClientWithResponses) CreateBrowserAuthorizationStartWithResponse(ctx co
 	return ParseCreateBrowserAuthorizationStartResponse(rsp)
 }
 
+// ListConnectionsWithResponse list a per-user datasource's connections, a page at a time
+//
+// In end user id order, so paging is stable: follow nextCursor until it is "".
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/datasources/{id}/connections (the `ListConnections` operationId).
+func (c *ClientWithResponses) ListConnectionsWithResponse(ctx context.Context, id string, params *ListConnectionsParams, reqEditors ...RequestEditorFn) (*ListConnectionsResponse, error) {
+	rsp, err := c.ListConnections(ctx, id, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListConnectionsResponse(rsp)
+}
+
+// DeleteConnectionWithResponse delete one end user's connection
+//
+// Its tokens are revoked at the provider when it can (a refusal does not stop the delete) and erased; calls for this end user answer 424 with a connectUrl afterwards.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/datasources/{id}/connections/{endUserId} (the `DeleteConnection` operationId).
+func (c *ClientWithResponses) DeleteConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*DeleteConnectionResponse, error) {
+	rsp, err := c.DeleteConnection(ctx, id, endUserId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteConnectionResponse(rsp)
+}
+
+// GetConnectionWithResponse read one end user's connection
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId} (the `GetConnection` operationId).
+func (c *ClientWithResponses) GetConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*GetConnectionResponse, error) {
+	rsp, err := c.GetConnection(ctx, id, endUserId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetConnectionResponse(rsp)
+}
+
+// CheckConnectionWithResponse run the health check for the end user now
+//
+// Runs the datasource's healthCheck through the proxy path with this end user's token (without a healthCheck: whether a usable token can be had) and stores the outcome as health. A failing check is an outcome (health.ok false), not an error answer.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/check (the `CheckConnection` operationId).
+func (c *ClientWithResponses) CheckConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*CheckConnectionResponse, error) {
+	rsp, err := c.CheckConnection(ctx, id, endUserId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCheckConnectionResponse(rsp)
+}
+
+// RefreshConnectionWithResponse ask for the end user's token now
+//
+// A refresh-token request now, whatever the cached token and the backoff say.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/refresh (the `RefreshConnection` operationId).
+func (c *ClientWithResponses) RefreshConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*RefreshConnectionResponse, error) {
+	rsp, err := c.RefreshConnection(ctx, id, endUserId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRefreshConnectionResponse(rsp)
+}
+
+// RevokeConnectionWithResponse revoke and erase the end user's tokens
+//
+// RFC 7009 revocation at the provider when it has a revocation endpoint; the tokens are erased either way and the connection stays (unauthorized) until the end user connects again or it is deleted.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/revoke (the `RevokeConnection` operationId).
+func (c *ClientWithResponses) RevokeConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*RevokeConnectionResponse, error) {
+	rsp, err := c.RevokeConnection(ctx, id, endUserId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeConnectionResponse(rsp)
+}
+
 // ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error) {
-	rsp, err := c.ProxyDatasourceRootDeleteWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error) {
+	rsp, err := c.ProxyDatasourceRootDeleteWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7029,8 +9179,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootDeleteWithBodyWithResponse(ctx 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error) {
-	rsp, err := c.ProxyDatasourceRootGet(ctx, id, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error) {
+	rsp, err := c.ProxyDatasourceRootGet(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7042,8 +9192,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootGetWithResponse(ctx context.Con
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error) {
-	rsp, err := c.ProxyDatasourceRootHead(ctx, id, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error) {
+	rsp, err := c.ProxyDatasourceRootHead(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7055,8 +9205,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootHeadWithResponse(ctx context.Co
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error) {
-	rsp, err := c.ProxyDatasourceRootOptions(ctx, id, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error) {
+	rsp, err := c.ProxyDatasourceRootOptions(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7068,8 +9218,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootOptionsWithResponse(ctx context
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error) {
-	rsp, err := c.ProxyDatasourceRootPatchWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error) {
+	rsp, err := c.ProxyDatasourceRootPatchWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7081,8 +9231,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootPatchWithBodyWithResponse(ctx c
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error) {
-	rsp, err := c.ProxyDatasourceRootPostWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error) {
+	rsp, err := c.ProxyDatasourceRootPostWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7094,8 +9244,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootPostWithBodyWithResponse(ctx co
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error) {
-	rsp, err := c.ProxyDatasourceRootPutWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error) {
+	rsp, err := c.ProxyDatasourceRootPutWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7107,8 +9257,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootPutWithBodyWithResponse(ctx con
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-func (c *ClientWithResponses) ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error) {
-	rsp, err := c.ProxyDatasourceDeleteWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error) {
+	rsp, err := c.ProxyDatasourceDeleteWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7120,8 +9270,8 @@ func (c *ClientWithResponses) ProxyDatasourceDeleteWithBodyWithResponse(ctx cont
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-func (c *ClientWithResponses) ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error) {
-	rsp, err := c.ProxyDatasourceGet(ctx, id, path, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error) {
+	rsp, err := c.ProxyDatasourceGet(ctx, id, path, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7133,8 +9283,8 @@ func (c *ClientWithResponses) ProxyDatasourceGetWithResponse(ctx context.Context
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-func (c *ClientWithResponses) ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error) {
-	rsp, err := c.ProxyDatasourceHead(ctx, id, path, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error) {
+	rsp, err := c.ProxyDatasourceHead(ctx, id, path, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7146,8 +9296,8 @@ func (c *ClientWithResponses) ProxyDatasourceHeadWithResponse(ctx context.Contex
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-func (c *ClientWithResponses) ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error) {
-	rsp, err := c.ProxyDatasourceOptions(ctx, id, path, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error) {
+	rsp, err := c.ProxyDatasourceOptions(ctx, id, path, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7159,8 +9309,8 @@ func (c *ClientWithResponses) ProxyDatasourceOptionsWithResponse(ctx context.Con
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-func (c *ClientWithResponses) ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error) {
-	rsp, err := c.ProxyDatasourcePatchWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error) {
+	rsp, err := c.ProxyDatasourcePatchWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7172,8 +9322,8 @@ func (c *ClientWithResponses) ProxyDatasourcePatchWithBodyWithResponse(ctx conte
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-func (c *ClientWithResponses) ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error) {
-	rsp, err := c.ProxyDatasourcePostWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error) {
+	rsp, err := c.ProxyDatasourcePostWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7185,8 +9335,8 @@ func (c *ClientWithResponses) ProxyDatasourcePostWithBodyWithResponse(ctx contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-func (c *ClientWithResponses) ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error) {
-	rsp, err := c.ProxyDatasourcePutWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error) {
+	rsp, err := c.ProxyDatasourcePutWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7238,11 +9388,13 @@ func (c *ClientWithResponses) GetDatasourceStatusWithResponse(ctx context.Contex
 
 // GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 //
+// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-func (c *ClientWithResponses) GetDatasourceTokenWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error) {
-	rsp, err := c.GetDatasourceToken(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetDatasourceTokenWithResponse(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error) {
+	rsp, err := c.GetDatasourceToken(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7327,6 +9479,21 @@ func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, bod
 		return nil, err
 	}
 	return ParseCreateSessionResponse(rsp)
+}
+
+// OpenConnectLinkWithResponse an end user's browser opens a connect link
+//
+// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
+func (c *ClientWithResponses) OpenConnectLinkWithResponse(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*OpenConnectLinkResponse, error) {
+	rsp, err := c.OpenConnectLink(ctx, token, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenConnectLinkResponse(rsp)
 }
 
 // GetHealthWithResponse liveness
@@ -7420,6 +9587,104 @@ func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetConfigResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateConnectSessionResponse parses an HTTP response from a CreateConnectSessionWithResponse call
+func ParseCreateConnectSessionResponse(rsp *http.Response) (*CreateConnectSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateConnectSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ConnectSession
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateConnectSessionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateConnectSessionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -8218,6 +10483,534 @@ func ParseCreateBrowserAuthorizationStartResponse(rsp *http.Response) (*CreateBr
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers CreateBrowserAuthorizationStartResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListConnectionsResponse parses an HTTP response from a ListConnectionsWithResponse call
+func ParseListConnectionsResponse(rsp *http.Response) (*ListConnectionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListConnectionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConnectionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListConnectionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListConnectionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteConnectionResponse parses an HTTP response from a DeleteConnectionWithResponse call
+func ParseDeleteConnectionResponse(rsp *http.Response) (*DeleteConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ConnectionBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ConnectionNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteConnectionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteConnectionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetConnectionResponse parses an HTTP response from a GetConnectionWithResponse call
+func ParseGetConnectionResponse(rsp *http.Response) (*GetConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Connection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ConnectionBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ConnectionNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetConnectionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetConnectionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCheckConnectionResponse parses an HTTP response from a CheckConnectionWithResponse call
+func ParseCheckConnectionResponse(rsp *http.Response) (*CheckConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CheckConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Connection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ConnectionBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ConnectionNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CheckConnectionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CheckConnectionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRefreshConnectionResponse parses an HTTP response from a RefreshConnectionWithResponse call
+func ParseRefreshConnectionResponse(rsp *http.Response) (*RefreshConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RefreshConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Connection
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ConnectionBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ConnectionNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RefreshConnectionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RefreshConnectionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeConnectionResponse parses an HTTP response from a RevokeConnectionWithResponse call
+func ParseRevokeConnectionResponse(rsp *http.Response) (*RevokeConnectionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeConnectionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokeResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ConnectionBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ConnectionNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeConnectionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeConnectionResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -10065,6 +12858,13 @@ func ParseGetDatasourceTokenResponse(rsp *http.Response) (*GetDatasourceTokenRes
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10463,6 +13263,75 @@ func ParseCreateSessionResponse(rsp *http.Response) (*CreateSessionResponse, err
 			headers.RetryAfter = &value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpenConnectLinkResponse parses an HTTP response from a OpenConnectLinkWithResponse call
+func ParseOpenConnectLinkResponse(rsp *http.Response) (*OpenConnectLinkResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpenConnectLinkResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 404:
+		// Content-type (text/html) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 302:
+		var headers OpenConnectLinkResponse302Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		response.Headers302 = &headers
 	}
 
 	return response, nil
