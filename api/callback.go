@@ -33,7 +33,7 @@ func (s *Server) authorize(c *fiber.Ctx) error {
 	}
 	u, err := s.cfg.Engine.AuthorizeURL(c.UserContext(), c.Params("id"), grants.AuthorizeRequest{ReturnTo: returnTo})
 	if err != nil {
-		return err
+		return sharedOnly(err)
 	}
 	s.log.Info("authorization started", "datasource", c.Params("id"), "via", "api", "by", c.Locals(localActor))
 	s.auditID(c, datasource.EventAuthorizeStarted, c.Params("id"), "via the API")
@@ -66,7 +66,7 @@ func (s *Server) mintStart(c *fiber.Ctx) error {
 	}
 	tok, exp, err := s.cfg.Engine.NewStart(c.UserContext(), c.Params("id"), returnTo)
 	if err != nil {
-		return err
+		return sharedOnly(err)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{

@@ -59,7 +59,7 @@ func endUserParam(c *fiber.Ctx) (string, error) {
 	}
 	if err != nil {
 		p := probInvalid.with("the end user id is not one")
-		p.Errors = []datasource.FieldError{{Field: "endUserId", Message: datasource.ErrEndUserID.Error()}}
+		p.Errors = []datasource.FieldError{{Field: "endUserId", Message: datasource.EndUserIDRule}}
 		return "", p
 	}
 	return id, nil
@@ -221,8 +221,9 @@ func (s *Server) createConnectSession(c *fiber.Ctx) error {
 	if strings.TrimSpace(req.Datasource) == "" {
 		errs = append(errs, datasource.FieldError{Field: "datasource", Message: "is required (an id or a name)"})
 	}
-	if err := datasource.ValidEndUserID(req.EndUserID); err != nil {
-		errs = append(errs, datasource.FieldError{Field: "endUserId", Message: err.Error()})
+	var v *datasource.ValidationError
+	if errors.As(datasource.ValidateConnect(req.EndUserID, req.EndUser, req.ConnectionConfig), &v) {
+		errs = append(errs, v.Errors...)
 	}
 	returnTo, rerr := s.checkConnectReturnTo(req.ReturnTo)
 	if rerr != nil {
@@ -305,6 +306,9 @@ func (s *Server) checkConnectReturnTo(raw string) (string, error) {
 func (s *Server) notConnected(c *fiber.Ctx, k datasource.Key, err error) error {
 	if k.EndUser == "" || !errors.Is(err, grants.ErrNotAuthorized) {
 		return err
+	}
+	if te := (*grants.TokenError)(nil); errors.As(err, &te) && te.Code == "invalid_client" {
+		return err // the datasource's client is refused: reconnecting cannot help
 	}
 	cs, cerr := s.cfg.Engine.CreateConnectSession(c.UserContext(), grants.ConnectRequest{DatasourceID: k.Datasource, EndUserID: k.EndUser})
 	if cerr != nil {

@@ -83,6 +83,10 @@ func TestPerUserOverHTTP(t *testing.T) {
 		if !strings.HasPrefix(cs.ConnectURL, h.URL+"/connect/") {
 			t.Fatalf("connect URL %q", cs.ConnectURL)
 		}
+		// A link-preview bot's HEAD does not use the link up.
+		if resp, err := browser().Head(cs.ConnectURL); err != nil || resp.StatusCode != 204 {
+			t.Fatalf("HEAD of a connect link: %v %v", resp, err)
+		}
 		back := connectInBrowser(t, h, cs.ConnectURL, u)
 		if back.Path != "/app/done" || back.Query().Get("result") != "authorized" || back.Query().Get("endUserId") != "user-"+u || back.Query().Get("datasource") != d.ID {
 			t.Fatalf("back at %s", back)
@@ -111,7 +115,9 @@ func TestPerUserOverHTTP(t *testing.T) {
 		if code != 200 {
 			t.Fatalf("token for user-%s: %d %s", u, code, b)
 		}
-		h.addLogSecret(decode[struct{ AccessToken string `json:"access_token"` }](t, b).AccessToken)
+		h.addLogSecret(decode[struct {
+			AccessToken string `json:"access_token"`
+		}](t, b).AccessToken)
 	}
 
 	// No end user: 400 naming the header. A user with no connection: 424
@@ -171,6 +177,28 @@ func TestPerUserOverHTTP(t *testing.T) {
 	// returnTo: relative, or absolute only on an allowed origin.
 	if code, b, _ := h.do("POST", "/api/v1/connect/sessions", map[string]any{"datasource": d.ID, "endUserId": "x", "returnTo": "https://evil.example/"}); code != 400 || !strings.Contains(string(b), "returnTo") {
 		t.Fatalf("absolute returnTo on another origin: %d %s", code, b)
+	}
+	// What the app backend says about the end user is checked, field by field.
+	for _, bad := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"datasource": d.ID, "endUserId": "a b"}, `"endUserId"`},
+		{map[string]any{"datasource": d.ID, "endUserId": "x", "endUser": map[string]string{"displayName": "A\x1b[31m"}}, `"endUser.displayName"`},
+		{map[string]any{"datasource": d.ID, "endUserId": "x", "endUser": map[string]string{"email": "a <b@c>"}}, `"endUser.email"`},
+		{map[string]any{"datasource": d.ID, "endUserId": "x", "connectionConfig": map[string]string{"9lives": "v"}}, `"connectionConfig"`},
+		{map[string]any{"datasource": d.ID, "endUserId": "x", "connectionConfig": map[string]string{"shop": "a\nb"}}, `"connectionConfig.shop"`},
+	} {
+		if code, b, _ := h.do("POST", "/api/v1/connect/sessions", bad.body); code != 400 || !strings.Contains(string(b), bad.field) || strings.Contains(string(b), "datasource: ") {
+			t.Errorf("connect session %v: %d %s", bad.body, code, b)
+		}
+	}
+	// Datasource-wide token routes point a per-user datasource's caller at
+	// its connections.
+	for _, route := range []string{"refresh", "revoke", "authorize", "authorize/start"} {
+		if code, b, _ := h.do("POST", "/api/v1/datasources/"+d.ID+"/"+route, nil); code != 400 || !strings.Contains(string(b), "connect/sessions") || strings.Contains(string(b), "Grantd-End-User") {
+			t.Errorf("POST …/%s on a per-user datasource: %d %s", route, code, b)
+		}
 	}
 	// A shared datasource has no connections.
 	shared := h.create(ccBody(p, "shared", "svc-secret-9f8e7d"))

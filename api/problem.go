@@ -117,7 +117,7 @@ func problemFor(err error) *Problem {
 		return q
 	case errors.Is(err, datasource.ErrEndUserID):
 		q := probInvalid.with("the end user id is not one")
-		q.Errors = []datasource.FieldError{{Field: endUserHeader, Message: datasource.ErrEndUserID.Error()}}
+		q.Errors = []datasource.FieldError{{Field: endUserHeader, Message: datasource.EndUserIDRule}}
 		return q
 	case errors.Is(err, grants.ErrNotPerUser):
 		return probNotPerUser.with("this datasource is shared: it has no per-user connections")

@@ -207,10 +207,10 @@ func (s *Server) routes() {
 	v1 := app.Group("/api/v1")
 	// The callback is the one unauthenticated API route: the provider
 	// sends the person's browser here. The state is its credential.
-	v1.Get("/datasources/authorize", s.callback)
+	v1.Get("/datasources/authorize", oneTimeGet, s.callback)
 	// A connect link is opened by an end user's browser; its one-time
 	// token is its credential, like the state is the callback's.
-	app.Get("/connect/:token", s.openConnect)
+	app.Get("/connect/:token", oneTimeGet, s.openConnect)
 	v1.Get("/openapi.json", s.openapi)
 	v1.Post("/session", s.createSession)
 
@@ -226,7 +226,7 @@ func (s *Server) routes() {
 	auth.Delete("/datasources/:id", s.deleteDatasource)
 	auth.Post("/datasources/:id/authorize", s.authorize)
 	auth.Post("/datasources/:id/authorize/start", s.mintStart)
-	auth.Get("/datasources/:id/authorize/start", s.authorizeStart)
+	auth.Get("/datasources/:id/authorize/start", oneTimeGet, s.authorizeStart)
 	auth.Get("/datasources/:id/status", s.status)
 	auth.Post("/datasources/:id/refresh", s.refresh)
 	auth.Post("/datasources/:id/revoke", s.revoke)
@@ -247,6 +247,19 @@ func (s *Server) routes() {
 	}
 	app.Use(s.noRoute)
 	s.allow = newAllowTable(app.GetRoutes(true))
+}
+
+// oneTimeGet answers a HEAD of a route whose GET spends a one-time token
+// (a connect link, a start URL, an authorization state) without spending
+// it: Fiber routes HEAD to the GET handler, and link-preview bots and
+// `curl -I` send HEADs that must not use up a person's link.
+func oneTimeGet(c *fiber.Ctx) error {
+	if c.Method() != fiber.MethodHead {
+		return c.Next()
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set("Referrer-Policy", "no-referrer")
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 func (s *Server) errorHandler(c *fiber.Ctx, err error) error {

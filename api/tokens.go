@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"math"
 
 	"github.com/gofiber/fiber/v2"
@@ -22,7 +23,7 @@ func (s *Server) status(c *fiber.Ctx) error {
 func (s *Server) refresh(c *fiber.Ctx) error {
 	a, err := s.cfg.Engine.Refresh(c.UserContext(), datasource.SharedKey(c.Params("id")))
 	if err != nil {
-		return err
+		return sharedOnly(err)
 	}
 	s.log.Info("refresh requested", "datasource", c.Params("id"), "status", a.Status, "by", c.Locals(localActor))
 	return c.JSON(a)
@@ -33,7 +34,7 @@ func (s *Server) refresh(c *fiber.Ctx) error {
 func (s *Server) revoke(c *fiber.Ctx) error {
 	res, err := s.cfg.Engine.Revoke(c.UserContext(), datasource.SharedKey(c.Params("id")))
 	if err != nil {
-		return err
+		return sharedOnly(err)
 	}
 	s.log.Info("tokens revoked", "datasource", c.Params("id"), "atProvider", res.AtProvider, "by", c.Locals(localActor))
 	detail := "erased"
@@ -87,4 +88,16 @@ func (s *Server) token(c *fiber.Ctx) error {
 		TokenType:   t.Type,
 		ExpiresIn:   int64(math.Max(0, t.Expiry.Sub(s.now()).Seconds())),
 	})
+}
+
+// sharedOnly answers a datasource-wide route (refresh, revoke, authorize)
+// used on a per-user datasource: it points at the routes that take the
+// end user, rather than at a header the route does not read.
+func sharedOnly(err error) error {
+	if !errors.Is(err, grants.ErrEndUserRequired) {
+		return err
+	}
+	q := probInvalid.with("this datasource is per user: act on one end user's connection under …/connections/{endUserId}, or connect one with POST /api/v1/connect/sessions")
+	q.Errors = []datasource.FieldError{{Field: "connectionMode", Message: "is perUser: this route acts on a shared datasource only"}}
+	return q
 }

@@ -50,8 +50,11 @@ func ParseKey(s string) Key {
 // MaxEndUserIDLen bounds an end user id.
 const MaxEndUserIDLen = 256
 
+// EndUserIDRule says what an end user id may be, for messages to callers.
+const EndUserIDRule = "an end user id is 1–256 printable ASCII characters without / ? # % or space"
+
 // ErrEndUserID is returned by ValidEndUserID.
-var ErrEndUserID = errors.New("datasource: an end user id is 1–256 printable ASCII characters without / ? # % or space")
+var ErrEndUserID = errors.New("datasource: " + EndUserIDRule)
 
 // ValidEndUserID checks an end user id as the app backend names its own
 // user: 1–256 printable ASCII characters, none of / ? # % or space (so it
@@ -67,6 +70,30 @@ func ValidEndUserID(id string) error {
 		}
 	}
 	return nil
+}
+
+// MaxEndUserFieldLen bounds EndUser's display name and email.
+const MaxEndUserFieldLen = 256
+
+// ValidateConnect checks what an app backend gives a connect session: the
+// end user's id, how to show them, and their connectionConfig. The
+// *ValidationError names every bad field.
+func ValidateConnect(endUserID string, u EndUser, config map[string]string) error {
+	v := &ValidationError{}
+	if ValidEndUserID(endUserID) != nil {
+		v.add("endUserId", "%s", EndUserIDRule)
+	}
+	if len(u.DisplayName) > MaxEndUserFieldLen || hasControl(u.DisplayName) {
+		v.add("endUser.displayName", "must be at most %d printable characters", MaxEndUserFieldLen)
+	}
+	if len(u.Email) > MaxEndUserFieldLen || hasControl(u.Email) || strings.ContainsAny(u.Email, " <>") {
+		v.add("endUser.email", "must be an email address of at most %d characters", MaxEndUserFieldLen)
+	}
+	checkConfig(v, "connectionConfig", config)
+	if len(v.Errors) == 0 {
+		return nil
+	}
+	return v
 }
 
 // EndUser describes an end user for people looking at connections. It is

@@ -112,7 +112,7 @@ func checkConfig(v *ValidationError, field string, m map[string]string) {
 	}
 }
 
-// ValidConfigName reports whether n can name a connectionConfig value.
+// validConfigName reports whether n can name a connectionConfig value.
 func validConfigName(n string) bool {
 	if n == "" || len(n) > 64 || !(n[0] >= 'a' && n[0] <= 'z' || n[0] >= 'A' && n[0] <= 'Z') {
 		return false

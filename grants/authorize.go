@@ -132,6 +132,9 @@ func (e *Engine) NewStart(ctx context.Context, id, returnTo string) (token strin
 	if _, ok := g.(Interactive); !ok {
 		return "", time.Time{}, ErrNotInteractive
 	}
+	if d.PerUser() {
+		return "", time.Time{}, ErrEndUserRequired // end users connect through connect sessions
+	}
 	e.purgeStates(ctx)
 	token = randomToken()
 	now := e.clock.Now()

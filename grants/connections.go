@@ -172,7 +172,7 @@ type ConnectSession struct {
 // a per-user datasource. Only a hash of its token is stored.
 //
 // Errors: datasource.ErrNotFound; ErrNotPerUser; ErrNotInteractive for a
-// grant that needs no browser; datasource.ErrEndUserID; a store failure.
+// grant that needs no browser; a *datasource.ValidationError; a store failure.
 func (e *Engine) CreateConnectSession(ctx context.Context, r ConnectRequest) (*ConnectSession, error) {
 	d, err := e.store.Datasource(ctx, r.DatasourceID)
 	if err != nil {
@@ -184,7 +184,7 @@ func (e *Engine) CreateConnectSession(ctx context.Context, r ConnectRequest) (*C
 	if !interactive(d.Auth.GrantType) {
 		return nil, ErrNotInteractive
 	}
-	if err := datasource.ValidEndUserID(r.EndUserID); err != nil {
+	if err := datasource.ValidateConnect(r.EndUserID, r.EndUser, r.ConnectionConfig); err != nil {
 		return nil, err
 	}
 	ttl := r.TTL

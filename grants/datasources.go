@@ -239,7 +239,7 @@ func (e *Engine) List(ctx context.Context) ([]Listed, error) {
 	out := make([]Listed, 0, len(list))
 	for _, d := range list {
 		sc, ok := views[d.ID]
-		if !ok {
+		if !ok && !d.PerUser() {
 			continue // created after the list was read; next time
 		}
 		l := Listed{Datasource: d, Authorization: e.authorization(sc), Health: sc.Health}

@@ -115,8 +115,8 @@ type Engine struct {
 	http   outbound.Cache[string, *http.Client] // token-endpoint clients by CA bundle
 	probes outbound.Cache[string, *http.Client] // health-check clients by CA bundle
 	disc   discovery
-	sched  *refresher // token refreshes
-	health *refresher // health checks
+	sched  *refresher      // token refreshes
+	health *refresher      // health checks
 	ctx    context.Context // cancelled by Close; bounds background work
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // token requests and workers in flight

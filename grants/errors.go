@@ -141,6 +141,16 @@ func (e *TokenError) Error() string { return "grants: token request failed: " + 
 // Unwrap returns the underlying error.
 func (e *TokenError) Unwrap() error { return e.err }
 
+// outcome is what a caller is told about a failed token request: a
+// permanent failure leaves the datasource (or connection) unauthorized,
+// whichever replica stored it.
+func (e *TokenError) outcome() error {
+	if e.Kind == Permanent {
+		return notAuthorized(e.Reason, e)
+	}
+	return e
+}
+
 // statusFor returns the datasource status a failure leaves when no valid
 // token remains.
 func (e *TokenError) statusFor(g datasource.GrantType) datasource.Status {

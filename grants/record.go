@@ -130,15 +130,12 @@ func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource,
 			if _, aerr := e.adopt(ctx, en, ds); aerr != nil && !isTokenError(aerr) {
 				return errors.Join(te, aerr)
 			}
-			return te
+			return te.outcome()
 		}
 		return errors.Join(te, err)
 	}
 	e.install(en, ds, &nr)
-	if te.Kind == Permanent {
-		return notAuthorized(te.Reason, te)
-	}
-	return te
+	return te.outcome()
 }
 
 // install makes rec, just stored or read, en's record and token, then

@@ -445,7 +445,10 @@ func TestCrashChild(t *testing.T) {
 		var wg sync.WaitGroup
 		for g := range 3 {
 			wg.Add(1)
-			go func() { defer wg.Done(); s.SaveTokenRecord(ctx, datasource.SharedKey(id), sampleToken(uint64(g+1)), uint64(g)) }()
+			go func() {
+				defer wg.Done()
+				s.SaveTokenRecord(ctx, datasource.SharedKey(id), sampleToken(uint64(g+1)), uint64(g))
+			}()
 		}
 		wg.Wait()
 		fmt.Println("wrote", id)
