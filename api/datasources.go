@@ -172,7 +172,9 @@ func (s *Server) listDatasources(c *fiber.Ctx) error {
 	out := make([]DatasourceView, 0, len(list))
 	for _, l := range list {
 		v := newView(l.Datasource, l.Authorization, l.Health)
-		v.Connections = l.Connections
+		if l.Connections != nil {
+			v.Connections = &l.Connections
+		}
 		out = append(out, v)
 	}
 	return c.JSON(DatasourceList{Datasources: out})

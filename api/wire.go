@@ -34,8 +34,9 @@ type DatasourceView struct {
 	Authorization    datasource.Authorization  `json:"authorization"`
 	Health           *datasource.Health        `json:"health"`
 	// Connections counts a per-user datasource's connections by status
-	// (lists only; absent for a shared datasource).
-	Connections map[datasource.Status]int `json:"connections,omitempty"`
+	// (lists only; absent for a shared datasource, {} for a per-user one
+	// with none yet).
+	Connections *map[datasource.Status]int `json:"connections,omitempty"`
 }
 
 // AuthView is the auth object of a DatasourceView: the OAuth 2.0

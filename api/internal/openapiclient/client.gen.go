@@ -488,7 +488,7 @@ type Connection struct {
 	UpdatedAt time.Time     `json:"updatedAt"`
 }
 
-// ConnectionCounts a per-user datasource's connections counted by status (in lists only; absent for a shared datasource and for one with no connections)
+// ConnectionCounts a per-user datasource's connections counted by status (in lists only; absent for a shared datasource, {} for a per-user one with none yet)
 type ConnectionCounts map[string]int
 
 // ConnectionList a page of connections in end user id order
@@ -513,7 +513,7 @@ type Datasource struct {
 	// ConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
 	ConnectionMode DatasourceConnectionMode `json:"connectionMode"`
 
-	// Connections a per-user datasource's connections counted by status (in lists only; absent for a shared datasource and for one with no connections)
+	// Connections a per-user datasource's connections counted by status (in lists only; absent for a shared datasource, {} for a per-user one with none yet)
 	Connections *ConnectionCounts `json:"connections,omitempty"`
 	CreatedAt   time.Time         `json:"createdAt"`
 
