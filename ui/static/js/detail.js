@@ -1,5 +1,5 @@
 import { api, proxy, startAuthorization } from './api.js';
-import { h, badge, countdown, ago, copyText } from './util.js';
+import { h, badge, countdown, ago, copyText, confirmDialog } from './util.js';
 import { navigate, showBanner } from './app.js';
 
 // detailPage shows one datasource: its authorization, the actions
@@ -121,13 +121,4 @@ export async function detailPage(app, id) {
     try { renderStatus(await api('GET', `${path}/status`)); } catch { /* next time */ }
   }, 15000);
   return () => clearInterval(timer);
-}
-
-function confirmDialog(text) {
-  const dlg = document.getElementById('confirm');
-  document.getElementById('confirm-text').textContent = text;
-  return new Promise((resolve) => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
-    dlg.showModal();
-  });
 }

@@ -1,5 +1,5 @@
 import { api, ApiError, startAuthorization } from './api.js';
-import { h, parseScopes, copyText, isProviderAnswer } from './util.js';
+import { h, parseScopes, copyText, isProviderAnswer, rows as keyValueRows } from './util.js';
 import { navigate, showBanner } from './app.js';
 
 // formPage creates (id null) or edits a datasource. It mirrors Appsmith's
@@ -226,29 +226,8 @@ function showSaved(what, a) {
 
 function fid(name) { return 'f-' + name.replace(/\./g, '-'); }
 
-// rows is an editable list of key/value pairs.
-function rows(name, initial, keyHint, valueHint) {
-  const list = h('div', { class: 'rows', id: fid(name) });
-  const add = (k = '', v = '') => {
-    const row = h('div', { class: 'row' },
-      h('input', { class: 'row-key', 'aria-label': 'Name', placeholder: keyHint, value: k }),
-      h('input', { class: 'row-value', 'aria-label': 'Value', placeholder: valueHint, value: v }),
-      h('button', { type: 'button', class: 'small', 'aria-label': 'Remove', text: '✕', onclick: () => row.remove() }));
-    list.append(row);
-  };
-  for (const [k, v] of Object.entries(initial || {})) add(k, v);
-  const node = h('div', {}, list, h('button', { type: 'button', class: 'small', 'data-add': name, text: '+ Add parameter', onclick: () => add() }));
-  return {
-    node,
-    value() {
-      const out = {};
-      for (const r of list.querySelectorAll('.row')) {
-        const k = r.querySelector('.row-key').value.trim();
-        if (k) out[k] = r.querySelector('.row-value').value;
-      }
-      return out;
-    },
-  };
+function rows(name, initial, keyHint, valueHint, addText) {
+  return keyValueRows({ id: fid(name), name, initial, keyHint, valueHint, addText });
 }
 
 function clearErrors(form, top) {
