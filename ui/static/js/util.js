@@ -29,6 +29,9 @@ export function badge(status) {
   return h('span', { class: `badge badge-${status || 'unauthorized'}`, 'data-status': status || 'unauthorized', text: STATUS_LABEL[status] || status });
 }
 
+// perUser reports whether a datasource holds one connection per end user.
+export function perUser(d) { return d.connectionMode === 'perUser'; }
+
 // confirmDialog asks a yes/no question in the page's dialog; ok names
 // the button that says yes.
 export function confirmDialog(text, ok = 'Delete') {
