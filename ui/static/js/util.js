@@ -29,8 +29,37 @@ export function badge(status) {
   return h('span', { class: `badge badge-${status || 'unauthorized'}`, 'data-status': status || 'unauthorized', text: STATUS_LABEL[status] || status });
 }
 
+// healthBadge shows the outcome of the last health check: healthy,
+// failing (with what the check saw as its title), or not checked yet.
+export function healthBadge(health) {
+  if (!health) return h('span', { class: 'badge badge-unauthorized', 'data-health': 'unknown', text: 'not checked' });
+  const seen = health.status ? `HTTP ${health.status}` : 'no answer';
+  return h('span', {
+    class: `badge ${health.ok ? 'badge-authorized' : 'badge-error'}`, 'data-health': health.ok ? 'ok' : 'failing',
+    title: `${seen}${health.detail ? ' — ' + health.detail : ''}, ${new Date(health.checkedAt).toLocaleString()}`,
+    text: health.ok ? 'healthy' : 'failing',
+  });
+}
+
+// describeCheck says what a health check does: GET /me → 200, every 6h.
+export function describeCheck(hc) {
+  const statuses = (hc.expectStatus?.length ? hc.expectStatus : [200]).join(' or ');
+  return `${hc.method || 'GET'} ${hc.path} → ${statuses}, every ${duration(hc.intervalSeconds || 21600)}`;
+}
+
 // perUser reports whether a datasource holds one connection per end user.
 export function perUser(d) { return d.connectionMode === 'perUser'; }
+
+// connectionPath is the UI page of one end user's connection.
+export function connectionPath(id, endUserId) {
+  return `/datasources/${encodeURIComponent(id)}/connections/${encodeURIComponent(endUserId)}`;
+}
+
+// validEndUserId follows grantd's rule: 1–256 printable ASCII
+// characters, none of / ? # % or space.
+export function validEndUserId(s) {
+  return /^[\x21-\x7e]{1,256}$/.test(s) && !/[/?#%]/.test(s);
+}
 
 // confirmDialog asks a yes/no question in the page's dialog; ok names
 // the button that says yes.
