@@ -1,13 +1,15 @@
 // grantd's web UI: a small router over the History API. Pages:
 // /login, / (datasources), /datasources/new, /datasources/{id},
-// /datasources/{id}/edit. Everything it shows comes from the API with the
-// HttpOnly session cookie; the admin token is never stored in the browser.
+// /datasources/{id}/edit, /datasources/{id}/connections/{endUserId}.
+// Everything it shows comes from the API with the HttpOnly session
+// cookie; the admin token is never stored in the browser.
 import { api } from './api.js';
 import { h, tickCountdowns } from './util.js';
 import { loginPage } from './login.js';
 import { listPage } from './list.js';
 import { formPage } from './form.js';
 import { detailPage } from './detail.js';
+import { connectionPage } from './connection.js';
 
 const app = document.getElementById('app');
 const nav = document.getElementById('nav');
@@ -51,6 +53,7 @@ async function render({ keepBanner = false } = {}) {
     else if (path === '/' || path === '') cleanup = await listPage(app);
     else if (path === '/datasources/new') cleanup = await formPage(app, null);
     else if ((m = path.match(/^\/datasources\/([^/]+)\/edit$/))) cleanup = await formPage(app, decodeURIComponent(m[1]));
+    else if ((m = path.match(/^\/datasources\/([^/]+)\/connections\/([^/]+)$/))) cleanup = await connectionPage(app, decodeURIComponent(m[1]), decodeURIComponent(m[2]));
     else if ((m = path.match(/^\/datasources\/([^/]+)$/))) cleanup = await detailPage(app, decodeURIComponent(m[1]));
     else {
       app.replaceChildren();
