@@ -53,9 +53,11 @@ export async function startAuthorization(id) {
 }
 
 // proxy sends a test request through the datasource's proxy and returns
-// status, headers and body as the upstream answered.
-export async function proxy(id, method, path, body) {
+// status, headers and body as the upstream answered. For a per-user
+// datasource, endUser names the end user whose connection it uses.
+export async function proxy(id, method, path, body, endUser) {
   const init = { method, credentials: 'same-origin', headers: { 'X-Grantd-CSRF': '1' } };
+  if (endUser) init.headers['Grantd-End-User'] = endUser;
   if (body && method !== 'GET' && method !== 'HEAD') {
     init.body = body;
     init.headers['Content-Type'] = guessType(body);

@@ -1,13 +1,17 @@
 // grantd's web UI: a small router over the History API. Pages:
 // /login, / (datasources), /datasources/new, /datasources/{id},
-// /datasources/{id}/edit. Everything it shows comes from the API with the
-// HttpOnly session cookie; the admin token is never stored in the browser.
+// /datasources/{id}/edit, /datasources/{id}/connections/{endUserId}.
+// Everything it shows comes from the API with the HttpOnly session
+// cookie; the admin token is never stored in the browser. The one page
+// without a session is an end user's: where a connect link ends.
 import { api } from './api.js';
 import { h, tickCountdowns } from './util.js';
 import { loginPage } from './login.js';
 import { listPage } from './list.js';
 import { formPage } from './form.js';
 import { detailPage } from './detail.js';
+import { connectionPage } from './connection.js';
+import { isConnectOutcome, connectedPage } from './connected.js';
 
 const app = document.getElementById('app');
 const nav = document.getElementById('nav');
@@ -51,6 +55,7 @@ async function render({ keepBanner = false } = {}) {
     else if (path === '/' || path === '') cleanup = await listPage(app);
     else if (path === '/datasources/new') cleanup = await formPage(app, null);
     else if ((m = path.match(/^\/datasources\/([^/]+)\/edit$/))) cleanup = await formPage(app, decodeURIComponent(m[1]));
+    else if ((m = path.match(/^\/datasources\/([^/]+)\/connections\/([^/]+)$/))) cleanup = await connectionPage(app, decodeURIComponent(m[1]), decodeURIComponent(m[2]));
     else if ((m = path.match(/^\/datasources\/([^/]+)$/))) cleanup = await detailPage(app, decodeURIComponent(m[1]));
     else {
       app.replaceChildren();
@@ -91,10 +96,26 @@ document.getElementById('signout').addEventListener('click', async () => {
 window.addEventListener('popstate', () => render());
 setInterval(tickCountdowns, 1000);
 
-// Sign-in check, then the page.
+// Sign-in check, then the page. An end user's browser coming back from a
+// connect link has no session: it gets the end user's page, not /login.
 (async () => {
   if (location.pathname !== '/login') {
+    if (isConnectOutcome() && !(await signedIn())) {
+      connectedPage(app);
+      return;
+    }
     try { await api('GET', '/api/v1/session'); } catch { return; }
   }
   render({ keepBanner: true });
 })();
+
+// signedIn asks whether this browser has a session, without being sent
+// to /login when it has none.
+async function signedIn() {
+  try {
+    const r = await fetch('/api/v1/session', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+    return r.ok;
+  } catch {
+    return false;
+  }
+}

@@ -1,24 +1,35 @@
 import { api, proxy, startAuthorization } from './api.js';
-import { h, badge, countdown, ago, copyText } from './util.js';
+import { h, badge, countdown, ago, copyText, confirmDialog, healthBadge, perUser, describeCheck } from './util.js';
 import { navigate, showBanner } from './app.js';
+import { eventItem } from './events.js';
+import { connectionsCard, connectCard } from './connections.js';
 
 // detailPage shows one datasource: its authorization, the actions
 // (authorize, refresh, revoke, edit, delete), a test request through the
-// proxy, and its recent events.
+// proxy, and its recent events. A per-user datasource has no token of its
+// own: its page lists its end users' connections and makes connect links
+// instead, and a test request names the end user it is for.
 export async function detailPage(app, id) {
   // The callback came back here with the outcome in the query: show it
-  // once, then take it out of the address bar.
+  // once, then take it out of the address bar (keeping the connection
+  // list's own query).
   const q = new URLSearchParams(location.search);
+  const who = q.get('endUserId') ? ` ${q.get('endUserId')}` : '';
   if (q.get('result') === 'authorized') {
-    showBanner('success', 'Authorized.', 'grantd holds a token and keeps it fresh.');
+    if (who) showBanner('success', `Connected${who}.`, 'grantd holds their token and keeps it fresh.');
+    else showBanner('success', 'Authorized.', 'grantd holds a token and keeps it fresh.');
   } else if (q.get('result') === 'error') {
-    showBanner('error', `Authorization failed: ${q.get('error') || 'error'}.`, q.get('error_description') || '');
+    showBanner('error', `${who ? `Connecting${who}` : 'Authorization'} failed: ${q.get('error') || 'error'}.`, q.get('error_description') || '');
   }
-  if (q.has('result')) history.replaceState({}, '', location.pathname);
+  if (q.has('result')) {
+    for (const k of ['result', 'datasource', 'endUserId', 'error', 'error_description']) q.delete(k);
+    history.replaceState({}, '', location.pathname + (q.size ? '?' + q : ''));
+  }
 
   const path = `/api/v1/datasources/${encodeURIComponent(id)}`;
   const [d, config] = await Promise.all([api('GET', path), api('GET', '/api/v1/config')]);
   const interactive = d.auth.grantType === 'authorization_code';
+  const many = perUser(d);
 
   const statusBox = h('dl', { class: 'facts', id: 'authorization' });
   const renderStatus = (a) => {
@@ -28,7 +39,8 @@ export async function detailPage(app, id) {
       h('dt', { text: 'Last refresh' }), h('dd', { text: ago(a.lastRefreshedAt), title: a.lastRefreshedAt || '' }),
       h('dt', { text: 'Refresh token' }), h('dd', { text: a.hasRefreshToken ? 'held' : 'none' }),
       h('dt', { text: 'Granted scope' }), h('dd', { text: a.grantedScope || '—' }),
-      h('dt', { text: 'Last error' }), h('dd', { id: 'last-error', class: a.lastError ? 'error-text' : 'muted', text: a.lastError || 'none' }));
+      h('dt', { text: 'Last error' }), h('dd', { id: 'last-error', class: a.lastError ? 'error-text' : 'muted', text: a.lastError || 'none' }),
+      ...(d.healthCheck ? [h('dt', { text: 'Health' }), h('dd', { id: 'health' }, healthBadge(d.health))] : []));
     authorizeBtn.textContent = a.status === 'authorized' ? 'Authorize again' : 'Authorize';
   };
 
@@ -36,9 +48,9 @@ export async function detailPage(app, id) {
     btn.disabled = true;
     try { await fn(); } catch (err) { showBanner('error', `${btn.textContent} failed:`, err.message); } finally { btn.disabled = false; }
   };
-  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive });
+  const authorizeBtn = h('button', { type: 'button', class: 'primary', id: 'authorize', hidden: !interactive || many });
   authorizeBtn.addEventListener('click', () => busy(authorizeBtn, () => startAuthorization(d.id)));
-  const refreshBtn = h('button', { type: 'button', id: 'refresh', text: 'Refresh now' });
+  const refreshBtn = h('button', { type: 'button', id: 'refresh', text: 'Refresh now', hidden: many });
   refreshBtn.addEventListener('click', () => busy(refreshBtn, async () => {
     const a = await api('POST', `${path}/refresh`);
     renderStatus(a);
@@ -46,7 +58,7 @@ export async function detailPage(app, id) {
     if (a.status === 'authorized') showBanner('success', 'Refreshed.');
     else showBanner('error', `Refresh: ${a.status}.`, a.lastError);
   }));
-  const revokeBtn = h('button', { type: 'button', id: 'revoke', text: 'Revoke' });
+  const revokeBtn = h('button', { type: 'button', id: 'revoke', text: 'Revoke', hidden: many });
   revokeBtn.addEventListener('click', () => busy(revokeBtn, async () => {
     const r = await api('POST', `${path}/revoke`);
     renderStatus(r);
@@ -55,7 +67,8 @@ export async function detailPage(app, id) {
   }));
   const deleteBtn = h('button', { type: 'button', class: 'danger', id: 'delete', text: 'Delete' });
   deleteBtn.addEventListener('click', async () => {
-    if (!(await confirmDialog(`Delete ${d.name}? Its tokens are revoked at the provider and erased.`))) return;
+    const what = many ? 'Every end user\'s connection is deleted and its tokens revoked at the provider.' : 'Its tokens are revoked at the provider and erased.';
+    if (!(await confirmDialog(`Delete ${d.name}? ${what}`))) return;
     await busy(deleteBtn, async () => {
       await api('DELETE', path);
       navigate('/', { keepBanner: true });
@@ -69,13 +82,16 @@ export async function detailPage(app, id) {
   const testBody = h('textarea', { id: 'test-body', rows: 3, 'aria-label': 'Body', placeholder: '{"optional": "JSON body"}' });
   const result = h('div', { id: 'test-result', class: 'result', hidden: true });
   const sendBtn = h('button', { type: 'submit', class: 'primary', id: 'test-send', text: 'Send' });
+  const testUser = h('input', { id: 'test-end-user', autocomplete: 'off', spellcheck: 'false', required: true, placeholder: 'user-42' });
   const testForm = h('form', { id: 'test-form', class: 'test' },
+    many ? h('div', { class: 'as-user' }, h('label', { for: 'test-end-user', text: 'As end user' }), testUser,
+      h('span', { class: 'muted small', text: 'sent as the Grantd-End-User header' })) : null,
     h('div', { class: 'inline' }, method, h('code', { class: 'muted', text: `${d.url.replace(/\/$/, '')}` }), testPath, sendBtn),
     testBody, result);
   testForm.addEventListener('submit', (e) => {
     e.preventDefault();
     busy(sendBtn, async () => {
-      const r = await proxy(d.id, method.value, testPath.value || '/', testBody.value);
+      const r = await proxy(d.id, method.value, testPath.value || '/', testBody.value, many ? testUser.value.trim() : '');
       let body = r.body;
       try { body = JSON.stringify(JSON.parse(r.body), null, 2); } catch { /* not JSON */ }
       result.replaceChildren(
@@ -92,27 +108,40 @@ export async function detailPage(app, id) {
   async function loadEvents() {
     try {
       const r = await api('GET', `/api/v1/events?datasource=${encodeURIComponent(d.id)}&limit=20`);
-      events.replaceChildren(...r.events.map((e) => h('li', {},
-        h('time', { datetime: e.time, title: new Date(e.time).toLocaleString(), text: ago(e.time) }), ' ',
-        h('strong', { text: e.type }),
-        e.status ? h('span', {}, ' → ', badge(e.status)) : null,
-        h('span', { class: 'muted', text: ` by ${e.actor}` }),
-        e.detail ? h('div', { class: 'muted small', text: e.detail }) : null)));
+      events.replaceChildren(...r.events.map((e) => eventItem(e)));
       if (!r.events.length) events.replaceChildren(h('li', { class: 'muted', text: 'No events yet.' }));
     } catch { /* the event log is optional */ }
   }
 
-  app.replaceChildren(
-    h('div', { class: 'page-head' },
-      h('div', {}, h('h1', { id: 'ds-name', text: d.name }), h('p', { class: 'muted', text: `${interactive ? 'Authorization code' : 'Client credentials'} · ${d.url}` })),
-      h('div', { class: 'actions' }, authorizeBtn, refreshBtn, revokeBtn,
-        h('a', { href: `/datasources/${encodeURIComponent(d.id)}/edit`, 'data-link': true, class: 'button', id: 'edit', text: 'Edit' }), deleteBtn)),
+  const redirectBox = interactive ? h('p', { class: 'redirect' }, h('span', { class: 'muted', text: 'Redirect URI: ' }), h('code', { text: config.redirectUri }), ' ',
+    h('button', { type: 'button', class: 'small', id: 'copy-redirect', text: 'Copy', onclick: (e) => copyText(config.redirectUri, e.target) })) : null;
+  const eventsCard = h('section', { class: 'card' }, h('h2', { text: 'Events' }), events);
+  const head = h('div', { class: 'page-head' },
+    h('div', {},
+      h('h1', { id: 'ds-name', text: d.name }),
+      h('p', { class: 'muted', id: 'ds-kind', text: `${interactive ? 'Authorization code' : 'Client credentials'}${many ? ', per end user' : ''} · ${d.url}` }),
+      d.description ? h('p', { id: 'ds-description', class: 'description', text: d.description }) : null,
+      d.healthCheck ? h('p', { class: 'muted small', id: 'ds-health-check', text: `Health check: ${describeCheck(d.healthCheck)}` }) : null),
+    h('div', { class: 'actions' }, authorizeBtn, refreshBtn, revokeBtn,
+      h('a', { href: `/datasources/${encodeURIComponent(d.id)}/edit`, 'data-link': true, class: 'button', id: 'edit', text: 'Edit' }), deleteBtn));
+  const testCard = h('section', { class: 'card' }, h('h2', { text: 'Test a request through the proxy' }), testForm);
+
+  if (many) {
+    const conns = connectionsCard(d);
+    const connect = connectCard(d, { onCreated: loadEvents });
+    connect.append(redirectBox);
+    app.replaceChildren(head, conns.node, h('div', { class: 'cols' }, connect, eventsCard), testCard);
+    conns.start();
+    loadEvents();
+    const timer = setInterval(loadEvents, 15000);
+    return () => { conns.stop(); clearInterval(timer); };
+  }
+
+  app.replaceChildren(head,
     h('div', { class: 'cols' },
-      h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox,
-        interactive ? h('p', { class: 'redirect' }, h('span', { class: 'muted', text: 'Redirect URI: ' }), h('code', { text: config.redirectUri }), ' ',
-          h('button', { type: 'button', class: 'small', id: 'copy-redirect', text: 'Copy', onclick: (e) => copyText(config.redirectUri, e.target) })) : null),
-      h('section', { class: 'card' }, h('h2', { text: 'Events' }), events)),
-    h('section', { class: 'card' }, h('h2', { text: 'Test a request through the proxy' }), testForm));
+      h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox, redirectBox),
+      eventsCard),
+    testCard);
   renderStatus(d.authorization);
   loadEvents();
 
@@ -121,13 +150,4 @@ export async function detailPage(app, id) {
     try { renderStatus(await api('GET', `${path}/status`)); } catch { /* next time */ }
   }, 15000);
   return () => clearInterval(timer);
-}
-
-function confirmDialog(text) {
-  const dlg = document.getElementById('confirm');
-  document.getElementById('confirm-text').textContent = text;
-  return new Promise((resolve) => {
-    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
-    dlg.showModal();
-  });
 }

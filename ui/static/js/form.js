@@ -1,5 +1,5 @@
 import { api, ApiError, startAuthorization } from './api.js';
-import { h, parseScopes, copyText, isProviderAnswer } from './util.js';
+import { h, parseScopes, copyText, isProviderAnswer, confirmDialog, rows as keyValueRows } from './util.js';
 import { navigate, showBanner } from './app.js';
 
 // formPage creates (id null) or edits a datasource. It mirrors Appsmith's
@@ -8,7 +8,8 @@ import { navigate, showBanner } from './app.js';
 // custom authentication parameters, client authentication — and adds what
 // grantd supports beyond it. Field errors from the API appear next to
 // their fields. An authorization-code datasource can be saved and
-// authorized in one step (Save and authorize).
+// authorized in one step (Save and authorize), or hold one connection per
+// end user (connection mode per user); either may have a health check.
 export async function formPage(app, id) {
   const [config, existing] = await Promise.all([
     api('GET', '/api/v1/config'),
@@ -38,6 +39,23 @@ export async function formPage(app, id) {
   // Datasource.
   input('name', { required: true, maxlength: 100, value: existing?.name ?? '', placeholder: 'Vectara' });
   input('url', { required: true, type: 'url', value: existing?.url ?? '', placeholder: 'https://api.vectara.io' });
+  el.description = h('textarea', { id: fid('description'), name: 'description', rows: 2, maxlength: 2000, placeholder: 'What this API holds, for people and agents choosing a datasource' });
+  el.description.value = existing?.description ?? '';
+
+  // Connections: whose account the tokens are, shared values for the
+  // URL's {placeholders}, and an optional health check.
+  const modeRadios = radios('connectionMode', [['shared', 'Shared: one account for every call'], ['perUser', 'Per end user: each end user connects their own account']],
+    existing?.connectionMode || 'shared', sync);
+  modeRadios.setAttribute('aria-labelledby', 'connection-mode-label');
+  const modeHelp = h('p', { class: 'help', id: 'connection-mode-help' });
+  const configRows = rows('connectionConfig', existing?.connectionConfig, 'subdomain', 'acme', '+ Add value');
+  const hc = existing?.healthCheck;
+  const hcCheck = check('healthCheck', 'Check that connections work', !!hc, 'Runs after every authorization, on request and every interval; each connection shows the outcome.');
+  el.healthCheck.addEventListener('change', sync);
+  select('healthCheck.method', ['GET', 'HEAD', 'POST', 'OPTIONS'].map((m) => [m, m]), hc?.method || 'GET');
+  input('healthCheck.path', { value: hc?.path ?? '', placeholder: '/me' });
+  input('healthCheck.expectStatus', { value: (hc?.expectStatus?.length ? hc.expectStatus : [200]).join(', '), placeholder: '200, 204', inputmode: 'numeric' });
+  input('healthCheck.intervalSeconds', { type: 'number', min: 60, step: 1, value: hc?.intervalSeconds || 21600 });
 
   // Grant and endpoints.
   const grant = a.grantType || 'client_credentials';
@@ -99,13 +117,22 @@ export async function formPage(app, id) {
     field('auth.headerPrefix', 'Header prefix', el['auth.headerPrefix'], 'Sent before the token, e.g. Bearer. Leave empty to send the raw token with no prefix.'));
   const queryFields = field('auth.queryParamName', 'Query parameter name', el['auth.queryParamName']);
   const topErrors = h('div', { class: 'banner banner-error', id: 'form-errors', hidden: true, role: 'alert' });
+  const hcFields = h('div', { id: 'health-check-fields' },
+    h('div', { class: 'grid2' },
+      field('healthCheck.method', 'Method', el['healthCheck.method']),
+      field('healthCheck.path', 'Path', el['healthCheck.path'], 'Relative to the URL, as through the proxy.')),
+    h('div', { class: 'grid2' },
+      field('healthCheck.expectStatus', 'Healthy statuses', el['healthCheck.expectStatus'], 'HTTP statuses that mean it works, comma-separated.'),
+      field('healthCheck.intervalSeconds', 'Every (seconds)', el['healthCheck.intervalSeconds'], 'At least 60; 21600 is six hours.')));
+  const saveAuthorize = h('button', { type: 'submit', id: 'save-authorize', text: 'Save and authorize' });
 
   const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
     h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : 'New datasource' })),
     topErrors,
     h('section', { class: 'card' }, h('h2', { text: 'Datasource' }),
       field('name', 'Name', el.name),
-      field('url', 'URL', el.url, 'The API grantd proxies to; calls go to /api/v1/datasources/{id}/proxy/… with the token attached.')),
+      field('url', 'URL', el.url, 'The API grantd proxies to; calls go to /api/v1/datasources/{id}/proxy/… with the token attached.'),
+      field('description', 'Description', el.description, 'Optional.')),
     h('section', { class: 'card' }, h('h2', { text: 'OAuth 2.0' }),
       h('div', { class: 'field', 'data-field': 'auth.grantType' }, h('span', { class: 'label', text: 'Grant type' }), grantRadios,
         h('p', { class: 'field-error', 'data-error-for': 'auth.grantType', hidden: true })),
@@ -117,6 +144,11 @@ export async function formPage(app, id) {
       field('auth.scope', 'Scope(s)', h('div', {}, el['auth.scope'], chips), 'Comma-separated; sent space-delimited.'),
       field('auth.clientAuthentication', 'Client authentication', el['auth.clientAuthentication']),
       ac(redirect)),
+    h('section', { class: 'card', id: 'connections-settings' }, h('h2', { text: 'Connections' }),
+      h('div', { class: 'field', 'data-field': 'connectionMode' }, h('span', { class: 'label', id: 'connection-mode-label', text: 'Whose account' }), modeRadios, modeHelp,
+        h('p', { class: 'field-error', 'data-error-for': 'connectionMode', hidden: true, role: 'alert' })),
+      field('connectionConfig', 'Connection config', configRows.node, 'Values for {placeholders} in the URL, e.g. {subdomain}; an end user\'s connection may set its own.'),
+      hcCheck, hcFields),
     h('section', { class: 'card' }, h('h2', { text: 'Add access token to' }),
       h('div', { class: 'field', 'data-field': 'auth.tokenPlacement' }, placementRadios,
         h('p', { class: 'field-error', 'data-error-for': 'auth.tokenPlacement', hidden: true })),
@@ -137,7 +169,7 @@ export async function formPage(app, id) {
       check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken)),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', id: 'save', text: existing ? 'Save' : 'Create datasource' }),
-      ac(h('button', { type: 'submit', id: 'save-authorize', text: 'Save and authorize' })),
+      ac(saveAuthorize),
       h('a', { href: existing ? `/datasources/${encodeURIComponent(existing.id)}` : '/', 'data-link': true, class: 'button', text: 'Cancel' })));
 
   function sync() {
@@ -146,14 +178,43 @@ export async function formPage(app, id) {
     const p = form.querySelector('input[name="auth.tokenPlacement"]:checked').value;
     headerFields.hidden = p !== 'header';
     queryFields.hidden = p !== 'query';
+    // Client credentials act for the client itself: never per user (the
+    // API refuses it too).
+    const perUserRadio = form.querySelector('#f-connectionMode-perUser');
+    perUserRadio.disabled = g !== 'authorization_code';
+    if (perUserRadio.disabled && perUserRadio.checked) form.querySelector('#f-connectionMode-shared').checked = true;
+    const m = form.querySelector('input[name="connectionMode"]:checked').value;
+    modeHelp.textContent = g !== 'authorization_code'
+      ? 'Client credentials act for the client itself, so the account is always shared. Per end user needs the authorization code grant.'
+      : m === 'perUser'
+        ? 'Each end user connects through a connect link; calls name the end user in the Grantd-End-User header.'
+        : 'One person authorizes once; every call uses that account.';
+    // A per-user datasource is authorized by its end users, one by one.
+    if (m === 'perUser') saveAuthorize.hidden = true;
+    hcFields.hidden = !el.healthCheck.checked;
   }
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors(form, topErrors);
     const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    const mode = form.querySelector('input[name="connectionMode"]:checked').value;
     // Enter in a field submits with the first button, plain Save.
-    const thenAuthorize = e.submitter?.id === 'save-authorize' && g === 'authorization_code';
+    const thenAuthorize = e.submitter?.id === 'save-authorize' && g === 'authorization_code' && mode === 'shared';
+    let healthCheck = null;
+    if (el.healthCheck.checked) {
+      const statuses = el['healthCheck.expectStatus'].value.split(/[\s,]+/).filter(Boolean);
+      if (statuses.some((t) => !/^\d{3}$/.test(t))) {
+        showErrors(form, topErrors, new ApiError(400, { title: 'The datasource was not saved.', errors: [{ field: 'healthCheck.expectStatus', message: 'must be HTTP statuses such as 200, 204' }] }));
+        return;
+      }
+      healthCheck = {
+        method: el['healthCheck.method'].value,
+        path: el['healthCheck.path'].value.trim(),
+        expectStatus: statuses.map(Number),
+        intervalSeconds: Number(el['healthCheck.intervalSeconds'].value || 0),
+      };
+    }
     const auth = {
       grantType: g,
       accessTokenUrl: el['auth.accessTokenUrl'].value.trim(),
@@ -177,7 +238,16 @@ export async function formPage(app, id) {
       exposeToken: el['auth.exposeToken'].checked,
     };
     if (replacing && secretInput.value !== '') auth.clientSecret = secretInput.value;
-    const body = { name: el.name.value.trim(), url: el.url.value.trim(), auth };
+    const body = {
+      name: el.name.value.trim(), url: el.url.value.trim(), description: el.description.value.trim(),
+      connectionMode: mode, connectionConfig: configRows.value(), healthCheck, auth,
+    };
+    // A change of mode ends what the datasource holds: the shared token,
+    // or every end user's connection.
+    if (existing && (existing.connectionMode || 'shared') !== mode) {
+      const ends = mode === 'shared' ? 'Every end user\'s connection is deleted.' : 'Its shared token is erased.';
+      if (!(await confirmDialog(`Change ${existing.name} to ${mode === 'perUser' ? 'per end user' : 'shared'}? ${ends}`, 'Change'))) return;
+    }
     const buttons = form.querySelectorAll('button[type="submit"]');
     buttons.forEach((b) => { b.disabled = true; });
     try {
@@ -226,29 +296,8 @@ function showSaved(what, a) {
 
 function fid(name) { return 'f-' + name.replace(/\./g, '-'); }
 
-// rows is an editable list of key/value pairs.
-function rows(name, initial, keyHint, valueHint) {
-  const list = h('div', { class: 'rows', id: fid(name) });
-  const add = (k = '', v = '') => {
-    const row = h('div', { class: 'row' },
-      h('input', { class: 'row-key', 'aria-label': 'Name', placeholder: keyHint, value: k }),
-      h('input', { class: 'row-value', 'aria-label': 'Value', placeholder: valueHint, value: v }),
-      h('button', { type: 'button', class: 'small', 'aria-label': 'Remove', text: '✕', onclick: () => row.remove() }));
-    list.append(row);
-  };
-  for (const [k, v] of Object.entries(initial || {})) add(k, v);
-  const node = h('div', {}, list, h('button', { type: 'button', class: 'small', 'data-add': name, text: '+ Add parameter', onclick: () => add() }));
-  return {
-    node,
-    value() {
-      const out = {};
-      for (const r of list.querySelectorAll('.row')) {
-        const k = r.querySelector('.row-key').value.trim();
-        if (k) out[k] = r.querySelector('.row-value').value;
-      }
-      return out;
-    },
-  };
+function rows(name, initial, keyHint, valueHint, addText) {
+  return keyValueRows({ id: fid(name), name, initial, keyHint, valueHint, addText });
 }
 
 function clearErrors(form, top) {

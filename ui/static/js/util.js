@@ -29,6 +29,51 @@ export function badge(status) {
   return h('span', { class: `badge badge-${status || 'unauthorized'}`, 'data-status': status || 'unauthorized', text: STATUS_LABEL[status] || status });
 }
 
+// healthBadge shows the outcome of the last health check: healthy,
+// failing (with what the check saw as its title), or not checked yet.
+export function healthBadge(health) {
+  if (!health) return h('span', { class: 'badge badge-unauthorized', 'data-health': 'unknown', text: 'not checked' });
+  const seen = health.status ? `HTTP ${health.status}` : 'no answer';
+  return h('span', {
+    class: `badge ${health.ok ? 'badge-authorized' : 'badge-error'}`, 'data-health': health.ok ? 'ok' : 'failing',
+    title: `${seen}${health.detail ? ' — ' + health.detail : ''}, ${new Date(health.checkedAt).toLocaleString()}`,
+    text: health.ok ? 'healthy' : 'failing',
+  });
+}
+
+// describeCheck says what a health check does: GET /me → 200, every 6h.
+export function describeCheck(hc) {
+  const statuses = (hc.expectStatus?.length ? hc.expectStatus : [200]).join(' or ');
+  return `${hc.method || 'GET'} ${hc.path} → ${statuses}, every ${duration(hc.intervalSeconds || 21600)}`;
+}
+
+// perUser reports whether a datasource holds one connection per end user.
+export function perUser(d) { return d.connectionMode === 'perUser'; }
+
+// connectionPath is the UI page of one end user's connection.
+export function connectionPath(id, endUserId) {
+  return `/datasources/${encodeURIComponent(id)}/connections/${encodeURIComponent(endUserId)}`;
+}
+
+// validEndUserId follows grantd's rule: 1–256 printable ASCII
+// characters, none of / ? # % or space.
+export function validEndUserId(s) {
+  return /^[\x21-\x7e]{1,256}$/.test(s) && !/[/?#%]/.test(s);
+}
+
+// confirmDialog asks a yes/no question in the page's dialog; ok names
+// the button that says yes.
+export function confirmDialog(text, ok = 'Delete') {
+  const dlg = document.getElementById('confirm');
+  document.getElementById('confirm-text').textContent = text;
+  document.getElementById('confirm-ok').textContent = ok;
+  dlg.returnValue = ''; // Escape keeps the last answer otherwise
+  return new Promise((resolve) => {
+    dlg.addEventListener('close', () => resolve(dlg.returnValue === 'ok'), { once: true });
+    dlg.showModal();
+  });
+}
+
 // isProviderAnswer reports whether an authorization's lastError is the
 // provider's own answer rather than something grantd found on its side.
 // The rule follows how grantd's engine writes them: a provider's answer
@@ -100,4 +145,31 @@ export async function copyText(text, button) {
     button.textContent = 'Copied';
     setTimeout(() => { button.textContent = was; }, 1500);
   }
+}
+
+// rows is an editable list of name/value pairs (custom parameters,
+// connection config); value() returns them as an object, rows without a
+// name left out.
+export function rows({ id, name, initial, keyHint, valueHint, addText = '+ Add parameter' }) {
+  const list = h('div', { class: 'rows', id });
+  const add = (k = '', v = '') => {
+    const row = h('div', { class: 'row' },
+      h('input', { class: 'row-key', 'aria-label': 'Name', placeholder: keyHint, value: k }),
+      h('input', { class: 'row-value', 'aria-label': 'Value', placeholder: valueHint, value: v }),
+      h('button', { type: 'button', class: 'small', 'aria-label': 'Remove', text: '✕', onclick: () => row.remove() }));
+    list.append(row);
+  };
+  for (const [k, v] of Object.entries(initial || {})) add(k, v);
+  const node = h('div', {}, list, h('button', { type: 'button', class: 'small', 'data-add': name, text: addText, onclick: () => add() }));
+  return {
+    node,
+    value() {
+      const out = {};
+      for (const r of list.querySelectorAll('.row')) {
+        const k = r.querySelector('.row-key').value.trim();
+        if (k) out[k] = r.querySelector('.row-value').value;
+      }
+      return out;
+    },
+  };
 }
