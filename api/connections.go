@@ -66,10 +66,14 @@ func endUserParam(c *fiber.Ctx) (string, error) {
 }
 
 func (s *Server) listConnections(c *fiber.Ctx) error {
-	q := datasource.ConnectionQuery{DatasourceID: c.Params("id"), Status: datasource.Status(c.Query("status")), After: c.Query("cursor")}
+	q := datasource.ConnectionQuery{DatasourceID: c.Params("id"), Status: datasource.Status(c.Query("status")),
+		Prefix: c.Query("prefix"), After: c.Query("cursor")}
 	var errs []datasource.FieldError
 	if q.Status != "" && !slicesContains(datasource.Statuses, q.Status) {
 		errs = append(errs, datasource.FieldError{Field: "status", Message: "must be one of authorized, unauthorized, needs_reauthorization, error"})
+	}
+	if len(q.Prefix) > datasource.MaxEndUserIDLen {
+		errs = append(errs, datasource.FieldError{Field: "prefix", Message: "must be at most " + strconv.Itoa(datasource.MaxEndUserIDLen) + " characters"})
 	}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -157,6 +157,32 @@ func TestPerUserOverHTTP(t *testing.T) {
 	if code != 200 || len(page.Connections) != 2 || page.Connections[0].EndUserID != "user-carol" || page.NextCursor != "" {
 		t.Fatalf("second page: %d %s", code, b)
 	}
+	code, b, _ = h.do("GET", "/api/v1/datasources/"+d.ID+"/connections?prefix=user-&cursor=user-alice&limit=1", nil)
+	json.Unmarshal(b, &page)
+	if code != 200 || len(page.Connections) != 1 || page.Connections[0].EndUserID != "user-bob" || page.NextCursor != "user-bob" {
+		t.Fatalf("a search page: %d %s", code, b)
+	}
+	code, b, _ = h.do("GET", "/api/v1/datasources/"+d.ID+"/connections?prefix=user-c", nil)
+	json.Unmarshal(b, &page)
+	if code != 200 || len(page.Connections) != 1 || page.Connections[0].EndUserID != "user-carol" {
+		t.Fatalf("search user-c: %d %s", code, b)
+	}
+	code, b, _ = h.do("GET", "/api/v1/events?datasource="+d.ID+"&endUserId=user-bob", nil)
+	var evs struct {
+		Events []struct {
+			Type      string
+			EndUserID string `json:"endUserId"`
+		}
+	}
+	json.Unmarshal(b, &evs)
+	if code != 200 || len(evs.Events) == 0 {
+		t.Fatalf("bob's events: %d %s", code, b)
+	}
+	for _, e := range evs.Events {
+		if e.EndUserID != "user-bob" {
+			t.Fatalf("bob's events hold %+v", e)
+		}
+	}
 	code, b, _ = h.do("GET", "/api/v1/datasources/"+d.ID+"/connections/user-bob", nil)
 	if c := decode[connView](t, b); code != 200 || c.Authorization.Status != "authorized" || c.EndUser.DisplayName != "BOB" {
 		t.Fatalf("one connection: %d %s", code, b)

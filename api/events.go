@@ -55,7 +55,7 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 	if s.cfg.Events == nil {
 		return c.JSON(fiber.Map{"events": []any{}})
 	}
-	q := datasource.EventQuery{DatasourceID: c.Query("datasource"), Before: c.Query("before")}
+	q := datasource.EventQuery{DatasourceID: c.Query("datasource"), EndUserID: c.Query("endUserId"), Before: c.Query("before")}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 500 {

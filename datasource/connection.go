@@ -125,8 +125,10 @@ type ConnectionQuery struct {
 	DatasourceID string
 	// Status keeps only connections in this status; empty keeps all.
 	Status Status
-	// After is the cursor: only end user ids after it. Empty starts at the
-	// beginning.
+	// Prefix keeps only end user ids that start with it (a search).
+	Prefix string
+	// After is the cursor: only end user ids after it, in byte order.
+	// Empty starts at the beginning.
 	After string
 	// Limit is the page size; default and maximum MaxConnectionPage.
 	Limit int

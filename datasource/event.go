@@ -65,8 +65,16 @@ func NewEventID(t time.Time) string {
 // EventQuery selects events, newest first.
 type EventQuery struct {
 	DatasourceID string // empty: all
+	EndUserID    string // empty: all; else one end user's connection events
 	Before       string // an event id: only older ones (paging)
 	Limit        int    // default and maximum 500
+}
+
+// Matches reports whether e is one of the events q asks for (apart from
+// paging).
+func (q EventQuery) Matches(e *Event) bool {
+	return (q.DatasourceID == "" || e.DatasourceID == q.DatasourceID) &&
+		(q.EndUserID == "" || e.EndUserID == q.EndUserID)
 }
 
 // Delivery is one pending webhook delivery of an event to a URL.

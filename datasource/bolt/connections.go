@@ -86,11 +86,11 @@ func (s *Store) ListConnections(ctx context.Context, q datasource.ConnectionQuer
 			return err
 		}
 		tokens := tx.Bucket(bucketTokens)
-		prefix := []byte(q.DatasourceID + "/")
+		prefix := []byte(q.DatasourceID + "/" + q.Prefix)
 		cur := tx.Bucket(bucketConnections).Cursor()
 		start := prefix
-		if q.After != "" {
-			start = append(append([]byte{}, prefix...), q.After...)
+		if q.After > q.Prefix {
+			start = []byte(q.DatasourceID + "/" + q.After)
 		}
 		for k, v := cur.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
 			key := datasource.ParseKey(string(k))

@@ -139,7 +139,7 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 			if err != nil {
 				return err
 			}
-			if q.DatasourceID != "" && e.DatasourceID != q.DatasourceID {
+			if !q.Matches(e) {
 				continue
 			}
 			out = append(out, e)

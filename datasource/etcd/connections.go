@@ -87,13 +87,14 @@ func (s *Store) ListConnections(ctx context.Context, q datasource.ConnectionQuer
 		return nil, "", err
 	}
 	cp := s.c.key("conn", q.DatasourceID) + "/"
-	from := cp
-	if q.After != "" {
+	from := cp + q.Prefix
+	if q.After != "" && q.After >= q.Prefix {
 		from = cp + q.After + "\x00"
 	}
+	end := clientv3.GetPrefixRangeEnd(cp + q.Prefix)
 	var out []datasource.ConnectionState
 	for {
-		resp, err := s.get(ctx, from, clientv3.WithRange(clientv3.GetPrefixRangeEnd(cp)), clientv3.WithLimit(int64(limit)+1),
+		resp, err := s.get(ctx, from, clientv3.WithRange(end), clientv3.WithLimit(int64(limit)+1),
 			clientv3.WithSort(clientv3.SortByKey, clientv3.SortAscend))
 		if err != nil {
 			return nil, "", err

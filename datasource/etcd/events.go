@@ -106,7 +106,7 @@ func (s *Store) ListEvents(ctx context.Context, q datasource.EventQuery) ([]*dat
 			if err != nil {
 				return nil, err
 			}
-			if q.DatasourceID == "" || e.DatasourceID == q.DatasourceID {
+			if q.Matches(e) {
 				out = append(out, e)
 				if len(out) == limit {
 					break

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -203,6 +204,27 @@ func testConnectionsPaged(t *testing.T, s datasource.Store) {
 	}
 	if got := walk(datasource.ConnectionQuery{DatasourceID: d.ID, Limit: 4, Status: datasource.StatusUnauthorized}); len(got) != len(users)-len(authorized) {
 		t.Fatalf("unauthorized pages: %v", got)
+	}
+	// A prefix search pages too, from the prefix or from a cursor before it.
+	var ones []string
+	for _, u := range users {
+		if strings.HasPrefix(u, "user-1") {
+			ones = append(ones, u)
+		}
+	}
+	for _, after := range []string{"", "user-0", "user-1"} {
+		if got := walk(datasource.ConnectionQuery{DatasourceID: d.ID, Limit: 3, Prefix: "user-1", After: after}); !slices.Equal(got, ones) {
+			t.Fatalf("prefix user-1 after %q: %v, want %v", after, got, ones)
+		}
+	}
+	if got := walk(datasource.ConnectionQuery{DatasourceID: d.ID, Limit: 3, Prefix: "user-1", After: "user-15"}); !slices.Equal(got, ones[6:]) {
+		t.Fatalf("prefix user-1 after user-15: %v", got)
+	}
+	if got := walk(datasource.ConnectionQuery{DatasourceID: d.ID, Limit: 3, Prefix: "user-0", Status: datasource.StatusAuthorized}); !slices.Equal(got, []string{"user-00", "user-03", "user-06", "user-09"}) {
+		t.Fatalf("authorized with prefix user-0: %v", got)
+	}
+	if got := walk(datasource.ConnectionQuery{DatasourceID: d.ID, Limit: 3, Prefix: "zed"}); len(got) != 0 {
+		t.Fatalf("prefix zed: %v", got)
 	}
 	if _, _, err := s.ListConnections(ctx, datasource.ConnectionQuery{DatasourceID: "ds_none"}); !errors.Is(err, datasource.ErrNotFound) {
 		t.Errorf("connections of an unknown datasource: %v", err)

@@ -476,6 +476,9 @@ func testEventLog(t *testing.T, s events) {
 	for i := range 5 {
 		e := &datasource.Event{ID: datasource.NewEventID(t0.Add(time.Duration(i) * time.Second)), Type: datasource.EventStatusChanged,
 			Time: t0.Add(time.Duration(i) * time.Second), DatasourceID: fmt.Sprint("ds_", i%2), Actor: "grantd"}
+		if i >= 3 {
+			e.EndUserID = "alice"
+		}
 		if err := s.AppendEvents(ctx, []*datasource.Event{e}, nil); err != nil {
 			t.Fatal(err)
 		}
@@ -500,6 +503,10 @@ func testEventLog(t *testing.T, s events) {
 	ds1, _ := s.ListEvents(ctx, datasource.EventQuery{DatasourceID: "ds_1"})
 	if len(ds1) != 2 {
 		t.Errorf("ds_1 has %d events, want 2", len(ds1))
+	}
+	alice, _ := s.ListEvents(ctx, datasource.EventQuery{DatasourceID: "ds_1", EndUserID: "alice"})
+	if len(alice) != 1 || alice[0].ID != ids[3] {
+		t.Errorf("alice's ds_1 events: %v", alice)
 	}
 	page, _ := s.ListEvents(ctx, datasource.EventQuery{Before: ids[3], Limit: 2})
 	if len(page) != 2 || page[0].ID != ids[2] || page[1].ID != ids[1] {

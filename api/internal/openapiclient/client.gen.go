@@ -957,6 +957,9 @@ type ListConnectionsParams struct {
 	// Limit page size
 	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 
+	// Prefix only end user ids that start with this (a search); pages with cursor like the whole list
+	Prefix *string `form:"prefix,omitempty" json:"prefix,omitempty"`
+
 	// Cursor the nextCursor of the previous page: only end users after it
 	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
@@ -1058,6 +1061,9 @@ type GetDatasourceTokenParams struct {
 type ListEventsParams struct {
 	// Datasource only this datasource's (an id)
 	Datasource *string `form:"datasource,omitempty" json:"datasource,omitempty"`
+
+	// EndUserId only this end user's connection events
+	EndUserId *string `form:"endUserId,omitempty" json:"endUserId,omitempty"`
 
 	// Before an event id: only older ones (the next page)
 	Before *string `form:"before,omitempty" json:"before,omitempty"`
@@ -2887,6 +2893,18 @@ func NewListConnectionsRequest(server string, id string, params *ListConnections
 
 		}
 
+		if params.Prefix != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "prefix", *params.Prefix, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
 		if params.Cursor != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
@@ -4051,6 +4069,18 @@ func NewListEventsRequest(server string, params *ListEventsParams) (*http.Reques
 		if params.Datasource != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "datasource", *params.Datasource, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.EndUserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "endUserId", *params.EndUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {

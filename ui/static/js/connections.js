@@ -6,15 +6,9 @@ import { h, badge, healthBadge, countdown, ago, copyText, connectionPath, validE
 
 const connectionsPath = (id) => `/api/v1/datasources/${encodeURIComponent(id)}/connections`;
 
-// connectionsCard lists datasource d's connections a page at a time.
-//
-// The API pages by cursor and filters by status; it has no search. The
-// search is a prefix of the end user id, and it uses what the cursor is:
-// the list starts after the cursor in end user id order, and the ids with
-// a prefix follow the prefix itself. So a search asks for the end user id
-// that is the prefix (GET …/connections/{id}) and for the page after it,
-// keeps the ids that start with the prefix, and stops at the first that
-// does not. A search finds end users by id only (not by name or email).
+// connectionsCard lists datasource d's connections a page at a time. The
+// search is a prefix of the end user id (the API's ?prefix=); it finds
+// end users by id only (not by name or email).
 //
 // The search, status and page size are kept in the address bar, so that
 // going back from a connection's page finds the list as it was.
@@ -35,8 +29,8 @@ export function connectionsCard(d) {
   const reloadBtn = h('button', { type: 'button', class: 'small', id: 'conn-reload', text: 'Reload' });
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of connections', hidden: true }, prev, pageInfo, next);
 
-  // starts[i] is where page i begins: '' is the start (or, searching,
-  // the prefix itself); page is the one shown.
+  // starts[i] is the cursor page i begins after ('' is the start); page
+  // is the one shown.
   let starts = [''];
   let page = 0;
   let seq = 0; // the latest load; older answers are dropped
@@ -44,42 +38,16 @@ export function connectionsCard(d) {
 
   const size = () => Math.min(500, Math.max(1, Math.floor(Number(limit.value) || 25)));
   const list = async (q) => api('GET', `${connectionsPath(d.id)}?${q}`);
-  async function one(endUserId) {
-    try {
-      return await api('GET', `${connectionsPath(d.id)}/${encodeURIComponent(endUserId)}`);
-    } catch (err) {
-      if (err instanceof ApiError && err.status === 404) return null;
-      throw err;
-    }
-  }
 
   // fetchPage returns page's connections and the cursor of the next page
   // ('' after the last).
   async function fetchPage(prefix, st, n) {
-    const query = (cursor, count) => {
-      const q = new URLSearchParams({ limit: String(count) });
-      if (st) q.set('status', st);
-      if (cursor) q.set('cursor', cursor);
-      return q;
-    };
-    if (!prefix) {
-      const r = await list(query(starts[page], n));
-      return { items: r.connections, next: r.nextCursor };
-    }
-    const items = [];
-    if (page === 0) {
-      const exact = await one(prefix);
-      if (exact && (!st || exact.authorization.status === st)) items.push(exact);
-    }
-    const after = page === 0 ? prefix : starts[page];
-    const want = n - items.length;
-    if (want === 0) return { items, next: after };
-    // One more than fits tells whether another page has matches.
-    const r = await list(query(after, Math.min(want + 1, 500)));
-    const matching = r.connections.filter((c) => c.endUserId.startsWith(prefix));
-    items.push(...matching.slice(0, want));
-    const beyond = matching.length > want || (matching.length === r.connections.length && r.nextCursor);
-    return { items, next: beyond && items.length ? items[items.length - 1].endUserId : '' };
+    const q = new URLSearchParams({ limit: String(n) });
+    if (st) q.set('status', st);
+    if (prefix) q.set('prefix', prefix);
+    if (starts[page]) q.set('cursor', starts[page]);
+    const r = await list(q);
+    return { items: r.connections, next: r.nextCursor };
   }
 
   // The card is aria-busy from a change of the search until the list

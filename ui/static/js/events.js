@@ -20,20 +20,9 @@ export function eventItem(e, { linkEndUser = true } = {}) {
 }
 
 // endUserEvents returns up to want of datasource id's events about one
-// end user, newest first. The event log filters by datasource only, so
-// this reads the datasource's log a page at a time and keeps that end
-// user's, for at most pages pages; older events of a busy datasource can
-// be beyond that.
-export async function endUserEvents(id, endUserId, want = 50, pages = 4) {
-  const out = [];
-  let before = '';
-  for (let i = 0; i < pages && out.length < want; i++) {
-    const q = new URLSearchParams({ datasource: id, limit: '500' });
-    if (before) q.set('before', before);
-    const { events } = await api('GET', `/api/v1/events?${q}`);
-    out.push(...events.filter((e) => e.endUserId === endUserId));
-    if (events.length < 500) break;
-    before = events[events.length - 1].id;
-  }
-  return out.slice(0, want);
+// end user, newest first.
+export async function endUserEvents(id, endUserId, want = 50) {
+  const q = new URLSearchParams({ datasource: id, endUserId, limit: String(want) });
+  const { events } = await api('GET', `/api/v1/events?${q}`);
+  return events;
 }
