@@ -274,6 +274,12 @@ func (s *Server) openConnect(c *fiber.Ctx) error {
 	}
 	u, err := s.cfg.Engine.OpenConnectSession(c.UserContext(), c.Params("token"), binding)
 	if err != nil {
+		if errors.Is(err, grants.ErrInvalidState) && wantsHTML(c) {
+			// An end user, not an admin: plain words, no link into grantd.
+			p := probInvalidState.with("This link to connect your account has already been used or has expired. Go back to the app and start connecting again.")
+			p.Title, p.endUser = "This link no longer works", true
+			return p
+		}
 		return err
 	}
 	s.setBindingCookie(c, binding)

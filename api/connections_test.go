@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -99,6 +100,18 @@ func TestPerUserOverHTTP(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != 400 {
 			t.Fatalf("a used connect link: %d", resp.StatusCode)
+		}
+		// An end user's browser is told in plain words, with no way into grantd.
+		req, _ := http.NewRequest("GET", cs.ConnectURL, nil)
+		req.Header.Set("Accept", "text/html,application/xhtml+xml")
+		resp, err = browser().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 400 || !strings.Contains(string(page), "already been used or has expired") || strings.Contains(string(page), `href="/"`) {
+			t.Fatalf("a used connect link in a browser: %d %s", resp.StatusCode, page)
 		}
 	}
 

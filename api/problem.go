@@ -31,6 +31,8 @@ type Problem struct {
 	// on a 424 from a per-user datasource: the app shows it as "Connect
 	// your account".
 	ConnectURL string `json:"connectUrl,omitempty"`
+
+	endUser bool // shown to an end user of an app: no link into grantd
 }
 
 // Error makes a Problem usable as a Fiber handler error.
@@ -162,7 +164,10 @@ func sendProblem(c *fiber.Ctx, p *Problem) error {
 	if wantsHTML(c) {
 		c.Set(fiber.HeaderContentType, fiber.MIMETextHTMLCharsetUTF8)
 		var b strings.Builder
-		problemPage.Execute(&b, &q)
+		problemPage.Execute(&b, struct {
+			*Problem
+			Back bool
+		}{&q, !q.endUser})
 		return c.SendString(b.String())
 	}
 	b, err := json.Marshal(&q)
@@ -187,4 +192,4 @@ var problemPage = template.Must(template.New("problem").Parse(`<!doctype html>
 h1{font-size:1.4rem}code{background:#f3f4f6;padding:.1rem .3rem;border-radius:4px}a{color:#0b5cad}</style></head>
 <body><h1>{{.Title}}</h1><p id="detail">{{.Detail}}</p>
 <p>Status {{.Status}}{{if .RequestID}} · request <code>{{.RequestID}}</code>{{end}}</p>
-<p><a href="/">Back to grantd</a></p></body></html>`))
+{{if .Back}}<p><a href="/">Back to grantd</a></p>{{end}}</body></html>`))
