@@ -46,8 +46,9 @@ type Keys struct {
 
 	byID atomic.Pointer[map[string]*datasource.APIKey] // replaced whole on change
 
-	mu   sync.Mutex           // guards used
+	mu   sync.Mutex           // guards used and seen
 	used map[string]time.Time // last use not yet written, by key id
+	seen map[string]time.Time // last use seen by this process, by key id
 }
 
 // NewKeys loads the keys of store. now is the clock (time.Now when nil).
@@ -58,7 +59,7 @@ func NewKeys(ctx context.Context, store KeyStore, now func() time.Time, log *slo
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Keys{store: store, now: now, log: log, used: map[string]time.Time{}}
+	k := &Keys{store: store, now: now, log: log, used: map[string]time.Time{}, seen: map[string]time.Time{}}
 	return k, k.Reload(ctx)
 }
 
@@ -92,8 +93,9 @@ func (k *Keys) Check(presented string) (*datasource.APIKey, bool) {
 	if subtle.ConstantTimeCompare(sum[:], key.Hash[:]) != 1 {
 		return nil, false
 	}
+	now := k.now()
 	k.mu.Lock()
-	k.used[id] = k.now()
+	k.used[id], k.seen[id] = now, now
 	k.mu.Unlock()
 	return key, true
 }
@@ -159,7 +161,7 @@ func (k *Keys) List() []*datasource.APIKey {
 	k.mu.Lock()
 	for _, key := range m {
 		c := *key
-		if t, ok := k.used[c.ID]; ok && t.After(c.LastUsedAt) {
+		if t, ok := k.seen[c.ID]; ok && t.After(c.LastUsedAt) {
 			c.LastUsedAt = t
 		}
 		out = append(out, &c)

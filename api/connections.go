@@ -245,7 +245,13 @@ func (s *Server) createConnectSession(c *fiber.Ctx) error {
 		return p
 	}
 	d, err := s.cfg.Engine.DatasourceByNameOrID(ctx, req.Datasource)
+	if k := apiKeyOf(c); k != nil && len(k.Datasources) > 0 && errors.Is(err, datasource.ErrNotFound) {
+		return forbidden(k, "datasource "+req.Datasource, "", req.Datasource) // as for a datasource it does not cover
+	}
 	if err != nil {
+		return err
+	}
+	if err := covers(c, d); err != nil {
 		return err
 	}
 	cs, err := s.cfg.Engine.CreateConnectSession(ctx, grants.ConnectRequest{DatasourceID: d.ID, EndUserID: req.EndUserID,

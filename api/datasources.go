@@ -154,6 +154,9 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 	if len(decodeErrs) > 0 {
 		return invalid(d, decodeErrs)
 	}
+	if err := coversName(c, d.Name); err != nil {
+		return err
+	}
 	d, a, err := s.cfg.Engine.Create(c.UserContext(), d)
 	if err != nil {
 		return err
@@ -170,7 +173,11 @@ func (s *Server) listDatasources(c *fiber.Ctx) error {
 		return err
 	}
 	out := make([]DatasourceView, 0, len(list))
+	k := apiKeyOf(c)
 	for _, l := range list {
+		if k != nil && !k.Covers(l.Datasource) {
+			continue
+		}
 		v := newView(l.Datasource, l.Authorization, l.Health)
 		if l.Connections != nil {
 			v.Connections = &l.Connections
@@ -209,6 +216,9 @@ func (s *Server) putDatasource(c *fiber.Ctx) error {
 	}
 	if len(decodeErrs) > 0 {
 		return invalid(d, decodeErrs)
+	}
+	if err := covers(c, d); err != nil {
+		return err // a limited key cannot rename a datasource out of its reach
 	}
 	d, a, changed, err := s.cfg.Engine.Update(c.UserContext(), grants.Change{Datasource: d, Keep: keep})
 	if err != nil {

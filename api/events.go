@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"strconv"
 
 	"github.com/gofiber/fiber/v2"
@@ -65,12 +66,60 @@ func (s *Server) listEvents(c *fiber.Ctx) error {
 		}
 		q.Limit = n
 	}
-	events, err := s.cfg.Events.ListEvents(c.UserContext(), q)
+	k := apiKeyOf(c)
+	if k == nil || len(k.Datasources) == 0 {
+		events, err := s.cfg.Events.ListEvents(c.UserContext(), q)
+		if err != nil {
+			return err
+		}
+		if events == nil {
+			events = []*datasource.Event{}
+		}
+		return c.JSON(fiber.Map{"events": events})
+	}
+	if q.DatasourceID != "" {
+		d, err := s.cfg.Engine.Datasource(c.UserContext(), q.DatasourceID)
+		if err != nil && !errors.Is(err, datasource.ErrNotFound) {
+			return err
+		}
+		if d == nil || !k.Covers(d) {
+			return forbidden(k, "datasource "+q.DatasourceID, "", q.DatasourceID)
+		}
+	}
+	events, err := s.coveredEvents(c.UserContext(), k, q)
 	if err != nil {
 		return err
 	}
-	if events == nil {
-		events = []*datasource.Event{}
-	}
 	return c.JSON(fiber.Map{"events": events})
+}
+
+// coveredEvents is a page of the events a limited API key may see: those
+// about the datasources it covers (by the id and name the event recorded),
+// read page after page until q.Limit are found or the log ends.
+func (s *Server) coveredEvents(ctx context.Context, k *datasource.APIKey, q datasource.EventQuery) ([]*datasource.Event, error) {
+	want := q.Limit
+	if want <= 0 || want > 500 {
+		want = 500
+	}
+	q.Limit = 500
+	out := []*datasource.Event{}
+	for range 20 { // at most 10,000 events read for one page
+		page, err := s.cfg.Events.ListEvents(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			if e.DatasourceID != "" && k.Covers(&datasource.Datasource{ID: e.DatasourceID, Name: e.DatasourceName}) {
+				out = append(out, e)
+				if len(out) == want {
+					return out, nil
+				}
+			}
+		}
+		if len(page) < q.Limit {
+			break
+		}
+		q.Before = page[len(page)-1].ID
+	}
+	return out, nil
 }

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource"
@@ -45,6 +46,7 @@ type harness struct {
 	engine       *grants.Engine
 	server       *api.Server
 	apiConfig    api.Config // what server was built with
+	keys         *access.Keys
 	hub          *webhook.Dispatcher
 	logs         testlog.Buffer
 	// secrets are values that must never appear in logs or responses.
@@ -109,7 +111,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	hub.Start()
 	h.hub = hub
+	h.keys, err = access.NewKeys(ctx, h.store, h.clock.Now, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	h.apiConfig = api.Config{
+		Keys:   h.keys,
 		Events: h.store, Publish: hub.Publish, Meta: h.store,
 		Engine: h.engine, PublicURL: public,
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),

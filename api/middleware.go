@@ -80,7 +80,7 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 	if !s.log.Enabled(c.UserContext(), level) {
 		return err
 	}
-	s.log.LogAttrs(c.UserContext(), level, "http request",
+	attrs := []slog.Attr{
 		slog.String("requestId", requestID(c)),
 		slog.String("method", c.Method()),
 		slog.String("path", safePath(c)),
@@ -88,7 +88,11 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 		slog.Int("status", status),
 		slog.Duration("took", time.Since(start)),
 		slog.String("remote", c.IP()),
-	)
+	}
+	if by, _ := c.Locals(localActor).(string); by != "" {
+		attrs = append(attrs, slog.String("by", by)) // who: a key's id and name, a token's or session's fingerprint
+	}
+	s.log.LogAttrs(c.UserContext(), level, "http request", attrs...)
 	return err
 }
 

@@ -31,6 +31,9 @@ type Problem struct {
 	// on a 424 from a per-user datasource: the app shows it as "Connect
 	// your account".
 	ConnectURL string `json:"connectUrl,omitempty"`
+	// Permission and Datasource name what an API key lacks, on a 403.
+	Permission string `json:"permission,omitempty"`
+	Datasource string `json:"datasource,omitempty"`
 
 	endUser bool // shown to an end user of an app: no link into grantd
 }
@@ -51,6 +54,7 @@ var (
 	probNotInteractive = &Problem{Type: problemBase + "not-interactive", Title: "Grant needs no authorization", Status: 400}
 	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
 	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
+	probForbidden      = &Problem{Type: problemBase + "forbidden", Title: "Forbidden", Status: 403}
 	probCSRF           = &Problem{Type: problemBase + "csrf", Title: "Missing CSRF header", Status: 403}
 	probNavigation     = &Problem{Type: problemBase + "navigation-refused", Title: "Navigation refused", Status: 403}
 	probNotFound       = &Problem{Type: problemBase + "not-found", Title: "Not found", Status: 404}

@@ -35,6 +35,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/outbound"
 )
@@ -48,6 +49,9 @@ type Config struct {
 	PublicURL *url.URL
 	// AdminTokenHash is the SHA-256 of the admin token.
 	AdminTokenHash [sha256.Size]byte
+	// Keys checks and manages API keys; nil accepts none (and the
+	// /api/v1/api-keys routes answer 404).
+	Keys *access.Keys
 	// SessionKey signs UI session cookies (32 random bytes, kept secret).
 	SessionKey []byte
 	// Dialer guards the proxy's outgoing connections.
@@ -200,7 +204,7 @@ func (s *Server) routes() {
 		if s.cfg.MetricsPublic {
 			app.Get("/metrics", s.cfg.Metrics.handler())
 		} else {
-			app.Get("/metrics", s.authenticate, s.cfg.Metrics.handler())
+			app.Get("/metrics", s.authenticate, s.need(datasource.PermRead), s.cfg.Metrics.handler())
 		}
 	}
 
@@ -215,31 +219,38 @@ func (s *Server) routes() {
 	v1.Post("/session", s.createSession)
 
 	auth := v1.Group("", s.authenticate)
+	read, write := s.need(datasource.PermRead), s.need(datasource.PermWrite)
+	connect, admin := s.need(datasource.PermConnect), s.need(datasource.PermAdmin)
+	// Any credential may read and end its own session.
 	auth.Get("/session", s.getSession)
 	auth.Delete("/session", s.deleteSession)
-	auth.Get("/config", s.getConfig)
-	auth.Get("/events", s.listEvents)
-	auth.Post("/datasources", s.createDatasource)
-	auth.Get("/datasources", s.listDatasources)
-	auth.Get("/datasources/:id", s.getDatasource)
-	auth.Put("/datasources/:id", s.putDatasource)
-	auth.Delete("/datasources/:id", s.deleteDatasource)
-	auth.Post("/datasources/:id/authorize", s.authorize)
-	auth.Post("/datasources/:id/authorize/start", s.mintStart)
-	auth.Get("/datasources/:id/authorize/start", oneTimeGet, s.authorizeStart)
-	auth.Get("/datasources/:id/status", s.status)
-	auth.Post("/datasources/:id/refresh", s.refresh)
-	auth.Post("/datasources/:id/revoke", s.revoke)
-	auth.Post("/datasources/:id/token", s.actsAsDatasource, s.token)
-	auth.Get("/datasources/:id/connections", s.listConnections)
-	auth.Get("/datasources/:id/connections/:endUserId", s.getConnection)
-	auth.Delete("/datasources/:id/connections/:endUserId", s.deleteConnection)
-	auth.Post("/datasources/:id/connections/:endUserId/refresh", s.refreshConnection)
-	auth.Post("/datasources/:id/connections/:endUserId/revoke", s.revokeConnection)
-	auth.Post("/datasources/:id/connections/:endUserId/check", s.checkConnection)
-	auth.Post("/connect/sessions", s.createConnectSession)
-	auth.All("/datasources/:id/proxy", s.actsAsDatasource, s.proxy.handle)
-	auth.All("/datasources/:id/proxy/*", s.actsAsDatasource, s.proxy.handle)
+	auth.Get("/config", read, s.getConfig)
+	auth.Get("/events", read, s.listEvents)
+	auth.Post("/datasources", write, s.createDatasource)
+	auth.Get("/datasources", read, s.listDatasources)
+	auth.Get("/datasources/:id", read, s.getDatasource)
+	auth.Put("/datasources/:id", write, s.putDatasource)
+	auth.Delete("/datasources/:id", write, s.deleteDatasource)
+	auth.Post("/datasources/:id/authorize", write, s.authorize)
+	auth.Post("/datasources/:id/authorize/start", write, s.mintStart)
+	auth.Get("/datasources/:id/authorize/start", oneTimeGet, write, s.authorizeStart)
+	auth.Get("/datasources/:id/status", read, s.status)
+	auth.Post("/datasources/:id/refresh", write, s.refresh)
+	auth.Post("/datasources/:id/revoke", write, s.revoke)
+	auth.Post("/datasources/:id/token", s.need(datasource.PermToken), s.actsAsDatasource, s.token)
+	auth.Get("/datasources/:id/connections", connect, s.listConnections)
+	auth.Get("/datasources/:id/connections/:endUserId", connect, s.getConnection)
+	auth.Delete("/datasources/:id/connections/:endUserId", connect, s.deleteConnection)
+	auth.Post("/datasources/:id/connections/:endUserId/refresh", connect, s.refreshConnection)
+	auth.Post("/datasources/:id/connections/:endUserId/revoke", connect, s.revokeConnection)
+	auth.Post("/datasources/:id/connections/:endUserId/check", connect, s.checkConnection)
+	auth.Post("/connect/sessions", connect, s.createConnectSession)
+	auth.Post("/api-keys", admin, s.createAPIKey)
+	auth.Get("/api-keys", admin, s.listAPIKeys)
+	auth.Delete("/api-keys/:keyId", admin, s.deleteAPIKey)
+	proxy := s.need(datasource.PermProxy)
+	auth.All("/datasources/:id/proxy", proxy, s.actsAsDatasource, s.proxy.handle)
+	auth.All("/datasources/:id/proxy/*", proxy, s.actsAsDatasource, s.proxy.handle)
 	v1.All("/*", s.noRoute)
 
 	if s.cfg.UI != nil {

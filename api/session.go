@@ -13,12 +13,15 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/access"
+	"github.com/grantd/grantd/datasource"
 )
 
 const (
 	sessionCookie = "grantd_session"
 	csrfHeader    = "X-Grantd-CSRF"
-	localAuth     = "grantd.auth"  // "token" or "session"
+	localAuth     = "grantd.auth"  // "token", "key" or "session"
 	localActor    = "grantd.actor" // who, for the audit trail
 )
 
@@ -34,14 +37,27 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 			return tooManyAttempts(c, wait)
 		}
 		scheme, tok, ok := strings.Cut(h, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") && s.adminToken(strings.TrimSpace(tok)) {
+		tok = strings.TrimSpace(tok)
+		bearer := ok && strings.EqualFold(scheme, "Bearer")
+		if bearer && access.IsKey(tok) {
+			if k, ok := s.checkKey(tok); ok {
+				s.failures.giveBack(addr)
+				c.Locals(localAuth, "key")
+				c.Locals(localKey, k)
+				c.Locals(localActor, access.Actor(k))
+				return c.Next()
+			}
+			s.log.Warn("unknown or revoked API key", "requestId", requestID(c), "remote", c.IP())
+			return probUnauthorized.with("the API key is unknown or revoked")
+		}
+		if bearer && s.adminToken(tok) {
 			s.failures.giveBack(addr)
 			c.Locals(localAuth, "token")
 			c.Locals(localActor, "token:"+hex.EncodeToString(s.cfg.AdminTokenHash[:4]))
 			return c.Next()
 		}
 		s.log.Warn("wrong admin token", "requestId", requestID(c), "remote", c.IP())
-		return probUnauthorized.with("the Authorization header does not carry the admin token")
+		return probUnauthorized.with("the Authorization header carries neither the admin token nor an API key")
 	}
 	if v := c.Cookies(sessionCookie); v != "" && s.validSession(c.UserContext(), v) {
 		switch c.Method() {
@@ -57,6 +73,14 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	return probUnauthorized.with("send the admin token as 'Authorization: Bearer <token>' or sign in to the UI")
+}
+
+// checkKey checks an API key, if this server takes any.
+func (s *Server) checkKey(tok string) (*datasource.APIKey, bool) {
+	if s.cfg.Keys == nil {
+		return nil, false
+	}
+	return s.cfg.Keys.Check(tok)
 }
 
 // actsAsDatasource guards the routes that act with a datasource's

@@ -20,6 +20,8 @@ const (
 	EventRevoked           = "tokens.revoked"
 	EventTokenExposed      = "token.handed_out"
 	EventStatusChanged     = "status.changed"
+	EventAPIKeyCreated     = "api_key.created"
+	EventAPIKeyRevoked     = "api_key.revoked"
 
 	// Per-user datasources: the same happenings for one end user's
 	// connection, with EndUserID set.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	_ "net/http/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/grantd/grantd/access"
@@ -53,6 +54,20 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	sessionKey, err := access.SessionKey(ctx, st.store, st.keys)
 	if err != nil {
 		return err
+	}
+
+	var keys *access.Keys
+	stopKeys := func() {}
+	if ks, ok := st.store.(datasource.APIKeys); ok {
+		if keys, err = access.NewKeys(ctx, ks, nil, log); err != nil {
+			return fmt.Errorf("loading API keys: %w", err)
+		}
+		kctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		watch, _ := st.store.(datasource.APIKeyWatcher)
+		go func() { keys.Run(kctx, watch); close(done) }()
+		stopKeys = sync.OnceFunc(func() { cancel(); <-done }) // writes the last uses; before the store closes
+		defer stopKeys()
 	}
 
 	public := c.publicURL()
@@ -105,6 +120,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Engine:               engine,
 		PublicURL:            public,
 		AdminTokenHash:       adminHash,
+		Keys:                 keys,
 		SessionKey:           sessionKey,
 		Dialer:               dialer,
 		UI:                   ui.Files(),
@@ -155,6 +171,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	engine.Close()
 	hooks.Close()
+	stopKeys()
 	if err := st.Close(); err != nil {
 		return err
 	}
