@@ -294,15 +294,15 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 // On failure, next is the client authentication to remember for the next
 // attempt (see withAuth).
 func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (_ datasource.Authorization, next datasource.ClientAuth, _ error) {
-	hc, err := e.httpClient(d)
-	if err != nil {
-		return datasource.Authorization{}, "", err
-	}
 	resolved, err := e.withSecret(ctx, d)
 	if err != nil {
 		return datasource.Authorization{}, "", &TokenError{Kind: Transient, Reason: err.Error(), err: err}
 	}
-	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI}
+	hc, err := e.httpClient(resolved)
+	if err != nil {
+		return datasource.Authorization{}, "", err
+	}
+	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI, Now: e.clock.Now}
 	prev, err := e.record(ctx, d.ID)
 	if err != nil {
 		return datasource.Authorization{}, "", err

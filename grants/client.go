@@ -31,7 +31,11 @@ func (e *Engine) Client(ctx context.Context, id string) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := outbound.NewTransport(outbound.TransportOptions{Dialer: e.opts.Dialer, CACert: t.Datasource().Auth.TLSCACert})
+	cert, err := t.UpstreamCertificate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base, err := outbound.NewTransport(outbound.TransportOptions{Dialer: e.opts.Dialer, CACert: t.Datasource().Auth.TLSCACert, ClientCertificate: cert})
 	if err != nil {
 		return nil, err
 	}

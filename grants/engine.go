@@ -103,6 +103,7 @@ type Engine struct {
 	clock  Clock
 	log    *slog.Logger
 	http   outbound.Cache[string, *http.Client] // token-endpoint clients by CA bundle
+	mtls   tlsClients                           // token-endpoint clients with a client certificate, by datasource
 	disc   discovery
 	sched  *refresher
 	ctx    context.Context // cancelled by Close; bounds background work
@@ -253,7 +254,12 @@ func (e *Engine) record(ctx context.Context, id string) (*datasource.TokenRecord
 	return rec, err
 }
 
+// httpClient returns the token-endpoint client of d (with its secrets
+// resolved: a certificate's key may be a reference).
 func (e *Engine) httpClient(d *datasource.Datasource) (*http.Client, error) {
+	if hc, ok, err := e.certClient(d); ok {
+		return hc, err
+	}
 	return e.http.Get(d.Auth.TLSCACert)
 }
 

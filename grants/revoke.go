@@ -54,11 +54,11 @@ func (e *Engine) Revoke(ctx context.Context, id string) (*RevokeResult, error) {
 }
 
 func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource, rec *datasource.TokenRecord) (bool, string) {
-	hc, err := e.httpClient(d)
+	d, err := e.withSecret(ctx, d)
 	if err != nil {
 		return false, err.Error()
 	}
-	d, err = e.withSecret(ctx, d)
+	hc, err := e.httpClient(d)
 	if err != nil {
 		return false, err.Error()
 	}
