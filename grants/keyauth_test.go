@@ -1,11 +1,15 @@
 package grants_test
 
 import (
+	"bytes"
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +56,117 @@ func lastEvent(t *testing.T, p *grantstest.Provider, grantType string) grantstes
 	}
 	t.Fatalf("no %s token request among %+v", grantType, evs)
 	return grantstest.TokenEvent{}
+}
+
+// TestJWTBearerServiceAccount: a Google service-account key file pasted
+// as it is makes a working jwt_bearer datasource; the assertion carries
+// the claims RFC 7523 asks for, a kid, a unique jti and a short life; the
+// key is nowhere in the logs or the database.
+func TestJWTBearerServiceAccount(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{JWT: true})
+	key := grantstest.NewKeyPair(t, grantstest.KeyOptions{})
+	const email = "sheets-reader@grantd-test.iam.gserviceaccount.com"
+	p.AddAssertionKey(email, email, "key-1", key.Signer.Public(), []string{"https://www.googleapis.com/auth/spreadsheets.readonly"})
+	f := newRealTimeFixture(t)
+	sa := key.ServiceAccountJSON(email, "key-1", p.TokenURL())
+	d := f.create(&datasource.Datasource{Name: "Sheets", URL: p.URL + "/api", Auth: datasource.OAuth2{
+		GrantType: datasource.JWTBearer, ServiceAccountJSON: datasource.NewSecret(sa),
+		Scope: "https://www.googleapis.com/auth/spreadsheets.readonly"}})
+	if d.Auth.ClientID != email || d.Auth.AccessTokenURL != p.TokenURL() || d.Auth.KeyID != "key-1" {
+		t.Fatalf("the key file did not fill the fields: %+v", d.Auth)
+	}
+	if a := f.status(d.ID); a.Status != datasource.StatusAuthorized {
+		t.Fatalf("status %+v", a)
+	}
+	code, ans := f.callAPI(d.ID, "/values")
+	if code != 200 || ans.Subject != email {
+		t.Fatalf("API: %d %+v", code, ans)
+	}
+	ev := lastEvent(t, p, "urn:ietf:params:oauth:grant-type:jwt-bearer")
+	if ev.AuthMethod != "none" || ev.Form["scope"] != "https://www.googleapis.com/auth/spreadsheets.readonly" {
+		t.Errorf("token request %+v", ev)
+	}
+	h, c := jwtParts(t, ev.Assertion)
+	if h["alg"] != "RS256" || h["kid"] != "key-1" || h["typ"] != "JWT" {
+		t.Errorf("header %v", h)
+	}
+	if c["iss"] != email || c["sub"] != email || c["aud"] != p.TokenURL() || c["scope"] != "https://www.googleapis.com/auth/spreadsheets.readonly" {
+		t.Errorf("claims %v", c)
+	}
+	iat, exp := c["iat"].(float64), c["exp"].(float64)
+	if exp-iat <= 0 || exp-iat > 3600 || c["jti"] == "" {
+		t.Errorf("lifetime %v s, jti %v", exp-iat, c["jti"])
+	}
+	// A second token request signs a new assertion.
+	if a, _ := f.engine.Refresh(ctx, d.ID); a.Status != datasource.StatusAuthorized {
+		t.Fatalf("refresh: %+v", a)
+	}
+	_, c2 := jwtParts(t, lastEvent(t, p, "urn:ietf:params:oauth:grant-type:jwt-bearer").Assertion)
+	if c2["jti"] == c["jti"] {
+		t.Error("jti reused")
+	}
+
+	f.assertNoSecrets(key.KeyPEM, strings.Split(key.KeyPEM, "\n")[1], sa)
+	f.store.Close()
+	db, _ := os.ReadFile(filepath.Join(f.dir, "grantd.db"))
+	for _, s := range []string{strings.Split(key.KeyPEM, "\n")[1], "private_key_id", "key-1\\n"} {
+		if bytes.Contains(db, []byte(s)) {
+			t.Errorf("%q in the database", s)
+		}
+	}
+	f.restart(fixtureOptions{})
+}
+
+// TestJWTBearerSubject: the configured subject, and for an end user of a
+// per-user datasource their connectionConfig.subject or id, is the
+// assertion's sub (Google domain-wide delegation).
+func TestJWTBearerSubject(t *testing.T) {
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{JWT: true})
+	key := grantstest.NewKeyPair(t, grantstest.KeyOptions{Type: "ec"})
+	const iss = "delegate@corp.example"
+	for _, sub := range []string{"alice@corp.example", "bob@corp.example", "carol"} {
+		p.AddAssertionKey(iss, sub, "", key.Signer.Public(), []string{"directory.read"})
+	}
+	f := newRealTimeFixture(t)
+	d := f.create(&datasource.Datasource{Name: "Directory", URL: p.URL + "/api", Auth: datasource.OAuth2{
+		GrantType: datasource.JWTBearer, AccessTokenURL: p.TokenURL(), ClientID: iss, Subject: "alice@corp.example",
+		PrivateKey: datasource.NewSecret(key.KeyPEM), Scope: "directory.read"}})
+	if code, ans := f.callAPI(d.ID, "/"); code != 200 || ans.Subject != "alice@corp.example" {
+		t.Fatalf("configured subject: %d %+v", code, ans)
+	}
+	if h, _ := jwtParts(t, lastEvent(t, p, "urn:ietf:params:oauth:grant-type:jwt-bearer").Assertion); h["alg"] != "ES256" {
+		t.Errorf("an EC key signs %v", h["alg"])
+	}
+
+	// The engine's per-user path fills EndUserID and ConnectionConfig;
+	// the grant reads them.
+	g, err := grants.Lookup(datasource.JWTBearer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		endUser string
+		config  map[string]string
+		want    string
+	}{{"bob-42", map[string]string{"subject": "bob@corp.example"}, "bob@corp.example"}, {"carol", nil, "carol"}} {
+		call := &grants.Call{Datasource: d, HTTPClient: http.DefaultClient, Style: "none", EndUserID: tc.endUser, ConnectionConfig: tc.config}
+		tok, err := g.Token(ctx, call)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.endUser, err)
+		}
+		req, _ := http.NewRequest("GET", p.URL+"/api/", nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ans grantstest.APIAnswer
+		json.NewDecoder(resp.Body).Decode(&ans)
+		resp.Body.Close()
+		if ans.Subject != tc.want {
+			t.Errorf("end user %s: the token is for %q, want %q", tc.endUser, ans.Subject, tc.want)
+		}
+	}
 }
 
 // TestPrivateKeyJWT: client credentials, authorization code and refresh
