@@ -279,7 +279,7 @@ func (e *Engine) reconcile(ctx context.Context, id string) (datasource.Authoriza
 	}
 	a := sc.Authorization()
 	e.setStatus(id, d.Name, a.Status, a.LastError, false)
-	if !interactive(d.Auth.GrantType) && !sc.HasToken {
+	if !interactive(d.Auth.GrantType) && !onDemandGrant(d.Auth.GrantType) && !sc.HasToken {
 		// Errors land in the record; the status reports them.
 		e.obtain(ctx, id, wantFirst, 0)
 	} else {

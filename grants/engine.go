@@ -104,6 +104,7 @@ type Engine struct {
 	log    *slog.Logger
 	http   outbound.Cache[string, *http.Client] // token-endpoint clients by CA bundle
 	mtls   tlsClients                           // token-endpoint clients with a client certificate, by datasource
+	exch   exchanges                            // token_exchange tokens, in memory only
 	disc   discovery
 	sched  *refresher
 	ctx    context.Context // cancelled by Close; bounds background work

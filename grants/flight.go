@@ -124,6 +124,7 @@ func (e *Engine) entry(id string) *entry {
 }
 
 func (e *Engine) forgetEntry(id string) {
+	e.exch.forget(id)
 	if v, ok := e.entries.LoadAndDelete(id); ok {
 		en := v.(*entry)
 		en.mu.Lock()
@@ -256,6 +257,9 @@ func (e *Engine) setRecordLocked(en *entry, rec *datasource.TokenRecord) {
 // datasource has no grant a request could use, or it is backing off.
 // Background and forced requests go through. en.mu is held.
 func (e *Engine) blocked(en *entry, w want, now time.Time) error {
+	if onDemandGrant(en.ds.Auth.GrantType) {
+		return ErrSubjectTokenRequired // tokens come per caller: Target
+	}
 	if w == wantForced || w == wantDue {
 		return nil
 	}

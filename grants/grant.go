@@ -40,6 +40,16 @@ type Interactive interface {
 	Exchange(ctx context.Context, c *Call, code string, verifier datasource.Secret) (*oauth2.Token, error)
 }
 
+// OnDemand is a Grant whose tokens are made for each caller from what the
+// caller brings (token exchange: the caller's own token), kept in memory
+// and never stored. The engine's stored-token machinery (a first token on
+// create, background refresh) leaves such datasources alone; Target.Send
+// and Target.Token get their tokens.
+type OnDemand interface {
+	Grant
+	onDemand()
+}
+
 // Call carries what a Grant needs for one request.
 type Call struct {
 	Datasource *datasource.Datasource

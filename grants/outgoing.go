@@ -20,9 +20,10 @@ const MinAgeForForcedRefresh = 30 * time.Second
 // It is a small value; copy it freely. It reflects the datasource when it
 // was resolved: resolve again for each call.
 type Target struct {
-	e  *Engine
-	id string
-	ds *datasource.Datasource
+	e       *Engine
+	id      string
+	ds      *datasource.Datasource
+	subject datasource.Secret // the caller's token, for token_exchange (WithSubjectToken)
 }
 
 // Resolve returns the target of calls to datasource id. For a datasource
@@ -66,6 +67,9 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // through Send, so a new placement or a new refresh trigger is one change
 // here.
 func (t Target) Send(ctx context.Context, req Request, replay bool, send func() (status int, err error)) error {
+	if t.ds.Auth.GrantType == datasource.TokenExchange {
+		return t.sendExchanged(ctx, req, replay, send)
+	}
 	tok, err := t.e.Token(ctx, t.id)
 	if err != nil {
 		return err
