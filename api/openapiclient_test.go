@@ -280,7 +280,7 @@ func TestOpenAPIClient(t *testing.T) {
 	if ref.JSON200.Status != oc.AuthorizationStatusAuthorized || ref.JSON200.ExpiresAt == nil {
 		t.Fatalf("refresh: %+v", ref.JSON200)
 	}
-	tok, err := c.GetDatasourceTokenWithResponse(ctx, d.Id)
+	tok, err := c.GetDatasourceTokenWithResponse(ctx, d.Id, nil)
 	must(tok, err, 200)
 	if tok.JSON200.AccessToken == "" || tok.JSON200.ExpiresIn <= 0 {
 		t.Fatalf("token: %+v", tok.JSON200)
@@ -291,98 +291,98 @@ func TestOpenAPIClient(t *testing.T) {
 	jsonBody := func() io.Reader { return strings.NewReader(`{"q":"hello"}`) }
 	calls := map[string]proxied{
 		"GET": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceGetWithResponse(ctx, d.Id, "me")
+			r, err := c.ProxyDatasourceGetWithResponse(ctx, d.Id, "me", nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"HEAD": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceHeadWithResponse(ctx, d.Id, "me")
+			r, err := c.ProxyDatasourceHeadWithResponse(ctx, d.Id, "me", nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"OPTIONS": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceOptionsWithResponse(ctx, d.Id, "me")
+			r, err := c.ProxyDatasourceOptionsWithResponse(ctx, d.Id, "me", nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"POST": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourcePostWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			r, err := c.ProxyDatasourcePostWithBodyWithResponse(ctx, d.Id, "me", nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"PUT": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourcePutWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			r, err := c.ProxyDatasourcePutWithBodyWithResponse(ctx, d.Id, "me", nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"PATCH": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourcePatchWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			r, err := c.ProxyDatasourcePatchWithBodyWithResponse(ctx, d.Id, "me", nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"DELETE": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceDeleteWithBodyWithResponse(ctx, d.Id, "me", "application/json", jsonBody())
+			r, err := c.ProxyDatasourceDeleteWithBodyWithResponse(ctx, d.Id, "me", nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"GET /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootGetWithResponse(ctx, d.Id)
+			r, err := c.ProxyDatasourceRootGetWithResponse(ctx, d.Id, nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"HEAD /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootHeadWithResponse(ctx, d.Id)
+			r, err := c.ProxyDatasourceRootHeadWithResponse(ctx, d.Id, nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"OPTIONS /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootOptionsWithResponse(ctx, d.Id)
+			r, err := c.ProxyDatasourceRootOptionsWithResponse(ctx, d.Id, nil)
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"POST /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootPostWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			r, err := c.ProxyDatasourceRootPostWithBodyWithResponse(ctx, d.Id, nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"PUT /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootPutWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			r, err := c.ProxyDatasourceRootPutWithBodyWithResponse(ctx, d.Id, nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"PATCH /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootPatchWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			r, err := c.ProxyDatasourceRootPatchWithBodyWithResponse(ctx, d.Id, nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
 			return r.HTTPResponse, r.Body, nil
 		},
 		"DELETE /": func() (*http.Response, []byte, error) {
-			r, err := c.ProxyDatasourceRootDeleteWithBodyWithResponse(ctx, d.Id, "application/json", jsonBody())
+			r, err := c.ProxyDatasourceRootDeleteWithBodyWithResponse(ctx, d.Id, nil, "application/json", jsonBody())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -417,7 +417,7 @@ func TestOpenAPIClient(t *testing.T) {
 	// As the document says, a path parameter cannot carry "/": the
 	// generated client escapes it and the proxy refuses the escape.
 	plain, _ := oc.NewClientWithResponses(h.URL, oc.WithRequestEditorFn(bearer))
-	deep, err := plain.ProxyDatasourceGetWithResponse(ctx, d.Id, "v2/me")
+	deep, err := plain.ProxyDatasourceGetWithResponse(ctx, d.Id, "v2/me", nil)
 	must(deep, err, 400)
 	if deep.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/proxy-path-rejected" {
 		t.Errorf("a multi-segment path through the generated client: %+v", deep.ApplicationproblemJSON400)
@@ -455,7 +455,7 @@ func TestOpenAPIClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	notExposed, err := c.GetDatasourceTokenWithResponse(ctx, d.Id)
+	notExposed, err := c.GetDatasourceTokenWithResponse(ctx, d.Id, nil)
 	must(notExposed, err, 403)
 	if notExposed.ApplicationproblemJSON403.Type != "https://grantd.dev/problems/token-not-exposed" {
 		t.Errorf("token without exposeToken: %+v", notExposed.ApplicationproblemJSON403)
@@ -489,7 +489,7 @@ func TestOpenAPIClient(t *testing.T) {
 	if ac.Authorization.Status != oc.AuthorizationStatusUnauthorized || ac.Authorization.ExpiresAt != nil {
 		t.Fatalf("new authorization-code datasource: %+v", ac.Authorization)
 	}
-	notYet, err := c.ProxyDatasourceGetWithResponse(ctx, ac.Id, "me")
+	notYet, err := c.ProxyDatasourceGetWithResponse(ctx, ac.Id, "me", nil)
 	must(notYet, err, 424)
 	az, err := c.AuthorizeDatasourceWithResponse(ctx, ac.Id, oc.AuthorizeRequest{ReturnTo: ptr("/app/done")})
 	must(az, err, 200)

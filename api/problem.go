@@ -97,6 +97,10 @@ func problemFor(err error) *Problem {
 		return probInvalidStart.with(strings.TrimPrefix(err.Error(), "grants: ") + "; mint another with POST …/authorize/start")
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
+	case errors.Is(err, grants.ErrSubjectTokenRequired):
+		q := probInvalid.with("this datasource exchanges the caller's own token (RFC 8693): send it in the " + subjectTokenHeader + " header")
+		q.Errors = []datasource.FieldError{{Field: subjectTokenHeader, Message: "is required for a token_exchange datasource"}}
+		return q
 	case errors.Is(err, grants.ErrClosed):
 		return probUnavailable.with("grantd is shutting down")
 	case errors.As(err, &na):

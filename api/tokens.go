@@ -57,14 +57,15 @@ func (s *Server) revoke(c *fiber.Ctx) error {
 // exposeToken.
 func (s *Server) token(c *fiber.Ctx) error {
 	ctx := c.UserContext()
-	d, err := s.cfg.Engine.Datasource(ctx, c.Params("id"))
+	target, err := s.cfg.Engine.Resolve(ctx, c.Params("id"))
 	if err != nil {
 		return err
 	}
+	d := target.Datasource()
 	if !d.Auth.ExposeToken {
 		return probNotExposed.with("this datasource does not set exposeToken; use the proxy")
 	}
-	t, err := s.cfg.Engine.Token(ctx, d.ID)
+	t, err := withSubjectToken(c, target).Token(ctx)
 	if err != nil {
 		return err
 	}

@@ -152,8 +152,12 @@ func (p *ExchangeProvider) api(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid access token", http.StatusUnauthorized)
 		return
 	}
+	hdrs := map[string]string{}
+	for k := range r.Header {
+		hdrs[k] = r.Header.Get(k)
+	}
 	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(APIAnswer{Subject: info.Sub, Path: r.URL.Path, Method: r.Method})
+	json.NewEncoder(w).Encode(APIAnswer{Subject: info.Sub, Path: r.URL.Path, Method: r.Method, Headers: hdrs})
 }
 
 // ssoStorage is the example storage that also accepts subject tokens of

@@ -97,9 +97,11 @@ func (e HealthStatus) Valid() bool {
 
 // Defines values for OAuth2ClientAuthentication.
 const (
-	OAuth2ClientAuthenticationAuto  OAuth2ClientAuthentication = "auto"
-	OAuth2ClientAuthenticationBasic OAuth2ClientAuthentication = "basic"
-	OAuth2ClientAuthenticationBody  OAuth2ClientAuthentication = "body"
+	OAuth2ClientAuthenticationAuto          OAuth2ClientAuthentication = "auto"
+	OAuth2ClientAuthenticationBasic         OAuth2ClientAuthentication = "basic"
+	OAuth2ClientAuthenticationBody          OAuth2ClientAuthentication = "body"
+	OAuth2ClientAuthenticationPrivateKeyJwt OAuth2ClientAuthentication = "private_key_jwt"
+	OAuth2ClientAuthenticationTlsClientAuth OAuth2ClientAuthentication = "tls_client_auth"
 )
 
 // Valid indicates whether the value is a known member of the OAuth2ClientAuthentication enum.
@@ -111,6 +113,10 @@ func (e OAuth2ClientAuthentication) Valid() bool {
 		return true
 	case OAuth2ClientAuthenticationBody:
 		return true
+	case OAuth2ClientAuthenticationPrivateKeyJwt:
+		return true
+	case OAuth2ClientAuthenticationTlsClientAuth:
+		return true
 	default:
 		return false
 	}
@@ -120,6 +126,8 @@ func (e OAuth2ClientAuthentication) Valid() bool {
 const (
 	AuthorizationCode OAuth2GrantType = "authorization_code"
 	ClientCredentials OAuth2GrantType = "client_credentials"
+	JwtBearer         OAuth2GrantType = "jwt_bearer"
+	TokenExchange     OAuth2GrantType = "token_exchange"
 )
 
 // Valid indicates whether the value is a known member of the OAuth2GrantType enum.
@@ -129,6 +137,10 @@ func (e OAuth2GrantType) Valid() bool {
 		return true
 	case ClientCredentials:
 		return true
+	case JwtBearer:
+		return true
+	case TokenExchange:
+		return true
 	default:
 		return false
 	}
@@ -136,10 +148,12 @@ func (e OAuth2GrantType) Valid() bool {
 
 // Defines values for OAuth2RefreshClientAuthentication.
 const (
-	OAuth2RefreshClientAuthenticationAuto  OAuth2RefreshClientAuthentication = "auto"
-	OAuth2RefreshClientAuthenticationBasic OAuth2RefreshClientAuthentication = "basic"
-	OAuth2RefreshClientAuthenticationBody  OAuth2RefreshClientAuthentication = "body"
-	OAuth2RefreshClientAuthenticationEmpty OAuth2RefreshClientAuthentication = ""
+	OAuth2RefreshClientAuthenticationAuto          OAuth2RefreshClientAuthentication = "auto"
+	OAuth2RefreshClientAuthenticationBasic         OAuth2RefreshClientAuthentication = "basic"
+	OAuth2RefreshClientAuthenticationBody          OAuth2RefreshClientAuthentication = "body"
+	OAuth2RefreshClientAuthenticationEmpty         OAuth2RefreshClientAuthentication = ""
+	OAuth2RefreshClientAuthenticationPrivateKeyJwt OAuth2RefreshClientAuthentication = "private_key_jwt"
+	OAuth2RefreshClientAuthenticationTlsClientAuth OAuth2RefreshClientAuthentication = "tls_client_auth"
 )
 
 // Valid indicates whether the value is a known member of the OAuth2RefreshClientAuthentication enum.
@@ -152,6 +166,10 @@ func (e OAuth2RefreshClientAuthentication) Valid() bool {
 	case OAuth2RefreshClientAuthenticationBody:
 		return true
 	case OAuth2RefreshClientAuthenticationEmpty:
+		return true
+	case OAuth2RefreshClientAuthenticationPrivateKeyJwt:
+		return true
+	case OAuth2RefreshClientAuthenticationTlsClientAuth:
 		return true
 	default:
 		return false
@@ -308,7 +326,7 @@ type Config struct {
 
 // Datasource a datasource as the API returns it: no client secret, but auth.clientSecretSet, and the authorization status.
 type Datasource struct {
-	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
+	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization the authorization status of a datasource; never a token.
@@ -324,7 +342,7 @@ type Datasource struct {
 
 // DatasourceInput the body of POST and PUT. Unknown fields, wrong types and invalid values are refused with every problem named (400). The read-only fields of a GET (id, createdAt, updatedAt, authorization, auth.clientSecretSet, auth.clientSecretRef) are accepted and ignored.
 type DatasourceInput struct {
-	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
+	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization ignored
@@ -396,7 +414,7 @@ type Health struct {
 // HealthStatus defines model for Health.Status.
 type HealthStatus string
 
-// OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
+// OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 type OAuth2 struct {
 	// AccessTokenUrl the token endpoint; absolute http or https, no user information, no fragment
 	AccessTokenUrl string `json:"accessTokenUrl"`
@@ -407,11 +425,17 @@ type OAuth2 struct {
 	// AuthorizationUrl the authorization endpoint; required for authorization_code, unused by client_credentials
 	AuthorizationUrl *string `json:"authorizationUrl,omitempty"`
 
-	// ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists, else basic; may fall back to body, and remember it, on requests that can be repeated (never on an authorization code).
+	// ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed with privateKey (kid keyId; x5t#S256 and x5t when clientCertificate is set, as Microsoft Entra wants). tls_client_auth (RFC 8705): clientCertificate and privateKey are presented in the TLS handshake with the token endpoint. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists — private_key_jwt or tls_client_auth when the datasource has the key material for it, else basic or body; without metadata basic, or private_key_jwt for a client with a key and no secret; a jwt_bearer datasource without a clientSecret authenticates no client (the assertion is the credential). auto may fall back from basic to body, and remember it, on requests that can be repeated (never on an authorization code).
 	ClientAuthentication *OAuth2ClientAuthentication `json:"clientAuthentication,omitempty"`
-	ClientId             string                      `json:"clientId"`
 
-	// ClientSecret write-only: never returned (see clientSecretSet). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd at each token request. Required for client_credentials. On PUT, omitted or "" keeps the stored secret and null removes it.
+	// ClientCertificate the PEM certificate of privateKey, leaf first (then any chain): presented for tls_client_auth, and named by x5t#S256 and x5t in private_key_jwt headers. Not secret. A certificate that does not belong to privateKey, or has expired, is a 400 naming this field.
+	ClientCertificate *string `json:"clientCertificate,omitempty"`
+
+	// ClientCertificateExpiresAt clientCertificate's notAfter; ignored in requests
+	ClientCertificateExpiresAt *time.Time `json:"clientCertificateExpiresAt,omitempty"`
+	ClientId                   string     `json:"clientId"`
+
+	// ClientSecret write-only: never returned (see clientSecretSet). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd at each token request. Required for client_credentials unless a privateKey authenticates the client (private_key_jwt, tls_client_auth, or auto with a key). On PUT, omitted or "" keeps the stored secret and null removes it.
 	ClientSecret *string `json:"clientSecret,omitempty"`
 
 	// ClientSecretRef the reference (${env:NAME} or ${file:/path}) when clientSecret was given as one; absent otherwise; ignored in requests
@@ -429,7 +453,7 @@ type OAuth2 struct {
 	// ExposeToken allow POST …/token to hand the raw access token out
 	ExposeToken *bool `json:"exposeToken,omitempty"`
 
-	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start).
+	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
 	GrantType OAuth2GrantType `json:"grantType"`
 
 	// HeaderName for placement header: an HTTP header name that does not frame the request (not Host, Cookie, Content-Length, …)
@@ -438,14 +462,32 @@ type OAuth2 struct {
 	// HeaderPrefix for placement header: goes before the token, separated by a space. Omitted means "Bearer"; "" sends the raw token, with no prefix and no space.
 	HeaderPrefix *string `json:"headerPrefix,omitempty"`
 
-	// Pkce authorization_code: RFC 7636 PKCE with S256. It cannot be off for a public client (no clientSecret).
+	// KeyId the kid of the JWT header of assertions (a Google service account's private_key_id, an Entra certificate's thumbprint id)
+	KeyId *string `json:"keyId,omitempty"`
+
+	// Pkce authorization_code: RFC 7636 PKCE with S256. It cannot be off for a public client (no clientSecret and no privateKey).
 	Pkce *bool `json:"pkce,omitempty"`
+
+	// PrivateKey write-only: a PEM private key (PKCS #8, PKCS #1 or SEC 1; RSA of 2048 bits or more, signing RS256 — PS256 when the provider's metadata lists only that — or ECDSA P-256, ES256). It signs jwt_bearer assertions and private_key_jwt client assertions, and is clientCertificate's key for tls_client_auth. Never returned: views show privateKeySet and privateKeyFingerprint. May be a reference (${env:NAME}, ${file:/path}). Sealed at rest and bound to the origin of accessTokenUrl: changing that origin needs the key again. On PUT, omitted or "" keeps the stored key and null removes it. A malformed PEM, an encrypted key or another key type is a 400 naming this field.
+	PrivateKey *string `json:"privateKey,omitempty"`
+
+	// PrivateKeyFingerprint the lower-case hex SHA-256 of the DER public key (SubjectPublicKeyInfo) of the key that signs — privateKey, else serviceAccountJson's — what `openssl pkey -pubout -outform DER | sha256sum` prints; absent for a reference; ignored in requests
+	PrivateKeyFingerprint *string `json:"privateKeyFingerprint,omitempty"`
+
+	// PrivateKeyRef the reference when privateKey was given as one; ignored in requests
+	PrivateKeyRef *string `json:"privateKeyRef,omitempty"`
+
+	// PrivateKeySet whether a privateKey is stored; ignored in requests
+	PrivateKeySet *bool `json:"privateKeySet,omitempty"`
 
 	// QueryParamName for placement query: the query parameter that carries the token
 	QueryParamName *string `json:"queryParamName,omitempty"`
 
 	// RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
 	RefreshClientAuthentication *OAuth2RefreshClientAuthentication `json:"refreshClientAuthentication,omitempty"`
+
+	// RequestedTokenType token_exchange: sent as requested_token_type when set
+	RequestedTokenType *string `json:"requestedTokenType,omitempty"`
 
 	// Resource RFC 8707 resource indicator: an absolute http or https URI without query, user information or fragment; sent on the authorize redirect and on token requests when set
 	Resource *string `json:"resource,omitempty"`
@@ -456,20 +498,53 @@ type OAuth2 struct {
 	// SendScopeOnRefresh send scope on refresh-token requests too
 	SendScopeOnRefresh *bool `json:"sendScopeOnRefresh,omitempty"`
 
+	// ServiceAccountJson write-only: a Google service-account key file (JSON) as downloaded. It stands in for privateKey (which wins when both are set) and, given as a value, fills empty clientId (client_email), keyId (private_key_id) and accessTokenUrl (token_uri). May be a reference (${file:/run/secrets/sa.json}); then give clientId and accessTokenUrl. Never returned (serviceAccountJsonSet); sealed and bound to accessTokenUrl's origin like privateKey; PUT semantics as for clientSecret.
+	ServiceAccountJson *string `json:"serviceAccountJson,omitempty"`
+
+	// ServiceAccountJsonRef the reference when serviceAccountJson was given as one; ignored in requests
+	ServiceAccountJsonRef *string `json:"serviceAccountJsonRef,omitempty"`
+
+	// ServiceAccountJsonSet whether a serviceAccountJson is stored; ignored in requests
+	ServiceAccountJsonSet *bool `json:"serviceAccountJsonSet,omitempty"`
+
+	// Subject jwt_bearer: the sub of the assertion; empty means clientId (the service account itself). For Google domain-wide delegation, the user to act as. A per-user datasource uses the end user (connectionConfig.subject, else the end user id).
+	Subject *string `json:"subject,omitempty"`
+
+	// SubjectTokenType token_exchange: the RFC 8693 type of the subject tokens callers send; empty means urn:ietf:params:oauth:token-type:access_token (others: …:jwt, …:id_token)
+	SubjectTokenType *string `json:"subjectTokenType,omitempty"`
+
 	// TlsCACert optional PEM CA certificates trusted, in addition to the system roots, for token, code and proxy calls
 	TlsCACert *string `json:"tlsCACert,omitempty"`
 
-	// TokenParams extra form fields on every token request; the fields grantd sets itself (grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope, client_assertion, client_assertion_type) are refused
+	// TokenParams extra form fields on every token request; the fields grantd sets itself (grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope, client_assertion, client_assertion_type, assertion, subject_token, subject_token_type, requested_token_type, actor_token, actor_token_type) are refused
 	TokenParams *map[string]string `json:"tokenParams,omitempty"`
 
 	// TokenPlacement where the proxy puts the access token on calls to url
 	TokenPlacement *OAuth2TokenPlacement `json:"tokenPlacement,omitempty"`
+
+	// UpstreamClientCertificate a PEM certificate presented, with upstreamPrivateKey, to url itself (mutual TLS to the datasource on the proxy and the library's client). Requires upstreamPrivateKey.
+	UpstreamClientCertificate *string `json:"upstreamClientCertificate,omitempty"`
+
+	// UpstreamClientCertificateExpiresAt upstreamClientCertificate's notAfter; ignored in requests
+	UpstreamClientCertificateExpiresAt *time.Time `json:"upstreamClientCertificateExpiresAt,omitempty"`
+
+	// UpstreamPrivateKey write-only: the PEM private key of upstreamClientCertificate (same key types as privateKey). Never returned (upstreamPrivateKeySet, upstreamPrivateKeyFingerprint); sealed; bound to the origin of url: changing it needs the key again. PUT semantics as for clientSecret.
+	UpstreamPrivateKey *string `json:"upstreamPrivateKey,omitempty"`
+
+	// UpstreamPrivateKeyFingerprint the SHA-256 of upstreamPrivateKey's public key, as privateKeyFingerprint; ignored in requests
+	UpstreamPrivateKeyFingerprint *string `json:"upstreamPrivateKeyFingerprint,omitempty"`
+
+	// UpstreamPrivateKeyRef the reference when upstreamPrivateKey was given as one; ignored in requests
+	UpstreamPrivateKeyRef *string `json:"upstreamPrivateKeyRef,omitempty"`
+
+	// UpstreamPrivateKeySet whether an upstreamPrivateKey is stored; ignored in requests
+	UpstreamPrivateKeySet *bool `json:"upstreamPrivateKeySet,omitempty"`
 }
 
-// OAuth2ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists, else basic; may fall back to body, and remember it, on requests that can be repeated (never on an authorization code).
+// OAuth2ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed with privateKey (kid keyId; x5t#S256 and x5t when clientCertificate is set, as Microsoft Entra wants). tls_client_auth (RFC 8705): clientCertificate and privateKey are presented in the TLS handshake with the token endpoint. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists — private_key_jwt or tls_client_auth when the datasource has the key material for it, else basic or body; without metadata basic, or private_key_jwt for a client with a key and no secret; a jwt_bearer datasource without a clientSecret authenticates no client (the assertion is the credential). auto may fall back from basic to body, and remember it, on requests that can be repeated (never on an authorization code).
 type OAuth2ClientAuthentication string
 
-// OAuth2GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start).
+// OAuth2GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
 type OAuth2GrantType string
 
 // OAuth2RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
@@ -652,6 +727,96 @@ type AuthorizeCallbackParams struct {
 type StartBrowserAuthorizationParams struct {
 	// Start the one-time start token, as in the startUrl from POST …/authorize/start
 	Start string `form:"start" json:"start"`
+}
+
+// ProxyDatasourceRootDeleteParams defines parameters for ProxyDatasourceRootDelete.
+type ProxyDatasourceRootDeleteParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceRootGetParams defines parameters for ProxyDatasourceRootGet.
+type ProxyDatasourceRootGetParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceRootHeadParams defines parameters for ProxyDatasourceRootHead.
+type ProxyDatasourceRootHeadParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceRootOptionsParams defines parameters for ProxyDatasourceRootOptions.
+type ProxyDatasourceRootOptionsParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceRootPatchParams defines parameters for ProxyDatasourceRootPatch.
+type ProxyDatasourceRootPatchParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceRootPostParams defines parameters for ProxyDatasourceRootPost.
+type ProxyDatasourceRootPostParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceRootPutParams defines parameters for ProxyDatasourceRootPut.
+type ProxyDatasourceRootPutParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceDeleteParams defines parameters for ProxyDatasourceDelete.
+type ProxyDatasourceDeleteParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceGetParams defines parameters for ProxyDatasourceGet.
+type ProxyDatasourceGetParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceHeadParams defines parameters for ProxyDatasourceHead.
+type ProxyDatasourceHeadParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourceOptionsParams defines parameters for ProxyDatasourceOptions.
+type ProxyDatasourceOptionsParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourcePatchParams defines parameters for ProxyDatasourcePatch.
+type ProxyDatasourcePatchParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourcePostParams defines parameters for ProxyDatasourcePost.
+type ProxyDatasourcePostParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// ProxyDatasourcePutParams defines parameters for ProxyDatasourcePut.
+type ProxyDatasourcePutParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
+}
+
+// GetDatasourceTokenParams defines parameters for GetDatasourceToken.
+type GetDatasourceTokenParams struct {
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ListEventsParams defines parameters for ListEvents.
@@ -860,86 +1025,86 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-	ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootGet GET through the datasource's token to url itself
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-	ProxyDatasourceRootGet(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootGet(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootHead HEAD through the datasource's token to url itself
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-	ProxyDatasourceRootHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootHead(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootOptions OPTIONS through the datasource's token to url itself
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-	ProxyDatasourceRootOptions(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootOptions(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootPatchWithBody PATCH through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-	ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootPostWithBody POST through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-	ProxyDatasourceRootPostWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootPostWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceRootPutWithBody PUT through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-	ProxyDatasourceRootPutWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceRootPutWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceDeleteWithBody DELETE through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-	ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceGet GET through the datasource's token to url + path
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-	ProxyDatasourceGet(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceGet(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceHead HEAD through the datasource's token to url + path
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-	ProxyDatasourceHead(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceHead(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourceOptions OPTIONS through the datasource's token to url + path
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-	ProxyDatasourceOptions(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourceOptions(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourcePatchWithBody PATCH through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-	ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourcePostWithBody POST through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-	ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ProxyDatasourcePutWithBody PUT through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-	ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// RefreshDatasource ask for a token now
 	//
@@ -963,7 +1128,7 @@ type ClientInterface interface {
 	// GetDatasourceToken hand the raw access token out (only with exposeToken)
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-	GetDatasourceToken(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+	GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListEvents recent events (status changes and the audit trail), newest first
 	//
@@ -1266,8 +1431,8 @@ func (c *Client) CreateBrowserAuthorizationStart(ctx context.Context, id string,
 // Takes any type of body and a specified content type.
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-func (c *Client) ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootDeleteRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootDeleteWithBody(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootDeleteRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1281,8 +1446,8 @@ func (c *Client) ProxyDatasourceRootDeleteWithBody(ctx context.Context, id strin
 // ProxyDatasourceRootGet GET through the datasource's token to url itself
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-func (c *Client) ProxyDatasourceRootGet(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootGetRequest(c.Server, id)
+func (c *Client) ProxyDatasourceRootGet(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootGetRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1296,8 +1461,8 @@ func (c *Client) ProxyDatasourceRootGet(ctx context.Context, id string, reqEdito
 // ProxyDatasourceRootHead HEAD through the datasource's token to url itself
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-func (c *Client) ProxyDatasourceRootHead(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootHeadRequest(c.Server, id)
+func (c *Client) ProxyDatasourceRootHead(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootHeadRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1311,8 +1476,8 @@ func (c *Client) ProxyDatasourceRootHead(ctx context.Context, id string, reqEdit
 // ProxyDatasourceRootOptions OPTIONS through the datasource's token to url itself
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-func (c *Client) ProxyDatasourceRootOptions(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootOptionsRequest(c.Server, id)
+func (c *Client) ProxyDatasourceRootOptions(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootOptionsRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1328,8 +1493,8 @@ func (c *Client) ProxyDatasourceRootOptions(ctx context.Context, id string, reqE
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-func (c *Client) ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootPatchRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootPatchWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootPatchRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1345,8 +1510,8 @@ func (c *Client) ProxyDatasourceRootPatchWithBody(ctx context.Context, id string
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-func (c *Client) ProxyDatasourceRootPostWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootPostRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootPostWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootPostRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1362,8 +1527,8 @@ func (c *Client) ProxyDatasourceRootPostWithBody(ctx context.Context, id string,
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-func (c *Client) ProxyDatasourceRootPutWithBody(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceRootPutRequestWithBody(c.Server, id, contentType, body)
+func (c *Client) ProxyDatasourceRootPutWithBody(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceRootPutRequestWithBody(c.Server, id, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1379,8 +1544,8 @@ func (c *Client) ProxyDatasourceRootPutWithBody(ctx context.Context, id string, 
 // Takes any type of body and a specified content type.
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-func (c *Client) ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceDeleteRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourceDeleteWithBody(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceDeleteRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1394,8 +1559,8 @@ func (c *Client) ProxyDatasourceDeleteWithBody(ctx context.Context, id string, p
 // ProxyDatasourceGet GET through the datasource's token to url + path
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-func (c *Client) ProxyDatasourceGet(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceGetRequest(c.Server, id, path)
+func (c *Client) ProxyDatasourceGet(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceGetRequest(c.Server, id, path, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1409,8 +1574,8 @@ func (c *Client) ProxyDatasourceGet(ctx context.Context, id string, path string,
 // ProxyDatasourceHead HEAD through the datasource's token to url + path
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-func (c *Client) ProxyDatasourceHead(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceHeadRequest(c.Server, id, path)
+func (c *Client) ProxyDatasourceHead(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceHeadRequest(c.Server, id, path, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1424,8 +1589,8 @@ func (c *Client) ProxyDatasourceHead(ctx context.Context, id string, path string
 // ProxyDatasourceOptions OPTIONS through the datasource's token to url + path
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-func (c *Client) ProxyDatasourceOptions(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourceOptionsRequest(c.Server, id, path)
+func (c *Client) ProxyDatasourceOptions(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourceOptionsRequest(c.Server, id, path, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1441,8 +1606,8 @@ func (c *Client) ProxyDatasourceOptions(ctx context.Context, id string, path str
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-func (c *Client) ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourcePatchRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourcePatchWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourcePatchRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1458,8 +1623,8 @@ func (c *Client) ProxyDatasourcePatchWithBody(ctx context.Context, id string, pa
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-func (c *Client) ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourcePostRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourcePostWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourcePostRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1475,8 +1640,8 @@ func (c *Client) ProxyDatasourcePostWithBody(ctx context.Context, id string, pat
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-func (c *Client) ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewProxyDatasourcePutRequestWithBody(c.Server, id, path, contentType, body)
+func (c *Client) ProxyDatasourcePutWithBody(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewProxyDatasourcePutRequestWithBody(c.Server, id, path, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1539,8 +1704,8 @@ func (c *Client) GetDatasourceStatus(ctx context.Context, id string, reqEditors 
 // GetDatasourceToken hand the raw access token out (only with exposeToken)
 //
 // Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-func (c *Client) GetDatasourceToken(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewGetDatasourceTokenRequest(c.Server, id)
+func (c *Client) GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDatasourceTokenRequest(c.Server, id, params)
 	if err != nil {
 		return nil, err
 	}
@@ -2162,7 +2327,7 @@ func NewCreateBrowserAuthorizationStartRequestWithBody(server string, id string,
 }
 
 // NewProxyDatasourceRootDeleteRequestWithBody constructs an http.Request for the ProxyDatasourceRootDelete method, with any body, and a specified content type
-func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2194,11 +2359,26 @@ func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, conte
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootGetRequest constructs an http.Request for the ProxyDatasourceRootGet method
-func NewProxyDatasourceRootGetRequest(server string, id string) (*http.Request, error) {
+func NewProxyDatasourceRootGetRequest(server string, id string, params *ProxyDatasourceRootGetParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2226,13 +2406,28 @@ func NewProxyDatasourceRootGetRequest(server string, id string) (*http.Request, 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
 	}
 
 	return req, nil
 }
 
 // NewProxyDatasourceRootHeadRequest constructs an http.Request for the ProxyDatasourceRootHead method
-func NewProxyDatasourceRootHeadRequest(server string, id string) (*http.Request, error) {
+func NewProxyDatasourceRootHeadRequest(server string, id string, params *ProxyDatasourceRootHeadParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2262,11 +2457,26 @@ func NewProxyDatasourceRootHeadRequest(server string, id string) (*http.Request,
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootOptionsRequest constructs an http.Request for the ProxyDatasourceRootOptions method
-func NewProxyDatasourceRootOptionsRequest(server string, id string) (*http.Request, error) {
+func NewProxyDatasourceRootOptionsRequest(server string, id string, params *ProxyDatasourceRootOptionsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2296,11 +2506,26 @@ func NewProxyDatasourceRootOptionsRequest(server string, id string) (*http.Reque
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootPatchRequestWithBody constructs an http.Request for the ProxyDatasourceRootPatch method, with any body, and a specified content type
-func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2332,11 +2557,26 @@ func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, conten
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootPostRequestWithBody constructs an http.Request for the ProxyDatasourceRootPost method, with any body, and a specified content type
-func NewProxyDatasourceRootPostRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootPostRequestWithBody(server string, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2368,11 +2608,26 @@ func NewProxyDatasourceRootPostRequestWithBody(server string, id string, content
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceRootPutRequestWithBody constructs an http.Request for the ProxyDatasourceRootPut method, with any body, and a specified content type
-func NewProxyDatasourceRootPutRequestWithBody(server string, id string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceRootPutRequestWithBody(server string, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2404,11 +2659,26 @@ func NewProxyDatasourceRootPutRequestWithBody(server string, id string, contentT
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceDeleteRequestWithBody constructs an http.Request for the ProxyDatasourceDelete method, with any body, and a specified content type
-func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2447,11 +2717,26 @@ func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path stri
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceGetRequest constructs an http.Request for the ProxyDatasourceGet method
-func NewProxyDatasourceGetRequest(server string, id string, path string) (*http.Request, error) {
+func NewProxyDatasourceGetRequest(server string, id string, path string, params *ProxyDatasourceGetParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2488,11 +2773,26 @@ func NewProxyDatasourceGetRequest(server string, id string, path string) (*http.
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceHeadRequest constructs an http.Request for the ProxyDatasourceHead method
-func NewProxyDatasourceHeadRequest(server string, id string, path string) (*http.Request, error) {
+func NewProxyDatasourceHeadRequest(server string, id string, path string, params *ProxyDatasourceHeadParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2529,11 +2829,26 @@ func NewProxyDatasourceHeadRequest(server string, id string, path string) (*http
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourceOptionsRequest constructs an http.Request for the ProxyDatasourceOptions method
-func NewProxyDatasourceOptionsRequest(server string, id string, path string) (*http.Request, error) {
+func NewProxyDatasourceOptionsRequest(server string, id string, path string, params *ProxyDatasourceOptionsParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2570,11 +2885,26 @@ func NewProxyDatasourceOptionsRequest(server string, id string, path string) (*h
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourcePatchRequestWithBody constructs an http.Request for the ProxyDatasourcePatch method, with any body, and a specified content type
-func NewProxyDatasourcePatchRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourcePatchRequestWithBody(server string, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2613,11 +2943,26 @@ func NewProxyDatasourcePatchRequestWithBody(server string, id string, path strin
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourcePostRequestWithBody constructs an http.Request for the ProxyDatasourcePost method, with any body, and a specified content type
-func NewProxyDatasourcePostRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourcePostRequestWithBody(server string, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2656,11 +3001,26 @@ func NewProxyDatasourcePostRequestWithBody(server string, id string, path string
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewProxyDatasourcePutRequestWithBody constructs an http.Request for the ProxyDatasourcePut method, with any body, and a specified content type
-func NewProxyDatasourcePutRequestWithBody(server string, id string, path string, contentType string, body io.Reader) (*http.Request, error) {
+func NewProxyDatasourcePutRequestWithBody(server string, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2698,6 +3058,21 @@ func NewProxyDatasourcePutRequestWithBody(server string, id string, path string,
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
+	}
 
 	return req, nil
 }
@@ -2805,7 +3180,7 @@ func NewGetDatasourceStatusRequest(server string, id string) (*http.Request, err
 }
 
 // NewGetDatasourceTokenRequest constructs an http.Request for the GetDatasourceToken method
-func NewGetDatasourceTokenRequest(server string, id string) (*http.Request, error) {
+func NewGetDatasourceTokenRequest(server string, id string, params *GetDatasourceTokenParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2833,6 +3208,21 @@ func NewGetDatasourceTokenRequest(server string, id string) (*http.Request, erro
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -3281,98 +3671,98 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-	ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error)
+	ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error)
 
 	// ProxyDatasourceRootGetWithResponse GET through the datasource's token to url itself
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-	ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error)
+	ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error)
 
 	// ProxyDatasourceRootHeadWithResponse HEAD through the datasource's token to url itself
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-	ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error)
+	ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error)
 
 	// ProxyDatasourceRootOptionsWithResponse OPTIONS through the datasource's token to url itself
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-	ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error)
+	ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error)
 
 	// ProxyDatasourceRootPatchWithBodyWithResponse PATCH through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-	ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error)
+	ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error)
 
 	// ProxyDatasourceRootPostWithBodyWithResponse POST through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-	ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error)
+	ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error)
 
 	// ProxyDatasourceRootPutWithBodyWithResponse PUT through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-	ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error)
+	ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error)
 
 	// ProxyDatasourceDeleteWithBodyWithResponse DELETE through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-	ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error)
+	ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error)
 
 	// ProxyDatasourceGetWithResponse GET through the datasource's token to url + path
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-	ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error)
+	ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error)
 
 	// ProxyDatasourceHeadWithResponse HEAD through the datasource's token to url + path
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-	ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error)
+	ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error)
 
 	// ProxyDatasourceOptionsWithResponse OPTIONS through the datasource's token to url + path
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-	ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error)
+	ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error)
 
 	// ProxyDatasourcePatchWithBodyWithResponse PATCH through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-	ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error)
+	ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error)
 
 	// ProxyDatasourcePostWithBodyWithResponse POST through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-	ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error)
+	ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error)
 
 	// ProxyDatasourcePutWithBodyWithResponse PUT through the datasource's token to url + path
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-	ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error)
+	ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error)
 
 	// RefreshDatasourceWithResponse ask for a token now
 	//
@@ -3404,7 +3794,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-	GetDatasourceTokenWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error)
+	GetDatasourceTokenWithResponse(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error)
 
 	// ListEventsWithResponse recent events (status changes and the audit trail), newest first
 	//
@@ -6219,6 +6609,8 @@ type GetDatasourceTokenResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *TokenResponse
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -6244,6 +6636,11 @@ type GetDatasourceTokenResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r GetDatasourceTokenResponse) GetJSON200() *TokenResponse {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetDatasourceTokenResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -7016,8 +7413,8 @@ func (c *ClientWithResponses) CreateBrowserAuthorizationStartWithResponse(ctx co
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootDelete` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error) {
-	rsp, err := c.ProxyDatasourceRootDeleteWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootDeleteWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootDeleteResponse, error) {
+	rsp, err := c.ProxyDatasourceRootDeleteWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7029,8 +7426,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootDeleteWithBodyWithResponse(ctx 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootGet` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error) {
-	rsp, err := c.ProxyDatasourceRootGet(ctx, id, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootGetWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootGetResponse, error) {
+	rsp, err := c.ProxyDatasourceRootGet(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7042,8 +7439,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootGetWithResponse(ctx context.Con
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootHead` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error) {
-	rsp, err := c.ProxyDatasourceRootHead(ctx, id, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootHeadWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootHeadResponse, error) {
+	rsp, err := c.ProxyDatasourceRootHead(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7055,8 +7452,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootHeadWithResponse(ctx context.Co
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootOptions` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error) {
-	rsp, err := c.ProxyDatasourceRootOptions(ctx, id, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootOptionsWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootOptionsResponse, error) {
+	rsp, err := c.ProxyDatasourceRootOptions(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7068,8 +7465,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootOptionsWithResponse(ctx context
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPatch` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error) {
-	rsp, err := c.ProxyDatasourceRootPatchWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootPatchWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPatchResponse, error) {
+	rsp, err := c.ProxyDatasourceRootPatchWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7081,8 +7478,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootPatchWithBodyWithResponse(ctx c
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPost` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error) {
-	rsp, err := c.ProxyDatasourceRootPostWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootPostWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPostResponse, error) {
+	rsp, err := c.ProxyDatasourceRootPostWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7094,8 +7491,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootPostWithBodyWithResponse(ctx co
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy (the `ProxyDatasourceRootPut` operationId).
-func (c *ClientWithResponses) ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error) {
-	rsp, err := c.ProxyDatasourceRootPutWithBody(ctx, id, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceRootPutWithBodyWithResponse(ctx context.Context, id string, params *ProxyDatasourceRootPutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceRootPutResponse, error) {
+	rsp, err := c.ProxyDatasourceRootPutWithBody(ctx, id, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7107,8 +7504,8 @@ func (c *ClientWithResponses) ProxyDatasourceRootPutWithBodyWithResponse(ctx con
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceDelete` operationId).
-func (c *ClientWithResponses) ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error) {
-	rsp, err := c.ProxyDatasourceDeleteWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceDeleteWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceDeleteParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourceDeleteResponse, error) {
+	rsp, err := c.ProxyDatasourceDeleteWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7120,8 +7517,8 @@ func (c *ClientWithResponses) ProxyDatasourceDeleteWithBodyWithResponse(ctx cont
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceGet` operationId).
-func (c *ClientWithResponses) ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error) {
-	rsp, err := c.ProxyDatasourceGet(ctx, id, path, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceGetWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceGetParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceGetResponse, error) {
+	rsp, err := c.ProxyDatasourceGet(ctx, id, path, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7133,8 +7530,8 @@ func (c *ClientWithResponses) ProxyDatasourceGetWithResponse(ctx context.Context
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with HEAD /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceHead` operationId).
-func (c *ClientWithResponses) ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error) {
-	rsp, err := c.ProxyDatasourceHead(ctx, id, path, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceHeadWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceHeadParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceHeadResponse, error) {
+	rsp, err := c.ProxyDatasourceHead(ctx, id, path, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7146,8 +7543,8 @@ func (c *ClientWithResponses) ProxyDatasourceHeadWithResponse(ctx context.Contex
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with OPTIONS /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourceOptions` operationId).
-func (c *ClientWithResponses) ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error) {
-	rsp, err := c.ProxyDatasourceOptions(ctx, id, path, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourceOptionsWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourceOptionsParams, reqEditors ...RequestEditorFn) (*ProxyDatasourceOptionsResponse, error) {
+	rsp, err := c.ProxyDatasourceOptions(ctx, id, path, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7159,8 +7556,8 @@ func (c *ClientWithResponses) ProxyDatasourceOptionsWithResponse(ctx context.Con
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePatch` operationId).
-func (c *ClientWithResponses) ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error) {
-	rsp, err := c.ProxyDatasourcePatchWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourcePatchWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePatchParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePatchResponse, error) {
+	rsp, err := c.ProxyDatasourcePatchWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7172,8 +7569,8 @@ func (c *ClientWithResponses) ProxyDatasourcePatchWithBodyWithResponse(ctx conte
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePost` operationId).
-func (c *ClientWithResponses) ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error) {
-	rsp, err := c.ProxyDatasourcePostWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourcePostWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePostParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePostResponse, error) {
+	rsp, err := c.ProxyDatasourcePostWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7185,8 +7582,8 @@ func (c *ClientWithResponses) ProxyDatasourcePostWithBodyWithResponse(ctx contex
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PUT /api/v1/datasources/{id}/proxy/{path} (the `ProxyDatasourcePut` operationId).
-func (c *ClientWithResponses) ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error) {
-	rsp, err := c.ProxyDatasourcePutWithBody(ctx, id, path, contentType, body, reqEditors...)
+func (c *ClientWithResponses) ProxyDatasourcePutWithBodyWithResponse(ctx context.Context, id string, path string, params *ProxyDatasourcePutParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ProxyDatasourcePutResponse, error) {
+	rsp, err := c.ProxyDatasourcePutWithBody(ctx, id, path, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -7241,8 +7638,8 @@ func (c *ClientWithResponses) GetDatasourceStatusWithResponse(ctx context.Contex
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
-func (c *ClientWithResponses) GetDatasourceTokenWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error) {
-	rsp, err := c.GetDatasourceToken(ctx, id, reqEditors...)
+func (c *ClientWithResponses) GetDatasourceTokenWithResponse(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*GetDatasourceTokenResponse, error) {
+	rsp, err := c.GetDatasourceToken(ctx, id, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -10064,6 +10461,13 @@ func ParseGetDatasourceTokenResponse(rsp *http.Response) (*GetDatasourceTokenRes
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
