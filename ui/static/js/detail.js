@@ -28,7 +28,8 @@ export async function detailPage(app, id) {
       h('dt', { text: 'Last refresh' }), h('dd', { text: ago(a.lastRefreshedAt), title: a.lastRefreshedAt || '' }),
       h('dt', { text: 'Refresh token' }), h('dd', { text: a.hasRefreshToken ? 'held' : 'none' }),
       h('dt', { text: 'Granted scope' }), h('dd', { text: a.grantedScope || '—' }),
-      h('dt', { text: 'Last error' }), h('dd', { id: 'last-error', class: a.lastError ? 'error-text' : 'muted', text: a.lastError || 'none' }));
+      h('dt', { text: 'Last error' }), h('dd', { id: 'last-error', class: a.lastError ? 'error-text' : 'muted', text: a.lastError || 'none' }),
+      ...keyFacts(d.auth));
     authorizeBtn.textContent = a.status === 'authorized' ? 'Authorize again' : 'Authorize';
   };
 
@@ -104,7 +105,7 @@ export async function detailPage(app, id) {
 
   app.replaceChildren(
     h('div', { class: 'page-head' },
-      h('div', {}, h('h1', { id: 'ds-name', text: d.name }), h('p', { class: 'muted', text: `${interactive ? 'Authorization code' : 'Client credentials'} · ${d.url}` })),
+      h('div', {}, h('h1', { id: 'ds-name', text: d.name }), h('p', { class: 'muted', text: `${GRANT_LABEL[d.auth.grantType] || d.auth.grantType} · ${d.url}` })),
       h('div', { class: 'actions' }, authorizeBtn, refreshBtn, revokeBtn,
         h('a', { href: `/datasources/${encodeURIComponent(d.id)}/edit`, 'data-link': true, class: 'button', id: 'edit', text: 'Edit' }), deleteBtn)),
     h('div', { class: 'cols' },
@@ -121,6 +122,31 @@ export async function detailPage(app, id) {
     try { renderStatus(await api('GET', `${path}/status`)); } catch { /* next time */ }
   }, 15000);
   return () => clearInterval(timer);
+}
+
+const GRANT_LABEL = {
+  client_credentials: 'Client credentials',
+  authorization_code: 'Authorization code',
+  jwt_bearer: 'JWT bearer',
+  token_exchange: 'Token exchange',
+};
+
+// keyFacts describes the key material of a datasource by what the API
+// shows of it: fingerprints and expiry, never a key.
+function keyFacts(auth) {
+  const out = [];
+  const when = (at) => { const t = new Date(at); return h('dd', { class: t < new Date() ? 'error-text' : '', text: t.toLocaleString(), title: at }); };
+  if (auth.privateKeySet || auth.serviceAccountJsonSet) {
+    out.push(h('dt', { text: auth.privateKeySet ? 'Private key' : 'Service account key' }),
+      h('dd', {}, auth.privateKeyFingerprint ? h('code', { id: 'key-fingerprint', title: 'SHA-256 of the public key', text: auth.privateKeyFingerprint })
+        : h('span', { class: 'muted', text: auth.privateKeyRef || auth.serviceAccountJsonRef || 'set' })));
+  }
+  if (auth.clientCertificateExpiresAt) out.push(h('dt', { text: 'Certificate expires' }), when(auth.clientCertificateExpiresAt));
+  if (auth.upstreamPrivateKeySet) {
+    out.push(h('dt', { text: 'API client key' }), h('dd', {}, h('code', { text: auth.upstreamPrivateKeyFingerprint || auth.upstreamPrivateKeyRef || 'set' })));
+  }
+  if (auth.upstreamClientCertificateExpiresAt) out.push(h('dt', { text: 'API certificate expires' }), when(auth.upstreamClientCertificateExpiresAt));
+  return out;
 }
 
 function confirmDialog(text) {
