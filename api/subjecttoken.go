@@ -55,7 +55,9 @@ func (p *proxy) clientFor(ctx context.Context, t grants.Target, tlsOn bool) (*pr
 	}
 	cert, err := t.UpstreamCertificate(ctx)
 	if err != nil {
-		return nil, err
+		// A reference that does not resolve, or a pair that does not
+		// match: the message names the reference, never a value.
+		return nil, probUpstream.with("the upstream client certificate cannot be used: " + err.Error())
 	}
 	tlsConf, err := outbound.TLSConfig(a.TLSCACert)
 	if err != nil {

@@ -249,6 +249,11 @@ func TestPrivateKeyJWT(t *testing.T) {
 		if code, ans := f.callAPI(d.ID, "/me"); code != 200 || ans.Subject != grantstest.Username {
 			t.Errorf("API %d %+v", code, ans)
 		}
+		// Revocation (RFC 7009) authenticates the same way.
+		res, err := f.engine.Revoke(ctx, d.ID)
+		if err != nil || !res.AtProvider || res.ProviderError != "" {
+			t.Errorf("revoke: %+v %v", res, err)
+		}
 	})
 
 	t.Run("the wrong key", func(t *testing.T) {

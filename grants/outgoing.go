@@ -61,7 +61,9 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // token — places it and calls send once more. send's own error is
 // returned as it is. When no token can be had, send is not called and the
 // error is the engine's: ErrNotAuthorized (no usable grant), *TokenError
-// (the token endpoint failed, or the datasource is backing off), ErrClosed.
+// (the token endpoint failed, or the datasource is backing off), ErrClosed,
+// and for a token_exchange datasource ErrSubjectTokenRequired when t
+// carries no subject token (WithSubjectToken).
 //
 // The library's Client, the server's proxy and MCP all authenticate
 // through Send, so a new placement or a new refresh trigger is one change
