@@ -172,6 +172,7 @@ func TestServiceAccountAPI(t *testing.T) {
 	const email = "reader@grantd-test.iam.gserviceaccount.com"
 	p.AddAssertionKey(email, email, "sa-1", key.Signer.Public(), []string{"sheets"})
 	sa := key.ServiceAccountJSON(email, "sa-1", p.TokenURL())
+	h.addSecret(sa)
 	h.addSecret(keyLines(key.KeyPEM)...)
 	v := h.create(map[string]any{"name": "Sheets", "url": p.URL + "/api", "auth": map[string]any{
 		"grantType": "jwt_bearer", "serviceAccountJson": sa, "scope": "sheets"}})
@@ -204,7 +205,7 @@ func TestTokenExchangeAPI(t *testing.T) {
 		t.Errorf("created: %+v", v.Authorization)
 	}
 	sso := p.MintSubjectToken(t, grantstest.ExchangeUser, 10*time.Minute)
-	h.addLogSecret(sso)
+	h.addSecret(sso)
 	proxy := "/api/v1/datasources/" + v.ID + "/proxy/me"
 
 	code, b, _ := h.do("GET", proxy, nil)

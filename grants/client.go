@@ -48,6 +48,10 @@ type Transport struct {
 	ID     string
 	// Base sends the requests; http.DefaultTransport when nil.
 	Base http.RoundTripper
+	// SubjectToken returns the caller's own token for req, which a
+	// token_exchange datasource exchanges (see Target.WithSubjectToken);
+	// nil, or "", sends none. Other grants ignore it.
+	SubjectToken func(req *http.Request) string
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -61,6 +65,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		closeBody(req)
 		return nil, err
+	}
+	if t.SubjectToken != nil {
+		if s := t.SubjectToken(req); s != "" {
+			target = target.WithSubjectToken(s)
+		}
 	}
 	r := req.Clone(ctx)
 	var resp *http.Response

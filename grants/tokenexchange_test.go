@@ -116,6 +116,20 @@ func TestTokenExchange(t *testing.T) {
 		t.Errorf("the exchanged token is kept until %v: past the subject token's expiry", tok.Expiry)
 	}
 
+	// The library's http.Client, with the subject token from the request.
+	hc := &http.Client{Transport: &grants.Transport{Engine: f.engine, ID: d.ID,
+		SubjectToken: func(*http.Request) string { return sso }}}
+	resp, err := hc.Get(d.URL + "/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans grantstest.APIAnswer
+	json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || ans.Subject != grantstest.ExchangeUser || p.Exchanges() != 1 {
+		t.Errorf("through Transport: %d %+v, %d exchanges", resp.StatusCode, ans, p.Exchanges())
+	}
+
 	// Another subject token: another exchange.
 	other := p.MintSubjectToken(t, grantstest.ExchangeUser, time.Hour)
 	if status, _, err := callAs(t, f, d.ID, other); err != nil || status != 200 || p.Exchanges() != 2 {

@@ -75,7 +75,7 @@ func TestUIPrivateKeyJWT(t *testing.T) {
 // select does, and fires the events a person's change would.
 func setValue(sel, value string) step {
 	return func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
-		_, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(` + jsString(sel) + `); e.value = ` + jsString(value) +
+		_, err := chromedp.Evaluate[bool](`(() => { const e = document.querySelector(`+jsString(sel)+`); e.value = `+jsString(value)+
 			`; e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); return true })()`)(ctx, tg)
 		return chromedp.Void{}, err
 	}
