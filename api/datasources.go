@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -33,29 +34,67 @@ func (b *datasourceBody) datasource(id string) *datasource.Datasource {
 }
 
 type authBody struct {
-	// ClientSecret is raw so that absent/"" (keep the stored one on PUT)
-	// and null (clear it) can be told apart. It comes first so that it
-	// shadows OAuth2's field.
-	ClientSecret json.RawMessage `json:"clientSecret"`
+	// The write-only fields (datasource.SecretFields) are raw so that
+	// absent/"" (keep the stored one on PUT) and null (clear it) can be
+	// told apart. They come first so that they shadow OAuth2's fields.
+	ClientSecret       json.RawMessage `json:"clientSecret"`
+	PrivateKey         json.RawMessage `json:"privateKey"`
+	ServiceAccountJSON json.RawMessage `json:"serviceAccountJson"`
+	UpstreamPrivateKey json.RawMessage `json:"upstreamPrivateKey"`
 	datasource.OAuth2
 }
 
-var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "health", "connections", "auth.clientSecretSet", "auth.clientSecretRef"}
+// writeOnly returns the raw value of each write-only field by API path.
+func (b *authBody) writeOnly() map[string]json.RawMessage {
+	return map[string]json.RawMessage{
+		"auth.clientSecret":       b.ClientSecret,
+		"auth.privateKey":         b.PrivateKey,
+		"auth.serviceAccountJson": b.ServiceAccountJSON,
+		"auth.upstreamPrivateKey": b.UpstreamPrivateKey,
+	}
+}
+
+var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "health", "connections", "auth.clientSecretSet", "auth.clientSecretRef",
+	"auth.privateKeySet", "auth.privateKeyRef", "auth.privateKeyFingerprint", "auth.clientCertificateExpiresAt",
+	"auth.serviceAccountJsonSet", "auth.serviceAccountJsonRef",
+	"auth.upstreamPrivateKeySet", "auth.upstreamPrivateKeyRef", "auth.upstreamPrivateKeyFingerprint", "auth.upstreamClientCertificateExpiresAt"}
 
 // newView is d as the API returns it, with its authorization status a and
-// health h.
+// health h: no write-only field, but whether each is set, its reference
+// when it is one, and for keys and certificates their fingerprint and
+// expiry.
 func newView(d *datasource.Datasource, a datasource.Authorization, h *datasource.Health) DatasourceView {
 	auth := d.Auth
-	set := !auth.ClientSecret.IsZero()
-	ref := auth.ClientSecret.Ref()
-	auth.ClientSecret = datasource.Secret{}
+	v := AuthView{
+		ClientSecretSet: !auth.ClientSecret.IsZero(), ClientSecretRef: auth.ClientSecret.Ref(),
+		PrivateKeySet: !auth.PrivateKey.IsZero(), PrivateKeyRef: auth.PrivateKey.Ref(),
+		ServiceAccountJSONSet: !auth.ServiceAccountJSON.IsZero(), ServiceAccountJSONRef: auth.ServiceAccountJSON.Ref(),
+		UpstreamPrivateKeySet: !auth.UpstreamPrivateKey.IsZero(), UpstreamPrivateKeyRef: auth.UpstreamPrivateKey.Ref(),
+	}
+	if auth.HasSigningKey() || auth.ClientCertificate != "" {
+		info := datasource.DescribeKey(auth.SigningKey(), auth.ClientCertificate)
+		v.PrivateKeyFingerprint, v.ClientCertificateExpiresAt = info.Fingerprint, timePtr(info.NotAfter)
+	}
+	if !auth.UpstreamPrivateKey.IsZero() || auth.UpstreamClientCertificate != "" {
+		info := datasource.DescribeKey(auth.UpstreamPrivateKey, auth.UpstreamClientCertificate)
+		v.UpstreamPrivateKeyFingerprint, v.UpstreamClientCertificateExpiresAt = info.Fingerprint, timePtr(info.NotAfter)
+	}
+	auth.ClientSecret, auth.PrivateKey, auth.ServiceAccountJSON, auth.UpstreamPrivateKey = datasource.Secret{}, datasource.Secret{}, datasource.Secret{}, datasource.Secret{}
+	v.OAuth2 = auth
 	cfg := d.ConnectionConfig
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
 	return DatasourceView{ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description, ConnectionMode: d.ConnectionMode,
-		ConnectionConfig: cfg, HealthCheck: d.HealthCheck, Auth: AuthView{OAuth2: auth, ClientSecretSet: set, ClientSecretRef: ref},
+		ConnectionConfig: cfg, HealthCheck: d.HealthCheck, Auth: v,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a, Health: h}
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 // readJSONBody reads a JSON request body up to the limit, or answers 413.
@@ -121,26 +160,35 @@ func invalid(d *datasource.Datasource, decodeErrs []datasource.FieldError) error
 	return p
 }
 
-// secret says what the body does to the client secret: set it, clear it
-// (null), or keep the stored one (absent or ""). A value of another type
-// is added to errs.
-func (b *datasourceBody) secret(errs *[]datasource.FieldError) (value datasource.Secret, set, clear bool) {
-	raw := bytes.TrimSpace(b.Auth.ClientSecret)
-	switch {
-	case len(raw) == 0:
-		return datasource.Secret{}, false, false
-	case string(raw) == "null":
-		return datasource.Secret{}, false, true
+// secrets puts the body's write-only fields into d and returns the ones
+// a PUT keeps: each is set by a value, cleared by null, and kept (the
+// stored one, on PUT) when absent or "". A value of another type is added
+// to errs.
+func (b *datasourceBody) secrets(d *datasource.Datasource, errs *[]datasource.FieldError) (keep []string) {
+	raws := b.Auth.writeOnly()
+	for _, f := range datasource.SecretFields {
+		dst := d.SecretField(f)
+		*dst = datasource.Secret{}
+		raw := bytes.TrimSpace(raws[f])
+		switch {
+		case len(raw) == 0:
+			keep = append(keep, f)
+			continue
+		case string(raw) == "null":
+			continue
+		}
+		var str string
+		if err := json.Unmarshal(raw, &str); err != nil {
+			*errs = append(*errs, datasource.FieldError{Field: f, Message: "must be a string (or null to remove it)"})
+			continue
+		}
+		if str == "" {
+			keep = append(keep, f)
+			continue
+		}
+		*dst = datasource.NewSecret(str)
 	}
-	var str string
-	if err := json.Unmarshal(raw, &str); err != nil {
-		*errs = append(*errs, datasource.FieldError{Field: "auth.clientSecret", Message: "must be a string (or null to remove it)"})
-		return datasource.Secret{}, false, false
-	}
-	if str == "" {
-		return datasource.Secret{}, false, false
-	}
-	return datasource.NewSecret(str), true, false
+	return keep
 }
 
 func (s *Server) createDatasource(c *fiber.Ctx) error {
@@ -148,9 +196,8 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sec, _, _ := body.secret(&decodeErrs)
 	d := body.datasource("")
-	d.Auth.ClientSecret = sec
+	body.secrets(d, &decodeErrs) // nothing is stored to keep
 	if len(decodeErrs) > 0 {
 		return invalid(d, decodeErrs)
 	}
@@ -205,15 +252,8 @@ func (s *Server) putDatasource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	sec, set, clear := body.secret(&decodeErrs)
 	d := body.datasource(c.Params("id"))
-	var keep []string
-	switch {
-	case set:
-		d.Auth.ClientSecret = sec
-	case !clear:
-		keep = append(keep, "auth.clientSecret")
-	}
+	keep := body.secrets(d, &decodeErrs)
 	if len(decodeErrs) > 0 {
 		return invalid(d, decodeErrs)
 	}

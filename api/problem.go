@@ -116,7 +116,7 @@ func problemFor(err error) *Problem {
 	case errors.Is(err, grants.ErrInvalidStart):
 		return probInvalidStart.with(strings.TrimPrefix(err.Error(), "grants: ") + "; mint another with POST …/authorize/start")
 	case errors.Is(err, grants.ErrNotInteractive):
-		return probNotInteractive.with("client_credentials datasources get tokens without a browser; use POST …/refresh")
+		return probNotInteractive.with("only authorization_code datasources are authorized in a browser; client_credentials and jwt_bearer get tokens by themselves (POST …/refresh), token_exchange from each caller's Grantd-Subject-Token")
 	case errors.Is(err, grants.ErrEndUserRequired):
 		q := probInvalid.with("this datasource is per user: name the end user in the " + endUserHeader + " header")
 		q.Errors = []datasource.FieldError{{Field: endUserHeader, Message: "is required for a per-user datasource"}}
@@ -127,6 +127,10 @@ func problemFor(err error) *Problem {
 		return q
 	case errors.Is(err, grants.ErrNotPerUser):
 		return probNotPerUser.with("this datasource is shared: it has no per-user connections")
+	case errors.Is(err, grants.ErrSubjectTokenRequired):
+		q := probInvalid.with("this datasource exchanges the caller's own token (RFC 8693): send it in the " + subjectTokenHeader + " header")
+		q.Errors = []datasource.FieldError{{Field: subjectTokenHeader, Message: "is required for a token_exchange datasource"}}
+		return q
 	case errors.Is(err, grants.ErrClosed):
 		return probUnavailable.with("grantd is shutting down")
 	case errors.As(err, &te):

@@ -32,6 +32,10 @@ type proxy struct {
 type clientKey struct {
 	caPEM string
 	tls   bool
+	// For a datasource with an upstream client certificate: its id and a
+	// digest of the pair (see clientFor); zero for shared pools.
+	datasource string
+	material   [32]byte
 }
 
 // proxyClients are the clients of one pool: pooled sends every request
@@ -50,7 +54,7 @@ func newProxy(s *Server) *proxy {
 // counts bytes (upstreamConn): handshakes, session tickets and a
 // close_notify are then not mistaken for parts of an answer.
 func (p *proxy) client(caPEM string, tlsOn bool) (*proxyClients, error) {
-	key := clientKey{caPEM, tlsOn}
+	key := clientKey{caPEM: caPEM, tls: tlsOn}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if c, ok := p.clients[key]; ok {
@@ -60,6 +64,14 @@ func (p *proxy) client(caPEM string, tlsOn bool) (*proxyClients, error) {
 	if err != nil {
 		return nil, err
 	}
+	c := p.newClients(tlsConf, tlsOn)
+	p.clients[key] = c
+	return c, nil
+}
+
+// newClients makes the clients of one pool, with TLS by tlsConf when
+// tlsOn.
+func (p *proxy) newClients(tlsConf *tls.Config, tlsOn bool) *proxyClients {
 	dialer, timeout := p.s.cfg.Dialer, p.s.cfg.ProxyTimeout
 	dial := func(addr string) (net.Conn, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -102,9 +114,7 @@ func (p *proxy) client(caPEM string, tlsOn bool) (*proxyClients, error) {
 			Dial:                      dial,
 		}
 	}
-	c := &proxyClients{pooled: newClient(), fresh: newClient()}
-	p.clients[key] = c
-	return c, nil
+	return &proxyClients{pooled: newClient(), fresh: newClient()}
 }
 
 // send makes the upstream request, and once more on a new connection when
@@ -175,6 +185,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	t = withSubjectToken(c, t)
 	d := t.Datasource()
 	base, err := url.Parse(d.URL)
 	if err != nil {
@@ -216,7 +227,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 		body = c.Body()
 	}
 
-	hc, err := p.client(d.Auth.TLSCACert, base.Scheme == "https")
+	hc, err := p.clientFor(ctx, t, base.Scheme == "https")
 	if err != nil {
 		return err
 	}
@@ -319,14 +330,6 @@ func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
 		}
 		dst.AddBytesKV(k, v)
 	}
-}
-
-// grantdHeader reports whether name is one of grantd's own request
-// headers (Grantd-End-User, Grantd-Subject-Token, …): they are for grantd
-// and never go upstream.
-func grantdHeader(name string) bool {
-	return len(name) >= 7 && strings.EqualFold(name[:7], "Grantd-")
-
 }
 
 // corsHeader reports whether name is a CORS response header: an upstream

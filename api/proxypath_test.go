@@ -5,6 +5,8 @@ import (
 	"path"
 	"strings"
 	"testing"
+
+	"github.com/grantd/grantd/datasource"
 )
 
 func TestJoinProxyPath(t *testing.T) {
@@ -156,6 +158,7 @@ func FuzzDecodeDatasource(f *testing.F) {
 		`{}`, `{"name":"x","url":"https://a","auth":{"grantType":"client_credentials","clientSecret":null}}`,
 		`{"auth":{"pkce":"x","customAuthParams":{"a":1}}}`, `{"id":"ds_1","createdAt":5,"authorization":{}}`,
 		`[]`, `null`, `{"auth":null}`, `{"auth":{"clientSecretSet":true,"expiresInDefault":1e99}}`,
+		`{"auth":{"privateKey":null,"serviceAccountJson":{},"upstreamPrivateKey":"","privateKeyFingerprint":"x"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -170,7 +173,7 @@ func FuzzDecodeDatasource(f *testing.F) {
 				t.Fatalf("empty field error %+v", e)
 			}
 		}
-		body.secret(&errs)
+		body.secrets(&datasource.Datasource{}, &errs)
 	})
 }
 

@@ -76,7 +76,11 @@ func (s *Server) token(c *fiber.Ctx) error {
 	if !d.PerUser() {
 		k.EndUser = ""
 	}
-	t, err := s.cfg.Engine.Token(ctx, k)
+	target, err := s.cfg.Engine.Resolve(ctx, k)
+	if err != nil {
+		return s.notConnected(c, k, err)
+	}
+	t, err := withSubjectToken(c, target).Token(ctx)
 	if err != nil {
 		return s.notConnected(c, k, err)
 	}

@@ -40,7 +40,8 @@ type DatasourceView struct {
 }
 
 // AuthView is the auth object of a DatasourceView: the OAuth 2.0
-// configuration with its ClientSecret always empty (and so omitted).
+// configuration with its write-only fields (client secret, private keys,
+// service-account file) always empty, and so omitted.
 type AuthView struct {
 	datasource.OAuth2
 	// ClientSecretSet says whether a client secret is stored.
@@ -48,6 +49,25 @@ type AuthView struct {
 	// ClientSecretRef is the reference (${env:NAME}, ${file:/path}) when
 	// the secret is one: a reference is not secret.
 	ClientSecretRef string `json:"clientSecretRef,omitempty"`
+	// PrivateKeySet says whether a private key is stored, and
+	// PrivateKeyRef is it when it is a reference.
+	PrivateKeySet bool   `json:"privateKeySet"`
+	PrivateKeyRef string `json:"privateKeyRef,omitempty"`
+	// PrivateKeyFingerprint is the lower-case hex SHA-256 of the public
+	// key (DER SubjectPublicKeyInfo) of the key that signs: the private
+	// key, else the service account's. Empty for a reference.
+	PrivateKeyFingerprint string `json:"privateKeyFingerprint,omitempty"`
+	// ClientCertificateExpiresAt is the clientCertificate's notAfter.
+	ClientCertificateExpiresAt *time.Time `json:"clientCertificateExpiresAt,omitempty"`
+	// ServiceAccountJSONSet says whether a service-account key file is
+	// stored, ServiceAccountJSONRef is it when it is a reference.
+	ServiceAccountJSONSet bool   `json:"serviceAccountJsonSet"`
+	ServiceAccountJSONRef string `json:"serviceAccountJsonRef,omitempty"`
+	// The same for the pair presented to the datasource's own URL.
+	UpstreamPrivateKeySet              bool       `json:"upstreamPrivateKeySet"`
+	UpstreamPrivateKeyRef              string     `json:"upstreamPrivateKeyRef,omitempty"`
+	UpstreamPrivateKeyFingerprint      string     `json:"upstreamPrivateKeyFingerprint,omitempty"`
+	UpstreamClientCertificateExpiresAt *time.Time `json:"upstreamClientCertificateExpiresAt,omitempty"`
 }
 
 // DatasourceList is the answer of GET /api/v1/datasources, sorted by name.

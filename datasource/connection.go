@@ -116,6 +116,26 @@ type Connection struct {
 	UpdatedAt time.Time
 }
 
+// ConfigFor returns the connectionConfig that applies to connection c of
+// datasource d: c's values over d's. c may be nil (a shared datasource).
+// The maps are not modified.
+func ConfigFor(d *Datasource, c *Connection) map[string]string {
+	if c == nil || len(c.Config) == 0 {
+		return d.ConnectionConfig
+	}
+	if len(d.ConnectionConfig) == 0 {
+		return c.Config
+	}
+	m := make(map[string]string, len(d.ConnectionConfig)+len(c.Config))
+	for k, v := range d.ConnectionConfig {
+		m[k] = v
+	}
+	for k, v := range c.Config {
+		m[k] = v
+	}
+	return m
+}
+
 // Key returns the key of c's token record.
 func (c *Connection) Key() Key { return Key{Datasource: c.DatasourceID, EndUser: c.EndUserID} }
 

@@ -52,10 +52,19 @@ const (
 	// AuthorizationCode is RFC 6749 §4.1: a person authorizes in a browser,
 	// the provider redirects back with a code that is exchanged for tokens.
 	AuthorizationCode GrantType = "authorization_code"
+	// JWTBearer is RFC 7523 §2.1: grantd signs an assertion with the
+	// datasource's private key and trades it for a token (Google service
+	// accounts, domain-wide delegation).
+	JWTBearer GrantType = "jwt_bearer"
+	// TokenExchange is RFC 8693: the caller brings a token of its own (the
+	// signed-in user's SSO token) with each request, and grantd trades it
+	// for a token of the datasource's API. Those tokens live in memory
+	// only, per subject token.
+	TokenExchange GrantType = "token_exchange"
 )
 
 // GrantTypes lists the grant types Validate accepts.
-var GrantTypes = []GrantType{ClientCredentials, AuthorizationCode}
+var GrantTypes = []GrantType{ClientCredentials, AuthorizationCode, JWTBearer, TokenExchange}
 
 // ClientAuth says how the client authenticates at the token endpoint.
 type ClientAuth string
@@ -70,6 +79,23 @@ const (
 	ClientAuthBasic ClientAuth = "basic"
 	// ClientAuthBody sends client_id and client_secret as form fields.
 	ClientAuthBody ClientAuth = "body"
+	// ClientAuthPrivateKeyJWT signs a client assertion with PrivateKey
+	// (RFC 7523 §2.2, OpenID Connect Core §9 private_key_jwt).
+	ClientAuthPrivateKeyJWT ClientAuth = "private_key_jwt"
+	// ClientAuthTLS presents ClientCertificate and PrivateKey in the TLS
+	// handshake with the token endpoint (RFC 8705 tls_client_auth or
+	// self_signed_tls_client_auth; the client side is the same).
+	ClientAuthTLS ClientAuth = "tls_client_auth"
+)
+
+// ClientAuths lists the client authentications Validate accepts.
+var ClientAuths = []ClientAuth{ClientAuthAuto, ClientAuthBasic, ClientAuthBody, ClientAuthPrivateKeyJWT, ClientAuthTLS}
+
+// The token types of RFC 8693 §3 that token_exchange datasources name.
+const (
+	TokenTypeAccessToken = "urn:ietf:params:oauth:token-type:access_token"
+	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
+	TokenTypeIDToken     = "urn:ietf:params:oauth:token-type:id_token"
 )
 
 // Placement says where the access token goes on outgoing calls.
@@ -132,6 +158,40 @@ type OAuth2 struct {
 	ExpiresInDefault int64 `json:"expiresInDefault"`
 	// ExposeToken allows the token endpoint to hand the raw access token out.
 	ExposeToken bool `json:"exposeToken"`
+
+	// PrivateKey is write-only: a PEM private key (RSA of at least 2048
+	// bits, or ECDSA P-256) that signs jwt_bearer assertions and
+	// private_key_jwt client assertions, and is the key of
+	// ClientCertificate for tls_client_auth. Responses omit it; they say
+	// privateKeySet and privateKeyFingerprint.
+	PrivateKey Secret `json:"privateKey,omitzero"`
+	// ClientCertificate is the PEM certificate of PrivateKey (leaf first,
+	// then any chain): presented to the token endpoint for
+	// tls_client_auth, and named in private_key_jwt headers (x5t#S256,
+	// x5t) as Microsoft Entra wants. Not secret.
+	ClientCertificate string `json:"clientCertificate"`
+	// KeyID goes into the JWT header as kid.
+	KeyID string `json:"keyId"`
+	// Subject is the sub claim of jwt_bearer assertions; empty means the
+	// client id (the service account itself). A per-user datasource uses
+	// the end user instead.
+	Subject string `json:"subject"`
+	// ServiceAccountJSON is write-only: a Google service-account key file
+	// as downloaded. It stands in for PrivateKey and fills the empty
+	// ClientID (client_email), KeyID (private_key_id) and AccessTokenURL
+	// (token_uri); see Normalize.
+	ServiceAccountJSON Secret `json:"serviceAccountJson,omitzero"`
+	// SubjectTokenType is the RFC 8693 type of the subject tokens callers
+	// bring to a token_exchange datasource; empty means
+	// TokenTypeAccessToken (see SubjectType).
+	SubjectTokenType string `json:"subjectTokenType"`
+	// RequestedTokenType is sent as requested_token_type when set.
+	RequestedTokenType string `json:"requestedTokenType"`
+	// UpstreamClientCertificate and UpstreamPrivateKey (write-only) are
+	// presented to the datasource's own URL: mutual TLS for the proxied
+	// calls themselves.
+	UpstreamClientCertificate string `json:"upstreamClientCertificate"`
+	UpstreamPrivateKey        Secret `json:"upstreamPrivateKey,omitzero"`
 }
 
 // Normalize fills defaults in place: client authentication auto, header
@@ -197,6 +257,20 @@ func (a *OAuth2) Normalize() {
 	if a.TokenParams == nil {
 		a.TokenParams = map[string]string{}
 	}
+	a.KeyID = strings.TrimSpace(a.KeyID)
+	a.Subject = strings.TrimSpace(a.Subject)
+	a.SubjectTokenType = strings.TrimSpace(a.SubjectTokenType)
+	a.RequestedTokenType = strings.TrimSpace(a.RequestedTokenType)
+	a.fillFromServiceAccount()
+}
+
+// SubjectType returns the RFC 8693 type of the subject tokens of a
+// token_exchange datasource: SubjectTokenType, else TokenTypeAccessToken.
+func (a *OAuth2) SubjectType() string {
+	if a.SubjectTokenType != "" {
+		return a.SubjectTokenType
+	}
+	return TokenTypeAccessToken
 }
 
 // Prefix returns the header prefix: "Bearer" when none is configured, ""
@@ -248,7 +322,14 @@ func (a *OAuth2) SameGrant(b *OAuth2) bool {
 		a.Resource == b.Resource &&
 		equalMaps(a.TokenParams, b.TokenParams) &&
 		equalMaps(a.CustomAuthParams, b.CustomAuthParams) &&
-		a.TLSCACert == b.TLSCACert
+		a.TLSCACert == b.TLSCACert &&
+		a.PrivateKey.Equal(b.PrivateKey) &&
+		a.ServiceAccountJSON.Equal(b.ServiceAccountJSON) &&
+		a.ClientCertificate == b.ClientCertificate &&
+		a.KeyID == b.KeyID &&
+		a.Subject == b.Subject &&
+		a.SubjectTokenType == b.SubjectTokenType &&
+		a.RequestedTokenType == b.RequestedTokenType
 }
 
 // KeepsTokens reports whether the tokens held for d stay right when d is
@@ -264,8 +345,8 @@ func (d *Datasource) KeepsTokens(n *Datasource) bool {
 }
 
 // UserDelegated reports whether tokens of grant type g act for a person
-// (authorization code) rather than for the client itself.
-func (g GrantType) UserDelegated() bool { return g == AuthorizationCode }
+// (authorization code, token exchange) rather than for the client itself.
+func (g GrantType) UserDelegated() bool { return g == AuthorizationCode || g == TokenExchange }
 
 // Origin returns the scheme://host[:port] of a URL, lower-cased, with the
 // scheme's default port left out; "" when raw does not parse.
@@ -310,6 +391,14 @@ func (a *OAuth2) Fingerprint() string {
 		w("|")
 	}
 	w(a.TLSCACert)
+	// Appended, so that configurations without them keep their digest.
+	if a.ClientCertificate != "" || a.KeyID != "" || a.Subject != "" || a.SubjectTokenType != "" || a.RequestedTokenType != "" {
+		w(a.ClientCertificate)
+		w(a.KeyID)
+		w(a.Subject)
+		w(a.SubjectTokenType)
+		w(a.RequestedTokenType)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

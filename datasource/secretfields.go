@@ -4,13 +4,22 @@ import "fmt"
 
 // SecretFields are the write-only fields of a datasource by their API
 // path: stored sealed, never returned, and kept by an update that omits
-// them (see KeepSecrets).
-var SecretFields = []string{"auth.clientSecret"}
+// them (see KeepSecrets). Each may be a value or a reference (see
+// ParseSecretRef).
+var SecretFields = []string{"auth.clientSecret", "auth.privateKey", "auth.serviceAccountJson", "auth.upstreamPrivateKey"}
 
-func secretField(d *Datasource, field string) *Secret {
+// SecretField returns the write-only field of d named by its API path
+// (see SecretFields), or nil for another name.
+func (d *Datasource) SecretField(field string) *Secret {
 	switch field {
 	case "auth.clientSecret":
 		return &d.Auth.ClientSecret
+	case "auth.privateKey":
+		return &d.Auth.PrivateKey
+	case "auth.serviceAccountJson":
+		return &d.Auth.ServiceAccountJSON
+	case "auth.upstreamPrivateKey":
+		return &d.Auth.UpstreamPrivateKey
 	}
 	return nil
 }
@@ -20,7 +29,7 @@ func secretField(d *Datasource, field string) *Secret {
 // error.
 func (d *Datasource) KeepSecrets(old *Datasource, fields []string) error {
 	for _, f := range fields {
-		dst, src := secretField(d, f), secretField(old, f)
+		dst, src := d.SecretField(f), old.SecretField(f)
 		if dst == nil {
 			return fmt.Errorf("datasource: %q is not a write-only field", f)
 		}

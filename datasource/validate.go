@@ -53,7 +53,8 @@ const (
 // flow (a custom redirect_uri or state, say).
 var (
 	reservedAuthParams  = []string{"response_type", "client_id", "redirect_uri", "state", "code_challenge", "code_challenge_method", "scope"}
-	reservedTokenParams = []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "client_id", "client_secret", "scope", "client_assertion", "client_assertion_type"}
+	reservedTokenParams = []string{"grant_type", "code", "redirect_uri", "code_verifier", "refresh_token", "client_id", "client_secret", "scope", "client_assertion", "client_assertion_type",
+		"assertion", "subject_token", "subject_token_type", "requested_token_type", "actor_token", "actor_token_type"}
 	// Headers the token may not be placed in: they frame the request.
 	forbiddenHeaders = []string{"host", "content-length", "transfer-encoding", "connection", "cookie", "te", "trailer", "upgrade", "keep-alive", "proxy-authorization", "proxy-connection"}
 )
@@ -180,8 +181,8 @@ func (a *OAuth2) validate(v *ValidationError) {
 	}
 	_, _, isRef, badRef := ParseSecretRef(a.ClientSecret.Reveal())
 	switch {
-	case a.ClientSecret.IsZero() && a.GrantType == ClientCredentials:
-		v.add("auth.clientSecret", "is required for client_credentials")
+	case a.ClientSecret.IsZero() && a.GrantType == ClientCredentials && !a.keyAuthenticates():
+		v.add("auth.clientSecret", "is required for client_credentials (or a privateKey with clientAuthentication private_key_jwt or tls_client_auth)")
 	case isRef && badRef != "":
 		v.add("auth.clientSecret", "%s", badRef)
 	case len(a.ClientSecret.Reveal()) > maxValueLen:
@@ -201,6 +202,7 @@ func (a *OAuth2) validate(v *ValidationError) {
 	}
 	checkClientAuth(v, "auth.clientAuthentication", a.ClientAuthentication, false)
 	checkClientAuth(v, "auth.refreshClientAuthentication", a.RefreshClientAuthentication, true)
+	a.validateKeys(v)
 	switch a.TokenPlacement {
 	case PlacementHeader:
 		checkHeaderName(v, a.HeaderName)
@@ -231,7 +233,7 @@ func (a *OAuth2) validate(v *ValidationError) {
 	if a.ExpiresInDefault < 0 || a.ExpiresInDefault > maxExpiresIn {
 		v.add("auth.expiresInDefault", "must be between 0 and %d seconds", maxExpiresIn)
 	}
-	if a.PKCE != nil && !*a.PKCE && a.GrantType == AuthorizationCode && a.ClientSecret.IsZero() {
+	if a.PKCE != nil && !*a.PKCE && a.GrantType == AuthorizationCode && a.ClientSecret.IsZero() && !a.keyAuthenticates() {
 		v.add("auth.pkce", "cannot be off for a public client (no clientSecret): nothing would protect the code")
 	}
 }
@@ -314,14 +316,11 @@ func validPort(p string) bool {
 }
 
 func checkClientAuth(v *ValidationError, field string, c ClientAuth, emptyOK bool) {
-	switch c {
-	case ClientAuthAuto, ClientAuthBasic, ClientAuthBody:
-	case "":
-		if !emptyOK {
-			v.add(field, `must be "auto", "basic" or "body"`)
-		}
+	switch {
+	case slices.Contains(ClientAuths, c):
+	case c == "" && emptyOK:
 	default:
-		v.add(field, `must be "auto", "basic" or "body"`)
+		v.add(field, "must be one of %s", quoteList(ClientAuths))
 	}
 }
 

@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"net/url"
 
 	"golang.org/x/oauth2"
 
@@ -62,12 +63,22 @@ func (g authorizationCode) AuthCodeURL(c *Call, state string, verifier datasourc
 // single-use, so trying another style after a failure would fail anyway
 // and is exactly the trap x/oauth2's AuthStyleAutoDetect falls into.
 func (g authorizationCode) Exchange(ctx context.Context, c *Call, code string, verifier datasource.Secret) (*oauth2.Token, error) {
+	creds := url.Values{}
+	id, secret, style, err := c.authenticate(creds)
+	if err != nil {
+		return nil, err
+	}
+	cfg := g.config(c)
+	cfg.ClientID, cfg.ClientSecret, cfg.Endpoint.AuthStyle = id, secret, style
 	var opts []oauth2.AuthCodeOption
+	for k, vs := range creds { // a client assertion
+		opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
+	}
 	if !verifier.IsZero() {
 		opts = append(opts, oauth2.VerifierOption(verifier.Reveal()))
 	}
 	for k, vs := range c.TokenParams() {
 		opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
 	}
-	return g.config(c).Exchange(c.Context(ctx), code, opts...)
+	return cfg.Exchange(c.Context(ctx), code, opts...)
 }

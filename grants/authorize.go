@@ -332,15 +332,16 @@ func (e *Engine) Callback(ctx context.Context, r CallbackRequest) (*CallbackResu
 // tokens are stored under it.
 func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Interactive, code string, st *datasource.State) (_ datasource.Authorization, next datasource.ClientAuth, reconnected bool, _ error) {
 	key := datasource.Key{Datasource: d.ID, EndUser: st.EndUserID}
-	hc, err := e.httpClient(d)
-	if err != nil {
-		return datasource.Authorization{}, "", false, err
-	}
 	resolved, err := e.withSecret(ctx, d)
 	if err != nil {
 		return datasource.Authorization{}, "", false, &TokenError{Kind: Transient, Reason: err.Error(), err: err}
 	}
-	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI}
+	hc, err := e.httpClient(resolved)
+	if err != nil {
+		return datasource.Authorization{}, "", false, err
+	}
+	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI, Now: e.clock.Now,
+		EndUserID: st.EndUserID, ConnectionConfig: st.ConnectionConfig}
 	prev, err := e.record(ctx, key)
 	if err != nil {
 		return datasource.Authorization{}, "", false, err

@@ -31,7 +31,11 @@ func (e *Engine) Client(ctx context.Context, k datasource.Key) (*http.Client, er
 	if err != nil {
 		return nil, err
 	}
-	base, err := outbound.NewTransport(outbound.TransportOptions{Dialer: e.opts.Dialer, CACert: t.Datasource().Auth.TLSCACert})
+	cert, err := t.UpstreamCertificate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	base, err := outbound.NewTransport(outbound.TransportOptions{Dialer: e.opts.Dialer, CACert: t.Datasource().Auth.TLSCACert, ClientCertificate: cert})
 	if err != nil {
 		return nil, err
 	}
@@ -45,6 +49,10 @@ type Transport struct {
 	Key    datasource.Key
 	// Base sends the requests; http.DefaultTransport when nil.
 	Base http.RoundTripper
+	// SubjectToken returns the caller's own token for req, which a
+	// token_exchange datasource exchanges (see Target.WithSubjectToken);
+	// nil, or "", sends none. Other grants ignore it.
+	SubjectToken func(req *http.Request) string
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -58,6 +66,11 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		closeBody(req)
 		return nil, err
+	}
+	if t.SubjectToken != nil {
+		if s := t.SubjectToken(req); s != "" {
+			target = target.WithSubjectToken(s)
+		}
 	}
 	r := req.Clone(ctx)
 	var resp *http.Response

@@ -27,7 +27,7 @@ func (e *Engine) Create(ctx context.Context, d *datasource.Datasource) (*datasou
 	d.CreatedAt = e.now()
 	d.UpdatedAt = d.CreatedAt
 	d.Normalize()
-	if err := d.Validate(); err != nil {
+	if err := withErrors(d.Validate(), d.Auth.CheckCertificates(e.clock.Now())); err != nil {
 		return nil, datasource.Authorization{}, err
 	}
 	if err := e.checkSecretRef(d, nil); err != nil {
@@ -73,13 +73,8 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 		return nil, datasource.Authorization{}, false, err
 	}
 	d.Normalize()
-	err = d.Validate()
-	if bound := boundSecrets(old, d, ch.Keep); len(bound) > 0 {
-		v := &datasource.ValidationError{}
-		errors.As(err, &v)
-		v.Errors = append(v.Errors, bound...)
-		err = v
-	}
+	err = withErrors(d.Validate(), boundSecrets(old, d, ch.Keep))
+	err = withErrors(err, newCertificates(old, d).CheckCertificates(e.clock.Now()))
 	if err != nil {
 		return nil, datasource.Authorization{}, false, err
 	}
@@ -102,6 +97,11 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 // authorization endpoint on another origin: whoever may edit a datasource
 // could otherwise point it at their own server and collect the secret on
 // the next token request. The secret must be given again.
+//
+// The client secret and the keys that sign for the client (privateKey,
+// serviceAccountJson) are bound to the token and authorization
+// endpoints; upstreamPrivateKey, presented to the datasource's URL, to
+// that URL.
 func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.FieldError {
 	moved := ""
 	switch {
@@ -110,31 +110,72 @@ func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.Fie
 	case old.Auth.AuthorizationURL != "" && datasource.Origin(old.Auth.AuthorizationURL) != datasource.Origin(d.Auth.AuthorizationURL):
 		moved = "authorizationUrl"
 	}
-	if moved == "" {
-		return nil
-	}
+	urlMoved := datasource.Origin(old.URL) != datasource.Origin(d.URL)
 	var out []datasource.FieldError
 	for _, f := range keep {
-		if f == "auth.clientSecret" && !old.Auth.ClientSecret.IsZero() {
+		why := moved
+		if f == "auth.upstreamPrivateKey" {
+			why = ""
+			if urlMoved {
+				why = "url"
+			}
+		}
+		if why != "" && !old.SecretField(f).IsZero() {
 			out = append(out, datasource.FieldError{Field: f,
-				Message: "must be given again: the origin of " + moved + " changed, and a stored secret does not follow a datasource to another host"})
+				Message: "must be given again: the origin of " + why + " changed, and a stored secret does not follow a datasource to another host"})
 		}
 	}
 	return out
 }
 
-// checkSecretRef asks Options.CheckSecretRef about d's client secret
-// reference when it is new: on Create, or on Update when old held another
-// one. A reference already stored is left to resolution, so that an apply
-// that changes nothing stays a no-op after the fence was narrowed (the
-// lastError says why it does not resolve).
+// withErrors returns err (nil or a *datasource.ValidationError) with more
+// field errors added.
+func withErrors(err error, more []datasource.FieldError) error {
+	if len(more) == 0 {
+		return err
+	}
+	v := &datasource.ValidationError{}
+	errors.As(err, &v)
+	v.Errors = append(v.Errors, more...)
+	return v
+}
+
+// newCertificates returns the certificates of d that old did not have, to
+// check their validity period: one already stored is not refused again on
+// every update (its expiry shows in the views), so an unchanged apply stays
+// a no-op.
+func newCertificates(old, d *datasource.Datasource) *datasource.OAuth2 {
+	var a datasource.OAuth2
+	if d.Auth.ClientCertificate != old.Auth.ClientCertificate {
+		a.ClientCertificate = d.Auth.ClientCertificate
+	}
+	if d.Auth.UpstreamClientCertificate != old.Auth.UpstreamClientCertificate {
+		a.UpstreamClientCertificate = d.Auth.UpstreamClientCertificate
+	}
+	return &a
+}
+
+// checkSecretRef asks Options.CheckSecretRef about each reference among
+// d's write-only fields that is new: on Create, or on Update when old held
+// another one in that field. A reference already stored is left to
+// resolution, so that an apply that changes nothing stays a no-op after
+// the fence was narrowed (the lastError says why it does not resolve).
 func (e *Engine) checkSecretRef(d, old *datasource.Datasource) error {
-	ref := d.Auth.ClientSecret.Ref()
-	if ref == "" || e.opts.CheckSecretRef == nil || old != nil && old.Auth.ClientSecret.Ref() == ref {
+	if e.opts.CheckSecretRef == nil {
 		return nil
 	}
-	if err := e.opts.CheckSecretRef(ref); err != nil {
-		return &datasource.ValidationError{Errors: []datasource.FieldError{{Field: "auth.clientSecret", Message: err.Error()}}}
+	v := &datasource.ValidationError{}
+	for _, f := range datasource.SecretFields {
+		ref := d.SecretField(f).Ref()
+		if ref == "" || old != nil && old.SecretField(f).Ref() == ref {
+			continue
+		}
+		if err := e.opts.CheckSecretRef(ref); err != nil {
+			v.Errors = append(v.Errors, datasource.FieldError{Field: f, Message: err.Error()})
+		}
+	}
+	if len(v.Errors) > 0 {
+		return v
 	}
 	return nil
 }
@@ -285,7 +326,7 @@ func (e *Engine) reconcile(ctx context.Context, id string, erased bool) (datasou
 	}
 	a := sc.Authorization()
 	e.setStatus(k, d.Name, a.Status, a.LastError, "", false)
-	if !interactive(d.Auth.GrantType) && !sc.HasToken {
+	if !interactive(d.Auth.GrantType) && !onDemandGrant(d.Auth.GrantType) && !d.PerUser() && !sc.HasToken {
 		// Errors land in the record; the status reports them.
 		e.obtain(ctx, k, wantFirst, 0)
 	} else {
@@ -333,6 +374,7 @@ func (e *Engine) Invalidate(ctx context.Context, k datasource.Key) error {
 // its connections.
 func (e *Engine) forget(id string) {
 	e.forgetEntries(id)
+	e.mtls.forget(id)
 	e.unscheduleConnections(id)
 	e.forgetKey(datasource.SharedKey(id))
 }

@@ -4,11 +4,19 @@
 // # Grants
 //
 // A Grant obtains tokens for one grant type and registers itself in an init
-// function: client_credentials (RFC 6749 §4.4) and authorization_code
-// (§4.1, with PKCE, RFC 7636) ship; jwt_bearer, password or device_code
-// would be one file each. Token requests go through golang.org/x/oauth2,
-// which checks the status, parses §5.2 error bodies into
-// *oauth2.RetrieveError and accepts JSON or form-encoded answers.
+// function: client_credentials (RFC 6749 §4.4), authorization_code (§4.1,
+// with PKCE, RFC 7636), jwt_bearer (RFC 7523 §2.1: an assertion signed
+// with the datasource's key, Google service accounts) and token_exchange
+// (RFC 8693) ship; password or device_code would be one file each. Token
+// requests go through golang.org/x/oauth2, which checks the status, parses
+// §5.2 error bodies into *oauth2.RetrieveError and accepts JSON or
+// form-encoded answers. JWTs are signed with go-jose, live five minutes
+// and carry a random jti.
+//
+// token_exchange is OnDemand: its tokens belong to whoever brings the
+// subject token (Target.WithSubjectToken), so they are kept in memory
+// only, keyed by the datasource and a SHA-256 of the subject token, never
+// past the subject token's own exp, and never stored or logged.
 //
 // # Client authentication
 //
@@ -20,6 +28,14 @@
 // what worked, whatever the metadata listed. A single-use authorization
 // code is never spent twice: a refused exchange makes the next
 // authorization use the other style.
+//
+// Without a secret: "private_key_jwt" (RFC 7523 §2.2, OpenID Connect Core
+// §9) signs a client assertion with the datasource's private key, naming
+// its certificate by x5t#S256 and x5t; "tls_client_auth" (RFC 8705)
+// presents the certificate in the TLS handshake, from a token-endpoint
+// client of the datasource's own. "auto" picks one of them when the
+// metadata lists it and the datasource has the key material. Only the
+// secret styles fall back to each other.
 //
 // # Datasources and calls
 //

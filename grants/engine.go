@@ -114,6 +114,8 @@ type Engine struct {
 	log    *slog.Logger
 	http   outbound.Cache[string, *http.Client] // token-endpoint clients by CA bundle
 	probes outbound.Cache[string, *http.Client] // health-check clients by CA bundle
+	mtls   tlsClients                           // token-endpoint clients with a client certificate, by datasource
+	exch   exchanges                            // token_exchange tokens, in memory only
 	disc   discovery
 	sched  *refresher      // token refreshes
 	health *refresher      // health checks
@@ -270,7 +272,12 @@ func (e *Engine) record(ctx context.Context, k datasource.Key) (*datasource.Toke
 	return rec, err
 }
 
+// httpClient returns the token-endpoint client of d (with its secrets
+// resolved: a certificate's key may be a reference).
 func (e *Engine) httpClient(d *datasource.Datasource) (*http.Client, error) {
+	if hc, ok, err := e.certClient(d); ok {
+		return hc, err
+	}
 	return e.http.Get(d.Auth.TLSCACert)
 }
 

@@ -154,7 +154,7 @@ func (e *TokenError) outcome() error {
 // statusFor returns the datasource status a failure leaves when no valid
 // token remains.
 func (e *TokenError) statusFor(g datasource.GrantType) datasource.Status {
-	if e.Kind == Permanent && e.Code == "invalid_grant" && g != datasource.ClientCredentials {
+	if e.Kind == Permanent && e.Code == "invalid_grant" && g.UserDelegated() {
 		return datasource.StatusNeedsReauthorization
 	}
 	return datasource.StatusError

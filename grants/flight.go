@@ -127,6 +127,7 @@ func (e *Engine) entry(k datasource.Key) *entry {
 }
 
 func (e *Engine) forgetEntry(k datasource.Key) {
+	e.exch.forget(k.Datasource)
 	if v, ok := e.entries.LoadAndDelete(k); ok {
 		en := v.(*entry)
 		en.mu.Lock()
@@ -270,6 +271,14 @@ func (e *Engine) load(ctx context.Context, en *entry) error {
 		if err != nil && !errors.Is(err, datasource.ErrNotFound) {
 			return err
 		}
+		if c == nil && d.Auth.GrantType == datasource.JWTBearer {
+			// The app backend vouches for its end user, and grantd signs
+			// for them (sub = the end user): no browser, so the connection
+			// is made by the first call for that end user.
+			if c, err = e.implicitConnection(ctx, en.key); err != nil {
+				return err
+			}
+		}
 		en.conn = c
 	}
 	rec, err := e.record(ctx, en.key)
@@ -280,6 +289,24 @@ func (e *Engine) load(ctx context.Context, en *entry) error {
 	en.dsp.Store(d)
 	e.setRecordLocked(en, rec)
 	return nil
+}
+
+// implicitConnection stores (or, when a concurrent call or another
+// replica was first, reads) the connection of end user k.EndUser.
+func (e *Engine) implicitConnection(ctx context.Context, k datasource.Key) (*datasource.Connection, error) {
+	if err := datasource.ValidEndUserID(k.EndUser); err != nil {
+		return nil, err
+	}
+	now := e.now()
+	c := &datasource.Connection{DatasourceID: k.Datasource, EndUserID: k.EndUser, CreatedAt: now, UpdatedAt: now}
+	created, err := e.store.SaveConnection(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	if !created {
+		return e.store.Connection(ctx, k.Datasource, k.EndUser)
+	}
+	return c, nil
 }
 
 // Datasource returns datasource id as the engine holds it: cached for
@@ -308,6 +335,9 @@ func (e *Engine) setRecordLocked(en *entry, rec *datasource.TokenRecord) {
 // datasource has no grant a request could use, or it is backing off.
 // Background and forced requests go through. en.mu is held.
 func (e *Engine) blocked(en *entry, w want, now time.Time) error {
+	if onDemandGrant(en.ds.Auth.GrantType) {
+		return ErrSubjectTokenRequired // tokens come per caller: Target
+	}
 	if en.ds.PerUser() && en.conn == nil {
 		if w == wantForced || w == wantDue {
 			return ErrNoConnection

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -39,17 +40,44 @@ type Interactive interface {
 	Exchange(ctx context.Context, c *Call, code string, verifier datasource.Secret) (*oauth2.Token, error)
 }
 
+// OnDemand is a Grant whose tokens are made for each caller from what the
+// caller brings (token exchange: the caller's own token), kept in memory
+// and never stored. The engine's stored-token machinery (a first token on
+// create, background refresh) leaves such datasources alone; Target.Send
+// and Target.Token get their tokens.
+type OnDemand interface {
+	Grant
+	onDemand()
+}
+
 // Call carries what a Grant needs for one request.
 type Call struct {
 	Datasource *datasource.Datasource
 	// Style is the client authentication to use, already resolved from
-	// "auto": ClientAuthBasic or ClientAuthBody.
+	// "auto": ClientAuthBasic, ClientAuthBody, ClientAuthPrivateKeyJWT,
+	// ClientAuthTLS, or clientAuthNone.
 	Style datasource.ClientAuth
-	// HTTPClient makes the request; it dials through the guard and trusts
-	// the datasource's CA.
+	// HTTPClient makes the request; it dials through the guard, trusts
+	// the datasource's CA and presents its client certificate, if any.
 	HTTPClient *http.Client
 	// RedirectURI is grantd's callback URL.
 	RedirectURI string
+
+	// EndUserID and ConnectionConfig name the end user of a per-user
+	// datasource the token is for; both are empty for a shared one.
+	// jwt_bearer makes connectionConfig.subject, else the end user id,
+	// the assertion's subject (Google domain-wide delegation).
+	EndUserID        string
+	ConnectionConfig map[string]string
+	// SubjectToken is the caller's token that token_exchange trades
+	// (RFC 8693 subject_token).
+	SubjectToken datasource.Secret
+	// Now is the clock assertions are issued by; nil means time.Now.
+	Now func() time.Time
+
+	// signingAlgs are the provider's
+	// token_endpoint_auth_signing_alg_values_supported, when known.
+	signingAlgs []string
 }
 
 // Context returns ctx carrying the call's HTTP client, as x/oauth2 wants.
@@ -58,9 +86,15 @@ func (c *Call) Context(ctx context.Context) context.Context {
 }
 
 // AuthStyle returns the x/oauth2 style of c.Style. A public client (no
-// secret) always sends client_id in the body (RFC 6749 §4.1.3).
+// secret) always sends client_id in the body (RFC 6749 §4.1.3), and so do
+// the key-based styles, whose credential is not a secret (see
+// authenticate).
 func (c *Call) AuthStyle() oauth2.AuthStyle {
-	if c.Style == datasource.ClientAuthBody || c.Datasource.Auth.ClientSecret.IsZero() {
+	switch c.Style {
+	case datasource.ClientAuthBody, datasource.ClientAuthPrivateKeyJWT, datasource.ClientAuthTLS, clientAuthNone:
+		return oauth2.AuthStyleInParams
+	}
+	if c.Datasource.Auth.ClientSecret.IsZero() {
 		return oauth2.AuthStyleInParams
 	}
 	return oauth2.AuthStyleInHeader
@@ -93,13 +127,16 @@ func (c *Call) TokenParams() url.Values {
 // refresh with scope, audience or resource needs and oauth2.Config's
 // refresh does not offer.
 func (c *Call) Post(ctx context.Context, params url.Values) (*oauth2.Token, error) {
-	a := &c.Datasource.Auth
+	id, secret, style, err := c.authenticate(params)
+	if err != nil {
+		return nil, err
+	}
 	cfg := clientcredentials.Config{
-		ClientID:       a.ClientID,
-		ClientSecret:   a.ClientSecret.Reveal(),
-		TokenURL:       a.AccessTokenURL,
+		ClientID:       id,
+		ClientSecret:   secret,
+		TokenURL:       c.Datasource.Auth.AccessTokenURL,
 		EndpointParams: params,
-		AuthStyle:      c.AuthStyle(),
+		AuthStyle:      style,
 	}
 	return cfg.Token(c.Context(ctx))
 }

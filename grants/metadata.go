@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/grantd/grantd/datasource"
 )
 
 // Metadata is what grantd uses of a provider's authorization server
@@ -19,6 +21,9 @@ type Metadata struct {
 	TokenEndpoint                     string   `json:"token_endpoint"`
 	RevocationEndpoint                string   `json:"revocation_endpoint"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	// TokenEndpointAuthSigningAlgValuesSupported lists the algorithms the
+	// provider takes for private_key_jwt assertions.
+	TokenEndpointAuthSigningAlgValuesSupported []string `json:"token_endpoint_auth_signing_alg_values_supported"`
 }
 
 // authMethod returns the client authentication the metadata prefers:
@@ -35,6 +40,25 @@ func (m *Metadata) authMethod() (style string, ok bool) {
 		return "basic", true
 	case slices.Contains(methods, "client_secret_post"):
 		return "body", true
+	}
+	return "", false
+}
+
+// keyMethod returns the key-based client authentication the metadata
+// lists that the datasource has the material for: private_key_jwt with a
+// private key, else tls_client_auth (or RFC 8705's
+// self_signed_tls_client_auth, the same on the client's side) with a
+// certificate and its key. ok is false when there is none.
+func (m *Metadata) keyMethod(a *datasource.OAuth2) (datasource.ClientAuth, bool) {
+	if m == nil || !a.HasSigningKey() {
+		return "", false
+	}
+	methods := m.TokenEndpointAuthMethodsSupported
+	switch {
+	case slices.Contains(methods, "private_key_jwt"):
+		return datasource.ClientAuthPrivateKeyJWT, true
+	case a.ClientCertificate != "" && (slices.Contains(methods, "tls_client_auth") || slices.Contains(methods, "self_signed_tls_client_auth")):
+		return datasource.ClientAuthTLS, true
 	}
 	return "", false
 }

@@ -24,9 +24,10 @@ const MinAgeForForcedRefresh = 30 * time.Second
 // It is a small value; copy it freely. It reflects the datasource when it
 // was resolved: resolve again for each call.
 type Target struct {
-	e   *Engine
-	key datasource.Key
-	ds  *datasource.Datasource
+	e       *Engine
+	key     datasource.Key
+	ds      *datasource.Datasource
+	subject datasource.Secret // the caller's token, for token_exchange (WithSubjectToken)
 }
 
 // Resolve returns the target of calls as k: a shared datasource
@@ -86,12 +87,17 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // token — places it and calls send once more. send's own error is
 // returned as it is. When no token can be had, send is not called and the
 // error is the engine's: ErrNotAuthorized (no usable grant), *TokenError
-// (the token endpoint failed, or the datasource is backing off), ErrClosed.
+// (the token endpoint failed, or the datasource is backing off), ErrClosed,
+// and for a token_exchange datasource ErrSubjectTokenRequired when t
+// carries no subject token (WithSubjectToken).
 //
 // The library's Client, the server's proxy and MCP all authenticate
 // through Send, so a new placement or a new refresh trigger is one change
 // here.
 func (t Target) Send(ctx context.Context, req Request, replay bool, send func() (status int, err error)) error {
+	if t.ds.Auth.GrantType == datasource.TokenExchange {
+		return t.sendExchanged(ctx, req, replay, send)
+	}
 	tok, err := t.e.Token(ctx, t.key)
 	if err != nil {
 		return err

@@ -44,20 +44,25 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 	if err != nil {
 		return nil, err
 	}
-	hc, err := e.httpClient(ds)
-	if err != nil {
-		return nil, err
-	}
 	ds, err = e.withSecret(ctx, ds)
 	if err != nil {
 		// A missing variable or file may appear (a restart with the
 		// variable set, a mounted secret): transient, retried.
 		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Local: true, Reason: err.Error(), err: err})
 	}
+	// After withSecret: a client certificate's key may be a reference.
+	hc, err := e.httpClient(ds)
+	if err != nil {
+		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Permanent, Local: true, Reason: err.Error(), err: err})
+	}
 	if e.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI}
+	en.mu.Lock()
+	conn := en.conn
+	en.mu.Unlock()
+	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI, Now: e.clock.Now,
+		EndUserID: en.key.EndUser, ConnectionConfig: datasource.ConfigFor(ds, conn)}
 	var detected datasource.ClientAuth
 	if rec != nil {
 		detected = rec.DetectedAuth
@@ -102,7 +107,7 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 
 // withAuth runs do with the client authentication resolved from style:
 // explicit styles as they are; "auto" from what worked before, else the
-// provider's metadata, else Basic. Under auto, a request the provider
+// provider's metadata (see autoStyle), else Basic. Under auto, a request the provider
 // refuses as a client authentication failure is tried once more with the
 // other style when it can be repeated (client credentials, refresh), and
 // what worked is returned to be remembered. Metadata lists what the server
@@ -114,25 +119,26 @@ func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasour
 	g datasource.GrantType, kind string, do func(context.Context) (*oauth2.Token, error)) (*oauth2.Token, datasource.ClientAuth, error) {
 	if style != datasource.ClientAuthAuto {
 		c.Style = style
+		if style == datasource.ClientAuthPrivateKeyJWT {
+			c.signingAlgs = e.signingAlgs(ctx, c)
+		}
 		tok, err := e.timed(ctx, g, kind, do)
 		return tok, detected, err
 	}
 	c.Style = detected
 	if c.Style == "" {
-		if md := e.disc.lookup(ctx, c.HTTPClient, c.Datasource.Auth.AccessTokenURL); md != nil {
-			if s, ok := md.authMethod(); ok {
-				c.Style = datasource.ClientAuth(s)
-			}
-		}
+		c.Style = e.autoStyle(ctx, c, g)
 	}
-	if c.Style == "" {
-		c.Style = datasource.ClientAuthBasic
+	if c.Style == datasource.ClientAuthPrivateKeyJWT {
+		c.signingAlgs = e.signingAlgs(ctx, c)
 	}
 	tok, err := e.timed(ctx, g, kind, do)
 	if err == nil {
 		return tok, c.Style, nil
 	}
-	if !clientAuthFailure(err) || c.Datasource.Auth.ClientSecret.IsZero() {
+	// Only the secret styles have another to fall back to.
+	if !clientAuthFailure(err) || c.Datasource.Auth.ClientSecret.IsZero() ||
+		c.Style != datasource.ClientAuthBasic && c.Style != datasource.ClientAuthBody {
 		return nil, detected, err
 	}
 	other := datasource.ClientAuthBody
@@ -152,23 +158,74 @@ func (e *Engine) withAuth(ctx context.Context, c *Call, style, detected datasour
 	return tok, other, nil
 }
 
-// withSecret returns ds with its client secret resolved when it is a
-// reference (a copy; ds itself is shared and keeps the reference).
+// autoStyle picks the client authentication of "auto" without history:
+// a jwt_bearer grant without a client secret authenticates no client (its
+// assertion is the credential); otherwise a key-based method the
+// provider's metadata lists and the datasource has the material for, else
+// the secret style the metadata prefers; without metadata, Basic, or
+// private_key_jwt for a client that has a key and no secret.
+func (e *Engine) autoStyle(ctx context.Context, c *Call, g datasource.GrantType) datasource.ClientAuth {
+	a := &c.Datasource.Auth
+	if g == datasource.JWTBearer && a.ClientSecret.IsZero() {
+		return clientAuthNone
+	}
+	md := e.disc.lookup(ctx, c.HTTPClient, a.AccessTokenURL)
+	if s, ok := md.keyMethod(a); ok {
+		return s
+	}
+	if a.ClientSecret.IsZero() && a.HasSigningKey() {
+		return datasource.ClientAuthPrivateKeyJWT
+	}
+	if s, ok := md.authMethod(); ok {
+		return datasource.ClientAuth(s)
+	}
+	return datasource.ClientAuthBasic
+}
+
+// signingAlgs returns the assertion algorithms the provider lists, nil
+// when it publishes no metadata.
+func (e *Engine) signingAlgs(ctx context.Context, c *Call) []string {
+	if md := e.disc.lookup(ctx, c.HTTPClient, c.Datasource.Auth.AccessTokenURL); md != nil {
+		return md.TokenEndpointAuthSigningAlgValuesSupported
+	}
+	return nil
+}
+
+// secretNames are the words for each write-only field in lastError.
+var secretNames = map[string]string{
+	"auth.clientSecret":       "client secret",
+	"auth.privateKey":         "private key",
+	"auth.serviceAccountJson": "service account key file",
+	"auth.upstreamPrivateKey": "upstream private key",
+}
+
+// withSecret returns ds with every write-only field that is a reference
+// resolved (a copy; ds itself is shared and keeps the references). A
+// resolved service-account file fills the fields it fills on a value.
 func (e *Engine) withSecret(ctx context.Context, ds *datasource.Datasource) (*datasource.Datasource, error) {
-	ref := ds.Auth.ClientSecret.Ref()
-	if ref == "" {
+	var c *datasource.Datasource
+	for _, f := range datasource.SecretFields {
+		ref := ds.SecretField(f).Ref()
+		if ref == "" {
+			continue
+		}
+		if e.opts.ResolveSecret == nil {
+			return ds, fmt.Errorf("%s: %s is refused: references are not enabled", secretNames[f], ref)
+		}
+		v, err := e.opts.ResolveSecret(ctx, ref)
+		if err != nil {
+			// The resolver's error names the reference (see Options).
+			return ds, fmt.Errorf("%s: %w", secretNames[f], err)
+		}
+		if c == nil {
+			c = ds.Clone()
+		}
+		*c.SecretField(f) = datasource.NewSecret(v)
+	}
+	if c == nil {
 		return ds, nil
 	}
-	if e.opts.ResolveSecret == nil {
-		return ds, fmt.Errorf("client secret: %s is refused: references are not enabled", ref)
-	}
-	v, err := e.opts.ResolveSecret(ctx, ref)
-	if err != nil {
-		// The resolver's error names the reference (see Options).
-		return ds, fmt.Errorf("client secret: %w", err)
-	}
-	c := ds.Clone()
-	c.Auth.ClientSecret = datasource.NewSecret(v)
+	c.Auth.Normalize()
 	return c, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/grantd/grantd/datasource"
 )
@@ -55,11 +56,11 @@ func (e *Engine) Revoke(ctx context.Context, k datasource.Key) (*RevokeResult, e
 }
 
 func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource, rec *datasource.TokenRecord) (bool, string) {
-	hc, err := e.httpClient(d)
+	d, err := e.withSecret(ctx, d)
 	if err != nil {
 		return false, err.Error()
 	}
-	d, err = e.withSecret(ctx, d)
+	hc, err := e.httpClient(d)
 	if err != nil {
 		return false, err.Error()
 	}
@@ -70,6 +71,9 @@ func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource,
 	style := d.Auth.ClientAuthentication
 	if style == datasource.ClientAuthAuto {
 		style = rec.DetectedAuth
+		if s, ok := md.keyMethod(&d.Auth); style == "" && ok {
+			style = s
+		}
 		if s, ok := md.authMethod(); style == "" && ok {
 			style = datasource.ClientAuth(s)
 		}
@@ -82,7 +86,7 @@ func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource,
 		if t.v.IsZero() {
 			continue
 		}
-		if err := revokeOne(ctx, hc, md.RevocationEndpoint, d, style, t.v, t.hint); err != nil {
+		if err := revokeOne(ctx, hc, md.RevocationEndpoint, d, style, t.v, t.hint, e.clock.Now); err != nil {
 			return revoked, scrub(err.Error(), append(sentForms(d), encodings(t.v.Reveal())...))
 		}
 		revoked = true
@@ -91,10 +95,19 @@ func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource,
 }
 
 // revokeOne is one RFC 7009 §2.1 request.
-func revokeOne(ctx context.Context, hc *http.Client, endpoint string, d *datasource.Datasource, style datasource.ClientAuth, tok datasource.Secret, hint string) error {
+func revokeOne(ctx context.Context, hc *http.Client, endpoint string, d *datasource.Datasource, style datasource.ClientAuth, tok datasource.Secret, hint string, now func() time.Time) error {
 	form := url.Values{"token": {tok.Reveal()}, "token_type_hint": {hint}}
-	basic := style != datasource.ClientAuthBody && !d.Auth.ClientSecret.IsZero()
-	if !basic {
+	keyed := style == datasource.ClientAuthPrivateKeyJWT || style == datasource.ClientAuthTLS
+	basic := !keyed && style != datasource.ClientAuthBody && !d.Auth.ClientSecret.IsZero()
+	if keyed {
+		// The same client assertion (its aud the token endpoint, which
+		// servers accept for every endpoint they authenticate clients at)
+		// or client certificate as at the token endpoint.
+		if _, _, _, err := (&Call{Datasource: d, Style: style, Now: now}).authenticate(form); err != nil {
+			return err
+		}
+		form.Set("client_id", d.Auth.ClientID)
+	} else if !basic {
 		form.Set("client_id", d.Auth.ClientID)
 		if !d.Auth.ClientSecret.IsZero() {
 			form.Set("client_secret", d.Auth.ClientSecret.Reveal())

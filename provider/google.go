@@ -10,7 +10,7 @@ var google = &Entry{
 	References: []string{
 		"https://developers.google.com/identity/protocols/oauth2/service-account",
 	},
-	GrantTypes:           []datasource.GrantType{datasource.AuthorizationCode, jwtBearer},
+	GrantTypes:           []datasource.GrantType{datasource.AuthorizationCode, datasource.JWTBearer},
 	AuthorizationURL:     "https://accounts.google.com/o/oauth2/v2/auth",
 	AccessTokenURL:       "https://oauth2.googleapis.com/token",
 	RevocationURL:        "https://oauth2.googleapis.com/revoke",

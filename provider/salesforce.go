@@ -11,7 +11,7 @@ var salesforce = &Entry{
 		"https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_web_server_flow.htm&type=5",
 		"https://help.salesforce.com/s/articleView?id=xcloud.remoteaccess_oauth_refresh_token_flow.htm&type=5",
 	},
-	GrantTypes:           []datasource.GrantType{datasource.AuthorizationCode, jwtBearer},
+	GrantTypes:           []datasource.GrantType{datasource.AuthorizationCode, datasource.JWTBearer},
 	AuthorizationURL:     "https://login.salesforce.com/services/oauth2/authorize",
 	AccessTokenURL:       "https://login.salesforce.com/services/oauth2/token",
 	RevocationURL:        "https://login.salesforce.com/services/oauth2/revoke",

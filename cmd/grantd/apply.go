@@ -267,7 +267,9 @@ func diff(have api.DatasourceView, want map[string]any) []string {
 	}
 	// Compared as the API's JSON fields, which the lines name.
 	haveAuth, wantAuth := fields(have.Auth.OAuth2), fields(wd.Auth)
-	delete(wantAuth, "clientSecret")
+	for _, f := range datasource.SecretFields {
+		delete(wantAuth, strings.TrimPrefix(f, "auth."))
+	}
 	keys := make([]string, 0, len(wantAuth))
 	for k := range wantAuth {
 		keys = append(keys, k)
@@ -279,18 +281,37 @@ func diff(have api.DatasourceView, want map[string]any) []string {
 		}
 	}
 	if a, ok := want["auth"].(map[string]any); ok {
-		if s, ok := a["clientSecret"].(string); ok && s != "" {
-			ref := wd.Auth.ClientSecret.Ref()
-			haveRef := have.Auth.ClientSecretRef
-			switch {
-			case ref != "" && ref != haveRef:
-				out = append(out, fmt.Sprintf("auth.clientSecret: reference %s → %s", orNone(haveRef), ref))
-			case ref == "":
-				out = append(out, "auth.clientSecret: a write-only value will be sent (cannot be compared; unchanged if equal)")
+		for _, f := range datasource.SecretFields {
+			name := strings.TrimPrefix(f, "auth.")
+			if s, ok := a[name].(string); ok && s != "" {
+				ref := wd.SecretField(f).Ref()
+				haveRef := viewRef(have.Auth, f)
+				switch {
+				case ref != "" && ref != haveRef:
+					out = append(out, fmt.Sprintf("%s: reference %s → %s", f, orNone(haveRef), ref))
+				case ref == "":
+					out = append(out, f+": a write-only value will be sent (cannot be compared; unchanged if equal)")
+				}
 			}
 		}
 	}
 	return out
+}
+
+// viewRef is the reference a view shows for write-only field f, "" when
+// it holds a value or nothing.
+func viewRef(a api.AuthView, f string) string {
+	switch f {
+	case "auth.clientSecret":
+		return a.ClientSecretRef
+	case "auth.privateKey":
+		return a.PrivateKeyRef
+	case "auth.serviceAccountJson":
+		return a.ServiceAccountJSONRef
+	case "auth.upstreamPrivateKey":
+		return a.UpstreamPrivateKeyRef
+	}
+	return ""
 }
 
 // fields is v's JSON object as a map.
@@ -347,8 +368,12 @@ type exported struct {
 type exportedAuth struct {
 	datasource.OAuth2 // its ClientSecret is empty in a view, so left out
 	// ClientSecret is the reference when the secret is one (${env:…},
-	// ${file:…}); a literal secret is never shown, so left out.
-	ClientSecret string `json:"clientSecret,omitempty"`
+	// ${file:…}); a literal secret is never shown, so left out. The same
+	// for the other write-only fields.
+	ClientSecret       string `json:"clientSecret,omitempty"`
+	PrivateKey         string `json:"privateKey,omitempty"`
+	ServiceAccountJSON string `json:"serviceAccountJson,omitempty"`
+	UpstreamPrivateKey string `json:"upstreamPrivateKey,omitempty"`
 }
 
 // exportCmd writes every datasource as an apply file, without secrets:
@@ -372,7 +397,8 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	out := make([]exported, 0, len(list))
 	for _, d := range list {
-		out = append(out, exported{Name: d.Name, URL: d.URL, Auth: exportedAuth{OAuth2: d.Auth.OAuth2, ClientSecret: d.Auth.ClientSecretRef}})
+		out = append(out, exported{Name: d.Name, URL: d.URL, Auth: exportedAuth{OAuth2: d.Auth.OAuth2, ClientSecret: d.Auth.ClientSecretRef,
+			PrivateKey: d.Auth.PrivateKeyRef, ServiceAccountJSON: d.Auth.ServiceAccountJSONRef, UpstreamPrivateKey: d.Auth.UpstreamPrivateKeyRef}})
 	}
 	format := r.output
 	if format == "table" {

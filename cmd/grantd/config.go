@@ -67,8 +67,9 @@ Secrets are read from the environment only (a command line shows in ps):
   GRANTD_WEBHOOK_SECRET  signs webhook deliveries (at least 16 characters);
                          required with --webhook-url
 
-A datasource's clientSecret may be a reference, resolved at each token
-request inside a fence: ${env:NAME} only for names matching
+A datasource's clientSecret, privateKey, serviceAccountJson and
+upstreamPrivateKey may each be a reference, resolved at each use inside a
+fence: ${env:NAME} only for names matching
 --secret-env-allow (never GRANTD_*), ${file:PATH} only for regular files
 inside --secret-dir (after resolving links; never the data dir). An empty
 --secret-env-allow= or --secret-dir= turns that kind of reference off.

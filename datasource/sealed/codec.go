@@ -3,7 +3,8 @@
 //
 // # Secrets
 //
-// Client secrets, access and refresh tokens and PKCE verifiers are
+// Client secrets, private keys, service-account key files, access and
+// refresh tokens and PKCE verifiers are
 // encrypted with associated data naming the record kind, the record id and
 // the field ("grantd/v1/token/ds_123/refresh_token"), so a ciphertext copied
 // into another record or field does not open.
@@ -104,6 +105,11 @@ type datasourceRecord struct {
 	CreatedAt        time.Time                 `json:"createdAt"`
 	UpdatedAt        time.Time                 `json:"updatedAt"`
 	ClientSecret     []byte                    `json:"sealedClientSecret,omitempty"`
+	// Key material, sealed like the client secret; absent in records of
+	// datasources without it (and in every record older than it).
+	PrivateKey         []byte `json:"sealedPrivateKey,omitempty"`
+	ServiceAccountJSON []byte `json:"sealedServiceAccountJson,omitempty"`
+	UpstreamPrivateKey []byte `json:"sealedUpstreamPrivateKey,omitempty"`
 }
 
 type storedAuth struct {
@@ -127,6 +133,12 @@ type storedAuth struct {
 	TLSCACert                   string                `json:"tlsCACert,omitempty"`
 	ExpiresInDefault            int64                 `json:"expiresInDefault,omitempty"`
 	ExposeToken                 bool                  `json:"exposeToken,omitempty"`
+	ClientCertificate           string                `json:"clientCertificate,omitempty"`
+	KeyID                       string                `json:"keyId,omitempty"`
+	Subject                     string                `json:"subject,omitempty"`
+	SubjectTokenType            string                `json:"subjectTokenType,omitempty"`
+	RequestedTokenType          string                `json:"requestedTokenType,omitempty"`
+	UpstreamClientCertificate   string                `json:"upstreamClientCertificate,omitempty"`
 }
 
 func toStored(a *datasource.OAuth2) storedAuth {
@@ -138,6 +150,9 @@ func toStored(a *datasource.OAuth2) storedAuth {
 		CustomAuthParams: a.CustomAuthParams, TokenParams: a.TokenParams, PKCE: a.PKCE,
 		SendScopeOnRefresh: a.SendScopeOnRefresh, RefreshClientAuthentication: a.RefreshClientAuthentication,
 		TLSCACert: a.TLSCACert, ExpiresInDefault: a.ExpiresInDefault, ExposeToken: a.ExposeToken,
+		ClientCertificate: a.ClientCertificate, KeyID: a.KeyID, Subject: a.Subject,
+		SubjectTokenType: a.SubjectTokenType, RequestedTokenType: a.RequestedTokenType,
+		UpstreamClientCertificate: a.UpstreamClientCertificate,
 	}
 	// Defaults are restored by Normalize when the record is read.
 	if s.ClientAuthentication == datasource.ClientAuthAuto {
@@ -173,7 +188,22 @@ func (s *storedAuth) oauth2() datasource.OAuth2 {
 		CustomAuthParams: s.CustomAuthParams, TokenParams: s.TokenParams, PKCE: s.PKCE,
 		SendScopeOnRefresh: s.SendScopeOnRefresh, RefreshClientAuthentication: s.RefreshClientAuthentication,
 		TLSCACert: s.TLSCACert, ExpiresInDefault: s.ExpiresInDefault, ExposeToken: s.ExposeToken,
+		ClientCertificate: s.ClientCertificate, KeyID: s.KeyID, Subject: s.Subject,
+		SubjectTokenType: s.SubjectTokenType, RequestedTokenType: s.RequestedTokenType,
+		UpstreamClientCertificate: s.UpstreamClientCertificate,
 	}
+}
+
+// sealedFields are the write-only fields besides the client secret, with
+// the name each is sealed under (the last part of its associated data).
+var sealedFields = []struct {
+	aad string
+	get func(*datasource.OAuth2) *datasource.Secret
+	rec func(*datasourceRecord) *[]byte
+}{
+	{"private_key", func(a *datasource.OAuth2) *datasource.Secret { return &a.PrivateKey }, func(r *datasourceRecord) *[]byte { return &r.PrivateKey }},
+	{"service_account_json", func(a *datasource.OAuth2) *datasource.Secret { return &a.ServiceAccountJSON }, func(r *datasourceRecord) *[]byte { return &r.ServiceAccountJSON }},
+	{"upstream_private_key", func(a *datasource.OAuth2) *datasource.Secret { return &a.UpstreamPrivateKey }, func(r *datasourceRecord) *[]byte { return &r.UpstreamPrivateKey }},
 }
 
 // EncodeDatasource returns the stored form of d, stored under d.ID.
@@ -186,9 +216,17 @@ func (c Codec) EncodeDatasource(d *datasource.Datasource) ([]byte, error) {
 	if mode == datasource.Shared {
 		mode = "" // the default, restored by Normalize
 	}
-	b, err := json.Marshal(&datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description,
+	r := &datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description,
 		ConnectionMode: mode, ConnectionConfig: d.ConnectionConfig, HealthCheck: d.HealthCheck, Auth: toStored(&d.Auth),
-		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ClientSecret: sec})
+		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ClientSecret: sec}
+	for _, f := range sealedFields {
+		b, err := c.seal(*f.get(&d.Auth), "datasource", d.ID, f.aad)
+		if err != nil {
+			return nil, err
+		}
+		*f.rec(r) = b
+	}
+	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, err
 	}
@@ -213,6 +251,13 @@ func (c Codec) DecodeDatasource(id string, b []byte) (*datasource.Datasource, er
 	d := &datasource.Datasource{ID: r.ID, Name: r.Name, URL: r.URL, Description: r.Description, ConnectionMode: r.ConnectionMode,
 		ConnectionConfig: r.ConnectionConfig, HealthCheck: r.HealthCheck, Auth: r.Auth.oauth2(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	d.Auth.ClientSecret = sec
+	for _, f := range sealedFields {
+		s, err := c.open(*f.rec(&r), "datasource", r.ID, f.aad)
+		if err != nil {
+			return nil, err
+		}
+		*f.get(&d.Auth) = s
+	}
 	d.Normalize()
 	return d, nil
 }

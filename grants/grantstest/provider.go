@@ -2,9 +2,12 @@ package grantstest
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/subtle"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -17,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	josev3 "github.com/go-jose/go-jose/v3"
 	"github.com/ory/fosite"
 	"github.com/ory/fosite/compose"
 	"github.com/ory/fosite/handler/oauth2"
@@ -44,6 +48,15 @@ type ProviderOptions struct {
 	TLS bool
 	// TokenHandler wraps the token endpoint, to inject faults.
 	TokenHandler func(next http.Handler) http.Handler
+	// SigningAlgs is what the metadata advertises as
+	// token_endpoint_auth_signing_alg_values_supported; default none.
+	SigningAlgs []string
+	// RequireClientCert serves HTTPS (like TLS) on a server that refuses
+	// a handshake without a client certificate, as a bank's mutual-TLS
+	// endpoint does. Clients registered with a TLSCertificate are
+	// authenticated by the certificate they present (RFC 8705
+	// self_signed_tls_client_auth).
+	RequireClientCert bool
 }
 
 // Provider is a real OAuth 2.0 authorization server (ory/fosite) on
@@ -57,9 +70,10 @@ type Provider struct {
 	Store  *storage.MemoryStore
 	opts   ProviderOptions
 
-	mu     sync.Mutex // guards counts and events
-	counts map[string]int
-	events []TokenEvent
+	mu         sync.Mutex // guards counts, events and tlsClients
+	counts     map[string]int
+	events     []TokenEvent
+	tlsClients map[string]*x509.Certificate // by client id
 
 	// fositeMu serialises every call into fosite: its MemoryStore writes
 	// the refresh-token map under the wrong mutex when it rotates or
@@ -72,10 +86,14 @@ type Provider struct {
 type TokenEvent struct {
 	GrantType string
 	ClientID  string
-	// AuthMethod is how the client authenticated: "basic", "body" or "none".
+	// AuthMethod is how the client authenticated: "basic", "body",
+	// "private_key_jwt", "tls" (a client certificate) or "none".
 	AuthMethod string
-	Status     int
-	Form       map[string]string // the form, secrets removed
+	// Assertion is the client assertion or jwt-bearer assertion sent,
+	// for checking its header and claims.
+	Assertion string
+	Status    int
+	Form      map[string]string // the form, secrets removed
 }
 
 // Client is a registered OAuth 2.0 client.
@@ -91,6 +109,15 @@ type Client struct {
 	// AccessTokenLifespan overrides the provider's for this client (its
 	// auth method is then not enforced).
 	AccessTokenLifespan time.Duration
+	// Keys are the public keys of a private_key_jwt client (AuthMethod
+	// "private_key_jwt"), each under its kid.
+	Keys map[string]any
+	// SigningAlg is the algorithm a private_key_jwt client must use;
+	// default RS256.
+	SigningAlg string
+	// TLSCertificate authenticates the client by the certificate it
+	// presents in the TLS handshake (AuthMethod "tls_client_auth").
+	TLSCertificate *x509.Certificate
 }
 
 // The user that can log in at the provider (the first of Users).
@@ -113,9 +140,13 @@ func NewProvider(tb testing.TB, opts ProviderOptions) *Provider {
 	if opts.AuthMethods == nil {
 		opts.AuthMethods = []string{"client_secret_basic", "client_secret_post"}
 	}
-	p := &Provider{opts: opts, counts: map[string]int{}}
+	p := &Provider{opts: opts, counts: map[string]int{}, tlsClients: map[string]*x509.Certificate{}}
 	mux := http.NewServeMux()
-	if opts.TLS {
+	if opts.RequireClientCert {
+		p.Server = httptest.NewUnstartedServer(mux)
+		p.Server.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert}
+		p.Server.StartTLS()
+	} else if opts.TLS {
 		p.Server = httptest.NewTLSServer(mux)
 	} else {
 		p.Server = httptest.NewServer(mux)
@@ -126,18 +157,20 @@ func NewProvider(tb testing.TB, opts ProviderOptions) *Provider {
 	secret := make([]byte, 32)
 	rand.Read(secret)
 	config := &fosite.Config{
-		AccessTokenLifespan:        opts.AccessTokenLifespan,
-		RefreshTokenLifespan:       30 * 24 * time.Hour,
-		AuthorizeCodeLifespan:      10 * time.Minute,
-		GlobalSecret:               secret,
-		EnforcePKCE:                !opts.OptionalPKCE,
-		RefreshTokenScopes:         []string{}, // every authorization gets a refresh token
-		ClientSecretsHasher:        plainHasher{},
-		TokenURL:                   p.URL + "/oauth2/token",
-		AccessTokenIssuer:          p.URL,
-		ScopeStrategy:              fosite.ExactScopeStrategy,
-		AudienceMatchingStrategy:   fosite.DefaultAudienceMatchingStrategy,
-		SendDebugMessagesToClients: true,
+		AccessTokenLifespan:   opts.AccessTokenLifespan,
+		RefreshTokenLifespan:  30 * 24 * time.Hour,
+		AuthorizeCodeLifespan: 10 * time.Minute,
+		GlobalSecret:          secret,
+		EnforcePKCE:           !opts.OptionalPKCE,
+		RefreshTokenScopes:    []string{}, // every authorization gets a refresh token
+		ClientSecretsHasher:   plainHasher{},
+		TokenURL:              p.URL + "/oauth2/token",
+		AccessTokenIssuer:     p.URL,
+		ScopeStrategy:         fosite.ExactScopeStrategy,
+		// Google-style jwt-bearer: the assertion is the only credential.
+		GrantTypeJWTBearerCanSkipClientAuth: true,
+		AudienceMatchingStrategy:            fosite.DefaultAudienceMatchingStrategy,
+		SendDebugMessagesToClients:          true,
 	}
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -159,6 +192,7 @@ func NewProvider(tb testing.TB, opts ProviderOptions) *Provider {
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2PKCEFactory,
+		compose.RFC7523AssertionGrantFactory,
 	)
 
 	var token http.Handler = http.HandlerFunc(p.token)
@@ -195,7 +229,26 @@ func (p *Provider) AddClient(c Client) {
 		c.AuthMethod = "client_secret_basic"
 	}
 	if c.GrantTypes == nil {
-		c.GrantTypes = []string{"client_credentials", "authorization_code", "refresh_token"}
+		c.GrantTypes = []string{"client_credentials", "authorization_code", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"}
+	}
+	var jwks *josev3.JSONWebKeySet
+	if len(c.Keys) > 0 {
+		jwks = &josev3.JSONWebKeySet{}
+		for kid, k := range c.Keys {
+			jwks.Keys = append(jwks.Keys, josev3.JSONWebKey{Key: k, KeyID: kid, Use: "sig"})
+		}
+	}
+	if c.TLSCertificate != nil {
+		// fosite has no tls_client_auth: the token endpoint checks the
+		// certificate and then authenticates the client to fosite with
+		// its secret, as a TLS-terminating gateway would.
+		p.mu.Lock()
+		p.tlsClients[c.ID] = c.TLSCertificate
+		p.mu.Unlock()
+		if c.Secret == "" {
+			c.Secret = "tls-" + c.ID
+		}
+		c.AuthMethod = "client_secret_basic"
 	}
 	dc := &fosite.DefaultClient{
 		ID:            c.ID,
@@ -215,7 +268,26 @@ func (p *Provider) AddClient(c Client) {
 		}}
 		return
 	}
-	p.Store.Clients[c.ID] = &fosite.DefaultOpenIDConnectClient{DefaultClient: dc, TokenEndpointAuthMethod: c.AuthMethod}
+	p.Store.Clients[c.ID] = &fosite.DefaultOpenIDConnectClient{DefaultClient: dc, TokenEndpointAuthMethod: c.AuthMethod,
+		JSONWebKeys: jwks, TokenEndpointAuthSigningAlgorithm: c.SigningAlg}
+}
+
+// AddAssertionKey lets key (under kid; "" matches any kid) sign jwt-bearer
+// assertions (RFC 7523 §2.1) of issuer about subject, for scopes.
+func (p *Provider) AddAssertionKey(issuer, subject, kid string, key crypto.PublicKey, scopes []string) {
+	p.fositeMu.Lock()
+	defer p.fositeMu.Unlock()
+	ik, ok := p.Store.IssuerPublicKeys[issuer]
+	if !ok {
+		ik = storage.IssuerPublicKeys{Issuer: issuer, KeysBySub: map[string]storage.SubjectPublicKeys{}}
+	}
+	sk, ok := ik.KeysBySub[subject]
+	if !ok {
+		sk = storage.SubjectPublicKeys{Subject: subject, Keys: map[string]storage.PublicKeyScopes{}}
+	}
+	sk.Keys[kid] = storage.PublicKeyScopes{Key: &josev3.JSONWebKey{Key: key, KeyID: kid, Use: "sig"}, Scopes: scopes}
+	ik.KeysBySub[subject] = sk
+	p.Store.IssuerPublicKeys[issuer] = ik
 }
 
 // Count returns how many token requests of grantType were answered
@@ -253,8 +325,31 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: 200}
 	r.ParseForm()
 	ev := TokenEvent{GrantType: r.PostForm.Get("grant_type"), AuthMethod: "none", Form: map[string]string{}}
+	ev.Assertion = r.PostForm.Get("client_assertion")
+	if ev.Assertion == "" {
+		ev.Assertion = r.PostForm.Get("assertion")
+	}
+	p.mu.Lock()
+	tlsCert := p.tlsClients[r.PostForm.Get("client_id")]
+	p.mu.Unlock()
 	if id, _, ok := r.BasicAuth(); ok {
 		ev.AuthMethod, ev.ClientID = "basic", id
+	} else if tlsCert != nil {
+		ev.AuthMethod, ev.ClientID = "tls", r.PostForm.Get("client_id")
+		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 || !r.TLS.PeerCertificates[0].Equal(tlsCert) {
+			rec.Header().Set("Content-Type", "application/json")
+			rec.WriteHeader(http.StatusUnauthorized)
+			rec.Write([]byte(`{"error":"invalid_client","error_description":"no or the wrong client certificate"}`))
+			ev.Status = rec.status
+			p.mu.Lock()
+			p.counts[ev.GrantType]++
+			p.events = append(p.events, ev)
+			p.mu.Unlock()
+			return
+		}
+		r.SetBasicAuth(ev.ClientID, string(p.Store.Clients[ev.ClientID].GetHashedSecret()))
+	} else if r.PostForm.Get("client_assertion") != "" {
+		ev.AuthMethod, ev.ClientID = "private_key_jwt", r.PostForm.Get("client_id")
 	} else if r.PostForm.Get("client_secret") != "" {
 		ev.AuthMethod, ev.ClientID = "body", r.PostForm.Get("client_id")
 	} else {
@@ -262,7 +357,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	}
 	for k := range r.PostForm {
 		switch k {
-		case "client_secret", "code", "refresh_token", "code_verifier":
+		case "client_secret", "code", "refresh_token", "code_verifier", "client_assertion", "assertion":
 			ev.Form[k] = "[present]"
 		default:
 			ev.Form[k] = r.PostForm.Get(k)
@@ -282,6 +377,12 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		p.OAuth2.WriteAccessError(ctx, rec, ar, err)
 		return
+	}
+	if ar.GetGrantTypes().ExactOne("urn:ietf:params:oauth:grant-type:jwt-bearer") {
+		// The handler set the assertion's subject as the session's;
+		// access tokens (JWTs too) name it.
+		s := ar.GetSession().(*oauth2.JWTSession)
+		s.JWTClaims.Subject = s.Subject
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
 		for _, s := range ar.GetRequestedScopes() {
@@ -388,9 +489,10 @@ func (p *Provider) metadata(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint":                        p.TokenURL(),
 		"revocation_endpoint":                   p.URL + "/oauth2/revoke",
 		"token_endpoint_auth_methods_supported": p.opts.AuthMethods,
-		"grant_types_supported":                 []string{"authorization_code", "client_credentials", "refresh_token"},
-		"code_challenge_methods_supported":      []string{"S256"},
-		"response_types_supported":              []string{"code"},
+		"token_endpoint_auth_signing_alg_values_supported": p.opts.SigningAlgs,
+		"grant_types_supported":                            []string{"authorization_code", "client_credentials", "refresh_token", "urn:ietf:params:oauth:grant-type:jwt-bearer"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"response_types_supported":                         []string{"code"},
 	})
 }
 

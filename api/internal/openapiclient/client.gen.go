@@ -202,9 +202,11 @@ func (e HealthCheckMethod) Valid() bool {
 
 // Defines values for OAuth2ClientAuthentication.
 const (
-	OAuth2ClientAuthenticationAuto  OAuth2ClientAuthentication = "auto"
-	OAuth2ClientAuthenticationBasic OAuth2ClientAuthentication = "basic"
-	OAuth2ClientAuthenticationBody  OAuth2ClientAuthentication = "body"
+	OAuth2ClientAuthenticationAuto          OAuth2ClientAuthentication = "auto"
+	OAuth2ClientAuthenticationBasic         OAuth2ClientAuthentication = "basic"
+	OAuth2ClientAuthenticationBody          OAuth2ClientAuthentication = "body"
+	OAuth2ClientAuthenticationPrivateKeyJwt OAuth2ClientAuthentication = "private_key_jwt"
+	OAuth2ClientAuthenticationTlsClientAuth OAuth2ClientAuthentication = "tls_client_auth"
 )
 
 // Valid indicates whether the value is a known member of the OAuth2ClientAuthentication enum.
@@ -216,6 +218,10 @@ func (e OAuth2ClientAuthentication) Valid() bool {
 		return true
 	case OAuth2ClientAuthenticationBody:
 		return true
+	case OAuth2ClientAuthenticationPrivateKeyJwt:
+		return true
+	case OAuth2ClientAuthenticationTlsClientAuth:
+		return true
 	default:
 		return false
 	}
@@ -225,6 +231,8 @@ func (e OAuth2ClientAuthentication) Valid() bool {
 const (
 	AuthorizationCode OAuth2GrantType = "authorization_code"
 	ClientCredentials OAuth2GrantType = "client_credentials"
+	JwtBearer         OAuth2GrantType = "jwt_bearer"
+	TokenExchange     OAuth2GrantType = "token_exchange"
 )
 
 // Valid indicates whether the value is a known member of the OAuth2GrantType enum.
@@ -234,6 +242,10 @@ func (e OAuth2GrantType) Valid() bool {
 		return true
 	case ClientCredentials:
 		return true
+	case JwtBearer:
+		return true
+	case TokenExchange:
+		return true
 	default:
 		return false
 	}
@@ -241,10 +253,12 @@ func (e OAuth2GrantType) Valid() bool {
 
 // Defines values for OAuth2RefreshClientAuthentication.
 const (
-	OAuth2RefreshClientAuthenticationAuto  OAuth2RefreshClientAuthentication = "auto"
-	OAuth2RefreshClientAuthenticationBasic OAuth2RefreshClientAuthentication = "basic"
-	OAuth2RefreshClientAuthenticationBody  OAuth2RefreshClientAuthentication = "body"
-	OAuth2RefreshClientAuthenticationEmpty OAuth2RefreshClientAuthentication = ""
+	OAuth2RefreshClientAuthenticationAuto          OAuth2RefreshClientAuthentication = "auto"
+	OAuth2RefreshClientAuthenticationBasic         OAuth2RefreshClientAuthentication = "basic"
+	OAuth2RefreshClientAuthenticationBody          OAuth2RefreshClientAuthentication = "body"
+	OAuth2RefreshClientAuthenticationEmpty         OAuth2RefreshClientAuthentication = ""
+	OAuth2RefreshClientAuthenticationPrivateKeyJwt OAuth2RefreshClientAuthentication = "private_key_jwt"
+	OAuth2RefreshClientAuthenticationTlsClientAuth OAuth2RefreshClientAuthentication = "tls_client_auth"
 )
 
 // Valid indicates whether the value is a known member of the OAuth2RefreshClientAuthentication enum.
@@ -257,6 +271,10 @@ func (e OAuth2RefreshClientAuthentication) Valid() bool {
 	case OAuth2RefreshClientAuthenticationBody:
 		return true
 	case OAuth2RefreshClientAuthenticationEmpty:
+		return true
+	case OAuth2RefreshClientAuthenticationPrivateKeyJwt:
+		return true
+	case OAuth2RefreshClientAuthenticationTlsClientAuth:
 		return true
 	default:
 		return false
@@ -501,7 +519,7 @@ type ConnectionList struct {
 
 // Datasource a datasource as the API returns it: no client secret, but auth.clientSecretSet, the authorization status and the last health check. For a per-user datasource, authorization is its own shared record's, which calls for end users do not use (usually unauthorized), and health is null: each connection has its own (GET …/connections).
 type Datasource struct {
-	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
+	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization the authorization status of a datasource; never a token.
@@ -538,7 +556,7 @@ type DatasourceConnectionMode string
 
 // DatasourceInput the body of POST and PUT. Unknown fields, wrong types and invalid values are refused with every problem named (400). The read-only fields of a GET (id, createdAt, updatedAt, authorization, health, connections, auth.clientSecretSet, auth.clientSecretRef) are accepted and ignored.
 type DatasourceInput struct {
-	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
+	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization ignored
@@ -680,7 +698,7 @@ type HealthResult struct {
 	Status int `json:"status"`
 }
 
-// OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but clientSecret.
+// OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 type OAuth2 struct {
 	// AccessTokenUrl the token endpoint; absolute http or https, no user information, no fragment
 	AccessTokenUrl string `json:"accessTokenUrl"`
@@ -691,11 +709,17 @@ type OAuth2 struct {
 	// AuthorizationUrl the authorization endpoint; required for authorization_code, unused by client_credentials
 	AuthorizationUrl *string `json:"authorizationUrl,omitempty"`
 
-	// ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists, else basic; may fall back to body, and remember it, on requests that can be repeated (never on an authorization code).
+	// ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed with privateKey (kid keyId; x5t#S256 and x5t when clientCertificate is set, as Microsoft Entra wants). tls_client_auth (RFC 8705): clientCertificate and privateKey are presented in the TLS handshake with the token endpoint. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists — private_key_jwt or tls_client_auth when the datasource has the key material for it, else basic or body; without metadata basic, or private_key_jwt for a client with a key and no secret; a jwt_bearer datasource without a clientSecret authenticates no client (the assertion is the credential). auto may fall back from basic to body, and remember it, on requests that can be repeated (never on an authorization code).
 	ClientAuthentication *OAuth2ClientAuthentication `json:"clientAuthentication,omitempty"`
-	ClientId             string                      `json:"clientId"`
 
-	// ClientSecret write-only: never returned (see clientSecretSet). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd at each token request. Required for client_credentials. On PUT, omitted or "" keeps the stored secret and null removes it.
+	// ClientCertificate the PEM certificate of privateKey, leaf first (then any chain): presented for tls_client_auth, and named by x5t#S256 and x5t in private_key_jwt headers. Not secret. A certificate that does not belong to privateKey, or has expired, is a 400 naming this field.
+	ClientCertificate *string `json:"clientCertificate,omitempty"`
+
+	// ClientCertificateExpiresAt clientCertificate's notAfter; ignored in requests
+	ClientCertificateExpiresAt *time.Time `json:"clientCertificateExpiresAt,omitempty"`
+	ClientId                   string     `json:"clientId"`
+
+	// ClientSecret write-only: never returned (see clientSecretSet). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd at each token request. Required for client_credentials unless a privateKey authenticates the client (private_key_jwt, tls_client_auth, or auto with a key). On PUT, omitted or "" keeps the stored secret and null removes it.
 	ClientSecret *string `json:"clientSecret,omitempty"`
 
 	// ClientSecretRef the reference (${env:NAME} or ${file:/path}) when clientSecret was given as one; absent otherwise; ignored in requests
@@ -713,7 +737,7 @@ type OAuth2 struct {
 	// ExposeToken allow POST …/token to hand the raw access token out
 	ExposeToken *bool `json:"exposeToken,omitempty"`
 
-	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start).
+	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
 	GrantType OAuth2GrantType `json:"grantType"`
 
 	// HeaderName for placement header: an HTTP header name that does not frame the request (not Host, Cookie, Content-Length, …)
@@ -722,14 +746,32 @@ type OAuth2 struct {
 	// HeaderPrefix for placement header: goes before the token, separated by a space. Omitted means "Bearer"; "" sends the raw token, with no prefix and no space.
 	HeaderPrefix *string `json:"headerPrefix,omitempty"`
 
-	// Pkce authorization_code: RFC 7636 PKCE with S256. It cannot be off for a public client (no clientSecret).
+	// KeyId the kid of the JWT header of assertions (a Google service account's private_key_id, an Entra certificate's thumbprint id)
+	KeyId *string `json:"keyId,omitempty"`
+
+	// Pkce authorization_code: RFC 7636 PKCE with S256. It cannot be off for a public client (no clientSecret and no privateKey).
 	Pkce *bool `json:"pkce,omitempty"`
+
+	// PrivateKey write-only: a PEM private key (PKCS #8, PKCS #1 or SEC 1; RSA of 2048 bits or more, signing RS256 — PS256 when the provider's metadata lists only that — or ECDSA P-256, ES256). It signs jwt_bearer assertions and private_key_jwt client assertions, and is clientCertificate's key for tls_client_auth. Never returned: views show privateKeySet and privateKeyFingerprint. May be a reference (${env:NAME}, ${file:/path}). Sealed at rest and bound to the origin of accessTokenUrl: changing that origin needs the key again. On PUT, omitted or "" keeps the stored key and null removes it. A malformed PEM, an encrypted key or another key type is a 400 naming this field.
+	PrivateKey *string `json:"privateKey,omitempty"`
+
+	// PrivateKeyFingerprint the lower-case hex SHA-256 of the DER public key (SubjectPublicKeyInfo) of the key that signs — privateKey, else serviceAccountJson's — what `openssl pkey -pubout -outform DER | sha256sum` prints; absent for a reference; ignored in requests
+	PrivateKeyFingerprint *string `json:"privateKeyFingerprint,omitempty"`
+
+	// PrivateKeyRef the reference when privateKey was given as one; ignored in requests
+	PrivateKeyRef *string `json:"privateKeyRef,omitempty"`
+
+	// PrivateKeySet whether a privateKey is stored; ignored in requests
+	PrivateKeySet *bool `json:"privateKeySet,omitempty"`
 
 	// QueryParamName for placement query: the query parameter that carries the token
 	QueryParamName *string `json:"queryParamName,omitempty"`
 
 	// RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
 	RefreshClientAuthentication *OAuth2RefreshClientAuthentication `json:"refreshClientAuthentication,omitempty"`
+
+	// RequestedTokenType token_exchange: sent as requested_token_type when set
+	RequestedTokenType *string `json:"requestedTokenType,omitempty"`
 
 	// Resource RFC 8707 resource indicator: an absolute http or https URI without query, user information or fragment; sent on the authorize redirect and on token requests when set
 	Resource *string `json:"resource,omitempty"`
@@ -740,20 +782,53 @@ type OAuth2 struct {
 	// SendScopeOnRefresh send scope on refresh-token requests too
 	SendScopeOnRefresh *bool `json:"sendScopeOnRefresh,omitempty"`
 
+	// ServiceAccountJson write-only: a Google service-account key file (JSON) as downloaded. It stands in for privateKey (which wins when both are set) and, given as a value, fills empty clientId (client_email), keyId (private_key_id) and accessTokenUrl (token_uri). May be a reference (${file:/run/secrets/sa.json}); then give clientId and accessTokenUrl. Never returned (serviceAccountJsonSet); sealed and bound to accessTokenUrl's origin like privateKey; PUT semantics as for clientSecret.
+	ServiceAccountJson *string `json:"serviceAccountJson,omitempty"`
+
+	// ServiceAccountJsonRef the reference when serviceAccountJson was given as one; ignored in requests
+	ServiceAccountJsonRef *string `json:"serviceAccountJsonRef,omitempty"`
+
+	// ServiceAccountJsonSet whether a serviceAccountJson is stored; ignored in requests
+	ServiceAccountJsonSet *bool `json:"serviceAccountJsonSet,omitempty"`
+
+	// Subject jwt_bearer: the sub of the assertion; empty means clientId (the service account itself). For Google domain-wide delegation, the user to act as. A per-user datasource uses the end user (connectionConfig.subject, else the end user id).
+	Subject *string `json:"subject,omitempty"`
+
+	// SubjectTokenType token_exchange: the RFC 8693 type of the subject tokens callers send; empty means urn:ietf:params:oauth:token-type:access_token (others: …:jwt, …:id_token)
+	SubjectTokenType *string `json:"subjectTokenType,omitempty"`
+
 	// TlsCACert optional PEM CA certificates trusted, in addition to the system roots, for token, code and proxy calls
 	TlsCACert *string `json:"tlsCACert,omitempty"`
 
-	// TokenParams extra form fields on every token request; the fields grantd sets itself (grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope, client_assertion, client_assertion_type) are refused
+	// TokenParams extra form fields on every token request; the fields grantd sets itself (grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope, client_assertion, client_assertion_type, assertion, subject_token, subject_token_type, requested_token_type, actor_token, actor_token_type) are refused
 	TokenParams *map[string]string `json:"tokenParams,omitempty"`
 
 	// TokenPlacement where the proxy puts the access token on calls to url
 	TokenPlacement *OAuth2TokenPlacement `json:"tokenPlacement,omitempty"`
+
+	// UpstreamClientCertificate a PEM certificate presented, with upstreamPrivateKey, to url itself (mutual TLS to the datasource on the proxy and the library's client). Requires upstreamPrivateKey.
+	UpstreamClientCertificate *string `json:"upstreamClientCertificate,omitempty"`
+
+	// UpstreamClientCertificateExpiresAt upstreamClientCertificate's notAfter; ignored in requests
+	UpstreamClientCertificateExpiresAt *time.Time `json:"upstreamClientCertificateExpiresAt,omitempty"`
+
+	// UpstreamPrivateKey write-only: the PEM private key of upstreamClientCertificate (same key types as privateKey). Never returned (upstreamPrivateKeySet, upstreamPrivateKeyFingerprint); sealed; bound to the origin of url: changing it needs the key again. PUT semantics as for clientSecret.
+	UpstreamPrivateKey *string `json:"upstreamPrivateKey,omitempty"`
+
+	// UpstreamPrivateKeyFingerprint the SHA-256 of upstreamPrivateKey's public key, as privateKeyFingerprint; ignored in requests
+	UpstreamPrivateKeyFingerprint *string `json:"upstreamPrivateKeyFingerprint,omitempty"`
+
+	// UpstreamPrivateKeyRef the reference when upstreamPrivateKey was given as one; ignored in requests
+	UpstreamPrivateKeyRef *string `json:"upstreamPrivateKeyRef,omitempty"`
+
+	// UpstreamPrivateKeySet whether an upstreamPrivateKey is stored; ignored in requests
+	UpstreamPrivateKeySet *bool `json:"upstreamPrivateKeySet,omitempty"`
 }
 
-// OAuth2ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists, else basic; may fall back to body, and remember it, on requests that can be repeated (never on an authorization code).
+// OAuth2ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed with privateKey (kid keyId; x5t#S256 and x5t when clientCertificate is set, as Microsoft Entra wants). tls_client_auth (RFC 8705): clientCertificate and privateKey are presented in the TLS handshake with the token endpoint. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists — private_key_jwt or tls_client_auth when the datasource has the key material for it, else basic or body; without metadata basic, or private_key_jwt for a client with a key and no secret; a jwt_bearer datasource without a clientSecret authenticates no client (the assertion is the credential). auto may fall back from basic to body, and remember it, on requests that can be repeated (never on an authorization code).
 type OAuth2ClientAuthentication string
 
-// OAuth2GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start).
+// OAuth2GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
 type OAuth2GrantType string
 
 // OAuth2RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
@@ -971,90 +1046,135 @@ type ListConnectionsParamsStatus string
 type ProxyDatasourceRootDeleteParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceRootGetParams defines parameters for ProxyDatasourceRootGet.
 type ProxyDatasourceRootGetParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceRootHeadParams defines parameters for ProxyDatasourceRootHead.
 type ProxyDatasourceRootHeadParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceRootOptionsParams defines parameters for ProxyDatasourceRootOptions.
 type ProxyDatasourceRootOptionsParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceRootPatchParams defines parameters for ProxyDatasourceRootPatch.
 type ProxyDatasourceRootPatchParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceRootPostParams defines parameters for ProxyDatasourceRootPost.
 type ProxyDatasourceRootPostParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceRootPutParams defines parameters for ProxyDatasourceRootPut.
 type ProxyDatasourceRootPutParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceDeleteParams defines parameters for ProxyDatasourceDelete.
 type ProxyDatasourceDeleteParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceGetParams defines parameters for ProxyDatasourceGet.
 type ProxyDatasourceGetParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceHeadParams defines parameters for ProxyDatasourceHead.
 type ProxyDatasourceHeadParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourceOptionsParams defines parameters for ProxyDatasourceOptions.
 type ProxyDatasourceOptionsParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourcePatchParams defines parameters for ProxyDatasourcePatch.
 type ProxyDatasourcePatchParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourcePostParams defines parameters for ProxyDatasourcePost.
 type ProxyDatasourcePostParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ProxyDatasourcePutParams defines parameters for ProxyDatasourcePut.
 type ProxyDatasourcePutParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // GetDatasourceTokenParams defines parameters for GetDatasourceToken.
 type GetDatasourceTokenParams struct {
 	// GrantdEndUser the end user this call is for: the app backend's own user id (1–256 printable ASCII characters without / ? # % or space). Required for a per-user datasource (400 invalid-input naming Grantd-End-User without it); ignored for a shared one. It is never forwarded upstream.
 	GrantdEndUser *EndUserHeader `json:"Grantd-End-User,omitempty"`
+
+	// GrantdSubjectToken token_exchange datasources: the caller's own token (RFC 8693 subject_token; a "Bearer " prefix is dropped), exchanged for the datasource's. Required for them (400 naming the header without it), ignored by other grants; never forwarded upstream, logged or stored.
+	GrantdSubjectToken *string `json:"Grantd-Subject-Token,omitempty"`
 }
 
 // ListEventsParams defines parameters for ListEvents.
@@ -3182,6 +3302,17 @@ func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, param
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3229,6 +3360,17 @@ func NewProxyDatasourceRootGetRequest(server string, id string, params *ProxyDat
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}
@@ -3280,6 +3422,17 @@ func NewProxyDatasourceRootHeadRequest(server string, id string, params *ProxyDa
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3327,6 +3480,17 @@ func NewProxyDatasourceRootOptionsRequest(server string, id string, params *Prox
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}
@@ -3380,6 +3544,17 @@ func NewProxyDatasourceRootPatchRequestWithBody(server string, id string, params
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3431,6 +3606,17 @@ func NewProxyDatasourceRootPostRequestWithBody(server string, id string, params 
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3480,6 +3666,17 @@ func NewProxyDatasourceRootPutRequestWithBody(server string, id string, params *
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}
@@ -3540,6 +3737,17 @@ func NewProxyDatasourceDeleteRequestWithBody(server string, id string, path stri
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3594,6 +3802,17 @@ func NewProxyDatasourceGetRequest(server string, id string, path string, params 
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}
@@ -3652,6 +3871,17 @@ func NewProxyDatasourceHeadRequest(server string, id string, path string, params
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3706,6 +3936,17 @@ func NewProxyDatasourceOptionsRequest(server string, id string, path string, par
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}
@@ -3766,6 +4007,17 @@ func NewProxyDatasourcePatchRequestWithBody(server string, id string, path strin
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3824,6 +4076,17 @@ func NewProxyDatasourcePostRequestWithBody(server string, id string, path string
 			req.Header.Set("Grantd-End-User", headerParam0)
 		}
 
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
+		}
+
 	}
 
 	return req, nil
@@ -3880,6 +4143,17 @@ func NewProxyDatasourcePutRequestWithBody(server string, id string, path string,
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}
@@ -4031,6 +4305,17 @@ func NewGetDatasourceTokenRequest(server string, id string, params *GetDatasourc
 			}
 
 			req.Header.Set("Grantd-End-User", headerParam0)
+		}
+
+		if params.GrantdSubjectToken != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Grantd-Subject-Token", *params.GrantdSubjectToken, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Grantd-Subject-Token", headerParam1)
 		}
 
 	}

@@ -40,6 +40,7 @@ export async function detailPage(app, id) {
       h('dt', { text: 'Refresh token' }), h('dd', { text: a.hasRefreshToken ? 'held' : 'none' }),
       h('dt', { text: 'Granted scope' }), h('dd', { text: a.grantedScope || '—' }),
       h('dt', { text: 'Last error' }), h('dd', { id: 'last-error', class: a.lastError ? 'error-text' : 'muted', text: a.lastError || 'none' }),
+      ...keyFacts(d.auth),
       ...(d.healthCheck ? [h('dt', { text: 'Health' }), h('dd', { id: 'health' }, healthBadge(d.health))] : []));
     authorizeBtn.textContent = a.status === 'authorized' ? 'Authorize again' : 'Authorize';
   };
@@ -119,7 +120,7 @@ export async function detailPage(app, id) {
   const head = h('div', { class: 'page-head' },
     h('div', {},
       h('h1', { id: 'ds-name', text: d.name }),
-      h('p', { class: 'muted', id: 'ds-kind', text: `${interactive ? 'Authorization code' : 'Client credentials'}${many ? ', per end user' : ''} · ${d.url}` }),
+      h('p', { class: 'muted', id: 'ds-kind', text: `${GRANT_LABEL[d.auth.grantType] || d.auth.grantType}${many ? ', per end user' : ''} · ${d.url}` }),
       d.description ? h('p', { id: 'ds-description', class: 'description', text: d.description }) : null,
       d.healthCheck ? h('p', { class: 'muted small', id: 'ds-health-check', text: `Health check: ${describeCheck(d.healthCheck)}` }) : null),
     h('div', { class: 'actions' }, authorizeBtn, refreshBtn, revokeBtn,
@@ -151,3 +152,29 @@ export async function detailPage(app, id) {
   }, 15000);
   return () => clearInterval(timer);
 }
+
+const GRANT_LABEL = {
+  client_credentials: 'Client credentials',
+  authorization_code: 'Authorization code',
+  jwt_bearer: 'JWT bearer',
+  token_exchange: 'Token exchange',
+};
+
+// keyFacts describes the key material of a datasource by what the API
+// shows of it: fingerprints and expiry, never a key.
+function keyFacts(auth) {
+  const out = [];
+  const when = (at) => { const t = new Date(at); return h('dd', { class: t < new Date() ? 'error-text' : '', text: t.toLocaleString(), title: at }); };
+  if (auth.privateKeySet || auth.serviceAccountJsonSet) {
+    out.push(h('dt', { text: auth.privateKeySet ? 'Private key' : 'Service account key' }),
+      h('dd', {}, auth.privateKeyFingerprint ? h('code', { id: 'key-fingerprint', title: 'SHA-256 of the public key', text: auth.privateKeyFingerprint })
+        : h('span', { class: 'muted', text: auth.privateKeyRef || auth.serviceAccountJsonRef || 'set' })));
+  }
+  if (auth.clientCertificateExpiresAt) out.push(h('dt', { text: 'Certificate expires' }), when(auth.clientCertificateExpiresAt));
+  if (auth.upstreamPrivateKeySet) {
+    out.push(h('dt', { text: 'API client key' }), h('dd', {}, h('code', { text: auth.upstreamPrivateKeyFingerprint || auth.upstreamPrivateKeyRef || 'set' })));
+  }
+  if (auth.upstreamClientCertificateExpiresAt) out.push(h('dt', { text: 'API certificate expires' }), when(auth.upstreamClientCertificateExpiresAt));
+  return out;
+}
+

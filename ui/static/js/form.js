@@ -59,20 +59,62 @@ export async function formPage(app, id) {
 
   // Grant and endpoints.
   const grant = a.grantType || 'client_credentials';
-  const grantRadios = radios('auth.grantType', [['client_credentials', 'Client credentials'], ['authorization_code', 'Authorization code']], grant, sync);
+  const grantRadios = radios('auth.grantType', [['client_credentials', 'Client credentials'], ['authorization_code', 'Authorization code'],
+    ['jwt_bearer', 'JWT bearer (service account)'], ['token_exchange', 'Token exchange']], grant, sync);
   input('auth.accessTokenUrl', { type: 'url', required: true, value: a.accessTokenUrl ?? '', placeholder: 'https://example.auth.us-west-2.amazoncognito.com/oauth2/token' });
   input('auth.authorizationUrl', { type: 'url', value: a.authorizationUrl ?? '', placeholder: 'https://accounts.example.com/authorize' });
   input('auth.clientId', { required: true, value: a.clientId ?? '', autocomplete: 'off' });
 
-  // The client secret is write-only: editing shows that one is set.
-  const secretInput = input('auth.clientSecret', { type: 'password', autocomplete: 'new-password', placeholder: 'value, ${env:NAME} or ${file:/path}' });
-  let replacing = !existing || !a.clientSecretSet;
-  const secretSet = h('div', { class: 'secret-set', id: 'secret-set', hidden: replacing },
-    h('span', { class: 'pill', text: a.clientSecretRef ? `set — reference ${a.clientSecretRef}` : 'set' }), ' ',
-    h('button', { type: 'button', class: 'link', id: 'secret-replace', text: 'replace', onclick: () => {
-      replacing = true; secretSet.hidden = true; secretInput.hidden = false; secretInput.focus();
-    } }));
-  secretInput.hidden = !replacing;
+  // Write-only fields (the client secret, private keys, a service-account
+  // key file): once saved they are never shown again, only that they are
+  // set (with the key's fingerprint) and a way to replace them.
+  const writeOnly = [];
+  const secretField = (name, control, setText, idBase) => {
+    el[name] = control;
+    const w = { name, control, replacing: !existing || !setText };
+    const setBox = h('div', { class: 'secret-set', id: `${idBase}-set`, hidden: w.replacing },
+      h('span', { class: 'pill', id: `${idBase}-state`, text: setText || '' }), ' ',
+      h('button', { type: 'button', class: 'link', id: `${idBase}-replace`, text: 'replace', onclick: () => {
+        w.replacing = true; setBox.hidden = true; control.hidden = false; if (w.file) w.file.hidden = false; control.focus();
+      } }));
+    control.hidden = !w.replacing;
+    writeOnly.push(w);
+    w.node = h('div', {}, setBox, control);
+    return w;
+  };
+  const secretInput = h('input', { id: fid('auth.clientSecret'), name: 'auth.clientSecret', type: 'password', autocomplete: 'new-password', placeholder: 'value, ${env:NAME} or ${file:/path}' });
+  const secret = secretField('auth.clientSecret', secretInput,
+    a.clientSecretSet ? (a.clientSecretRef ? `set — reference ${a.clientSecretRef}` : 'set') : '', 'secret');
+  // A key field takes a pasted PEM (or JSON key file), or a file picked
+  // from disk, read in the page: nothing leaves the browser but the save.
+  const keyField = (name, setText, idBase, placeholder) => {
+    const ta = h('textarea', { id: fid(name), name, rows: 5, spellcheck: 'false', autocomplete: 'off', placeholder });
+    const w = secretField(name, ta, setText, idBase);
+    w.file = h('input', { type: 'file', class: 'key-file', id: `${idBase}-file`, 'aria-label': 'Load from a file', accept: '.pem,.key,.json,.txt',
+      hidden: ta.hidden, onchange: async (e) => { const f = e.target.files[0]; if (f) ta.value = await f.text(); } });
+    w.node.append(w.file);
+    return w;
+  };
+  const keyState = (set, ref, fingerprint, what) => !set ? '' : ref ? `set — reference ${ref}` : fingerprint ? `${what} set — SHA-256 ${fingerprint}` : `${what} set`;
+  const privateKey = keyField('auth.privateKey', keyState(a.privateKeySet, a.privateKeyRef, a.privateKeyFingerprint, 'key'), 'private-key',
+    '-----BEGIN PRIVATE KEY-----  (RSA ≥ 2048 bits or EC P-256; or ${env:NAME} / ${file:/path})');
+  const serviceAccount = keyField('auth.serviceAccountJson',
+    keyState(a.serviceAccountJsonSet, a.serviceAccountJsonRef, a.privateKeySet ? '' : a.privateKeyFingerprint, 'key file'), 'service-account',
+    '{"type": "service_account", "client_email": …, "private_key": …}');
+  const upstreamKey = keyField('auth.upstreamPrivateKey', keyState(a.upstreamPrivateKeySet, a.upstreamPrivateKeyRef, a.upstreamPrivateKeyFingerprint, 'key'),
+    'upstream-key', '-----BEGIN PRIVATE KEY-----');
+  const certArea = (name, value) => {
+    el[name] = h('textarea', { id: fid(name), name, rows: 4, spellcheck: 'false', placeholder: '-----BEGIN CERTIFICATE-----' });
+    el[name].value = value ?? '';
+    return el[name];
+  };
+  certArea('auth.clientCertificate', a.clientCertificate);
+  certArea('auth.upstreamClientCertificate', a.upstreamClientCertificate);
+  const expires = (at) => at ? `Expires ${new Date(at).toLocaleString()}.` : '';
+  input('auth.keyId', { value: a.keyId ?? '', autocomplete: 'off' });
+  input('auth.subject', { value: a.subject ?? '', placeholder: 'user@example.com (default: the client ID)' });
+  input('auth.subjectTokenType', { value: a.subjectTokenType ?? '', placeholder: 'urn:ietf:params:oauth:token-type:access_token' });
+  input('auth.requestedTokenType', { value: a.requestedTokenType ?? '', placeholder: 'urn:ietf:params:oauth:token-type:access_token' });
 
   // Scopes as chips.
   input('auth.scope', { value: a.scope ?? '', placeholder: 'api/read, api/write' });
@@ -81,7 +123,9 @@ export async function formPage(app, id) {
   el['auth.scope'].addEventListener('input', renderChips);
   renderChips();
 
-  select('auth.clientAuthentication', [['auto', 'Auto-detect (provider metadata, else Basic)'], ['basic', 'Basic header (RFC 6749 §2.3.1)'], ['body', 'In the request body']], a.clientAuthentication || 'auto');
+  select('auth.clientAuthentication', [['auto', 'Auto-detect (provider metadata, else Basic)'], ['basic', 'Basic header (RFC 6749 §2.3.1)'], ['body', 'In the request body'],
+    ['private_key_jwt', 'Private key JWT (signed client assertion)'], ['tls_client_auth', 'Mutual TLS client certificate (RFC 8705)']], a.clientAuthentication || 'auto');
+  el['auth.clientAuthentication'].addEventListener('change', sync);
 
   // Token placement.
   const placement = a.tokenPlacement || 'header';
@@ -100,7 +144,8 @@ export async function formPage(app, id) {
 
   input('auth.audience', { value: a.audience ?? '' });
   input('auth.resource', { value: a.resource ?? '', placeholder: 'https://api.example.com/' });
-  select('auth.refreshClientAuthentication', [['', 'Same as above'], ['auto', 'Auto-detect'], ['basic', 'Basic header'], ['body', 'In the request body']], a.refreshClientAuthentication || '');
+  select('auth.refreshClientAuthentication', [['', 'Same as above'], ['auto', 'Auto-detect'], ['basic', 'Basic header'], ['body', 'In the request body'],
+    ['private_key_jwt', 'Private key JWT'], ['tls_client_auth', 'Mutual TLS client certificate']], a.refreshClientAuthentication || '');
   el['auth.tlsCACert'] = h('textarea', { id: fid('auth.tlsCACert'), name: 'auth.tlsCACert', rows: 4, placeholder: '-----BEGIN CERTIFICATE-----' });
   el['auth.tlsCACert'].value = a.tlsCACert ?? '';
   input('auth.expiresInDefault', { type: 'number', min: 0, step: 1, value: a.expiresInDefault ?? 3600 });
@@ -126,6 +171,25 @@ export async function formPage(app, id) {
       field('healthCheck.intervalSeconds', 'Every (seconds)', el['healthCheck.intervalSeconds'], 'At least 60; 21600 is six hours.')));
   const saveAuthorize = h('button', { type: 'submit', id: 'save-authorize', text: 'Save and authorize' });
 
+  // Key material: jwt_bearer, private_key_jwt and tls_client_auth.
+  const jwtOnly = [];
+  const jwt = (node) => { jwtOnly.push(node); return node; };
+  const keysCard = h('section', { class: 'card', id: 'keys-card' }, h('h2', { text: 'Private key and certificate' }),
+    jwt(field('auth.serviceAccountJson', 'Google service-account key file (JSON)', serviceAccount.node,
+      'Paste the file as downloaded, or pick it: it fills the client ID, key ID and token URL. Write-only: after saving only the key\'s fingerprint is shown.')),
+    field('auth.privateKey', 'Private key (PEM)', privateKey.node,
+      'Signs JWT-bearer assertions and private_key_jwt client assertions; with a certificate, the key for mutual TLS. Write-only: after saving only its SHA-256 fingerprint is shown.'),
+    field('auth.clientCertificate', 'Client certificate (PEM)', el['auth.clientCertificate'],
+      (expires(a.clientCertificateExpiresAt) + ' For tls_client_auth, and named (x5t#S256, x5t) in private_key_jwt assertions as Microsoft Entra wants.').trim()),
+    h('div', { class: 'grid2' },
+      field('auth.keyId', 'Key ID (kid)', el['auth.keyId']),
+      jwt(field('auth.subject', 'Subject (sub)', el['auth.subject'], 'The user to act as (Google domain-wide delegation).'))));
+  const exchangeCard = h('section', { class: 'card', id: 'exchange-card' }, h('h2', { text: 'Token exchange (RFC 8693)' }),
+    h('p', { class: 'muted', text: 'Each caller sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only.' }),
+    h('div', { class: 'grid2' },
+      field('auth.subjectTokenType', 'Subject token type', el['auth.subjectTokenType']),
+      field('auth.requestedTokenType', 'Requested token type', el['auth.requestedTokenType'])));
+
   const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
     h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : 'New datasource' })),
     topErrors,
@@ -140,10 +204,12 @@ export async function formPage(app, id) {
       ac(field('auth.authorizationUrl', 'Authorization URL', el['auth.authorizationUrl'], 'Where people are sent to authorize.')),
       h('div', { class: 'grid2' },
         field('auth.clientId', 'Client ID', el['auth.clientId']),
-        field('auth.clientSecret', 'Client secret', h('div', {}, secretSet, secretInput), 'Write-only: stored sealed, never shown again.')),
+        field('auth.clientSecret', 'Client secret', secret.node, 'Write-only: stored sealed, never shown again.')),
       field('auth.scope', 'Scope(s)', h('div', {}, el['auth.scope'], chips), 'Comma-separated; sent space-delimited.'),
       field('auth.clientAuthentication', 'Client authentication', el['auth.clientAuthentication']),
       ac(redirect)),
+    keysCard,
+    exchangeCard,
     h('section', { class: 'card', id: 'connections-settings' }, h('h2', { text: 'Connections' }),
       h('div', { class: 'field', 'data-field': 'connectionMode' }, h('span', { class: 'label', id: 'connection-mode-label', text: 'Whose account' }), modeRadios, modeHelp,
         h('p', { class: 'field-error', 'data-error-for': 'connectionMode', hidden: true, role: 'alert' })),
@@ -156,7 +222,7 @@ export async function formPage(app, id) {
     ac(h('section', { class: 'card' }, h('h2', { text: 'Authorization request' }),
       field('auth.customAuthParams', 'Custom authentication parameters', customParams.node, 'Added to the authorize redirect, e.g. access_type=offline, prompt=consent.'),
       check('auth.pkce', 'PKCE (S256)', a.pkce !== false, 'Recommended; required for clients without a secret.'))),
-    h('details', { class: 'card', open: !!(a.audience || a.resource || a.tlsCACert || a.exposeToken || a.sendScopeOnRefresh || (a.tokenParams && Object.keys(a.tokenParams).length)) },
+    h('details', { class: 'card', open: !!(a.audience || a.resource || a.tlsCACert || a.upstreamClientCertificate || a.exposeToken || a.sendScopeOnRefresh || (a.tokenParams && Object.keys(a.tokenParams).length)) },
       h('summary', { text: 'Advanced' }),
       h('div', { class: 'grid2' },
         field('auth.audience', 'Audience', el['auth.audience']),
@@ -166,6 +232,8 @@ export async function formPage(app, id) {
       field('auth.refreshClientAuthentication', 'Client authentication on refresh', el['auth.refreshClientAuthentication']),
       field('auth.expiresInDefault', 'Token lifetime when the provider does not say (seconds)', el['auth.expiresInDefault']),
       field('auth.tlsCACert', 'Trust this CA (PEM)', el['auth.tlsCACert'], 'For providers and APIs on a private CA.'),
+      field('auth.upstreamClientCertificate', 'Client certificate for the API itself (mutual TLS, PEM)', el['auth.upstreamClientCertificate'], expires(a.upstreamClientCertificateExpiresAt)),
+      field('auth.upstreamPrivateKey', 'Its private key (PEM)', upstreamKey.node, 'Write-only: stored sealed; after saving only its fingerprint is shown.'),
       check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken)),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', id: 'save', text: existing ? 'Save' : 'Create datasource' }),
@@ -175,20 +243,29 @@ export async function formPage(app, id) {
   function sync() {
     const g = form.querySelector('input[name="auth.grantType"]:checked').value;
     acOnly.forEach((n) => { n.hidden = g !== 'authorization_code'; });
+    const ca = el['auth.clientAuthentication'].value;
+    keysCard.hidden = !(g === 'jwt_bearer' || ca === 'private_key_jwt' || ca === 'tls_client_auth' || a.privateKeySet || a.serviceAccountJsonSet);
+    jwtOnly.forEach((n) => { n.hidden = g !== 'jwt_bearer'; });
+    exchangeCard.hidden = g !== 'token_exchange';
     const p = form.querySelector('input[name="auth.tokenPlacement"]:checked').value;
     headerFields.hidden = p !== 'header';
     queryFields.hidden = p !== 'query';
     // Client credentials act for the client itself: never per user (the
     // API refuses it too).
     const perUserRadio = form.querySelector('#f-connectionMode-perUser');
-    perUserRadio.disabled = g !== 'authorization_code';
+    perUserRadio.disabled = g === 'client_credentials';
     if (perUserRadio.disabled && perUserRadio.checked) form.querySelector('#f-connectionMode-shared').checked = true;
     const m = form.querySelector('input[name="connectionMode"]:checked').value;
-    modeHelp.textContent = g !== 'authorization_code'
-      ? 'Client credentials act for the client itself, so the account is always shared. Per end user needs the authorization code grant.'
+    const perUserHow = {
+      authorization_code: 'Each end user connects through a connect link; calls name the end user in the Grantd-End-User header.',
+      jwt_bearer: 'grantd signs for each end user (sub = the Grantd-End-User header, or their connection config\'s subject); no browser needed.',
+      token_exchange: 'Each call brings the end user\'s own token in Grantd-Subject-Token and names them in Grantd-End-User.',
+    };
+    modeHelp.textContent = g === 'client_credentials'
+      ? 'Client credentials act for the client itself, so the account is always shared. Per end user needs another grant.'
       : m === 'perUser'
-        ? 'Each end user connects through a connect link; calls name the end user in the Grantd-End-User header.'
-        : 'One person authorizes once; every call uses that account.';
+        ? perUserHow[g]
+        : g === 'authorization_code' ? 'One person authorizes once; every call uses that account.' : 'Every call uses the one account configured here.';
     // A per-user datasource is authorized by its end users, one by one.
     if (m === 'perUser') saveAuthorize.hidden = true;
     hcFields.hidden = !el.healthCheck.checked;
@@ -236,8 +313,18 @@ export async function formPage(app, id) {
       tlsCACert: el['auth.tlsCACert'].value.trim(),
       expiresInDefault: Number(el['auth.expiresInDefault'].value || 0),
       exposeToken: el['auth.exposeToken'].checked,
+      clientCertificate: el['auth.clientCertificate'].value.trim(),
+      keyId: el['auth.keyId'].value.trim(),
+      subject: g === 'jwt_bearer' ? el['auth.subject'].value.trim() : '',
+      subjectTokenType: g === 'token_exchange' ? el['auth.subjectTokenType'].value.trim() : '',
+      requestedTokenType: g === 'token_exchange' ? el['auth.requestedTokenType'].value.trim() : '',
+      upstreamClientCertificate: el['auth.upstreamClientCertificate'].value.trim(),
     };
-    if (replacing && secretInput.value !== '') auth.clientSecret = secretInput.value;
+    // Write-only fields go only when typed or pasted anew: omitted, the
+    // stored ones are kept.
+    for (const w of writeOnly) {
+      if (w.replacing && w.control.value.trim() !== '') auth[w.name.slice('auth.'.length)] = w.name === 'auth.clientSecret' ? w.control.value : w.control.value.trim();
+    }
     const body = {
       name: el.name.value.trim(), url: el.url.value.trim(), description: el.description.value.trim(),
       connectionMode: mode, connectionConfig: configRows.value(), healthCheck, auth,
@@ -254,7 +341,7 @@ export async function formPage(app, id) {
       const d = existing
         ? await api('PUT', `/api/v1/datasources/${encodeURIComponent(existing.id)}`, body)
         : await api('POST', '/api/v1/datasources', body);
-      secretInput.value = '';
+      for (const w of writeOnly) w.control.value = '';
       if (thenAuthorize) {
         // Saved: on to the provider, which sends the browser back to the
         // datasource's page with the outcome.
