@@ -191,7 +191,7 @@ func TestUIConnections(t *testing.T) {
 		}
 		// A link works once.
 		run(t, uctx, u.id+" opens the link again", chromedp.Navigate(links[u.id]),
-			waitJS(`document.body.innerText.includes('connect link')`))
+			waitJS(`document.body.innerText.includes('already been used or has expired')`))
 		if i == 0 {
 			shot(t, uctx, shots, "23b-end-user-link-used")
 		}

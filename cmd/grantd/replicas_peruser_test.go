@@ -110,6 +110,37 @@ func TestReplicasPerUserOnEtcd(t *testing.T) {
 	if uint64(exchanges+refreshes) != gens || refreshes < 3 {
 		t.Errorf("%d token requests made %d generations: replicas duplicated a connection's refresh", exchanges+refreshes, gens)
 	}
+
+	// An API key made on one replica works on all; revoked on one, it is
+	// refused on every other through the etcd watch.
+	code, b = r[0].call("POST", "/api/v1/api-keys", adminTok, map[string]any{"name": "app", "permissions": []string{"read", "proxy"}, "datasources": []string{"per-user"}})
+	if code != 201 {
+		t.Fatalf("create key: %d %s", code, b)
+	}
+	var key struct{ ID, Key string }
+	json.Unmarshal(b, &key)
+	for _, p := range r {
+		if code, b := p.call("GET", "/api/v1/datasources/"+ds.ID, key.Key, nil); code != 200 {
+			t.Fatalf("the key on %s: %d %s", p.URL, code, b)
+		}
+	}
+	if code, _ := r[0].call("DELETE", "/api/v1/api-keys/"+key.ID, adminTok, nil); code != 204 {
+		t.Fatalf("revoke: %d", code)
+	}
+	revoked := time.Now()
+	for _, p := range r[1:] {
+		for {
+			code, _ := p.call("GET", "/api/v1/datasources/"+ds.ID, key.Key, nil)
+			if code == 401 {
+				t.Logf("revoked key refused on %s %v after the revocation", p.URL, time.Since(revoked).Round(time.Millisecond))
+				break
+			}
+			if code != 200 || time.Since(revoked) > 30*time.Second {
+				t.Fatalf("the revoked key on %s: %d after %v", p.URL, code, time.Since(revoked))
+			}
+			time.Sleep(5 * time.Millisecond) // polling another process; the watch has no hook to wait on
+		}
+	}
 }
 
 // connectOn opens a connect link in a fresh browser, logs in as user at

@@ -262,7 +262,7 @@ export async function formPage(app, id) {
       token_exchange: 'Each call brings the end user\'s own token in Grantd-Subject-Token and names them in Grantd-End-User.',
     };
     modeHelp.textContent = g === 'client_credentials'
-      ? 'Client credentials act for the client itself, so the account is always shared. Per end user needs another grant.'
+      ? 'Client credentials act for the client itself, so the account is always shared. Per end user needs the authorization code, JWT bearer or token exchange grant.'
       : m === 'perUser'
         ? perUserHow[g]
         : g === 'authorization_code' ? 'One person authorizes once; every call uses that account.' : 'Every call uses the one account configured here.';
