@@ -26,11 +26,13 @@ const (
 
 // targetNames are the legend's names for the proxy targets.
 var targetNames = map[string]string{
-	"direct":        "upstream directly",
-	"grantd-header": "grantd (token in a header)",
-	"grantd-query":  "grantd (token in the query)",
-	"baseline":      "net/http ReverseProxy + x/oauth2",
-	"forwarder":     "bare fasthttp forwarder",
+	"direct":         "upstream directly",
+	"grantd-header":  "grantd (token in a header)",
+	"grantd-query":   "grantd (token in the query)",
+	"grantd-apikey":  "grantd (called with an API key)",
+	"grantd-peruser": "grantd (per-user connection)",
+	"baseline":       "net/http ReverseProxy + x/oauth2",
+	"forwarder":      "bare fasthttp forwarder",
 }
 
 // targetColors keep one colour per target across charts: grantd blue,

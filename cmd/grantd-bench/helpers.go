@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"net"
@@ -169,4 +173,18 @@ func (h *helper) Close() {
 	case <-time.After(5 * time.Second):
 		h.cmd.Process.Kill()
 	}
+}
+
+// benchPrivateKey is a fresh EC key (PEM) for the per-user JWT-bearer
+// datasource; the bench token endpoint takes any assertion.
+func benchPrivateKey() string {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 }

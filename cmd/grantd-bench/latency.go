@@ -16,7 +16,7 @@ import (
 // delayed). wrk measures at saturation, where p99 is queueing; this
 // measures what a caller sees at a moderate load. It returns every
 // request's latency, sorted, and the first error or non-200 answer.
-func fixedRate(ctx context.Context, url string, conns int, rate float64, d time.Duration) ([]time.Duration, error) {
+func fixedRate(ctx context.Context, t target, conns int, rate float64, d time.Duration) ([]time.Duration, error) {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}, Timeout: 10 * time.Second}
 	interval := time.Duration(float64(time.Second) * float64(conns) / rate)
 	var mu sync.Mutex
@@ -34,8 +34,10 @@ func fixedRate(ctx context.Context, url string, conns int, rate float64, d time.
 				if w := time.Until(due); w > 0 {
 					time.Sleep(w)
 				}
-				req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
-				req.Header.Set("Authorization", "Bearer "+benchAdminToken)
+				req, _ := http.NewRequestWithContext(ctx, "GET", t.url, nil)
+				for _, h := range t.headers {
+					req.Header.Set(h[0], h[1])
+				}
 				resp, err := client.Do(req)
 				if err == nil {
 					io.Copy(io.Discard, resp.Body)

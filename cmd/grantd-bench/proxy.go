@@ -12,7 +12,7 @@ import (
 )
 
 // Proxy targets, in the order they run in each round.
-var proxyTargets = []string{"direct", "grantd-header", "grantd-query", "baseline", "forwarder"}
+var proxyTargets = []string{"direct", "grantd-header", "grantd-query", "grantd-apikey", "grantd-peruser", "baseline", "forwarder"}
 
 // latencyTargets are the targets of the fixed-rate and slow-upstream runs.
 var latencyTargets = []string{"direct", "grantd-header", "baseline", "forwarder"}
@@ -26,7 +26,9 @@ type proxyPoint struct {
 // directly, (b) grantd's proxy with a cached client-credentials token in a
 // header, (c) the same in a query parameter, (d) the baseline of
 // net/http + httputil.ReverseProxy + x/oauth2 clientcredentials, (f) a bare
-// fasthttp forwarder that only sets the Authorization header, all against
+// fasthttp forwarder that only sets the Authorization header, and grantd
+// called with an API key (g) and for one end user of a per-user
+// datasource (h), all against
 // the same upstream, with the same wrk, in the same run, interleaved round
 // by round.
 func benchProxy(ctx context.Context, o options, r *report) error {
@@ -82,12 +84,33 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		}
 		ids[placement] = v.ID
 	}
-	urls := map[string]string{
-		"direct":        up.URL() + "/v1/items",
-		"grantd-header": g.url + "/api/v1/datasources/" + ids["header"] + "/proxy/v1/items",
-		"grantd-query":  g.url + "/api/v1/datasources/" + ids["query"] + "/proxy/v1/items",
-		"baseline":      base.URL() + "/v1/items",
-		"forwarder":     fwd.URL() + "/v1/items",
+	// A per-user datasource: JWT bearer, so grantd signs for each end user
+	// and no browser is needed; the calls are one end user's.
+	code, b, err := g.api("POST", "/api/v1/datasources", map[string]any{
+		"name": "bench-peruser", "url": up.URL(), "connectionMode": "perUser",
+		"auth": map[string]any{"grantType": "jwt_bearer", "accessTokenUrl": te.URL(), "clientId": "bench", "privateKey": benchPrivateKey()},
+	})
+	if err != nil || code != 201 {
+		return fmt.Errorf("creating the per-user datasource: %d %s %v", code, b, err)
+	}
+	var pu struct{ ID string }
+	json.Unmarshal(b, &pu)
+	ids["peruser"] = pu.ID
+	// An API key with only the proxy permission, limited to the datasource.
+	code, b, err = g.api("POST", "/api/v1/api-keys", map[string]any{"name": "bench", "permissions": []string{"proxy"}, "datasources": []string{"bench-header"}})
+	if err != nil || code != 201 {
+		return fmt.Errorf("creating the API key: %d %s %v", code, b, err)
+	}
+	var key struct{ Key string }
+	json.Unmarshal(b, &key)
+	urls := map[string]target{
+		"direct":         at(up.URL() + "/v1/items"),
+		"grantd-header":  at(g.url + "/api/v1/datasources/" + ids["header"] + "/proxy/v1/items"),
+		"grantd-query":   at(g.url + "/api/v1/datasources/" + ids["query"] + "/proxy/v1/items"),
+		"grantd-apikey":  at(g.url+"/api/v1/datasources/"+ids["header"]+"/proxy/v1/items", "Authorization", "Bearer "+key.Key),
+		"grantd-peruser": at(g.url+"/api/v1/datasources/"+ids["peruser"]+"/proxy/v1/items", "Grantd-End-User", "user-42"),
+		"baseline":       at(base.URL() + "/v1/items"),
+		"forwarder":      at(fwd.URL() + "/v1/items"),
 	}
 	for _, t := range proxyTargets { // warm up connections, caches, JIT of the page cache
 		if _, err := runWrk(ctx, o, urls[t], 16, time.Second); err != nil {
@@ -158,7 +181,7 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		return err
 	}
 	defer slowFwd.Close()
-	code, b, err := g.api("POST", "/api/v1/datasources", map[string]any{
+	code, b, err = g.api("POST", "/api/v1/datasources", map[string]any{
 		"name": "bench-slow", "url": slow.URL(),
 		"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": te.URL(), "clientId": "bench",
 			"clientSecret": "bench-secret", "clientAuthentication": "basic"},
@@ -168,11 +191,11 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 	}
 	var sv struct{ ID string }
 	json.Unmarshal(b, &sv)
-	slowURLs := map[string]string{
-		"direct":        slow.URL() + "/v1/items",
-		"grantd-header": g.url + "/api/v1/datasources/" + sv.ID + "/proxy/v1/items",
-		"baseline":      slowBase.URL() + "/v1/items",
-		"forwarder":     slowFwd.URL() + "/v1/items",
+	slowURLs := map[string]target{
+		"direct":        at(slow.URL() + "/v1/items"),
+		"grantd-header": at(g.url + "/api/v1/datasources/" + sv.ID + "/proxy/v1/items"),
+		"baseline":      at(slowBase.URL() + "/v1/items"),
+		"forwarder":     at(slowFwd.URL() + "/v1/items"),
 	}
 	runs := map[string][]loadResult{}
 	for round := 0; round < o.rounds; round++ {

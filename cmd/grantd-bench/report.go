@@ -75,6 +75,15 @@ func (r *report) print(w io.Writer) {
 				fmt.Fprintf(w, "- target p99 added < 1 ms at 16: %s — %s\n", ms(b.P99-a.P99), verdict(b.P99-a.P99 < time.Millisecond))
 			}
 		}
+		for _, pt := range r.Proxy {
+			b, g, h := pt.Results["grantd-header"], pt.Results["grantd-apikey"], pt.Results["grantd-peruser"]
+			if g.RPS > 0 {
+				fmt.Fprintf(w, "- API key vs admin token at %d: %.3f (g/b; no measurable difference is within the rounds' spread)\n", pt.Conns, g.RPS/b.RPS)
+			}
+			if h.RPS > 0 {
+				fmt.Fprintf(w, "- target per-user within 5%% of shared at %d: %.3f (h/b) — %s\n", pt.Conns, h.RPS/b.RPS, verdict(h.RPS/b.RPS >= 0.95))
+			}
+		}
 		fmt.Fprintf(w, "- token requests during all proxy runs: %d (tokens were cached)\n\n", r.ProxyTokenRequests)
 	}
 	if len(r.FixedRate) > 0 {

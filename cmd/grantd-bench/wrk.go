@@ -29,10 +29,34 @@ var (
 	reReqs   = regexp.MustCompile(`(\d+) requests in`)
 )
 
-// runWrk runs wrk with one thread (one core) against url with conns
-// connections for d, sending the admin token as grantd's callers do.
-func runWrk(ctx context.Context, o options, url string, conns int, d time.Duration) (loadResult, error) {
-	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency", "-H", "Authorization: Bearer " + benchAdminToken, url}
+// target is what a load generator calls: a URL and the headers a caller
+// sends (by default the admin token as Bearer, as grantd's callers do).
+type target struct {
+	url     string
+	headers [][2]string
+}
+
+// at is a target with the admin token.
+func at(url string, hdr ...string) target {
+	t := target{url: url, headers: [][2]string{{"Authorization", "Bearer " + benchAdminToken}}}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Authorization" {
+			t.headers[0][1] = hdr[i+1]
+			continue
+		}
+		t.headers = append(t.headers, [2]string{hdr[i], hdr[i+1]})
+	}
+	return t
+}
+
+// runWrk runs wrk with one thread (one core) against t with conns
+// connections for d.
+func runWrk(ctx context.Context, o options, t target, conns int, d time.Duration) (loadResult, error) {
+	args := []string{"-t1", "-c" + strconv.Itoa(conns), "-d" + d.String(), "--latency"}
+	for _, h := range t.headers {
+		args = append(args, "-H", h[0]+": "+h[1])
+	}
+	args = append(args, t.url)
 	name := "wrk"
 	if o.pinLoadgen {
 		args = append([]string{"-c", strconv.Itoa(runtime.NumCPU() - 1), "wrk"}, args...)
