@@ -46,9 +46,12 @@ type Keys struct {
 
 	byID atomic.Pointer[map[string]*datasource.APIKey] // replaced whole on change
 
-	mu   sync.Mutex           // guards used and seen
-	used map[string]time.Time // last use not yet written, by key id
-	seen map[string]time.Time // last use seen by this process, by key id
+	// uses holds, by key id, the last use this process saw (*atomic.Int64,
+	// Unix nanoseconds): a check stores a time, without a lock; Flush
+	// writes the ones newer than written holds.
+	uses    sync.Map
+	mu      sync.Mutex       // serialises Flush
+	written map[string]int64 // last use written, by key id
 }
 
 // NewKeys loads the keys of store. now is the clock (time.Now when nil).
@@ -59,7 +62,7 @@ func NewKeys(ctx context.Context, store KeyStore, now func() time.Time, log *slo
 	if log == nil {
 		log = slog.Default()
 	}
-	k := &Keys{store: store, now: now, log: log, used: map[string]time.Time{}, seen: map[string]time.Time{}}
+	k := &Keys{store: store, now: now, log: log, written: map[string]int64{}}
 	return k, k.Reload(ctx)
 }
 
@@ -93,11 +96,16 @@ func (k *Keys) Check(presented string) (*datasource.APIKey, bool) {
 	if subtle.ConstantTimeCompare(sum[:], key.Hash[:]) != 1 {
 		return nil, false
 	}
-	now := k.now()
-	k.mu.Lock()
-	k.used[id], k.seen[id] = now, now
-	k.mu.Unlock()
+	k.lastUse(id).Store(k.now().UnixNano())
 	return key, true
+}
+
+func (k *Keys) lastUse(id string) *atomic.Int64 {
+	if v, ok := k.uses.Load(id); ok {
+		return v.(*atomic.Int64)
+	}
+	v, _ := k.uses.LoadOrStore(id, new(atomic.Int64))
+	return v.(*atomic.Int64)
 }
 
 // IsKey reports whether presented has the form of an API key (not the
@@ -158,15 +166,15 @@ func (k *Keys) Create(ctx context.Context, spec datasource.APIKey, by string) (*
 func (k *Keys) List() []*datasource.APIKey {
 	m := *k.byID.Load()
 	out := make([]*datasource.APIKey, 0, len(m))
-	k.mu.Lock()
 	for _, key := range m {
 		c := *key
-		if t, ok := k.seen[c.ID]; ok && t.After(c.LastUsedAt) {
-			c.LastUsedAt = t
+		if v, ok := k.uses.Load(c.ID); ok {
+			if t := time.Unix(0, v.(*atomic.Int64).Load()); t.After(c.LastUsedAt) {
+				c.LastUsedAt = t
+			}
 		}
 		out = append(out, &c)
 	}
-	k.mu.Unlock()
 	sortKeys(out)
 	return out
 }
@@ -216,9 +224,15 @@ func (k *Keys) Run(ctx context.Context, watch datasource.APIKeyWatcher) {
 // Flush writes the last-use times seen since the last flush.
 func (k *Keys) Flush(ctx context.Context) {
 	k.mu.Lock()
-	used := k.used
-	k.used = map[string]time.Time{}
-	k.mu.Unlock()
+	defer k.mu.Unlock()
+	used := map[string]time.Time{}
+	k.uses.Range(func(id, v any) bool {
+		if t := v.(*atomic.Int64).Load(); t > k.written[id.(string)] {
+			used[id.(string)] = time.Unix(0, t)
+			k.written[id.(string)] = t
+		}
+		return true
+	})
 	if len(used) == 0 {
 		return
 	}
