@@ -50,23 +50,26 @@ func (c *Client) APIKeys(ctx context.Context) ([]api.APIKeyView, error) {
 
 // RevokeAPIKey revokes the API key with the id (key_…): grantd refuses it
 // from now on, on every replica. An unknown id is a 404 Problem. Given the
-// key itself (gk_…) instead of its id, it sends only the id, which is part
-// of the key; one that starts like a key but is not one is ErrKeyNotID,
+// key itself (gk_…) instead of its id, it sends only the id (see
+// APIKeyID); one that starts like a key but is not one is ErrKeyNotID,
 // and nothing is sent.
 func (c *Client) RevokeAPIKey(ctx context.Context, id string) error {
-	if strings.HasPrefix(id, "gk_") {
-		var err error
-		if id, err = keyID(id); err != nil {
-			return err
-		}
+	id, err := APIKeyID(id)
+	if err != nil {
+		return err
 	}
 	return c.do(ctx, http.MethodDelete, "/api/v1/api-keys/"+url.PathEscape(id), nil, nil)
 }
 
-// keyID is the id of key: "gk_<16 hex>_<secret>" is the key of
-// "key_<16 hex>" (see access.KeyPrefix).
-func keyID(key string) (string, error) {
-	hexID, _, ok := strings.Cut(strings.TrimPrefix(key, "gk_"), "_")
+// APIKeyID returns the id of the API key s: a key, "gk_<16 hex>_<secret>",
+// is the key of the id "key_<16 hex>", which is not secret. Anything that
+// does not start with "gk_" is returned as it is (an id already). Something
+// that starts like a key but is not one is ErrKeyNotID.
+func APIKeyID(s string) (string, error) {
+	if !strings.HasPrefix(s, "gk_") {
+		return s, nil
+	}
+	hexID, _, ok := strings.Cut(strings.TrimPrefix(s, "gk_"), "_")
 	if !ok || len(hexID) != 16 {
 		return "", ErrKeyNotID
 	}
