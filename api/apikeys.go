@@ -147,6 +147,7 @@ func (s *Server) createAPIKey(c *fiber.Ctx) error {
 	}
 	s.log.Info("API key created", "key", k.ID, "name", k.Name, "permissions", k.Permissions, "by", actor)
 	s.audit(c, datasource.EventAPIKeyCreated, nil, access.Actor(k))
+	c.Set(fiber.HeaderCacheControl, "no-store") // the answer holds the key
 	return c.Status(fiber.StatusCreated).JSON(APIKeyCreated{APIKeyView: apiKeyView(k), Key: key})
 }
 

@@ -12,21 +12,28 @@ type eventJSON struct {
 	ID, Type, DatasourceID, DatasourceName, Actor, Status, PreviousStatus, Detail string
 }
 
+// events lists the events of query until want accepts them: events are
+// written by the hub's own goroutine after the request that caused them
+// is answered, so it reads again each time the hub stores a batch.
 func (h *harness) events(query string, want func([]eventJSON) bool) []eventJSON {
 	h.t.Helper()
-	var got []eventJSON
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+	hang := time.After(10 * time.Second) // a guard, not a wait: each pass waits for a write
+	for {
 		code, b, _ := h.do("GET", "/api/v1/events"+query, nil)
 		if code != 200 {
 			h.t.Fatalf("events: %d %s", code, b)
 		}
-		got = decode[struct{ Events []eventJSON }](h.t, b).Events
+		got := decode[struct{ Events []eventJSON }](h.t, b).Events
 		if want(got) {
 			return got
 		}
+		select {
+		case <-h.stored:
+		case <-hang:
+			h.t.Fatalf("events never matched: %+v", got)
+			return nil
+		}
 	}
-	h.t.Fatalf("events never matched: %+v", got)
-	return nil
 }
 
 func TestAuditTrailAndIdempotentPut(t *testing.T) {

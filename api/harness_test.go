@@ -48,6 +48,7 @@ type harness struct {
 	apiConfig    api.Config // what server was built with
 	keys         *access.Keys
 	hub          *webhook.Dispatcher
+	stored       chan struct{} // a token after each batch of events the hub stores
 	logs         testlog.Buffer
 	// secrets are values that must never appear in logs or responses.
 	secretsMu  sync.Mutex
@@ -105,7 +106,8 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if dialer == nil {
 		dialer = &outbound.Dialer{AllowPrivate: true}
 	}
-	hub, err := webhook.New(webhook.Config{Store: h.store, Logger: log})
+	h.stored = make(chan struct{}, 1)
+	hub, err := webhook.New(webhook.Config{Store: storeSignal{h.store, h.stored}, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,4 +368,21 @@ func (h *harness) redirectURI() string { return h.URL + "/api/v1/datasources/aut
 func browser() *http.Client {
 	jar, _ := cookiejar.New(nil)
 	return &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+}
+
+// storeSignal is the hub's store, which leaves a token in stored after
+// each batch of events it appends, so that a test waits for events to be
+// written instead of polling on a timer.
+type storeSignal struct {
+	webhook.Store
+	stored chan struct{}
+}
+
+func (s storeSignal) AppendEvents(ctx context.Context, events []*datasource.Event, deliverTo []string) error {
+	err := s.Store.AppendEvents(ctx, events, deliverTo)
+	select {
+	case s.stored <- struct{}{}:
+	default: // a token is waiting already
+	}
+	return err
 }

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/grantd/grantd/access"
 )
 
 const localRequestID = "grantd.requestId"
@@ -97,11 +99,21 @@ func (s *Server) accessLog(c *fiber.Ctx) error {
 }
 
 // safePath is the request path without query, truncated; a connect
-// link's token (a credential in the path) is left out.
+// link's token (a credential in the path) is left out, and so is an API
+// key pasted where its id belongs (DELETE /api/v1/api-keys/gk_…).
 func safePath(c *fiber.Ctx) string {
 	p := string(c.Request().URI().PathOriginal())
 	if strings.HasPrefix(p, "/connect/") {
 		return "/connect/[token]"
+	}
+	if strings.Contains(p, access.KeyPrefix) {
+		seg := strings.Split(p, "/")
+		for i, s := range seg {
+			if strings.HasPrefix(s, access.KeyPrefix) {
+				seg[i] = "[key]"
+			}
+		}
+		p = strings.Join(seg, "/")
 	}
 	if len(p) > 512 {
 		p = p[:512] + "…"

@@ -103,3 +103,51 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Error("empty document")
 	}
 }
+
+// TestOpenAPIPermissions checks each operation's x-grantd-permission, the
+// permission an API key needs for it, against the contract table the
+// permission matrix test drives the router with (routePermissions), and
+// that every operation that checks one documents the 403 it answers.
+func TestOpenAPIPermissions(t *testing.T) {
+	var doc struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(api.OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	docParam := regexp.MustCompile(`\{([A-Za-z]+)\}`)
+	for path, ops := range doc.Paths {
+		route := strings.ReplaceAll(path, "/proxy/{path}", "/proxy/*")
+		route = docParam.ReplaceAllString(route, ":$1")
+		for m, raw := range ops {
+			if !openAPIOperations[m] {
+				continue
+			}
+			var op struct {
+				OperationID string                     `json:"operationId"`
+				Permission  string                     `json:"x-grantd-permission"`
+				Responses   map[string]json.RawMessage `json:"responses"`
+			}
+			if err := json.Unmarshal(raw, &op); err != nil {
+				t.Fatal(err)
+			}
+			want, ok := routePermissions[strings.ToUpper(m)+" "+route]
+			if !ok {
+				want, ok = routePermissions["* "+route]
+			}
+			if !ok {
+				t.Errorf("%s (%s %s) is not in the contract table", op.OperationID, strings.ToUpper(m), route)
+				continue
+			}
+			if want == "public" {
+				want = ""
+			}
+			if op.Permission != want {
+				t.Errorf("%s: x-grantd-permission %q, want %q", op.OperationID, op.Permission, want)
+			}
+			if _, ok := op.Responses["403"]; want != "" && !ok {
+				t.Errorf("%s checks %q but documents no 403", op.OperationID, want)
+			}
+		}
+	}
+}

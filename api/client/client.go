@@ -5,7 +5,17 @@
 // # Authentication
 //
 // Every request carries the token New was given as a bearer token (RFC
-// 6750): the admin token, or an API key, which is a bearer token too.
+// 6750): the admin token, or an API key (gk_…), which is a bearer token
+// too. A client with an API key works wherever one with the admin token
+// does, within the key's permissions and datasources: a key limited to
+// some datasources lists and finds only those, and anything else it lacks
+// is a 403 Problem whose Permission or Datasource names what is missing.
+//
+// # API keys
+//
+// CreateAPIKey makes a key (its Key is shown once), APIKeys lists them
+// (never the keys themselves), RevokeAPIKey revokes one. These need the
+// admin token or a key with the admin permission.
 //
 // # Per-user datasources
 //
@@ -23,7 +33,8 @@
 // set to the HTTP status even when the body was not problem+json: map it
 // with errors.As. A request that does not reach grantd fails with the
 // *url.Error of net/http. A successful answer that is not JSON is
-// ErrNotJSON; a Find that matches nothing is ErrNotFound.
+// ErrNotJSON; a Find that matches nothing is ErrNotFound; RevokeAPIKey
+// given something like a key that is not one is ErrKeyNotID.
 package client
 
 import (

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/api/client"
 	"github.com/grantd/grantd/crypto"
@@ -29,8 +30,9 @@ var ctx = context.Background()
 
 const adminToken = "client-test-admin-token-0123"
 
-// mustServe starts a real grantd API on loopback: bbolt in a temp dir, the
-// engine, and an authorization server that knows the client "svc".
+// mustServe starts a real grantd API on loopback: bbolt in a temp dir
+// (which keeps API keys too), the engine, and an authorization server that
+// knows the client "svc".
 func mustServe(t *testing.T) (baseURL string, prov *grantstest.Provider) {
 	t.Helper()
 	prov = grantstest.NewProvider(t, grantstest.ProviderOptions{})
@@ -56,8 +58,12 @@ func mustServe(t *testing.T) (baseURL string, prov *grantstest.Provider) {
 	if err := engine.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
+	apiKeys, err := access.NewKeys(ctx, store, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
-		SessionKey: make([]byte, 32), Dialer: dialer, Logger: log, Version: "test"})
+		Keys: apiKeys, SessionKey: make([]byte, 32), Dialer: dialer, Logger: log, Version: "test"})
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Shutdown(ctx)

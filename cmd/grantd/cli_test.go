@@ -14,12 +14,12 @@ import (
 // output and exit 0, for every command, without an admin token, without a
 // grantd to talk to, and without touching a data dir.
 func TestHelp(t *testing.T) {
-	env := append(environ("GRANTD_ADMIN_TOKEN", "GRANTD_MASTER_KEY", "GRANTD_DATA_DIR"), "GRANTD_URL=http://127.0.0.1:1")
+	env := append(environ("GRANTD_ADMIN_TOKEN", "GRANTD_API_KEY", "GRANTD_MASTER_KEY", "GRANTD_DATA_DIR"), "GRANTD_URL=http://127.0.0.1:1")
 	for _, tt := range []struct {
 		cmd  []string
 		want []string // besides "Usage:" and the command's name
 	}{
-		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect"}},
+		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect", "grantd api-keys", "GRANTD_API_KEY", "8 forbidden"}},
 		{[]string{"serve"}, []string{"--addr", "GRANTD_ADDR", "GRANTD_ADMIN_TOKEN", "GRANTD_MASTER_KEY", "GRANTD_WEBHOOK_SECRET", "admin-token reset"}},
 		{[]string{"keys"}, []string{"rotate", "generate"}},
 		{[]string{"keys", "rotate"}, []string{"--data-dir", "GRANTD_MASTER_KEY", "Stop grantd"}},
@@ -29,7 +29,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"apply"}, []string{"-f", "--dry-run", "GRANTD_ADMIN_TOKEN", "GRANTD_URL"}},
 		{[]string{"export"}, []string{"-o", "GRANTD_ADMIN_TOKEN"}},
 		{[]string{"datasources"}, []string{"list", "get", "delete"}},
-		{[]string{"datasources", "list"}, []string{"-o", "GRANTD_ADMIN_TOKEN"}},
+		{[]string{"datasources", "list"}, []string{"-o", "GRANTD_ADMIN_TOKEN", "GRANTD_API_KEY", "8 forbidden"}},
 		{[]string{"datasources", "get"}, []string{"NAME", "-o"}},
 		{[]string{"datasources", "delete"}, []string{"NAME"}},
 		{[]string{"token"}, []string{"NAME", "exposeToken"}},
@@ -42,6 +42,10 @@ func TestHelp(t *testing.T) {
 		{[]string{"connections", "revoke"}, []string{"END_USER", "RFC 7009"}},
 		{[]string{"connections", "check"}, []string{"END_USER", "healthCheck", "exits 6"}},
 		{[]string{"connect"}, []string{"DATASOURCE", "END_USER", "--return-to", "--display-name", "--email", "--allowed-return-origins"}},
+		{[]string{"api-keys"}, []string{"create", "list", "revoke", "GRANTD_API_KEY", "admin"}},
+		{[]string{"api-keys", "create"}, []string{"--name", "--permissions", "--datasource", "will not be shown again", "proxy", "mcp", "-o", "GRANTD_API_KEY"}},
+		{[]string{"api-keys", "list"}, []string{"-o", "never shown", "once a minute"}},
+		{[]string{"api-keys", "revoke"}, []string{"KEY_ID", "gk_", "exits 3"}},
 		{[]string{"status"}, []string{"-o", "exit"}},
 		{[]string{"version"}, nil},
 	} {

@@ -20,12 +20,17 @@ const (
 	exitOK          = 0
 	exitError       = 1 // grantd unreachable, or an unexpected answer
 	exitUsage       = 2
-	exitNotFound    = 3 // no such datasource or connection
-	exitAuth        = 4 // the admin token was refused
+	exitNotFound    = 3 // no such datasource, connection or API key
+	exitAuth        = 4 // the credentials were refused: admin token, or API key unknown or revoked
 	exitRejected    = 5 // invalid input or a name conflict
 	exitNotUsable   = 6 // the datasource has no usable token, or does not expose it
 	exitUnavailable = 7 // grantd cannot take writes right now
+	exitForbidden   = 8 // the API key lacks a permission or a datasource
 )
+
+// problemForbidden is the problem type of a 403 for an API key that lacks
+// a permission or a datasource (not of one for a token not exposed).
+const problemForbidden = "https://grantd.dev/problems/forbidden"
 
 // exitError carries an exit code.
 type exitErr struct {
@@ -40,18 +45,22 @@ func (e exitErr) Error() string { return e.msg }
 type remote struct {
 	base   string
 	output string // table, json or yaml
+	viaKey bool   // connect chose GRANTD_API_KEY
 }
 
 // clientHelp ends the help of every command that talks to grantd.
 const clientHelp = `
 Talks to a running grantd at GRANTD_URL (default http://127.0.0.1:8080, or
---url) with the admin token in GRANTD_ADMIN_TOKEN.
+--url) with the API key in GRANTD_API_KEY or, when that is not set, the
+admin token in GRANTD_ADMIN_TOKEN. An API key does what its permissions
+allow, on the datasources it names: a limited key sees only those.
 
 Exit codes: 0 ok, 1 error or grantd unreachable, 2 usage, 3 not found
-(datasource or connection), 4 admin token refused, 5 rejected input
-(invalid, duplicate, a shared datasource asked for connections), 6 not
-usable (not authorized, token not exposed, a failing check), 7 grantd
-cannot take writes.
+(datasource, connection or API key), 4 credentials refused (admin token,
+or API key unknown or revoked), 5 rejected input (invalid, duplicate, a
+shared datasource asked for connections), 6 not usable (not authorized,
+token not exposed, a failing check), 7 grantd cannot take writes,
+8 forbidden (the API key lacks a permission or a datasource).
 `
 
 // clientFlags adds the common client flags to fs.
@@ -78,12 +87,21 @@ func (r *remote) ready() error {
 	return nil
 }
 
-// connect returns a client of grantd with the admin token
-// GRANTD_ADMIN_TOKEN.
+// connect returns a client of grantd with the API key GRANTD_API_KEY or,
+// when that is not set, the admin token GRANTD_ADMIN_TOKEN.
+//
+// The key wins when both are set: it is the narrower credential, and the
+// one a user sets on purpose for a program, while GRANTD_ADMIN_TOKEN is
+// often exported for grantd serve on the same machine. A command run with
+// a key must not quietly do more than the key allows.
 func (r *remote) connect() (*client.Client, error) {
-	token := os.Getenv("GRANTD_ADMIN_TOKEN")
+	token := os.Getenv("GRANTD_API_KEY")
+	r.viaKey = token != ""
 	if token == "" {
-		return nil, exitErr{exitUsage, "set GRANTD_ADMIN_TOKEN to the admin token"}
+		token = os.Getenv("GRANTD_ADMIN_TOKEN")
+	}
+	if token == "" {
+		return nil, exitErr{exitUsage, "set GRANTD_API_KEY to an API key, or GRANTD_ADMIN_TOKEN to the admin token"}
 	}
 	return client.New(r.base, token, client.WithHTTPClient(&http.Client{Timeout: 60 * time.Second})), nil
 }
@@ -92,7 +110,11 @@ func (r *remote) connect() (*client.Client, error) {
 func (r *remote) find(ctx context.Context, c *client.Client, nameOrID string) (*api.DatasourceView, error) {
 	d, err := c.Find(ctx, nameOrID)
 	if errors.Is(err, client.ErrNotFound) {
-		return nil, exitErr{exitNotFound, fmt.Sprintf("no datasource named %q", nameOrID)}
+		msg := fmt.Sprintf("no datasource named %q", nameOrID)
+		if r.viaKey {
+			msg += " that the API key in GRANTD_API_KEY may see"
+		}
+		return nil, exitErr{exitNotFound, msg}
 	}
 	return d, r.fail(err)
 }
@@ -106,6 +128,8 @@ func (r *remote) fail(err error) error {
 	switch {
 	case err == nil:
 		return nil
+	case errors.As(err, &p) && p.Status == http.StatusForbidden && p.Type == problemForbidden:
+		return exitErr{exitForbidden, problemText(p)}
 	case errors.As(err, &p):
 		return exitErr{exitCode(p.Status), problemText(p)}
 	case errors.As(err, &ue):

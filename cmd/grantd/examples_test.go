@@ -27,12 +27,13 @@ const (
 	adminTok      = "operator-admin-token-0123456789"
 )
 
-// cli runs the grantd binary as a client of p and returns its output and
-// exit code.
+// cli runs the grantd binary as a client of p with the admin token and
+// returns its output and exit code. A GRANTD_API_KEY of the environment,
+// which would win over the token, is left out.
 func cli(t *testing.T, p *proc, args ...string) (string, int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "GRANTD_URL="+p.URL, "GRANTD_ADMIN_TOKEN="+adminTok)
+	cmd.Env = append(environ("GRANTD_API_KEY"), "GRANTD_URL="+p.URL, "GRANTD_ADMIN_TOKEN="+adminTok)
 	out, err := cmd.CombinedOutput()
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {

@@ -10,7 +10,8 @@
 //	grantd admin-token reset      replace the admin token and print the new one
 //	grantd version                print the version
 //
-// and, over the API of a running grantd (GRANTD_URL, GRANTD_ADMIN_TOKEN):
+// and, over the API of a running grantd (GRANTD_URL, and GRANTD_API_KEY or
+// GRANTD_ADMIN_TOKEN):
 //
 //	grantd apply -f FILE [--dry-run]       create or update datasources by name
 //	grantd export                          the current set as an apply file, without secrets
@@ -19,6 +20,7 @@
 //	grantd authorize NAME                  print the authorize URL
 //	grantd connections list|get|delete|refresh|revoke|check   a per-user datasource's connections
 //	grantd connect NAME END_USER           print a connect link for an end user
+//	grantd api-keys create|list|revoke     API keys for programs
 //	grantd status                          health and datasources by status
 //
 // grantd COMMAND -h (or grantd help COMMAND) prints a command's help and
@@ -72,7 +74,8 @@ Usage:
   grantd admin-token reset    replace the admin token and print the new one (server stopped)
   grantd version              print the version
 
-Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_ADMIN_TOKEN):
+Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_API_KEY or
+GRANTD_ADMIN_TOKEN; the API key wins when both are set):
   grantd apply -f FILE [--dry-run]    create or update datasources by name (YAML or JSON)
   grantd export                       the current set as an apply file, without secrets
   grantd datasources list|get|delete  list, show or delete datasources (NAME or ID)
@@ -81,9 +84,10 @@ Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_
   grantd connections list|get|delete|refresh|revoke|check
                                       the connections of a per-user datasource (NAME END_USER)
   grantd connect NAME END_USER        print the link an end user opens to connect their account
+  grantd api-keys create|list|revoke  API keys for programs, with permissions and datasources
   grantd status                       grantd's health and datasources by status
-  (-o table|json|yaml; exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 bad admin token,
-   5 rejected input, 6 datasource not usable, 7 grantd unavailable)
+  (-o table|json|yaml; exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 credentials refused,
+   5 rejected input, 6 datasource not usable, 7 grantd unavailable, 8 forbidden to the API key)
 
 grantd COMMAND -h (or grantd help COMMAND) describes a command and its flags.
 `
@@ -158,6 +162,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return connectionsCmd(ctx, args[1:], stdout, stderr)
 	case "connect":
 		return connectCmd(ctx, args[1:], stdout, stderr)
+	case "api-keys":
+		return apiKeysCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "version":

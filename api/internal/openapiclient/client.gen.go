@@ -106,6 +106,8 @@ func (e EventReason) Valid() bool {
 
 // Defines values for EventType.
 const (
+	ApiKeyCreated            EventType = "api_key.created"
+	ApiKeyRevoked            EventType = "api_key.revoked"
 	AuthorizationCompleted   EventType = "authorization.completed"
 	AuthorizationFailed      EventType = "authorization.failed"
 	AuthorizationStarted     EventType = "authorization.started"
@@ -126,6 +128,10 @@ const (
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
+	case ApiKeyCreated:
+		return true
+	case ApiKeyRevoked:
+		return true
 	case AuthorizationCompleted:
 		return true
 	case AuthorizationFailed:
@@ -299,6 +305,39 @@ func (e OAuth2TokenPlacement) Valid() bool {
 	}
 }
 
+// Defines values for Permission.
+const (
+	PermissionAdmin   Permission = "admin"
+	PermissionConnect Permission = "connect"
+	PermissionMcp     Permission = "mcp"
+	PermissionProxy   Permission = "proxy"
+	PermissionRead    Permission = "read"
+	PermissionToken   Permission = "token"
+	PermissionWrite   Permission = "write"
+)
+
+// Valid indicates whether the value is a known member of the Permission enum.
+func (e Permission) Valid() bool {
+	switch e {
+	case PermissionAdmin:
+		return true
+	case PermissionConnect:
+		return true
+	case PermissionMcp:
+		return true
+	case PermissionProxy:
+		return true
+	case PermissionRead:
+		return true
+	case PermissionToken:
+		return true
+	case PermissionWrite:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ReadinessStatus.
 const (
 	Ready ReadinessStatus = "ready"
@@ -355,6 +394,7 @@ func (e SessionAuthenticated) Valid() bool {
 
 // Defines values for SessionVia.
 const (
+	SessionViaKey     SessionVia = "key"
 	SessionViaSession SessionVia = "session"
 	SessionViaToken   SessionVia = "token"
 )
@@ -362,6 +402,8 @@ const (
 // Valid indicates whether the value is a known member of the SessionVia enum.
 func (e SessionVia) Valid() bool {
 	switch e {
+	case SessionViaKey:
+		return true
 	case SessionViaSession:
 		return true
 	case SessionViaToken:
@@ -408,6 +450,63 @@ func (e ListConnectionsParamsStatus) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// APIKeyCreated a new API key: its view and, this once, the key
+type APIKeyCreated struct {
+	CreatedAt time.Time `json:"createdAt"`
+
+	// CreatedBy who made it, as an event's actor says
+	CreatedBy string `json:"createdBy"`
+
+	// Datasources the datasources (names or ids) the key is limited to; empty for all
+	Datasources []string `json:"datasources"`
+
+	// Id public ("key_" and 16 hex digits); the key itself is "gk_<the same 16 hex>_<secret>"
+	Id string `json:"id"`
+
+	// Key the key itself, a Bearer credential: shown in this answer only. grantd keeps its SHA-256 and cannot show it again
+	Key string `json:"key"`
+
+	// LastUsedAt coarse: recorded at most once a minute, so up to a minute (and a replica's own uses) behind; null if never used
+	LastUsedAt  *time.Time   `json:"lastUsedAt"`
+	Name        string       `json:"name"`
+	Permissions []Permission `json:"permissions"`
+}
+
+// APIKeyList defines model for APIKeyList.
+type APIKeyList struct {
+	// ApiKeys oldest first
+	ApiKeys []APIKeyView `json:"apiKeys"`
+}
+
+// APIKeyRequest asks for an API key
+type APIKeyRequest struct {
+	// Datasources limits the key to these datasources, by name (compared without regard to case, so a datasource created later under a listed name is covered) or by id; empty or absent: all
+	Datasources *[]string `json:"datasources,omitempty"`
+
+	// Name what the key is for (1–100 printable characters); names the key in events and logs
+	Name        string       `json:"name"`
+	Permissions []Permission `json:"permissions"`
+}
+
+// APIKeyView an API key as grantd shows it: never the key itself
+type APIKeyView struct {
+	CreatedAt time.Time `json:"createdAt"`
+
+	// CreatedBy who made it, as an event's actor says
+	CreatedBy string `json:"createdBy"`
+
+	// Datasources the datasources (names or ids) the key is limited to; empty for all
+	Datasources []string `json:"datasources"`
+
+	// Id public ("key_" and 16 hex digits); the key itself is "gk_<the same 16 hex>_<secret>"
+	Id string `json:"id"`
+
+	// LastUsedAt coarse: recorded at most once a minute, so up to a minute (and a replica's own uses) behind; null if never used
+	LastUsedAt  *time.Time   `json:"lastUsedAt"`
+	Name        string       `json:"name"`
+	Permissions []Permission `json:"permissions"`
 }
 
 // Authorization the authorization status of a datasource; never a token.
@@ -614,8 +713,10 @@ type EndUser struct {
 
 // Event something that happened to a datasource: a status change, or an action somebody took. Never a secret.
 type Event struct {
-	// Actor who: token:<8 hex of the admin token's SHA-256>, session:<8 hex>, browser (the callback), or grantd (the engine itself)
-	Actor          string  `json:"actor"`
+	// Actor who: token:<8 hex of the admin token's SHA-256>, session:<8 hex>, key:<API key id> (<its name>), browser (the callback), or grantd (the engine itself)
+	Actor string `json:"actor"`
+
+	// DatasourceId empty for an event about no datasource (api_key.*)
 	DatasourceId   string  `json:"datasourceId"`
 	DatasourceName *string `json:"datasourceName,omitempty"`
 
@@ -638,14 +739,14 @@ type Event struct {
 	Status *string   `json:"status,omitempty"`
 	Time   time.Time `json:"time"`
 
-	// Type datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted
+	// Type datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted; api_key.created and api_key.revoked (about no datasource: datasourceId is empty, detail names the key as key:<id> (<name>))
 	Type EventType `json:"type"`
 }
 
 // EventReason set on connection.failed: why it stopped working
 type EventReason string
 
-// EventType datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted
+// EventType datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted; api_key.created and api_key.revoked (about no datasource: datasourceId is empty, detail names the key as key:<id> (<name>))
 type EventType string
 
 // EventList defines model for EventList.
@@ -837,14 +938,23 @@ type OAuth2RefreshClientAuthentication string
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
 
-// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Permission what an API key may do; every operation checks one (its x-grantd-permission). read: GET datasources, their status, events, configuration and metrics; write: create, replace and delete datasources, start their authorizations, refresh and revoke their tokens; proxy: call datasources through the proxy; token: the opt-in token endpoint; connect: make connect links and manage per-user connections; mcp: call datasources as tools over MCP (reserved: no operation of this version checks it); admin: everything, API keys included
+type Permission string
+
+// Problem RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Problem struct {
 	// ConnectUrl on a 424 for an end user of a per-user datasource: a fresh connect link (<public URL>/connect/<token>, single-use, 30 minutes) for that end user; the app shows it as "Connect your account"
 	ConnectUrl *string `json:"connectUrl,omitempty"`
+
+	// Datasource on a 403 forbidden: the datasource the API key does not cover, as the request named it (id or name)
+	Datasource *string `json:"datasource,omitempty"`
 	Detail     *string `json:"detail,omitempty"`
 
 	// Errors for invalid-input (400): every bad field, all at once
 	Errors *[]FieldError `json:"errors,omitempty"`
+
+	// Permission on a 403 forbidden: the permission the API key lacks
+	Permission *Permission `json:"permission,omitempty"`
 
 	// RequestId also in the X-Request-Id header and grantd's log line
 	RequestId *string `json:"requestId,omitempty"`
@@ -897,14 +1007,14 @@ type RevokeResultStatus string
 type Session struct {
 	Authenticated SessionAuthenticated `json:"authenticated"`
 
-	// Via what authenticated this request: the admin token or the session cookie
+	// Via what authenticated this request: the admin token, an API key or the session cookie
 	Via SessionVia `json:"via"`
 }
 
 // SessionAuthenticated defines model for Session.Authenticated.
 type SessionAuthenticated bool
 
-// SessionVia what authenticated this request: the admin token or the session cookie
+// SessionVia what authenticated this request: the admin token, an API key or the session cookie
 type SessionVia string
 
 // SessionCreated defines model for SessionCreated.
@@ -947,64 +1057,67 @@ type TokenResponse struct {
 // EndUserHeader defines model for EndUserHeader.
 type EndUserHeader = string
 
-// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// BadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type BadRequest = Problem
 
-// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Conflict RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Conflict = Problem
 
-// ConnectionBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ConnectionBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ConnectionBadRequest = Problem
 
-// ConnectionNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ConnectionNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ConnectionNotFound = Problem
 
-// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Forbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Forbidden = Problem
 
-// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// KeyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+type KeyForbidden = Problem
+
+// NotAuthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotAuthorized = Problem
 
-// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// NotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type NotFound = Problem
 
-// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadGateway RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadGateway = Problem
 
-// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyBadRequest RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyBadRequest = Problem
 
-// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyForbidden RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyForbidden = Problem
 
-// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyNotFound RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyNotFound = Problem
 
-// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTimeout RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTimeout = Problem
 
-// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooLarge = Problem
 
-// ProxyTooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyTooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyTooManyAttempts = Problem
 
-// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// ProxyUnauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type ProxyUnauthorized = Problem
 
-// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TokenFailed RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TokenFailed = Problem
 
-// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooLarge RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooLarge = Problem
 
-// TooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// TooManyAttempts RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type TooManyAttempts = Problem
 
-// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unauthorized RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unauthorized = Problem
 
-// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
+// Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
@@ -1190,6 +1303,9 @@ type ListEventsParams struct {
 	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
+type CreateApiKeyJSONRequestBody = APIKeyRequest
+
 // CreateConnectSessionJSONRequestBody defines body for CreateConnectSession for application/json ContentType.
 type CreateConnectSessionJSONRequestBody = ConnectSessionRequest
 
@@ -1282,6 +1398,36 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ListApiKeys list the API keys, never the keys themselves
+	//
+	// Corresponds with GET /api/v1/api-keys (the `ListApiKeys` operationId).
+	ListApiKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKeyWithBody make an API key for a program
+	//
+	// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateApiKey make an API key for a program
+	//
+	// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+	CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteApiKey revoke an API key
+	//
+	// The key is refused (401) from now on: on this replica at once, on the other replicas of a shared store as soon as they see the change. Events: api_key.revoked.
+	//
+	// Corresponds with DELETE /api/v1/api-keys/{keyId} (the `DeleteApiKey` operationId).
+	DeleteApiKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetConfig the redirect URI to register with providers, the public URL, the version
 	//
 	// Corresponds with GET /api/v1/config (the `GetConfig` operationId).
@@ -1289,7 +1435,7 @@ type ClientInterface interface {
 
 	// CreateConnectSessionWithBody make a one-time connect link for one end user
 	//
-	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1298,7 +1444,7 @@ type ClientInterface interface {
 
 	// CreateConnectSession make a one-time connect link for one end user
 	//
-	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1307,10 +1453,14 @@ type ClientInterface interface {
 
 	// ListDatasources list every datasource
 	//
+	// An API key limited to datasources lists only those.
+	//
 	// Corresponds with GET /api/v1/datasources (the `ListDatasources` operationId).
 	ListDatasources(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateDatasourceWithBody create a datasource
+	//
+	// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1318,6 +1468,8 @@ type ClientInterface interface {
 	CreateDatasourceWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateDatasource create a datasource
+	//
+	// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1343,7 +1495,7 @@ type ClientInterface interface {
 
 	// ReplaceDatasourceWithBody replace a datasource
 	//
-	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1352,7 +1504,7 @@ type ClientInterface interface {
 
 	// ReplaceDatasource replace a datasource
 	//
-	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -1556,6 +1708,8 @@ type ClientInterface interface {
 
 	// ListEvents recent events (status changes and the audit trail), newest first
 	//
+	// An API key limited to datasources sees only the events about those (none about no datasource, such as api_key.*), and asking for another datasource's is 403 forbidden.
+	//
 	// Corresponds with GET /api/v1/events (the `ListEvents` operationId).
 	ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
@@ -1615,6 +1769,76 @@ type ClientInterface interface {
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
+// ListApiKeys list the API keys, never the keys themselves
+//
+// Corresponds with GET /api/v1/api-keys (the `ListApiKeys` operationId).
+func (c *Client) ListApiKeys(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApiKeysRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKeyWithBody make an API key for a program
+//
+// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKeyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateApiKey make an API key for a program
+//
+// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+func (c *Client) CreateApiKey(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApiKeyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteApiKey revoke an API key
+//
+// The key is refused (401) from now on: on this replica at once, on the other replicas of a shared store as soon as they see the change. Events: api_key.revoked.
+//
+// Corresponds with DELETE /api/v1/api-keys/{keyId} (the `DeleteApiKey` operationId).
+func (c *Client) DeleteApiKey(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteApiKeyRequest(c.Server, keyId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetConfig the redirect URI to register with providers, the public URL, the version
 //
 // Corresponds with GET /api/v1/config (the `GetConfig` operationId).
@@ -1632,7 +1856,7 @@ func (c *Client) GetConfig(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // CreateConnectSessionWithBody make a one-time connect link for one end user
 //
-// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1651,7 +1875,7 @@ func (c *Client) CreateConnectSessionWithBody(ctx context.Context, contentType s
 
 // CreateConnectSession make a one-time connect link for one end user
 //
-// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1670,6 +1894,8 @@ func (c *Client) CreateConnectSession(ctx context.Context, body CreateConnectSes
 
 // ListDatasources list every datasource
 //
+// An API key limited to datasources lists only those.
+//
 // Corresponds with GET /api/v1/datasources (the `ListDatasources` operationId).
 func (c *Client) ListDatasources(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListDatasourcesRequest(c.Server)
@@ -1684,6 +1910,8 @@ func (c *Client) ListDatasources(ctx context.Context, reqEditors ...RequestEdito
 }
 
 // CreateDatasourceWithBody create a datasource
+//
+// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
 //
 // Takes any type of body and a specified content type.
 //
@@ -1701,6 +1929,8 @@ func (c *Client) CreateDatasourceWithBody(ctx context.Context, contentType strin
 }
 
 // CreateDatasource create a datasource
+//
+// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -1766,7 +1996,7 @@ func (c *Client) GetDatasource(ctx context.Context, id string, reqEditors ...Req
 
 // ReplaceDatasourceWithBody replace a datasource
 //
-// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 //
 // Takes any type of body and a specified content type.
 //
@@ -1785,7 +2015,7 @@ func (c *Client) ReplaceDatasourceWithBody(ctx context.Context, id string, conte
 
 // ReplaceDatasource replace a datasource
 //
-// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -2289,6 +2519,8 @@ func (c *Client) GetDatasourceToken(ctx context.Context, id string, params *GetD
 
 // ListEvents recent events (status changes and the audit trail), newest first
 //
+// An API key limited to datasources sees only the events about those (none about no datasource, such as api_key.*), and asking for another datasource's is 403 forbidden.
+//
 // Corresponds with GET /api/v1/events (the `ListEvents` operationId).
 func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListEventsRequest(c.Server, params)
@@ -2445,6 +2677,107 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
+func NewListApiKeysRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateApiKeyRequest calls the generic CreateApiKey builder with application/json body
+func NewCreateApiKeyRequest(server string, body CreateApiKeyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateApiKeyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateApiKeyRequestWithBody constructs an http.Request for the CreateApiKey method, with any body, and a specified content type
+func NewCreateApiKeyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/api-keys")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteApiKeyRequest constructs an http.Request for the DeleteApiKey method
+func NewDeleteApiKeyRequest(server string, keyId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "keyId", keyId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/api-keys/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewGetConfigRequest constructs an http.Request for the GetConfig method
@@ -4693,6 +5026,40 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListApiKeysWithResponse list the API keys, never the keys themselves
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/api-keys (the `ListApiKeys` operationId).
+	ListApiKeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error)
+
+	// CreateApiKeyWithBodyWithResponse make an API key for a program
+	//
+	// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// CreateApiKeyWithResponse make an API key for a program
+	//
+	// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+	CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error)
+
+	// DeleteApiKeyWithResponse revoke an API key
+	//
+	// The key is refused (401) from now on: on this replica at once, on the other replicas of a shared store as soon as they see the change. Events: api_key.revoked.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/api-keys/{keyId} (the `DeleteApiKey` operationId).
+	DeleteApiKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*DeleteApiKeyResponse, error)
+
 	// GetConfigWithResponse the redirect URI to register with providers, the public URL, the version
 	//
 	// Returns a wrapper object for the known response body format(s).
@@ -4702,7 +5069,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateConnectSessionWithBodyWithResponse make a one-time connect link for one end user
 	//
-	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4711,7 +5078,7 @@ type ClientWithResponsesInterface interface {
 
 	// CreateConnectSessionWithResponse make a one-time connect link for one end user
 	//
-	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+	// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4720,6 +5087,8 @@ type ClientWithResponsesInterface interface {
 
 	// ListDatasourcesWithResponse list every datasource
 	//
+	// An API key limited to datasources lists only those.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/datasources (the `ListDatasources` operationId).
@@ -4727,12 +5096,16 @@ type ClientWithResponsesInterface interface {
 
 	// CreateDatasourceWithBodyWithResponse create a datasource
 	//
+	// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/v1/datasources (the `CreateDatasource` operationId).
 	CreateDatasourceWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateDatasourceResponse, error)
 
 	// CreateDatasourceWithResponse create a datasource
+	//
+	// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4764,7 +5137,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReplaceDatasourceWithBodyWithResponse replace a datasource
 	//
-	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -4773,7 +5146,7 @@ type ClientWithResponsesInterface interface {
 
 	// ReplaceDatasourceWithResponse replace a datasource
 	//
-	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+	// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5011,6 +5384,8 @@ type ClientWithResponsesInterface interface {
 
 	// ListEventsWithResponse recent events (status changes and the audit trail), newest first
 	//
+	// An API key limited to datasources sees only the events about those (none about no datasource, such as api_key.*), and asking for another datasource's is 403 forbidden.
+	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /api/v1/events (the `ListEvents` operationId).
@@ -5086,6 +5461,290 @@ type ClientWithResponsesInterface interface {
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
 }
 
+// ListApiKeysResponse401Headers the declared response headers of an HTTP 401 response for ListApiKeys
+type ListApiKeysResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListApiKeysResponse429Headers the declared response headers of an HTTP 429 response for ListApiKeys
+type ListApiKeysResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListApiKeysResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *APIKeyList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApiKeysResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListApiKeysResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApiKeysResponse) GetJSON200() *APIKeyList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListApiKeysResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApiKeysResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApiKeysResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApiKeysResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApiKeysResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateApiKeyResponse201Headers the declared response headers of an HTTP 201 response for CreateApiKey
+type CreateApiKeyResponse201Headers struct {
+	CacheControl *string
+}
+
+// CreateApiKeyResponse401Headers the declared response headers of an HTTP 401 response for CreateApiKey
+type CreateApiKeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateApiKeyResponse429Headers the declared response headers of an HTTP 429 response for CreateApiKey
+type CreateApiKeyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *APIKeyCreated
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateApiKeyResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateApiKeyResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateApiKeyResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateApiKeyResponse) GetJSON201() *APIKeyCreated {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateApiKeyResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteApiKeyResponse401Headers the declared response headers of an HTTP 401 response for DeleteApiKey
+type DeleteApiKeyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteApiKeyResponse429Headers the declared response headers of an HTTP 429 response for DeleteApiKey
+type DeleteApiKeyResponse429Headers struct {
+	RetryAfter *int
+}
+
+type DeleteApiKeyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteApiKeyResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteApiKeyResponse429Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r DeleteApiKeyResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r DeleteApiKeyResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r DeleteApiKeyResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r DeleteApiKeyResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r DeleteApiKeyResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteApiKeyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteApiKeyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteApiKeyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteApiKeyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetConfigResponse401Headers the declared response headers of an HTTP 401 response for GetConfig
 type GetConfigResponse401Headers struct {
 	WWWAuthenticate *string
@@ -5103,6 +5762,8 @@ type GetConfigResponse struct {
 	JSON200 *Config
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -5119,6 +5780,11 @@ func (r GetConfigResponse) GetJSON200() *Config {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetConfigResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetConfigResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -5276,6 +5942,8 @@ type ListDatasourcesResponse struct {
 	JSON200 *DatasourceList
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
@@ -5294,6 +5962,11 @@ func (r ListDatasourcesResponse) GetJSON200() *DatasourceList {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListDatasourcesResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListDatasourcesResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -5601,6 +6274,8 @@ type GetDatasourceResponse struct {
 	JSON200 *Datasource
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -5621,6 +6296,11 @@ func (r GetDatasourceResponse) GetJSON200() *Datasource {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetDatasourceResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDatasourceResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -5905,6 +6585,8 @@ type StartBrowserAuthorizationResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -5927,6 +6609,11 @@ func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON400() *Probl
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r StartBrowserAuthorizationResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -6103,6 +6790,8 @@ type ListConnectionsResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -6128,6 +6817,11 @@ func (r ListConnectionsResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListConnectionsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListConnectionsResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -6283,6 +6977,8 @@ type GetConnectionResponse struct {
 	ApplicationproblemJSON400 *ConnectionBadRequest
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *ConnectionNotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -6308,6 +7004,11 @@ func (r GetConnectionResponse) GetApplicationproblemJSON400() *ConnectionBadRequ
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetConnectionResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetConnectionResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -8410,6 +9111,8 @@ type GetDatasourceStatusResponse struct {
 	JSON200 *Authorization
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
 	ApplicationproblemJSON404 *NotFound
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
@@ -8430,6 +9133,11 @@ func (r GetDatasourceStatusResponse) GetJSON200() *Authorization {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetDatasourceStatusResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDatasourceStatusResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
@@ -8613,6 +9321,8 @@ type ListEventsResponse struct {
 	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyAttempts
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
@@ -8636,6 +9346,11 @@ func (r ListEventsResponse) GetApplicationproblemJSON400() *Problem {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r ListEventsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListEventsResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9065,6 +9780,8 @@ type GetMetricsResponse struct {
 	HTTPResponse *http.Response
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
 	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
 	ApplicationproblemJSON429 *TooManyAttempts
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -9076,6 +9793,11 @@ type GetMetricsResponse struct {
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
 func (r GetMetricsResponse) GetApplicationproblemJSON401() *Unauthorized {
 	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetMetricsResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
 }
 
 // GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
@@ -9160,6 +9882,64 @@ func (r GetReadinessResponse) ContentType() string {
 	return ""
 }
 
+// ListApiKeysWithResponse list the API keys, never the keys themselves
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/api-keys (the `ListApiKeys` operationId).
+func (c *ClientWithResponses) ListApiKeysWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListApiKeysResponse, error) {
+	rsp, err := c.ListApiKeys(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApiKeysResponse(rsp)
+}
+
+// CreateApiKeyWithBodyWithResponse make an API key for a program
+//
+// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKeyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// CreateApiKeyWithResponse make an API key for a program
+//
+// The answer holds the key (gk_…) this once: grantd keeps only its SHA-256 and can never show it again. The key authenticates as a Bearer credential, like the admin token, but may only do what its permissions allow on the datasources it covers. Events: api_key.created.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/api-keys (the `CreateApiKey` operationId).
+func (c *ClientWithResponses) CreateApiKeyWithResponse(ctx context.Context, body CreateApiKeyJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApiKeyResponse, error) {
+	rsp, err := c.CreateApiKey(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateApiKeyResponse(rsp)
+}
+
+// DeleteApiKeyWithResponse revoke an API key
+//
+// The key is refused (401) from now on: on this replica at once, on the other replicas of a shared store as soon as they see the change. Events: api_key.revoked.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/api-keys/{keyId} (the `DeleteApiKey` operationId).
+func (c *ClientWithResponses) DeleteApiKeyWithResponse(ctx context.Context, keyId string, reqEditors ...RequestEditorFn) (*DeleteApiKeyResponse, error) {
+	rsp, err := c.DeleteApiKey(ctx, keyId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteApiKeyResponse(rsp)
+}
+
 // GetConfigWithResponse the redirect URI to register with providers, the public URL, the version
 //
 // Returns a wrapper object for the known response body format(s).
@@ -9175,7 +9955,7 @@ func (c *ClientWithResponses) GetConfigWithResponse(ctx context.Context, reqEdit
 
 // CreateConnectSessionWithBodyWithResponse make a one-time connect link for one end user
 //
-// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9190,7 +9970,7 @@ func (c *ClientWithResponses) CreateConnectSessionWithBodyWithResponse(ctx conte
 
 // CreateConnectSessionWithResponse make a one-time connect link for one end user
 //
-// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result.
+// The app backend asks for a link and hands connectUrl to the end user's browser. Opening it (GET /connect/{token}) binds the browser and goes to the provider; the callback stores that end user's connection (connecting again keeps it, with its createdAt, and replaces its tokens) and redirects to returnTo with datasource, endUserId and result. An API key limited to datasources may make links only for those; a datasource it does not name is 403 forbidden, whether or not it exists.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9205,6 +9985,8 @@ func (c *ClientWithResponses) CreateConnectSessionWithResponse(ctx context.Conte
 
 // ListDatasourcesWithResponse list every datasource
 //
+// An API key limited to datasources lists only those.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/datasources (the `ListDatasources` operationId).
@@ -9218,6 +10000,8 @@ func (c *ClientWithResponses) ListDatasourcesWithResponse(ctx context.Context, r
 
 // CreateDatasourceWithBodyWithResponse create a datasource
 //
+// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/v1/datasources (the `CreateDatasource` operationId).
@@ -9230,6 +10014,8 @@ func (c *ClientWithResponses) CreateDatasourceWithBodyWithResponse(ctx context.C
 }
 
 // CreateDatasourceWithResponse create a datasource
+//
+// An API key limited to datasources may create one only under a name it lists (403 forbidden otherwise).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9285,7 +10071,7 @@ func (c *ClientWithResponses) GetDatasourceWithResponse(ctx context.Context, id 
 
 // ReplaceDatasourceWithBodyWithResponse replace a datasource
 //
-// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9300,7 +10086,7 @@ func (c *ClientWithResponses) ReplaceDatasourceWithBodyWithResponse(ctx context.
 
 // ReplaceDatasourceWithResponse replace a datasource
 //
-// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise.
+// The whole datasource is replaced. An omitted (or "") clientSecret keeps the stored one; null removes it. The read-only fields of a GET are ignored, so a GET–edit–PUT round trip works. Tokens are kept when the grant stays the same (placement and naming changes) and erased otherwise. An API key limited to datasources may not rename one to a name it does not list.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9718,6 +10504,8 @@ func (c *ClientWithResponses) GetDatasourceTokenWithResponse(ctx context.Context
 
 // ListEventsWithResponse recent events (status changes and the audit trail), newest first
 //
+// An API key limited to datasources sees only the events about those (none about no datasource, such as api_key.*), and asking for another datasource's is 403 forbidden.
+//
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with GET /api/v1/events (the `ListEvents` operationId).
@@ -9852,6 +10640,278 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 	return ParseGetReadinessResponse(rsp)
 }
 
+// ParseListApiKeysResponse parses an HTTP response from a ListApiKeysWithResponse call
+func ParseListApiKeysResponse(rsp *http.Response) (*ListApiKeysResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApiKeysResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest APIKeyList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListApiKeysResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListApiKeysResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateApiKeyResponse parses an HTTP response from a CreateApiKeyWithResponse call
+func ParseCreateApiKeyResponse(rsp *http.Response) (*CreateApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest APIKeyCreated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateApiKeyResponse201Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers CreateApiKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateApiKeyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteApiKeyResponse parses an HTTP response from a DeleteApiKeyWithResponse call
+func ParseDeleteApiKeyResponse(rsp *http.Response) (*DeleteApiKeyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteApiKeyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteApiKeyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteApiKeyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseGetConfigResponse parses an HTTP response from a GetConfigWithResponse call
 func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -9879,6 +10939,13 @@ func ParseGetConfigResponse(rsp *http.Response) (*GetConfigResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyAttempts
@@ -10040,6 +11107,13 @@ func ParseListDatasourcesResponse(rsp *http.Response) (*ListDatasourcesResponse,
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyAttempts
@@ -10351,6 +11425,13 @@ func ParseGetDatasourceResponse(rsp *http.Response) (*GetDatasourceResponse, err
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10634,6 +11715,13 @@ func ParseStartBrowserAuthorizationResponse(rsp *http.Response) (*StartBrowserAu
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10846,6 +11934,13 @@ func ParseListConnectionsResponse(rsp *http.Response) (*ListConnectionsResponse,
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11016,6 +12111,13 @@ func ParseGetConnectionResponse(rsp *http.Response) (*GetConnectionResponse, err
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest ConnectionNotFound
@@ -13103,6 +14205,13 @@ func ParseGetDatasourceStatusResponse(rsp *http.Response) (*GetDatasourceStatusR
 		}
 		response.ApplicationproblemJSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest NotFound
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13301,6 +14410,13 @@ func ParseListEventsResponse(rsp *http.Response) (*ListEventsResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyAttempts
@@ -13698,6 +14814,13 @@ func ParseGetMetricsResponse(rsp *http.Response) (*GetMetricsResponse, error) {
 			return nil, err
 		}
 		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyAttempts
