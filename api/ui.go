@@ -16,7 +16,10 @@ import (
 func (s *Server) uiRoutes() {
 	s.app.Get("/*", func(c *fiber.Ctx) error {
 		p := strings.TrimPrefix(c.Path(), "/")
-		if p == "" || strings.HasPrefix(p, "datasources") || p == "login" {
+		// The UI's own pages get index.html; /api-keys is its page of API
+		// keys (ui/static/js/apikeys.js), an exact match so that nothing
+		// under it (no file) is answered with the page.
+		if p == "" || strings.HasPrefix(p, "datasources") || p == "login" || p == "api-keys" {
 			p = "index.html"
 		}
 		p = path.Clean(p)

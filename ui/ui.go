@@ -5,9 +5,9 @@
 // The UI signs in by trading the admin token for an HttpOnly session
 // cookie (it never stores the token), sends X-Grantd-CSRF on every change,
 // and routes in the browser: /login, / (datasources), /datasources/new,
-// /datasources/{id}, /datasources/{id}/edit and, for a per-user
-// datasource, /datasources/{id}/connections/{endUserId}. The one page
-// shown without a session is an end user's: where grantd sends their
+// /datasources/{id}, /datasources/{id}/edit, /api-keys and, for a
+// per-user datasource, /datasources/{id}/connections/{endUserId}. The one
+// page shown without a session is an end user's: where grantd sends their
 // browser after a connect link when the app gave no returnTo. It works
 // under a strict Content-Security-Policy: no inline script or style.
 //

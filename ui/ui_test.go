@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
@@ -63,9 +64,13 @@ func startServer(t *testing.T) *server {
 	}
 	hub, _ := webhook.New(webhook.Config{Store: store, Logger: log})
 	hub.Start()
+	apiKeys, err := access.NewKeys(context.Background(), store, nil, log)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &outbound.Dialer{AllowPrivate: true}, UI: ui.Files(),
-		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test"})
+		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test", Keys: apiKeys})
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Shutdown(context.Background())

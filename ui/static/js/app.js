@@ -1,9 +1,9 @@
 // grantd's web UI: a small router over the History API. Pages:
 // /login, / (datasources), /datasources/new, /datasources/{id},
-// /datasources/{id}/edit, /datasources/{id}/connections/{endUserId}.
-// Everything it shows comes from the API with the HttpOnly session
-// cookie; the admin token is never stored in the browser. The one page
-// without a session is an end user's: where a connect link ends.
+// /datasources/{id}/edit, /datasources/{id}/connections/{endUserId},
+// /api-keys. Everything it shows comes from the API with the HttpOnly
+// session cookie; the admin token is never stored in the browser. The one
+// page without a session is an end user's: where a connect link ends.
 import { api } from './api.js';
 import { h, tickCountdowns } from './util.js';
 import { loginPage } from './login.js';
@@ -11,6 +11,7 @@ import { listPage } from './list.js';
 import { formPage } from './form.js';
 import { detailPage } from './detail.js';
 import { connectionPage } from './connection.js';
+import { apiKeysPage } from './apikeys.js';
 import { isConnectOutcome, connectedPage } from './connected.js';
 
 const app = document.getElementById('app');
@@ -53,6 +54,7 @@ async function render({ keepBanner = false } = {}) {
   try {
     if (path === '/login') cleanup = await loginPage(app);
     else if (path === '/' || path === '') cleanup = await listPage(app);
+    else if (path === '/api-keys') cleanup = await apiKeysPage(app);
     else if (path === '/datasources/new') cleanup = await formPage(app, null);
     else if ((m = path.match(/^\/datasources\/([^/]+)\/edit$/))) cleanup = await formPage(app, decodeURIComponent(m[1]));
     else if ((m = path.match(/^\/datasources\/([^/]+)\/connections\/([^/]+)$/))) cleanup = await connectionPage(app, decodeURIComponent(m[1]), decodeURIComponent(m[2]));
