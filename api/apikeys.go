@@ -140,6 +140,9 @@ func (s *Server) createAPIKey(c *fiber.Ctx) error {
 	if err := decodeStrict(b, &req); err != nil {
 		return err
 	}
+	if err := grantable(apiKeyOf(c), req); err != nil {
+		return err
+	}
 	actor, _ := c.Locals(localActor).(string)
 	k, key, err := keys.Create(c.UserContext(), datasource.APIKey{Name: req.Name, Permissions: req.Permissions, Datasources: req.Datasources}, actor)
 	if err != nil {
@@ -149,6 +152,28 @@ func (s *Server) createAPIKey(c *fiber.Ctx) error {
 	s.audit(c, datasource.EventAPIKeyCreated, nil, access.Actor(k))
 	c.Set(fiber.HeaderCacheControl, "no-store") // the answer holds the key
 	return c.Status(fiber.StatusCreated).JSON(APIKeyCreated{APIKeyView: apiKeyView(k), Key: key})
+}
+
+// grantable refuses a key limited to datasources (an admin key may make
+// keys) making a key that reaches beyond its own datasources: the new key
+// must list only datasources its maker lists, by the same name or id.
+func grantable(maker *datasource.APIKey, req APIKeyRequest) error {
+	if maker == nil || len(maker.Datasources) == 0 {
+		return nil
+	}
+	if len(req.Datasources) == 0 {
+		return forbidden(maker, "access to every datasource, so the new key must list datasources", "", "")
+	}
+	for _, d := range req.Datasources {
+		listed := false
+		for _, m := range maker.Datasources {
+			listed = listed || m == d || datasource.NameKey(m) == datasource.NameKey(d)
+		}
+		if !listed {
+			return forbidden(maker, "datasource "+d, "", d)
+		}
+	}
+	return nil
 }
 
 func (s *Server) listAPIKeys(c *fiber.Ctx) error {

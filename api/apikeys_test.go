@@ -297,6 +297,18 @@ func TestAPIKeyDatasourceScope(t *testing.T) {
 	if code, b := h.as(k, "POST", "/api/v1/connect/sessions", map[string]any{"datasource": "Nowhere", "endUserId": "u1"}); code != 403 {
 		t.Errorf("connect session on an unknown name: %d %s", code, b)
 	}
+	// A limited admin key cannot make a key that reaches further.
+	adm := h.newKey("vectara admin", []string{"admin"}, "Vectara").Key
+	for _, ds := range [][]string{nil, {"Billing"}, {"vectara", other.ID}} {
+		if code, b := h.as(adm, "POST", "/api/v1/api-keys", map[string]any{"name": "wider", "permissions": []string{"proxy"}, "datasources": ds}); code != 403 {
+			t.Errorf("a limited admin key making a key for %v: %d %s", ds, code, b)
+		}
+	}
+	code, b = h.as(adm, "POST", "/api/v1/api-keys", map[string]any{"name": "narrow", "permissions": []string{"proxy"}, "datasources": []string{"VECTARA"}})
+	if code != 201 {
+		t.Fatalf("a limited admin key making a key within its reach: %d %s", code, b)
+	}
+	h.addLogSecret(decode[keyAnswer](t, b).Key)
 	// The admin token still sees everything.
 	code, b, _ = h.do("GET", "/api/v1/datasources", nil)
 	json.Unmarshal(b, &list)

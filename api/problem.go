@@ -92,7 +92,7 @@ func problemFor(err error) *Problem {
 	case errors.As(err, &p):
 		return p
 	case errors.As(err, &v):
-		q := probInvalid.with("the datasource has invalid fields")
+		q := probInvalid.with("the request has invalid fields")
 		q.Errors = v.Errors
 		return q
 	case errors.Is(err, datasource.ErrTampered):
