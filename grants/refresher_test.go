@@ -36,6 +36,8 @@ func TestBackgroundRefreshWithoutCallers(t *testing.T) {
 		if r := f.record(d.ID); !r.LastRefreshedAt.Equal(at) || r.Status != datasource.StatusAuthorized {
 			t.Fatalf("round %d: %+v", round, r.Authorization())
 		}
+		// The record is stored before the next refresh is planned.
+		f.waitFor("the next plan", func() bool { next, ok := f.engine.Planned(d.ID); return ok && next.After(at) })
 	}
 	if n := p.Count("client_credentials"); n != 4 {
 		t.Errorf("%d token requests, want 4 (one first, three refreshes)", n)
