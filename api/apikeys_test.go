@@ -64,6 +64,8 @@ var routePermissions = map[string]string{
 	"POST /api/v1/datasources/:id/authorize/start":                "write",
 	"GET /api/v1/datasources/:id/authorize/start":                 "write",
 	"GET /api/v1/datasources/:id/status":                          "read",
+	"GET /api/v1/datasources/:id/timeline":                        "read",
+	"GET /api/v1/datasources/:id/connections/:endUserId/timeline": "connect",
 	"POST /api/v1/datasources/:id/refresh":                        "write",
 	"POST /api/v1/datasources/:id/revoke":                         "write",
 	"POST /api/v1/datasources/:id/token":                          "token",
@@ -310,7 +312,9 @@ func TestAPIKeyDatasourceScope(t *testing.T) {
 	}
 	h.addLogSecret(decode[keyAnswer](t, b).Key)
 	// The admin token still sees everything.
-	code, b, _ = h.do("GET", "/api/v1/datasources", nil)
+	if code, b, _ = h.do("GET", "/api/v1/datasources", nil); code != 200 {
+		t.Fatalf("admin list: %d %s", code, b)
+	}
 	json.Unmarshal(b, &list)
 	ids := []string{}
 	for _, d := range list.Datasources {
