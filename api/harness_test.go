@@ -26,6 +26,7 @@ import (
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/internal/testlog"
 	"github.com/grantd/grantd/outbound"
+	"github.com/grantd/grantd/timeline"
 	"github.com/grantd/grantd/ui"
 	"github.com/grantd/grantd/webhook"
 )
@@ -94,9 +95,14 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if h.engineDialer == nil {
 		h.engineDialer = &outbound.Dialer{AllowPrivate: true}
 	}
+	tl := timeline.New(h.clock.Now)
+	hooks := metrics.Hooks()
+	hooks.TokenChange = func(c grants.TokenChange) {
+		tl.Token(c.Key, timeline.TokenEvent{Kind: c.Kind, At: c.At, ExpiresAt: c.ExpiresAt, Detail: c.Detail})
+	}
 	h.engine = grants.New(h.store, grants.Options{
 		Clock: h.clock, Logger: log, RedirectURI: api.RedirectURI(public),
-		Dialer: h.engineDialer, Hooks: metrics.Hooks(), TokenTimeout: 2 * time.Second,
+		Dialer: h.engineDialer, Hooks: hooks, TokenTimeout: 2 * time.Second,
 	})
 	if err := h.engine.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -118,7 +124,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.apiConfig = api.Config{
-		Keys:   h.keys,
+		Keys: h.keys, Timeline: tl,
 		Events: h.store, Publish: hub.Publish, Meta: h.store,
 		Engine: h.engine, PublicURL: public,
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),

@@ -416,6 +416,15 @@ func TestOpenAPIClient(t *testing.T) {
 			t.Errorf("proxy %s: the upstream got the body %q", name, a.Body)
 		}
 	}
+	// The timeline shows the token's history and the calls just made.
+	tl, err := c.GetDatasourceTimelineWithResponse(ctx, d.Id)
+	must(tl, err, 200)
+	if m := tl.JSON200.Minutes; len(m) != 60 || m[59].Calls < len(calls) || tl.JSON200.ExpiresAt == nil {
+		t.Errorf("timeline: %s", tl.Body)
+	}
+	if ev := tl.JSON200.Tokens; len(ev) < 2 || ev[0].Kind != oc.Obtained || ev[len(ev)-1].Kind != oc.Refreshed {
+		t.Errorf("timeline tokens: %+v", ev)
+	}
 	// As the document says, a path parameter cannot carry "/": the
 	// generated client escapes it and the proxy refuses the escape.
 	plain, _ := oc.NewClientWithResponses(h.URL, oc.WithRequestEditorFn(bearer))
@@ -743,6 +752,12 @@ func perUserThroughOpenAPIClient(t *testing.T, h *harness, p *grantstest.Provide
 			t.Errorf("%T for an end user with no connection: %s", r, body)
 		}
 	}
+	ctl, err := c.GetConnectionTimelineWithResponse(ctx, ds.Id, "user-bob")
+	must(ctl, err, 200)
+	if ev := ctl.JSON200.Tokens; len(ev) == 0 || ev[0].Kind != oc.Obtained || ev[0].ExpiresAt == nil {
+		t.Errorf("user-bob's timeline: %s", ctl.Body)
+	}
+	noConnection(c.GetConnectionTimelineWithResponse(ctx, ds.Id, "user-dave"))
 	noConnection(c.GetConnectionWithResponse(ctx, ds.Id, "user-dave"))
 	noConnection(c.RefreshConnectionWithResponse(ctx, ds.Id, "user-dave"))
 	noConnection(c.CheckConnectionWithResponse(ctx, ds.Id, "user-dave"))

@@ -185,6 +185,7 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	c.Locals(localTarget, t.Key())
 	t = withSubjectToken(c, t)
 	d := t.Datasource()
 	base, err := url.Parse(d.URL)

@@ -38,6 +38,7 @@ import (
 	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/outbound"
+	"github.com/grantd/grantd/timeline"
 )
 
 // Config configures New. Engine, PublicURL and AdminTokenHash are
@@ -49,6 +50,10 @@ type Config struct {
 	PublicURL *url.URL
 	// AdminTokenHash is the SHA-256 of the admin token.
 	AdminTokenHash [sha256.Size]byte
+	// Timeline records proxied calls per datasource and connection, and
+	// answers the timeline routes; nil records nothing (the routes answer
+	// empty timelines).
+	Timeline *timeline.Recorder
 	// Keys checks and manages API keys; nil accepts none (and the
 	// /api/v1/api-keys routes answer 404).
 	Keys *access.Keys
@@ -249,8 +254,10 @@ func (s *Server) routes() {
 	auth.Get("/api-keys", admin, s.listAPIKeys)
 	auth.Delete("/api-keys/:keyId", admin, s.deleteAPIKey)
 	proxy := s.need(datasource.PermProxy)
-	auth.All("/datasources/:id/proxy", proxy, s.actsAsDatasource, s.proxy.handle)
-	auth.All("/datasources/:id/proxy/*", proxy, s.actsAsDatasource, s.proxy.handle)
+	auth.Get("/datasources/:id/timeline", read, s.datasourceTimeline)
+	auth.Get("/datasources/:id/connections/:endUserId/timeline", connect, s.connectionTimeline)
+	auth.All("/datasources/:id/proxy", proxy, s.actsAsDatasource, s.timed, s.proxy.handle)
+	auth.All("/datasources/:id/proxy/*", proxy, s.actsAsDatasource, s.timed, s.proxy.handle)
 	v1.All("/*", s.noRoute)
 
 	if s.cfg.UI != nil {

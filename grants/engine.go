@@ -47,6 +47,23 @@ type Hooks struct {
 	// HealthChange is called when a health check's outcome flips (and
 	// for a first check that fails): once, on the replica that ran it.
 	HealthChange func(HealthChange)
+	// TokenChange is called when this engine stores or reads a token
+	// record that differs from the one it held for the key: a token
+	// obtained or refreshed, a failed request, tokens dropped. It is
+	// called from the engine's own goroutines; keep it quick.
+	TokenChange func(TokenChange)
+}
+
+// TokenChange is what happened to a key's token, for timelines.
+type TokenChange struct {
+	Key datasource.Key
+	// Kind is "obtained", "refreshed", "failed" or "dropped".
+	Kind string
+	At   time.Time
+	// ExpiresAt is the new token's expiry (obtained, refreshed).
+	ExpiresAt time.Time
+	// Detail is the failure (failed), never a secret.
+	Detail string
 }
 
 // StatusChange describes a change of a datasource's status, or of one

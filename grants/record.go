@@ -153,11 +153,41 @@ func (e *Engine) install(en *entry, ds *datasource.Datasource, rec *datasource.T
 		en.ds = ds
 		en.dsp.Store(ds)
 	}
+	old := en.rec
 	e.setRecordLocked(en, rec)
 	t := en.tok.Load()
 	en.mu.Unlock()
 	e.afterRecord(en.key, ds, rec)
+	e.tokenChange(en.key, old, rec)
 	return t
+}
+
+// tokenChange tells Hooks.TokenChange what changed between old and rec.
+func (e *Engine) tokenChange(k datasource.Key, old, rec *datasource.TokenRecord) {
+	h := e.opts.Hooks.TokenChange
+	if h == nil || rec == nil {
+		return
+	}
+	var was datasource.TokenRecord
+	if old != nil {
+		was = *old
+	}
+	switch {
+	case rec.HasToken() && (rec.Generation != was.Generation || !was.HasToken()):
+		kind := "refreshed"
+		if !was.HasToken() {
+			kind = "obtained"
+		}
+		at := rec.LastRefreshedAt
+		if at.IsZero() {
+			at = e.clock.Now()
+		}
+		h(TokenChange{Key: k, Kind: kind, At: at, ExpiresAt: rec.Expiry})
+	case rec.Failures > was.Failures:
+		h(TokenChange{Key: k, Kind: "failed", At: e.clock.Now(), Detail: rec.LastError})
+	case was.HasToken() && !rec.HasToken():
+		h(TokenChange{Key: k, Kind: "dropped", At: e.clock.Now(), Detail: rec.LastError})
+	}
 }
 
 // isTokenError reports whether err is a classified token failure (which

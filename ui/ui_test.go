@@ -27,6 +27,7 @@ import (
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/outbound"
+	"github.com/grantd/grantd/timeline"
 	"github.com/grantd/grantd/ui"
 	"github.com/grantd/grantd/webhook"
 )
@@ -58,7 +59,11 @@ func startServer(t *testing.T) *server {
 	}
 	public, _ := url.Parse("http://" + ln.Addr().String())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	engine := grants.New(store, grants.Options{Logger: log, RedirectURI: api.RedirectURI(public), Dialer: &outbound.Dialer{AllowPrivate: true}})
+	tl := timeline.New(nil)
+	hooks := grants.Hooks{TokenChange: func(c grants.TokenChange) {
+		tl.Token(c.Key, timeline.TokenEvent{Kind: c.Kind, At: c.At, ExpiresAt: c.ExpiresAt, Detail: c.Detail})
+	}}
+	engine := grants.New(store, grants.Options{Logger: log, RedirectURI: api.RedirectURI(public), Dialer: &outbound.Dialer{AllowPrivate: true}, Hooks: hooks})
 	if err := engine.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +75,7 @@ func startServer(t *testing.T) *server {
 	}
 	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &outbound.Dialer{AllowPrivate: true}, UI: ui.Files(),
-		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test", Keys: apiKeys})
+		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test", Keys: apiKeys, Timeline: tl})
 	go srv.Serve(ln)
 	t.Cleanup(func() {
 		srv.Shutdown(context.Background())

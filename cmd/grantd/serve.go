@@ -17,6 +17,7 @@ import (
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/outbound"
+	"github.com/grantd/grantd/timeline"
 	"github.com/grantd/grantd/ui"
 	"github.com/grantd/grantd/webhook"
 )
@@ -82,6 +83,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	engineHooks := metrics.Hooks()
 	engineHooks.StatusChange = func(c grants.StatusChange) { hooks.Publish(c.Event()) }
 	engineHooks.HealthChange = func(h grants.HealthChange) { hooks.Publish(h.Event()) }
+	tl := timeline.New(nil)
+	engineHooks.TokenChange = func(c grants.TokenChange) {
+		tl.Token(c.Key, timeline.TokenEvent{Kind: c.Kind, At: c.At, ExpiresAt: c.ExpiresAt, Detail: c.Detail})
+	}
 	fence := c.secretFence()
 	opts := grants.Options{
 		Logger:         log,
@@ -121,6 +126,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		PublicURL:            public,
 		AdminTokenHash:       adminHash,
 		Keys:                 keys,
+		Timeline:             tl,
 		SessionKey:           sessionKey,
 		Dialer:               dialer,
 		UI:                   ui.Files(),

@@ -428,6 +428,30 @@ func (e SessionCreatedAuthenticated) Valid() bool {
 	}
 }
 
+// Defines values for TokenEventKind.
+const (
+	Dropped   TokenEventKind = "dropped"
+	Failed    TokenEventKind = "failed"
+	Obtained  TokenEventKind = "obtained"
+	Refreshed TokenEventKind = "refreshed"
+)
+
+// Valid indicates whether the value is a known member of the TokenEventKind enum.
+func (e TokenEventKind) Valid() bool {
+	switch e {
+	case Dropped:
+		return true
+	case Failed:
+		return true
+	case Obtained:
+		return true
+	case Refreshed:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ListConnectionsParamsStatus.
 const (
 	ListConnectionsParamsStatusAuthorized           ListConnectionsParamsStatus = "authorized"
@@ -541,6 +565,19 @@ type AuthorizeRequest struct {
 type AuthorizeResponse struct {
 	// AuthorizeUrl the provider's authorization URL with a one-time state (valid 10 minutes, bound to this datasource) and, unless pkce is off, a PKCE S256 challenge; send the person's browser there
 	AuthorizeUrl string `json:"authorizeUrl"`
+}
+
+// CallMinute defines model for CallMinute.
+type CallMinute struct {
+	Calls int `json:"calls"`
+
+	// Errors answered 5xx (the upstream's or grantd's)
+	Errors int `json:"errors"`
+
+	// P50Ms upper bound of the histogram bucket (factor-2 buckets from 0.125 ms); 0 without calls
+	P50Ms float32   `json:"p50Ms"`
+	P99Ms float32   `json:"p99Ms"`
+	Start time.Time `json:"start"`
 }
 
 // Config defines model for Config.
@@ -1042,6 +1079,33 @@ type StartResponse struct {
 	// StartUrl a path on grantd, /api/v1/datasources/{id}/authorize/start?start=<one-time token>: open it in the signed-in browser (a top-level navigation) to start the flow
 	StartUrl string `json:"startUrl"`
 }
+
+// Timeline defines model for Timeline.
+type Timeline struct {
+	// ExpiresAt the current token's expiry; null without a token
+	ExpiresAt *time.Time `json:"expiresAt"`
+
+	// Minutes the last 60 minutes, oldest first, minutes without calls included
+	Minutes []CallMinute `json:"minutes"`
+
+	// Tokens the last 32 token events this process saw, oldest first
+	Tokens []TokenEvent `json:"tokens"`
+}
+
+// TokenEvent defines model for TokenEvent.
+type TokenEvent struct {
+	At time.Time `json:"at"`
+
+	// Detail why a request failed (failed, dropped)
+	Detail *string `json:"detail,omitempty"`
+
+	// ExpiresAt the new token's expiry (obtained, refreshed)
+	ExpiresAt *time.Time     `json:"expiresAt,omitempty"`
+	Kind      TokenEventKind `json:"kind"`
+}
+
+// TokenEventKind defines model for TokenEvent.Kind.
+type TokenEventKind string
 
 // TokenResponse defines model for TokenResponse.
 type TokenResponse struct {
@@ -1594,6 +1658,11 @@ type ClientInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/revoke (the `RevokeConnection` operationId).
 	RevokeConnection(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetConnectionTimeline one end user's connection's recent timeline (as for a datasource)
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId}/timeline (the `GetConnectionTimeline` operationId).
+	GetConnectionTimeline(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ProxyDatasourceRootDeleteWithBody DELETE through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type.
@@ -1698,6 +1767,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/status (the `GetDatasourceStatus` operationId).
 	GetDatasourceStatus(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDatasourceTimeline the datasource's recent timeline: tokens obtained, refreshed, failed or dropped, and proxied calls per minute (in this process's memory; empty after a restart)
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/timeline (the `GetDatasourceTimeline` operationId).
+	GetDatasourceTimeline(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetDatasourceToken hand the raw access token out (only with exposeToken)
 	//
@@ -2225,6 +2299,21 @@ func (c *Client) RevokeConnection(ctx context.Context, id string, endUserId stri
 	return c.Client.Do(req)
 }
 
+// GetConnectionTimeline one end user's connection's recent timeline (as for a datasource)
+//
+// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId}/timeline (the `GetConnectionTimeline` operationId).
+func (c *Client) GetConnectionTimeline(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetConnectionTimelineRequest(c.Server, id, endUserId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ProxyDatasourceRootDeleteWithBody DELETE through the datasource's token to url itself
 //
 // Takes any type of body and a specified content type.
@@ -2490,6 +2579,21 @@ func (c *Client) RevokeDatasource(ctx context.Context, id string, reqEditors ...
 // Corresponds with GET /api/v1/datasources/{id}/status (the `GetDatasourceStatus` operationId).
 func (c *Client) GetDatasourceStatus(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetDatasourceStatusRequest(c.Server, id)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDatasourceTimeline the datasource's recent timeline: tokens obtained, refreshed, failed or dropped, and proxied calls per minute (in this process's memory; empty after a restart)
+//
+// Corresponds with GET /api/v1/datasources/{id}/timeline (the `GetDatasourceTimeline` operationId).
+func (c *Client) GetDatasourceTimeline(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDatasourceTimelineRequest(c.Server, id)
 	if err != nil {
 		return nil, err
 	}
@@ -3589,6 +3693,47 @@ func NewRevokeConnectionRequest(server string, id string, endUserId string) (*ht
 	return req, nil
 }
 
+// NewGetConnectionTimelineRequest constructs an http.Request for the GetConnectionTimeline method
+func NewGetConnectionTimelineRequest(server string, id string, endUserId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "endUserId", endUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/connections/%s/timeline", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewProxyDatasourceRootDeleteRequestWithBody constructs an http.Request for the ProxyDatasourceRootDelete method, with any body, and a specified content type
 func NewProxyDatasourceRootDeleteRequestWithBody(server string, id string, params *ProxyDatasourceRootDeleteParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
@@ -4596,6 +4741,40 @@ func NewGetDatasourceStatusRequest(server string, id string) (*http.Request, err
 	return req, nil
 }
 
+// NewGetDatasourceTimelineRequest constructs an http.Request for the GetDatasourceTimeline method
+func NewGetDatasourceTimelineRequest(server string, id string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/datasources/%s/timeline", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewGetDatasourceTokenRequest constructs an http.Request for the GetDatasourceToken method
 func NewGetDatasourceTokenRequest(server string, id string, params *GetDatasourceTokenParams) (*http.Request, error) {
 	var err error
@@ -5250,6 +5429,13 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with POST /api/v1/datasources/{id}/connections/{endUserId}/revoke (the `RevokeConnection` operationId).
 	RevokeConnectionWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*RevokeConnectionResponse, error)
 
+	// GetConnectionTimelineWithResponse one end user's connection's recent timeline (as for a datasource)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId}/timeline (the `GetConnectionTimeline` operationId).
+	GetConnectionTimelineWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*GetConnectionTimelineResponse, error)
+
 	// ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -5372,6 +5558,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/datasources/{id}/status (the `GetDatasourceStatus` operationId).
 	GetDatasourceStatusWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceStatusResponse, error)
+
+	// GetDatasourceTimelineWithResponse the datasource's recent timeline: tokens obtained, refreshed, failed or dropped, and proxied calls per minute (in this process's memory; empty after a restart)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/datasources/{id}/timeline (the `GetDatasourceTimeline` operationId).
+	GetDatasourceTimelineWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceTimelineResponse, error)
 
 	// GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 	//
@@ -7346,6 +7539,103 @@ func (r RevokeConnectionResponse) ContentType() string {
 	return ""
 }
 
+// GetConnectionTimelineResponse401Headers the declared response headers of an HTTP 401 response for GetConnectionTimeline
+type GetConnectionTimelineResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetConnectionTimelineResponse429Headers the declared response headers of an HTTP 429 response for GetConnectionTimeline
+type GetConnectionTimelineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetConnectionTimelineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Timeline
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *ConnectionBadRequest
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *ConnectionNotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetConnectionTimelineResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetConnectionTimelineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetConnectionTimelineResponse) GetJSON200() *Timeline {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r GetConnectionTimelineResponse) GetApplicationproblemJSON400() *ConnectionBadRequest {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetConnectionTimelineResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetConnectionTimelineResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetConnectionTimelineResponse) GetApplicationproblemJSON404() *ConnectionNotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetConnectionTimelineResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetConnectionTimelineResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetConnectionTimelineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetConnectionTimelineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetConnectionTimelineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetConnectionTimelineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ProxyDatasourceRootDeleteResponse429Headers the declared response headers of an HTTP 429 response for ProxyDatasourceRootDelete
 type ProxyDatasourceRootDeleteResponse429Headers struct {
 	RetryAfter *string
@@ -9184,6 +9474,96 @@ func (r GetDatasourceStatusResponse) ContentType() string {
 	return ""
 }
 
+// GetDatasourceTimelineResponse401Headers the declared response headers of an HTTP 401 response for GetDatasourceTimeline
+type GetDatasourceTimelineResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetDatasourceTimelineResponse429Headers the declared response headers of an HTTP 429 response for GetDatasourceTimeline
+type GetDatasourceTimelineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetDatasourceTimelineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Timeline
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *NotFound
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetDatasourceTimelineResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetDatasourceTimelineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetDatasourceTimelineResponse) GetJSON200() *Timeline {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r GetDatasourceTimelineResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r GetDatasourceTimelineResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r GetDatasourceTimelineResponse) GetApplicationproblemJSON404() *NotFound {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r GetDatasourceTimelineResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r GetDatasourceTimelineResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDatasourceTimelineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDatasourceTimelineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDatasourceTimelineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDatasourceTimelineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetDatasourceTokenResponse200Headers the declared response headers of an HTTP 200 response for GetDatasourceToken
 type GetDatasourceTokenResponse200Headers struct {
 	CacheControl *string
@@ -10262,6 +10642,19 @@ func (c *ClientWithResponses) RevokeConnectionWithResponse(ctx context.Context, 
 	return ParseRevokeConnectionResponse(rsp)
 }
 
+// GetConnectionTimelineWithResponse one end user's connection's recent timeline (as for a datasource)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/datasources/{id}/connections/{endUserId}/timeline (the `GetConnectionTimeline` operationId).
+func (c *ClientWithResponses) GetConnectionTimelineWithResponse(ctx context.Context, id string, endUserId string, reqEditors ...RequestEditorFn) (*GetConnectionTimelineResponse, error) {
+	rsp, err := c.GetConnectionTimeline(ctx, id, endUserId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetConnectionTimelineResponse(rsp)
+}
+
 // ProxyDatasourceRootDeleteWithBodyWithResponse DELETE through the datasource's token to url itself
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
@@ -10485,6 +10878,19 @@ func (c *ClientWithResponses) GetDatasourceStatusWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseGetDatasourceStatusResponse(rsp)
+}
+
+// GetDatasourceTimelineWithResponse the datasource's recent timeline: tokens obtained, refreshed, failed or dropped, and proxied calls per minute (in this process's memory; empty after a restart)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/datasources/{id}/timeline (the `GetDatasourceTimeline` operationId).
+func (c *ClientWithResponses) GetDatasourceTimelineWithResponse(ctx context.Context, id string, reqEditors ...RequestEditorFn) (*GetDatasourceTimelineResponse, error) {
+	rsp, err := c.GetDatasourceTimeline(ctx, id, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDatasourceTimelineResponse(rsp)
 }
 
 // GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
@@ -12441,6 +12847,97 @@ func ParseRevokeConnectionResponse(rsp *http.Response) (*RevokeConnectionRespons
 	return response, nil
 }
 
+// ParseGetConnectionTimelineResponse parses an HTTP response from a GetConnectionTimelineWithResponse call
+func ParseGetConnectionTimelineResponse(rsp *http.Response) (*GetConnectionTimelineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetConnectionTimelineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Timeline
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ConnectionBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ConnectionNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetConnectionTimelineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetConnectionTimelineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseProxyDatasourceRootDeleteResponse parses an HTTP response from a ProxyDatasourceRootDeleteWithResponse call
 func ParseProxyDatasourceRootDeleteResponse(rsp *http.Response) (*ProxyDatasourceRootDeleteResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -14248,6 +14745,90 @@ func ParseGetDatasourceStatusResponse(rsp *http.Response) (*GetDatasourceStatusR
 		response.Headers401 = &headers
 	case rsp.StatusCode == 429:
 		var headers GetDatasourceStatusResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDatasourceTimelineResponse parses an HTTP response from a GetDatasourceTimelineWithResponse call
+func ParseGetDatasourceTimelineResponse(rsp *http.Response) (*GetDatasourceTimelineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDatasourceTimelineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Timeline
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetDatasourceTimelineResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetDatasourceTimelineResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -3,6 +3,7 @@ import { h, badge, healthBadge, countdown, ago, confirmDialog, describeCheck } f
 import { navigate, showBanner } from './app.js';
 import { eventItem, endUserEvents } from './events.js';
 import { connectCard, who } from './connections.js';
+import { timelineCard } from './timeline.js';
 
 // connectionPage shows one end user's connection to a per-user datasource:
 // its authorization and health, its connection config, its events, and the
@@ -90,6 +91,7 @@ export async function connectionPage(app, id, endUserId) {
     });
   });
 
+  const tl = timelineCard(path);
   const events = h('ol', { class: 'events', id: 'events' });
   async function loadEvents() {
     try {
@@ -114,14 +116,17 @@ export async function connectionPage(app, id, endUserId) {
       h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox),
       h('section', { class: 'card' }, h('h2', { text: 'Health' }), healthBox,
         h('h2', { text: 'Connection config' }), configBox)),
+    tl.node,
     h('div', { class: 'cols' },
       h('section', { class: 'card' }, h('h2', { text: 'Events' }), events),
       reconnect));
   render(c);
   loadEvents();
+  tl.refresh();
 
   const timer = setInterval(async () => {
     try { render(await api('GET', path)); } catch { /* next time */ }
+    tl.refresh();
   }, 15000);
   return () => clearInterval(timer);
 }

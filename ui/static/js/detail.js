@@ -3,6 +3,7 @@ import { h, badge, countdown, ago, copyText, confirmDialog, healthBadge, perUser
 import { navigate, showBanner } from './app.js';
 import { eventItem } from './events.js';
 import { connectionsCard, connectCard } from './connections.js';
+import { timelineCard } from './timeline.js';
 
 // detailPage shows one datasource: its authorization, the actions
 // (authorize, refresh, revoke, edit, delete), a test request through the
@@ -138,17 +139,21 @@ export async function detailPage(app, id) {
     return () => { conns.stop(); clearInterval(timer); };
   }
 
+  const tl = timelineCard(path);
   app.replaceChildren(head,
     h('div', { class: 'cols' },
       h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox, redirectBox),
       eventsCard),
+    tl.node,
     testCard);
   renderStatus(d.authorization);
   loadEvents();
+  tl.refresh();
 
   // Keep the status current while the page is open.
   const timer = setInterval(async () => {
     try { renderStatus(await api('GET', `${path}/status`)); } catch { /* next time */ }
+    tl.refresh();
   }, 15000);
   return () => clearInterval(timer);
 }
