@@ -22,6 +22,7 @@ const (
 	latencyChartFile = "latency-distribution.svg"
 	scaleChartFile   = "scale.svg"
 	refreshChartFile = "refresh-throughput.svg"
+	connChartFile    = "connections.svg"
 )
 
 // targetNames are the legend's names for the proxy targets.
@@ -92,6 +93,7 @@ func writeCharts(r *report, dir string) ([]string, error) {
 		{latencyChartFile, latencyChart},
 		{scaleChartFile, scaleChart},
 		{refreshChartFile, refreshChart},
+		{connChartFile, connChart},
 	} {
 		ch, err := c.chart(r)
 		if errors.Is(err, errNoData) {
@@ -281,10 +283,42 @@ func scaleChart(r *report) (chartdraw.Chart, error) {
 	return withLegend(c), nil
 }
 
+// connChart is time to ready and resident memory against the number of
+// per-user connections on bbolt.
+func connChart(r *report) (chartdraw.Chart, error) {
+	if len(r.Connections) == 0 {
+		return chartdraw.Chart{}, errNoData
+	}
+	var xs, ready, restart, rss []float64
+	var ticks []chartdraw.Tick
+	for _, s := range r.Connections {
+		x := math.Log10(float64(s.Connections))
+		xs = append(xs, x)
+		ticks = append(ticks, chartdraw.Tick{Value: x, Label: thousands(s.Connections)})
+		ready = append(ready, s.Ready.Seconds())
+		restart = append(restart, s.Restarted.Seconds())
+		rss = append(rss, float64(s.RSS)/(1<<20))
+	}
+	c := baseChart("Start-up time and resident memory against the number of per-user connections (bbolt)")
+	c.Series = []chartdraw.Series{
+		chartdraw.ContinuousSeries{Name: "start to ready, every token due (s, left axis)", XValues: xs, YValues: ready, YAxis: chartdraw.YAxisSecondary, Style: line(palette[0], false)},
+		chartdraw.ContinuousSeries{Name: "restart to ready, every token fresh (s, left axis)", XValues: xs, YValues: restart, YAxis: chartdraw.YAxisSecondary, Style: line(palette[1], false)},
+		chartdraw.ContinuousSeries{Name: "resident memory after the refresh wave (MiB, right axis)", XValues: xs, YValues: rss, Style: line(palette[2], true)},
+	}
+	lo, hi := slices.Min(xs), slices.Max(xs)
+	ticks = append(ticks, chartdraw.Tick{Value: lo - 0.25}, chartdraw.Tick{Value: hi + 0.25})
+	c.XAxis = chartdraw.XAxis{Name: "per-user connections on one datasource (log scale)", NameStyle: axisName(), Ticks: ticks, GridMajorStyle: grid}
+	c.YAxisSecondary = chartdraw.YAxis{Name: "time to ready (s)", NameStyle: axisName(), GridMajorStyle: grid,
+		Ticks: niceTicks(seriesMax(c.Series, chartdraw.YAxisSecondary, false))}
+	c.YAxis = chartdraw.YAxis{Name: "resident memory (MiB)", NameStyle: axisName(),
+		Ticks: niceTicks(seriesMax(c.Series, chartdraw.YAxisPrimary, false))}
+	return withLegend(c), nil
+}
+
 // refreshChart is tokens obtained and persisted per second during each
 // scale run's fill, against time since grantd started filling.
 func refreshChart(r *report) (chartdraw.Chart, error) {
-	c := baseChart("Refresh throughput during the first start: tokens obtained and persisted per second")
+	c := baseChart("Refresh throughput: tokens obtained and persisted per second, datasources filled at first start and per-user connections refreshed")
 	for i, s := range r.Scale {
 		xs, ys := fillRates(s.FillTimeline)
 		if len(xs) == 0 {
@@ -294,6 +328,21 @@ func refreshChart(r *report) (chartdraw.Chart, error) {
 		st := line(palette[i%len(palette)], false)
 		st.DotWidth = 0
 		c.Series = append(c.Series, chartdraw.ContinuousSeries{Name: name, XValues: xs, YValues: ys, Style: st})
+	}
+	add := func(name string, tl []fillSample, dashed bool) {
+		xs, ys := fillRates(tl)
+		if len(xs) == 0 {
+			return
+		}
+		st := line(palette[len(c.Series)%len(palette)], dashed)
+		st.DotWidth = 0
+		c.Series = append(c.Series, chartdraw.ContinuousSeries{Name: name, XValues: xs, YValues: ys, Style: st})
+	}
+	for _, s := range r.Connections {
+		add(fmt.Sprintf("%s per-user connections, bbolt (mean %s/s)", thousands(s.Connections), thousands(int(math.Round(s.RefreshRate)))), s.RefreshTimeline, true)
+	}
+	for _, s := range r.Replicas {
+		add(fmt.Sprintf("%s connections, %d replicas on etcd, one killed (mean %s/s)", thousands(s.Connections), s.Replicas, thousands(int(math.Round(s.RefreshRate)))), s.RefreshTimeline, true)
 	}
 	if len(c.Series) == 0 {
 		return chartdraw.Chart{}, errNoData

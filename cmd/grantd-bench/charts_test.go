@@ -36,6 +36,19 @@ func fixtureReport() *report {
 		}
 		r.Scale = append(r.Scale, s)
 	}
+	for _, n := range []int{10000, 1000000} {
+		c := connScaleResult{Connections: n, Ready: time.Duration(n) * 2 * time.Microsecond, Restarted: time.Duration(n) * time.Microsecond,
+			RSS: int64(n) * 1500, RefreshRate: 4000}
+		for t := time.Duration(0); t <= time.Duration(n)*250*time.Microsecond; t += 100 * time.Millisecond {
+			c.RefreshTimeline = append(c.RefreshTimeline, fillSample{T: t, Authorized: int(t / (250 * time.Microsecond))})
+		}
+		r.Connections = append(r.Connections, c)
+	}
+	rep := replicasResult{Connections: 100000, Replicas: 3, RefreshRate: 900}
+	for t := time.Duration(0); t <= 2*time.Second; t += 100 * time.Millisecond {
+		rep.RefreshTimeline = append(rep.RefreshTimeline, fillSample{T: t, Authorized: int(t / time.Millisecond)})
+	}
+	r.Replicas = append(r.Replicas, rep)
 	return r
 }
 
@@ -45,7 +58,7 @@ func TestWriteCharts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := len(written), 3; got != want {
+	if got, want := len(written), 4; got != want {
 		t.Fatalf("wrote %d charts (%v), want %d", got, written, want)
 	}
 	for _, tc := range []struct {
@@ -57,7 +70,10 @@ func TestWriteCharts(t *testing.T) {
 		{scaleChartFile, []string{"Start-up time", "time to ready (s)", "resident memory (MiB)",
 			"client-credentials datasources", "100,000", "start to ready, every token stored"}},
 		{refreshChartFile, []string{"Refresh throughput", "refreshes per second", "time since grantd was ready (s)",
-			"1,000 datasources", "10,000 datasources", "100,000 datasources"}},
+			"1,000 datasources", "10,000 datasources", "100,000 datasources",
+			"1,000,000 per-user connections, bbolt", "100,000 connections, 3 replicas on etcd"}},
+		{connChartFile, []string{"per-user connections", "time to ready (s)", "resident memory (MiB)", "1,000,000",
+			"restart to ready, every token fresh"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			b, err := os.ReadFile(filepath.Join(dir, tc.file))
@@ -110,7 +126,7 @@ func svgText(t *testing.T, b []byte) string {
 // the others written.
 func TestWriteChartsSkipsWhatIsMissing(t *testing.T) {
 	r := fixtureReport()
-	r.Scale = nil
+	r.Scale, r.Connections, r.Replicas = nil, nil, nil
 	written, err := writeCharts(r, t.TempDir())
 	if err != nil {
 		t.Fatal(err)

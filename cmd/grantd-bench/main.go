@@ -36,6 +36,10 @@ type options struct {
 	// connections are the per-user connection counts of the
 	// connections run.
 	connections []int
+	// replicaConns are the connection counts of the replicas run on etcd;
+	// lockTTL is the replicas' --lock-ttl.
+	replicaConns []int
+	lockTTL      time.Duration
 }
 
 func main() {
@@ -56,7 +60,10 @@ func main() {
 	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds per proxy point (the median is reported)")
 	flag.StringVar(&conns, "conns", "1,16,64", "proxy concurrency levels")
 	flag.StringVar(&datasets, "datasources", "100000", "datasource counts for the scale run, one run each (e.g. 10000,100000,1000000)")
-	flag.StringVar(&connections, "connections", "1000000", "per-user connection counts for the connections run, one run each")
+	flag.StringVar(&connections, "connections", "10000,100000,1000000", "per-user connection counts for the connections run, one run each")
+	var replicaConns string
+	flag.StringVar(&replicaConns, "replica-connections", "100000", "per-user connection counts for the replicas run on etcd, one run each")
+	flag.DurationVar(&o.lockTTL, "lock-ttl", 5*time.Second, "the replicas' --lock-ttl in the replicas run")
 	flag.DurationVar(&o.idle, "idle", 30*time.Second, "idle CPU window of the scale run")
 	flag.IntVar(&o.stormSize, "storm", 1000, "concurrent requests in the refresh storm")
 	flag.StringVar(&o.out, "out", "", "also write the results as JSON here")
@@ -74,6 +81,10 @@ func main() {
 	}
 	if o.connections, err = parseCounts(connections); err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench: -connections:", err)
+		os.Exit(2)
+	}
+	if o.replicaConns, err = parseCounts(replicaConns); err != nil {
+		fmt.Fprintln(os.Stderr, "grantd-bench: -replica-connections:", err)
 		os.Exit(2)
 	}
 	what := flag.Arg(0)
@@ -94,7 +105,11 @@ func main() {
 	case "all":
 		if err = benchProxy(ctx, o, r); err == nil {
 			if err = benchStorm(ctx, o, r); err == nil {
-				err = benchScale(ctx, o, r)
+				if err = benchScale(ctx, o, r); err == nil {
+					if err = benchConnections(ctx, o, r); err == nil {
+						err = benchReplicas(ctx, o, r)
+					}
+				}
 			}
 		}
 	case "proxy":
@@ -105,8 +120,10 @@ func main() {
 		err = benchScale(ctx, o, r)
 	case "connections":
 		err = benchConnections(ctx, o, r)
+	case "replicas":
+		err = benchReplicas(ctx, o, r)
 	default:
-		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, connections, or charts)", what)
+		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, connections, replicas, or charts)", what)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench:", err)

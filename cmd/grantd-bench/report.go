@@ -22,6 +22,7 @@ type report struct {
 	Storm              []stormRound          `json:"storm,omitempty"`
 	Scale              scaleResults          `json:"scale,omitempty"`       // one per datasource count
 	Connections        []connScaleResult     `json:"connections,omitempty"` // one per connection count
+	Replicas           []replicasResult      `json:"replicas,omitempty"`    // one per connection count, on etcd
 }
 
 func (r *report) save(path string) error {
@@ -157,4 +158,23 @@ func (r *report) print(w io.Writer) {
 		fmt.Fprintf(w, "| bbolt file | %d MiB | |\n", s.FileSize>>20)
 		fmt.Fprintln(w)
 	}
+	for _, s := range r.Replicas {
+		fmt.Fprintf(w, "### Replicas: %d per-user connections, %d grantd on a %d-member etcd cluster\n\n", s.Connections, s.Replicas, s.Replicas)
+		fmt.Fprintln(w, "| figure | value | target |")
+		fmt.Fprintln(w, "|---|---:|---|")
+		fmt.Fprintf(w, "| start to ready, per replica | %v | |\n", roundAll(s.Ready))
+		fmt.Fprintf(w, "| refreshes per second, all replicas up | %.0f/s | |\n", s.RateBeforeKill)
+		fmt.Fprintf(w, "| refreshes per second, whole wave (one replica killed a third in) | %.0f/s (%v for all) | |\n", s.RefreshRate, s.Refresh.Round(time.Millisecond))
+		fmt.Fprintf(w, "| token requests per refresh | %.4f (%d answered for %d connections) | = 1 — %s |\n", float64(s.Answered)/float64(s.Distinct), s.Answered, s.Distinct, verdict(s.Answered == int64(s.Distinct)))
+		fmt.Fprintf(w, "| failover: kill -9 to the last of its %d in-flight refreshes done by a survivor | %s | ≈ lock TTL %v |\n", s.Orphaned, s.Failover.Round(time.Millisecond), s.LockTTL)
+		fmt.Fprintln(w)
+	}
+}
+
+func roundAll(ds []time.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.Round(time.Millisecond)
+	}
+	return out
 }

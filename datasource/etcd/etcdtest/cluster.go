@@ -10,17 +10,25 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 )
 
+// TB is the part of testing.TB the cluster uses, so that a benchmark
+// program (cmd/grantd-bench) can run a cluster outside go test.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	TempDir() string
+	Cleanup(func())
+}
+
 // Cluster is an embedded etcd cluster. Members can be stopped and started
 // again on the same data, to test quorum loss and restarts.
 type Cluster struct {
-	tb      testing.TB
+	tb      TB
 	mu      sync.Mutex // guards members
 	members []*member
 	token   string
@@ -35,7 +43,7 @@ type member struct {
 
 // Start starts an n-member cluster and waits until it has a leader. It is
 // stopped when the test ends.
-func Start(tb testing.TB, n int) *Cluster {
+func Start(tb TB, n int) *Cluster {
 	tb.Helper()
 	c := &Cluster{tb: tb, token: fmt.Sprintf("grantd-test-%d", time.Now().UnixNano())}
 	dir := tb.TempDir()
@@ -64,7 +72,7 @@ func Start(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-func freeURL(tb testing.TB) url.URL {
+func freeURL(tb TB) url.URL {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
