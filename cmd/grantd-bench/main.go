@@ -40,6 +40,9 @@ type options struct {
 	// lockTTL is the replicas' --lock-ttl.
 	replicaConns []int
 	lockTTL      time.Duration
+	// cpuProfile, when set, is where the proxy run writes a CPU profile
+	// of grantd, served on pprofAddr.
+	cpuProfile, pprofAddr string
 }
 
 func main() {
@@ -61,6 +64,8 @@ func main() {
 	flag.StringVar(&conns, "conns", "1,16,64", "proxy concurrency levels")
 	flag.StringVar(&datasets, "datasources", "100000", "datasource counts for the scale run, one run each (e.g. 10000,100000,1000000)")
 	flag.StringVar(&connections, "connections", "10000,100000,1000000", "per-user connection counts for the connections run, one run each")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "proxy run: write a CPU profile of grantd under load (64 connections, header placement) to this file")
+	flag.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:6061", "grantd's --pprof-addr when -cpuprofile is set")
 	var replicaConns string
 	flag.StringVar(&replicaConns, "replica-connections", "100000", "per-user connection counts for the replicas run on etcd, one run each")
 	flag.DurationVar(&o.lockTTL, "lock-ttl", 5*time.Second, "the replicas' --lock-ttl in the replicas run")

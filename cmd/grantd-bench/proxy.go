@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"slices"
 	"time"
@@ -58,7 +60,11 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	g, err := startGrantd(ctx, o, dir, crypto.GenerateMasterKey().Encode())
+	var extra []string
+	if o.cpuProfile != "" {
+		extra = append(extra, "--pprof-addr", o.pprofAddr)
+	}
+	g, err := startGrantd(ctx, o, dir, crypto.GenerateMasterKey().Encode(), extra...)
 	if err != nil {
 		return err
 	}
@@ -103,18 +109,24 @@ func benchProxy(ctx context.Context, o options, r *report) error {
 	}
 	var key struct{ Key string }
 	json.Unmarshal(b, &key)
+	gp := g.cmd.Process.Pid
 	urls := map[string]target{
-		"direct":         at(up.URL() + "/v1/items"),
-		"grantd-header":  at(g.url + "/api/v1/datasources/" + ids["header"] + "/proxy/v1/items"),
-		"grantd-query":   at(g.url + "/api/v1/datasources/" + ids["query"] + "/proxy/v1/items"),
-		"grantd-apikey":  at(g.url+"/api/v1/datasources/"+ids["header"]+"/proxy/v1/items", "Authorization", "Bearer "+key.Key),
-		"grantd-peruser": at(g.url+"/api/v1/datasources/"+ids["peruser"]+"/proxy/v1/items", "Grantd-End-User", "user-42"),
-		"baseline":       at(base.URL() + "/v1/items"),
-		"forwarder":      at(fwd.URL() + "/v1/items"),
+		"direct":         at(up.URL() + "/v1/items").servedBy(up.cmd.Process.Pid),
+		"grantd-header":  at(g.url + "/api/v1/datasources/" + ids["header"] + "/proxy/v1/items").servedBy(gp),
+		"grantd-query":   at(g.url + "/api/v1/datasources/" + ids["query"] + "/proxy/v1/items").servedBy(gp),
+		"grantd-apikey":  at(g.url+"/api/v1/datasources/"+ids["header"]+"/proxy/v1/items", "Authorization", "Bearer "+key.Key).servedBy(gp),
+		"grantd-peruser": at(g.url+"/api/v1/datasources/"+ids["peruser"]+"/proxy/v1/items", "Grantd-End-User", "user-42").servedBy(gp),
+		"baseline":       at(base.URL() + "/v1/items").servedBy(base.cmd.Process.Pid),
+		"forwarder":      at(fwd.URL() + "/v1/items").servedBy(fwd.cmd.Process.Pid),
 	}
 	for _, t := range proxyTargets { // warm up connections, caches, JIT of the page cache
 		if _, err := runWrk(ctx, o, urls[t], 16, time.Second); err != nil {
 			return fmt.Errorf("%s: %w", t, err)
+		}
+	}
+	if o.cpuProfile != "" {
+		if err := profileProxy(ctx, o, g, urls["grantd-header"]); err != nil {
+			return err
 		}
 	}
 	tokensBefore := te.count.Load()
@@ -234,11 +246,46 @@ func median(rs []loadResult) loadResult {
 		return v[len(v)/2]
 	}
 	return loadResult{
-		RPS:      pick(func(r loadResult) float64 { return r.RPS }),
-		P50:      time.Duration(pick(func(r loadResult) float64 { return float64(r.P50) })),
-		P99:      time.Duration(pick(func(r loadResult) float64 { return float64(r.P99) })),
-		Errors:   int(pick(func(r loadResult) float64 { return float64(r.Errors) })),
-		LoadCPU:  pick(func(r loadResult) float64 { return r.LoadCPU }),
-		Requests: int(pick(func(r loadResult) float64 { return float64(r.Requests) })),
+		RPS:       pick(func(r loadResult) float64 { return r.RPS }),
+		P50:       time.Duration(pick(func(r loadResult) float64 { return float64(r.P50) })),
+		P99:       time.Duration(pick(func(r loadResult) float64 { return float64(r.P99) })),
+		Errors:    int(pick(func(r loadResult) float64 { return float64(r.Errors) })),
+		LoadCPU:   pick(func(r loadResult) float64 { return r.LoadCPU }),
+		Requests:  int(pick(func(r loadResult) float64 { return float64(r.Requests) })),
+		ServerCPU: time.Duration(pick(func(r loadResult) float64 { return float64(r.ServerCPU) })),
 	}
+}
+
+// profileProxy takes a CPU profile of grantd over one wrk run against t at
+// 64 connections and writes it to o.cpuProfile (go tool pprof reads it).
+func profileProxy(ctx context.Context, o options, g *grantdProc, t target) error {
+	secs := max(int(o.duration.Seconds()), 1)
+	type answer struct {
+		b   []byte
+		err error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.pprofAddr, secs))
+		if err != nil {
+			got <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		got <- answer{b, err}
+	}()
+	res, err := runWrk(ctx, o, t, 64, time.Duration(secs+1)*time.Second)
+	if err != nil {
+		return err
+	}
+	a := <-got
+	if a.err != nil {
+		return fmt.Errorf("cpu profile: %w", a.err)
+	}
+	if err := os.WriteFile(o.cpuProfile, a.b, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("  cpu profile of grantd over %d s at 64 connections (%.0f req/s) in %s\n", secs, res.RPS, o.cpuProfile)
+	return nil
 }

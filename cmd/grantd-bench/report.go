@@ -46,12 +46,12 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n## Results — %s\n\nMachine: %s\n\n", r.Date, r.Machine)
 	if len(r.Proxy) > 0 {
 		fmt.Fprintf(w, "### Proxy (wrk, 1 thread; median of %d interleaved %s runs)\n\n", r.ProxyRounds, r.ProxyDuration)
-		fmt.Fprintln(w, "| conns | target | req/s | p50 | p99 | wrk CPU |")
-		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|")
+		fmt.Fprintln(w, "| conns | target | req/s | p50 | p99 | wrk CPU | server CPU per request |")
+		fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|")
 		for _, pt := range r.Proxy {
 			for _, t := range proxyTargets {
 				res := pt.Results[t]
-				fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %.0f%% |\n", pt.Conns, t, res.RPS, ms(res.P50), ms(res.P99), res.LoadCPU*100)
+				fmt.Fprintf(w, "| %d | %s | %.0f | %s | %s | %.0f%% | %.1f µs |\n", pt.Conns, t, res.RPS, ms(res.P50), ms(res.P99), res.LoadCPU*100, float64(res.ServerCPU)/float64(time.Microsecond))
 			}
 		}
 		fmt.Fprintln(w)

@@ -19,6 +19,10 @@ type loadResult struct {
 	Errors   int           `json:"errors"`   // socket errors + non-2xx
 	LoadCPU  float64       `json:"loadCpu"`  // wrk's CPU use, fraction of one core
 	Requests int           `json:"requests"` // completed
+	// ServerCPU is the CPU time the serving process (the proxy, or the
+	// upstream for direct) spent per completed request: what each
+	// proxy costs, independent of how the two cores were shared.
+	ServerCPU time.Duration `json:"serverCpu,omitempty"`
 }
 
 var (
@@ -34,7 +38,11 @@ var (
 type target struct {
 	url     string
 	headers [][2]string
+	pid     int // the serving process, for its CPU per request; 0: not measured
 }
+
+// servedBy is t with the process that serves it.
+func (t target) servedBy(pid int) target { t.pid = pid; return t }
 
 // at is a target with the admin token.
 func at(url string, hdr ...string) target {
@@ -63,9 +71,17 @@ func runWrk(ctx context.Context, o options, t target, conns int, d time.Duration
 		name = "taskset"
 	}
 	cmd := exec.CommandContext(ctx, name, args...)
+	var before procStat
+	if t.pid != 0 {
+		before, _ = readProc(t.pid)
+	}
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
+	var after procStat
+	if t.pid != 0 {
+		after, _ = readProc(t.pid)
+	}
 	if err != nil {
 		return loadResult{}, fmt.Errorf("wrk: %v: %s", err, out)
 	}
@@ -99,6 +115,9 @@ func runWrk(ctx context.Context, o options, t target, conns int, d time.Duration
 	}
 	if ps := cmd.ProcessState; ps != nil {
 		r.LoadCPU = float64(ps.UserTime()+ps.SystemTime()) / float64(wall)
+	}
+	if t.pid != 0 && r.Requests > 0 {
+		r.ServerCPU = (after.cpu - before.cpu) / time.Duration(r.Requests)
 	}
 	if r.RPS == 0 {
 		return r, fmt.Errorf("wrk printed no rate: %s", strings.TrimSpace(s))
