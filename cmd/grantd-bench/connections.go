@@ -138,9 +138,16 @@ func connectionsOnce(ctx context.Context, o options, n int) (connScaleResult, er
 	if o.workers > 0 {
 		extra = append(extra, "--refresh-workers", fmt.Sprint(o.workers))
 	}
+	if o.cpuProfile != "" {
+		extra = append(extra, "--pprof-addr", o.pprofAddr)
+	}
 	g, err := startGrantd(ctx, o, dir, kek.Encode(), extra...)
 	if err != nil {
 		return res, err
+	}
+	if o.cpuProfile != "" {
+		// The first seconds of the refresh wave.
+		go fetchProfile(o, 3, fmt.Sprintf("%s.connections-%d", o.cpuProfile, n))
 	}
 	res.Ready = g.ready
 	before, _ := readProc(g.cmd.Process.Pid)

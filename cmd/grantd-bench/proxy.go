@@ -260,32 +260,30 @@ func median(rs []loadResult) loadResult {
 // 64 connections and writes it to o.cpuProfile (go tool pprof reads it).
 func profileProxy(ctx context.Context, o options, g *grantdProc, t target) error {
 	secs := max(int(o.duration.Seconds()), 1)
-	type answer struct {
-		b   []byte
-		err error
-	}
-	got := make(chan answer, 1)
-	go func() {
-		resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.pprofAddr, secs))
-		if err != nil {
-			got <- answer{err: err}
-			return
-		}
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		got <- answer{b, err}
-	}()
+	got := make(chan error, 1)
+	go func() { got <- fetchProfile(o, secs, o.cpuProfile) }()
 	res, err := runWrk(ctx, o, t, 64, time.Duration(secs+1)*time.Second)
 	if err != nil {
 		return err
 	}
-	a := <-got
-	if a.err != nil {
-		return fmt.Errorf("cpu profile: %w", a.err)
-	}
-	if err := os.WriteFile(o.cpuProfile, a.b, 0o644); err != nil {
+	if err := <-got; err != nil {
 		return err
 	}
 	fmt.Printf("  cpu profile of grantd over %d s at 64 connections (%.0f req/s) in %s\n", secs, res.RPS, o.cpuProfile)
 	return nil
+}
+
+// fetchProfile writes a CPU profile of secs seconds from grantd's pprof
+// endpoint to path.
+func fetchProfile(o options, secs int, path string) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.pprofAddr, secs))
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("cpu profile: %w", err)
+	}
+	return os.WriteFile(path, b, 0o644)
 }
