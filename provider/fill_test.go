@@ -60,7 +60,9 @@ func TestFillQuirks(t *testing.T) {
 				d.Auth.AccessTokenURL == "https://{shop}.myshopify.com/admin/oauth/access_token"
 		}},
 		{"entra", func(d *datasource.Datasource) bool { return d.Provider == "microsoft" }},
-		{"okta", func(d *datasource.Datasource) bool { return d.URL == "" && d.Auth.ClientAuthentication == datasource.ClientAuthBasic }},
+		{"okta", func(d *datasource.Datasource) bool {
+			return d.URL == "" && d.Auth.ClientAuthentication == datasource.ClientAuthBasic
+		}},
 	} {
 		d := &datasource.Datasource{Provider: tc.name}
 		if err := Fill(d); err != nil {
