@@ -186,8 +186,11 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 		return err
 	}
 	t = withSubjectToken(c, t)
-	d := t.Datasource()
-	base, err := url.Parse(d.URL)
+	raw, err := t.URL(ctx) // a template filled for this connection and token
+	if err != nil {
+		return err
+	}
+	base, err := url.Parse(raw)
 	if err != nil {
 		return err
 	}

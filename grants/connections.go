@@ -187,6 +187,11 @@ func (e *Engine) CreateConnectSession(ctx context.Context, r ConnectRequest) (*C
 	if err := datasource.ValidateConnect(r.EndUserID, r.EndUser, r.ConnectionConfig); err != nil {
 		return nil, err
 	}
+	// The values must fill the datasource's templates where they stand
+	// (host-safe, one path segment), and may not pick a whole host.
+	if err := d.CheckConnectionConfig(r.ConnectionConfig); err != nil {
+		return nil, err
+	}
 	ttl := r.TTL
 	if ttl <= 0 || ttl > datasource.ConnectSessionTTL {
 		ttl = datasource.ConnectSessionTTL
