@@ -3,6 +3,7 @@ package grants_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -317,3 +318,107 @@ func checkFilled(t *testing.T, s, tmpl string, want map[string]string) {
 // hourish reports whether d is the test server's hour, as expires_in
 // states it in whole seconds counted on the server's own clock.
 func hourish(d time.Duration) bool { return d > time.Hour-time.Minute && d <= time.Hour }
+
+// TestRefreshOnStatus: a status of auth.refreshOnStatus forces the one
+// refresh-and-retry of Send; one that is not listed (401 here) passes
+// through untouched.
+func TestRefreshOnStatus(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{})
+	p.AddClient(grantstest.Client{ID: "c", Secret: "s", Scopes: []string{"api/read", "api/write"}})
+	d := ccDatasource(p, "c", "s")
+	d.Auth.RefreshOnStatus = []int{403}
+	d = f.create(d)
+	f.clock.Advance(grants.MinAgeForForcedRefresh + time.Second)
+	for _, tc := range []struct {
+		status   int
+		requests int // token requests after the first
+	}{{401, 0}, {403, 1}} {
+		before := p.Count("client_credentials")
+		tg, err := f.engine.Resolve(ctx, datasource.SharedKey(d.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", d.URL+"/x", nil)
+		sends := 0
+		err = tg.Send(ctx, grants.HTTPRequest(req), true, func() (int, error) {
+			sends++
+			if sends == 1 {
+				return tc.status, nil
+			}
+			return 200, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.Count("client_credentials") - before; got != tc.requests || sends != 1+tc.requests {
+			t.Errorf("upstream %d: %d token requests and %d sends, want %d and %d", tc.status, got, sends, tc.requests, 1+tc.requests)
+		}
+		f.clock.Advance(grants.MinAgeForForcedRefresh + time.Second)
+	}
+}
+
+// TestConnectionConfigFillsTemplates: a per-user datasource's
+// {tenant} in the token path and url comes from each end user's connect
+// session over the datasource's default; a value that would change the
+// host or the path is refused naming the field.
+func TestConnectionConfigFillsTemplates(t *testing.T) {
+	f := newFixture(t, fixtureOptions{})
+	e := &provider.Entry{Name: "templated"}
+	sh := &shaper{e: e}
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{TokenHandler: sh.wrap})
+	front := sh.front(p)
+	t.Cleanup(front.Close)
+	p.AddClient(grantstest.Client{ID: "c", Secret: "s", Scopes: []string{"openid"}, RedirectURIs: []string{redirectURI}})
+	d := f.create(&datasource.Datasource{
+		Name: "tenanted", URL: front.URL + "/u/{tenant}", ConnectionMode: datasource.PerUser,
+		ConnectionConfig: map[string]string{"tenant": "common"},
+		Auth: datasource.OAuth2{GrantType: datasource.AuthorizationCode, ClientID: "c", ClientSecret: datasource.NewSecret("s"),
+			AccessTokenURL: front.URL + "/t/{tenant}/token", AuthorizationURL: front.URL + "/a/{tenant}/authorize", Scope: "openid"},
+	})
+	for _, bad := range []string{"../x", "a/b", "a%2f"} {
+		_, err := f.engine.CreateConnectSession(ctx, grants.ConnectRequest{DatasourceID: d.ID, EndUserID: "u1",
+			ConnectionConfig: map[string]string{"tenant": bad}})
+		var v *datasource.ValidationError
+		if !errors.As(err, &v) || len(v.Errors) == 0 || v.Errors[0].Field != "connectionConfig.tenant" {
+			t.Errorf("tenant %q: %v, want a field error on connectionConfig.tenant", bad, err)
+		}
+	}
+	u, err := f.engine.AuthorizeURL(ctx, d.ID, grants.AuthorizeRequest{ReturnTo: "/ui/", EndUserID: "u1",
+		ConnectionConfig: map[string]string{"tenant": "acme"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(u, front.URL+"/a/acme/authorize?") {
+		t.Fatalf("authorize URL %s, want the connection's tenant", u)
+	}
+	cb := login(t, u, "allow")
+	if res, err := f.engine.Callback(ctx, grants.CallbackRequest{State: cb.Query().Get("state"), Code: cb.Query().Get("code")}); err != nil || res.ErrorCode != "" {
+		t.Fatalf("callback: %+v %v", res, err)
+	}
+	key := datasource.Key{Datasource: d.ID, EndUser: "u1"}
+	f.clock.Advance(2 * time.Hour)
+	if _, err := f.engine.Refresh(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	tg, err := f.engine.Resolve(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := tg.URL(ctx)
+	if err != nil || base != front.URL+"/u/acme" {
+		t.Fatalf("url %q %v, want the connection's tenant", base, err)
+	}
+	sh.mu.Lock()
+	paths := slices.Clone(sh.paths)
+	sh.mu.Unlock()
+	var tokenPaths []string
+	for _, s := range paths {
+		if strings.HasPrefix(s, "/t/") && !strings.Contains(s, "/.well-known/") { // not metadata discovery
+			tokenPaths = append(tokenPaths, s)
+		}
+	}
+	if !slices.Equal(tokenPaths, []string{"/t/acme/token", "/t/acme/token"}) {
+		t.Errorf("token requests went to %v, want the exchange and the refresh at /t/acme/token", tokenPaths)
+	}
+}
