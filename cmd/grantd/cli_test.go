@@ -19,7 +19,7 @@ func TestHelp(t *testing.T) {
 		cmd  []string
 		want []string // besides "Usage:" and the command's name
 	}{
-		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect"}},
+		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect", "grantd providers"}},
 		{[]string{"serve"}, []string{"--addr", "GRANTD_ADDR", "GRANTD_ADMIN_TOKEN", "GRANTD_MASTER_KEY", "GRANTD_WEBHOOK_SECRET", "admin-token reset"}},
 		{[]string{"keys"}, []string{"rotate", "generate"}},
 		{[]string{"keys", "rotate"}, []string{"--data-dir", "GRANTD_MASTER_KEY", "Stop grantd"}},
@@ -43,6 +43,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"connections", "check"}, []string{"END_USER", "healthCheck", "exits 6"}},
 		{[]string{"connect"}, []string{"DATASOURCE", "END_USER", "--return-to", "--display-name", "--email", "--allowed-return-origins"}},
 		{[]string{"status"}, []string{"-o", "exit"}},
+		{[]string{"providers"}, []string{"list"}},
+		{[]string{"providers", "list"}, []string{"SEARCH", "-o", "GET /api/v1/providers"}},
 		{[]string{"version"}, nil},
 	} {
 		for _, h := range []string{"-h", "-help", "--help"} {
