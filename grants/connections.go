@@ -136,7 +136,9 @@ func (e *Engine) revokeInBackground(d *datasource.Datasource, recs []*datasource
 				defer func() { <-sem; e.wg.Done() }()
 				ctx, cancel := context.WithTimeout(e.ctx, e.opts.TokenTimeout)
 				defer cancel()
-				if _, perr := e.revokeAtProvider(ctx, d, rec); perr != "" {
+				// The connections are gone with their config: templates
+				// are filled from the datasource's own.
+				if _, perr := e.revokeAtProvider(ctx, d, nil, rec); perr != "" {
 					failed.Add(1)
 				}
 			}()
