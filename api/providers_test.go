@@ -2,6 +2,8 @@ package api_test
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -81,5 +83,52 @@ func TestProviderInputRefused(t *testing.T) {
 		if !strings.HasPrefix(p.Docs, "https://") {
 			t.Errorf("%s cites no documentation", p.Name)
 		}
+	}
+}
+
+// TestProxyToKeptHost: a url of {token.instance_url} sends proxied calls
+// to the host the token answer named (Salesforce's org), kept with the
+// token and shown in the authorization; an answer that names none leaves
+// the call unanswerable with a 424 naming the placeholder, not a guess.
+func TestProxyToKeptHost(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	var instance string
+	omit := false
+	p := grantstest.NewProvider(t, grantstest.ProviderOptions{TokenHandler: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			var doc map[string]any
+			if json.Unmarshal(rec.Body.Bytes(), &doc) == nil && rec.Code == 200 && !omit {
+				doc["instance_url"] = instance
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(rec.Code)
+			json.NewEncoder(w).Encode(doc)
+		})
+	}})
+	instance = p.URL
+	p.AddClient(grantstest.Client{ID: "svc", Secret: "svc-secret-1a2b3c", Scopes: []string{"api/read"}})
+	body := func(name string) map[string]any {
+		return map[string]any{"name": name, "url": "http://{token.instance_url}/api",
+			"auth": map[string]any{"grantType": "client_credentials", "accessTokenUrl": p.TokenURL(), "clientId": "svc",
+				"clientSecret": "svc-secret-1a2b3c", "scope": "api/read", "tokenResponse": map[string]any{"keep": []string{"instance_url"}}}}
+	}
+	d := h.create(body("Org"))
+	code, b, _ := h.do("GET", "/api/v1/datasources/"+d.ID+"/proxy/whoami", nil)
+	var a grantstest.APIAnswer
+	if json.Unmarshal(b, &a); code != 200 || a.Path != "/api/whoami" || a.ClientID != "svc" {
+		t.Fatalf("proxied call: %d %s", code, b)
+	}
+	code, b, _ = h.do("GET", "/api/v1/datasources/"+d.ID, nil)
+	if code != 200 || !strings.Contains(string(b), `"kept":{"instance_url":"`+p.URL+`"}`) {
+		t.Errorf("the view does not show the kept field: %s", b)
+	}
+
+	omit = true
+	d2 := h.create(body("No instance"))
+	code, b, hdr := h.do("GET", "/api/v1/datasources/"+d2.ID+"/proxy/whoami", nil)
+	if code != 424 || hdr.Get("Content-Type") != "application/problem+json" || !strings.Contains(string(b), "token.instance_url") {
+		t.Errorf("no instance_url: %d %s", code, b)
 	}
 }
