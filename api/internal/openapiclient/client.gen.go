@@ -458,6 +458,9 @@ type Authorization struct {
 	GrantedScope    string `json:"grantedScope"`
 	HasRefreshToken bool   `json:"hasRefreshToken"`
 
+	// Kept the token-answer fields the datasource keeps (auth.tokenResponse.keep), as text; absent when none. Not secrets: a field holding a credential cannot be kept.
+	Kept *map[string]string `json:"kept,omitempty"`
+
 	// LastError the cause of the last failure, "" if none
 	LastError string `json:"lastError"`
 
