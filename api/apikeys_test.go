@@ -54,6 +54,7 @@ var routePermissions = map[string]string{
 	"GET /api/v1/session":                                         "",
 	"DELETE /api/v1/session":                                      "",
 	"GET /api/v1/config":                                          "read",
+	"GET /api/v1/providers":                                       "read",
 	"GET /api/v1/events":                                          "read",
 	"POST /api/v1/datasources":                                    "write",
 	"GET /api/v1/datasources":                                     "read",

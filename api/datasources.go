@@ -21,6 +21,7 @@ type datasourceBody struct {
 	Name             string                    `json:"name"`
 	URL              string                    `json:"url"`
 	Description      string                    `json:"description"`
+	Provider         string                    `json:"provider"`
 	ConnectionMode   datasource.ConnectionMode `json:"connectionMode"`
 	ConnectionConfig map[string]string         `json:"connectionConfig"`
 	HealthCheck      *datasource.HealthCheck   `json:"healthCheck"`
@@ -29,7 +30,7 @@ type datasourceBody struct {
 
 // datasource is the body as a datasource (the client secret aside).
 func (b *datasourceBody) datasource(id string) *datasource.Datasource {
-	return &datasource.Datasource{ID: id, Name: b.Name, URL: b.URL, Description: b.Description, ConnectionMode: b.ConnectionMode,
+	return &datasource.Datasource{ID: id, Name: b.Name, URL: b.URL, Description: b.Description, Provider: b.Provider, ConnectionMode: b.ConnectionMode,
 		ConnectionConfig: b.ConnectionConfig, HealthCheck: b.HealthCheck, Auth: b.Auth.OAuth2}
 }
 
@@ -85,7 +86,7 @@ func newView(d *datasource.Datasource, a datasource.Authorization, h *datasource
 	if cfg == nil {
 		cfg = map[string]string{}
 	}
-	return DatasourceView{ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description, ConnectionMode: d.ConnectionMode,
+	return DatasourceView{ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description, Provider: d.Provider, ConnectionMode: d.ConnectionMode,
 		ConnectionConfig: cfg, HealthCheck: d.HealthCheck, Auth: v,
 		CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), Authorization: a, Health: h}
 }

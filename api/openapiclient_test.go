@@ -552,6 +552,17 @@ func TestOpenAPIClient(t *testing.T) {
 	if cfg.JSON200.RedirectUri != h.redirectURI() {
 		t.Errorf("config: %+v", cfg.JSON200)
 	}
+	provs, err := c.ListProvidersWithResponse(ctx)
+	must(provs, err, 200)
+	var sf *oc.Provider
+	for i, p := range provs.JSON200.Providers {
+		if p.Name == "salesforce" {
+			sf = &provs.JSON200.Providers[i]
+		}
+	}
+	if sf == nil || sf.Url == nil || *sf.Url != "https://{token.instance_url}" || sf.TokenResponse == nil || sf.TokenResponse.Keep == nil {
+		t.Errorf("providers: salesforce is %+v", sf)
+	}
 	health, err := anon.GetHealthWithResponse(ctx)
 	must(health, err, 200)
 	ready, err := anon.GetReadinessWithResponse(ctx)

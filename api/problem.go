@@ -97,6 +97,10 @@ func problemFor(err error) *Problem {
 		return q
 	case errors.Is(err, datasource.ErrTampered):
 		return probTampered.with("a stored record failed authentication (changed outside grantd) and is refused; the server log names it")
+	case errors.Is(err, datasource.ErrTemplate):
+		// A url the current token cannot fill (its answer lacked a kept
+		// field): the message names the placeholder, never a value.
+		return probNotAuthorized.with(strings.TrimPrefix(err.Error(), "datasource: "))
 	case errors.As(err, &na):
 		// Before ErrNotFound: an end user with no connection is not
 		// authorized (424), not an unknown route.

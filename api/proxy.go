@@ -187,8 +187,11 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	}
 	c.Locals(localTarget, t.Key())
 	t = withSubjectToken(c, t)
-	d := t.Datasource()
-	base, err := url.Parse(d.URL)
+	raw, err := t.URL(ctx) // a template filled for this connection and token
+	if err != nil {
+		return err
+	}
+	base, err := url.Parse(raw)
 	if err != nil {
 		return err
 	}

@@ -230,6 +230,7 @@ func (s *Server) routes() {
 	auth.Get("/session", s.getSession)
 	auth.Delete("/session", s.deleteSession)
 	auth.Get("/config", read, s.getConfig)
+	auth.Get("/providers", read, s.listProviders)
 	auth.Get("/events", read, s.listEvents)
 	auth.Post("/datasources", write, s.createDatasource)
 	auth.Get("/datasources", read, s.listDatasources)

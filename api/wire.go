@@ -25,6 +25,7 @@ type DatasourceView struct {
 	Name             string                    `json:"name"`
 	URL              string                    `json:"url"`
 	Description      string                    `json:"description"`
+	Provider         string                    `json:"provider,omitempty"`
 	ConnectionMode   datasource.ConnectionMode `json:"connectionMode"`
 	ConnectionConfig map[string]string         `json:"connectionConfig"`
 	HealthCheck      *datasource.HealthCheck   `json:"healthCheck"`

@@ -25,6 +25,12 @@ type Datasource struct {
 	// Description says what the datasource is, for people and for agents
 	// choosing a tool (MCP).
 	Description string `json:"description,omitempty"`
+	// Provider names the catalogue entry (package provider) the
+	// datasource was filled from when it was created or last changed;
+	// empty for a datasource configured by hand. The entry's values are
+	// stored in the datasource's own fields, so this is a record of where
+	// they came from, not a reference read at each use.
+	Provider string `json:"provider,omitempty"`
 	// ConnectionMode is Shared (one token) or PerUser (one connection per
 	// end user); empty means Shared.
 	ConnectionMode ConnectionMode `json:"connectionMode"`
@@ -110,6 +116,7 @@ const (
 
 // Defaults applied by Normalize.
 const (
+	DefaultScopeSeparator   = " "
 	DefaultHeaderName       = "Authorization"
 	DefaultHeaderPrefix     = "Bearer"
 	DefaultQueryParamName   = "access_token"
@@ -127,7 +134,15 @@ type OAuth2 struct {
 	ClientSecret Secret `json:"clientSecret,omitzero"`
 	// Scope is comma- or space-separated, as the user wrote it; Scopes
 	// parses it.
-	Scope                string     `json:"scope"`
+	Scope string `json:"scope"`
+	// ScopeSeparator joins the scopes on the wire: " " (RFC 6749 §3.3,
+	// the default) or "," for providers that want commas (Slack, Shopify,
+	// Linear). WireScope applies it.
+	ScopeSeparator string `json:"scopeSeparator"`
+	// ScopeParam is the authorize parameter that carries the scopes when
+	// it is not "scope" (Slack user tokens: "user_scope"); empty means
+	// "scope".
+	ScopeParam           string     `json:"scopeParam,omitempty"`
 	ClientAuthentication ClientAuth `json:"clientAuthentication"`
 	TokenPlacement       Placement  `json:"tokenPlacement"`
 	HeaderName           string     `json:"headerName"`
@@ -158,6 +173,13 @@ type OAuth2 struct {
 	ExpiresInDefault int64 `json:"expiresInDefault"`
 	// ExposeToken allows the token endpoint to hand the raw access token out.
 	ExposeToken bool `json:"exposeToken"`
+	// TokenResponse says where a token answer that is not RFC 6749 §5.1
+	// shaped keeps its fields, and which other fields to keep.
+	TokenResponse TokenResponse `json:"tokenResponse"`
+	// RefreshOnStatus lists the upstream statuses that mean "the token
+	// has expired": one of them forces the one refresh-and-retry of a
+	// proxied call. Normalize makes an empty list [401].
+	RefreshOnStatus []int `json:"refreshOnStatus"`
 
 	// PrivateKey is write-only: a PEM private key (RSA of at least 2048
 	// bits, or ECDSA P-256) that signs jwt_bearer assertions and
@@ -202,6 +224,7 @@ func (d *Datasource) Normalize() {
 	d.Name = strings.TrimSpace(d.Name)
 	d.URL = strings.TrimSpace(d.URL)
 	d.Description = strings.TrimSpace(d.Description)
+	d.Provider = strings.TrimSpace(d.Provider)
 	if d.ConnectionMode == "" {
 		d.ConnectionMode = Shared
 	}
@@ -230,6 +253,12 @@ func (a *OAuth2) Normalize() {
 	if a.ClientAuthentication == "" {
 		a.ClientAuthentication = ClientAuthAuto
 	}
+	if a.ScopeSeparator == "" {
+		a.ScopeSeparator = DefaultScopeSeparator
+	}
+	a.ScopeParam = strings.TrimSpace(a.ScopeParam)
+	a.RefreshOnStatus = normalStatuses(a.RefreshOnStatus)
+	a.TokenResponse.normalize()
 	if a.TokenPlacement == "" {
 		a.TokenPlacement = PlacementHeader
 	}
@@ -271,6 +300,45 @@ func (a *OAuth2) SubjectType() string {
 		return a.SubjectTokenType
 	}
 	return TokenTypeAccessToken
+}
+
+// DefaultRefreshOnStatus is the refreshOnStatus of a datasource that
+// names none: an upstream 401 (RFC 6750 §3.1 invalid_token).
+var DefaultRefreshOnStatus = []int{401}
+
+// normalStatuses returns s without duplicates, in the order given, or a
+// copy of DefaultRefreshOnStatus when s is empty.
+func normalStatuses(s []int) []int {
+	if len(s) == 0 {
+		return slices.Clone(DefaultRefreshOnStatus)
+	}
+	out := make([]int, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// RefreshesOn reports whether an upstream answering status to a call
+// with this datasource's token should force a refresh (see
+// RefreshOnStatus).
+func (a *OAuth2) RefreshesOn(status int) bool {
+	if len(a.RefreshOnStatus) == 0 {
+		return status == 401
+	}
+	return slices.Contains(a.RefreshOnStatus, status)
+}
+
+// WireScope returns the configured scopes as the provider wants them on
+// the wire: joined by ScopeSeparator (a space unless set).
+func (a *OAuth2) WireScope() string {
+	sep := a.ScopeSeparator
+	if sep == "" {
+		sep = DefaultScopeSeparator
+	}
+	return strings.Join(a.Scopes(), sep)
 }
 
 // Prefix returns the header prefix: "Bearer" when none is configured, ""
@@ -329,19 +397,24 @@ func (a *OAuth2) SameGrant(b *OAuth2) bool {
 		a.KeyID == b.KeyID &&
 		a.Subject == b.Subject &&
 		a.SubjectTokenType == b.SubjectTokenType &&
-		a.RequestedTokenType == b.RequestedTokenType
+		a.RequestedTokenType == b.RequestedTokenType &&
+		a.TokenResponse.samePaths(b.TokenResponse)
 }
 
 // KeepsTokens reports whether the tokens held for d stay right when d is
-// replaced by n: the grant is the same (OAuth2.SameGrant) and, for a grant
-// that holds a person's tokens (user-delegated: authorization code), the
+// replaced by n: the grant is the same (OAuth2.SameGrant), its endpoints
+// are the same once the datasource's connectionConfig fills their
+// templates (another {tenant} is another grant) and, for a grant that
+// holds a person's tokens (user-delegated: authorization code), the
 // origin of url is the same too — a user's token does not follow the
 // datasource to another host.
 func (d *Datasource) KeepsTokens(n *Datasource) bool {
-	if !d.Auth.SameGrant(&n.Auth) {
+	if !d.Auth.SameGrant(&n.Auth) ||
+		fillShared(d.Auth.AccessTokenURL, d.ConnectionConfig) != fillShared(n.Auth.AccessTokenURL, n.ConnectionConfig) ||
+		fillShared(d.Auth.AuthorizationURL, d.ConnectionConfig) != fillShared(n.Auth.AuthorizationURL, n.ConnectionConfig) {
 		return false
 	}
-	return !d.Auth.GrantType.UserDelegated() || Origin(d.URL) == Origin(n.URL)
+	return !d.Auth.GrantType.UserDelegated() || TemplateOrigin(d.URL, d.ConnectionConfig) == TemplateOrigin(n.URL, n.ConnectionConfig)
 }
 
 // UserDelegated reports whether tokens of grant type g act for a person
@@ -399,6 +472,12 @@ func (a *OAuth2) Fingerprint() string {
 		w(a.SubjectTokenType)
 		w(a.RequestedTokenType)
 	}
+	if t := a.TokenResponse; t.AccessTokenPath != "" || t.RefreshTokenPath != "" || t.ExpiresInPath != "" {
+		w("tokenResponse")
+		w(t.AccessTokenPath)
+		w(t.RefreshTokenPath)
+		w(t.ExpiresInPath)
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -437,6 +516,8 @@ func (d *Datasource) Clone() *Datasource {
 	}
 	c.Auth.CustomAuthParams = cloneMap(d.Auth.CustomAuthParams)
 	c.Auth.TokenParams = cloneMap(d.Auth.TokenParams)
+	c.Auth.TokenResponse.Keep = slices.Clone(d.Auth.TokenResponse.Keep)
+	c.Auth.RefreshOnStatus = slices.Clone(d.Auth.RefreshOnStatus)
 	if d.Auth.PKCE != nil {
 		c.Auth.PKCE = Ptr(*d.Auth.PKCE)
 	}

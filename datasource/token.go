@@ -41,6 +41,11 @@ type TokenRecord struct {
 	// GrantedScope is the scope the provider granted (space-delimited), or
 	// empty if it did not say.
 	GrantedScope string
+	// Kept holds the fields of the token answer the datasource keeps
+	// (auth.tokenResponse.keep), as text; nil when none. They are not
+	// secrets: stores keep them in the clear, authenticated with the rest
+	// of the record.
+	Kept map[string]string
 
 	Status          Status
 	LastRefreshedAt time.Time
@@ -76,6 +81,9 @@ type Authorization struct {
 	LastError       string     `json:"lastError"`
 	HasRefreshToken bool       `json:"hasRefreshToken"`
 	GrantedScope    string     `json:"grantedScope"`
+	// Kept are the token answer's fields the datasource keeps
+	// (auth.tokenResponse.keep), e.g. Salesforce's instance_url.
+	Kept map[string]string `json:"kept,omitempty"`
 }
 
 // Authorization returns the public view of r. A nil record is unauthorized.
@@ -88,6 +96,7 @@ func (s Schedule) Authorization() Authorization {
 		LastError:       s.LastError,
 		HasRefreshToken: s.HasRefreshToken,
 		GrantedScope:    s.GrantedScope,
+		Kept:            s.Kept,
 	}
 	if a.Status == "" {
 		a.Status = StatusUnauthorized
@@ -121,6 +130,7 @@ type Schedule struct {
 	LocalFailure     bool
 	LastError        string
 	GrantedScope     string
+	Kept             map[string]string
 	Health           *Health
 	// HealthCheck is the datasource's healthCheck, filled in by the store
 	// from the datasource record like GrantType (nil when none).
@@ -145,6 +155,7 @@ func (r *TokenRecord) Schedule() Schedule {
 		LocalFailure:     r.LocalFailure,
 		LastError:        r.LastError,
 		GrantedScope:     r.GrantedScope,
+		Kept:             r.Kept,
 		Health:           r.Health,
 	}
 }

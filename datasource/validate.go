@@ -72,7 +72,13 @@ func (d *Datasource) Validate() error {
 	case !utf8.ValidString(d.Name) || strings.IndexFunc(d.Name, unicode.IsControl) >= 0:
 		v.add("name", "must not contain control characters")
 	}
-	checkURL(v, "url", d.URL, true, false)
+	checked := d.checkTemplates(v)
+	if !slices.Contains(checked, "url") {
+		checkURL(v, "url", d.URL, true, false)
+	}
+	if len(d.Provider) > 64 || d.Provider != "" && !validConfigName(d.Provider) {
+		v.add("provider", "must be a provider name from GET /api/v1/providers (letters, digits, _ and -)")
+	}
 	if n := utf8.RuneCountInString(d.Description); n > MaxDescriptionLen || !utf8.ValidString(d.Description) || hasControlExceptNewline(d.Description) {
 		v.add("description", "must be at most %d characters without control characters", MaxDescriptionLen)
 	}
@@ -84,7 +90,7 @@ func (d *Datasource) Validate() error {
 	}
 	checkConfig(v, "connectionConfig", d.ConnectionConfig)
 	d.HealthCheck.validate(v)
-	d.Auth.validate(v)
+	d.Auth.validate(v, checked)
 	if len(v.Errors) == 0 {
 		return nil
 	}
@@ -157,20 +163,26 @@ func (h *HealthCheck) validate(v *ValidationError) {
 	}
 }
 
-func (a *OAuth2) validate(v *ValidationError) {
+// validate checks the OAuth 2.0 configuration; templated is the URL
+// fields checkTemplates checked already.
+func (a *OAuth2) validate(v *ValidationError, templated []string) {
 	switch {
 	case a.GrantType == "":
 		v.add("auth.grantType", "is required (one of %s)", quoteList(GrantTypes))
 	case !slices.Contains(GrantTypes, a.GrantType):
 		v.add("auth.grantType", "must be one of %s", quoteList(GrantTypes))
 	}
-	checkURL(v, "auth.accessTokenUrl", a.AccessTokenURL, true, true)
-	if a.GrantType == AuthorizationCode {
-		checkURL(v, "auth.authorizationUrl", a.AuthorizationURL, true, true)
-	} else if a.AuthorizationURL != "" {
-		checkURL(v, "auth.authorizationUrl", a.AuthorizationURL, false, true)
+	if !slices.Contains(templated, "auth.accessTokenUrl") {
+		checkURL(v, "auth.accessTokenUrl", a.AccessTokenURL, true, true)
 	}
-	checkQueryReserved(v, "auth.authorizationUrl", a.AuthorizationURL, reservedAuthParams)
+	if !slices.Contains(templated, "auth.authorizationUrl") {
+		if a.GrantType == AuthorizationCode {
+			checkURL(v, "auth.authorizationUrl", a.AuthorizationURL, true, true)
+		} else if a.AuthorizationURL != "" {
+			checkURL(v, "auth.authorizationUrl", a.AuthorizationURL, false, true)
+		}
+		checkQueryReserved(v, "auth.authorizationUrl", a.AuthorizationURL, reservedAuthParams)
+	}
 	switch {
 	case a.ClientID == "":
 		v.add("auth.clientId", "is required")
@@ -198,6 +210,20 @@ func (a *OAuth2) validate(v *ValidationError) {
 				v.add("auth.scope", "scope %q has characters RFC 6749 §3.3 does not allow", s)
 				break
 			}
+		}
+	}
+	switch a.ScopeSeparator {
+	case " ", ",":
+	default:
+		v.add("auth.scopeSeparator", `must be " " (a space, RFC 6749 §3.3) or ","`)
+	}
+	if p := a.ScopeParam; p != "" {
+		if len(p) > 64 || !allBytes(p, isTokenChar) {
+			v.add("auth.scopeParam", "must be a query parameter name of at most 64 characters")
+		} else if slices.Contains(reservedAuthParams, strings.ToLower(p)) && p != "scope" {
+			v.add("auth.scopeParam", "cannot be %q: grantd sets it", p)
+		} else if _, ok := a.CustomAuthParams[p]; ok {
+			v.add("auth.scopeParam", "is also set in customAuthParams")
 		}
 	}
 	checkClientAuth(v, "auth.clientAuthentication", a.ClientAuthentication, false)
@@ -228,6 +254,16 @@ func (a *OAuth2) validate(v *ValidationError) {
 	if a.TLSCACert != "" {
 		if err := checkPEM(a.TLSCACert); err != nil {
 			v.add("auth.tlsCACert", "%v", err)
+		}
+	}
+	a.TokenResponse.validate(v)
+	if len(a.RefreshOnStatus) > 10 {
+		v.add("auth.refreshOnStatus", "must list at most 10 statuses")
+	}
+	for _, s := range a.RefreshOnStatus {
+		if s < 400 || s > 599 {
+			v.add("auth.refreshOnStatus", "must hold HTTP error statuses (400–599); got %d", s)
+			break
 		}
 	}
 	if a.ExpiresInDefault < 0 || a.ExpiresInDefault > maxExpiresIn {

@@ -52,10 +52,21 @@ func (g authorizationCode) AuthCodeURL(c *Call, state string, verifier datasourc
 	if a.Resource != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("resource", a.Resource))
 	}
+	// The scopes as the provider wants them: its separator, its
+	// parameter (Slack user tokens: user_scope).
+	if s := a.WireScope(); s != "" {
+		param := a.ScopeParam
+		if param == "" {
+			param = "scope"
+		}
+		opts = append(opts, oauth2.SetAuthURLParam(param, s))
+	}
 	for k, v := range a.CustomAuthParams {
 		opts = append(opts, oauth2.SetAuthURLParam(k, v))
 	}
-	return g.config(c).AuthCodeURL(state, opts...)
+	cfg := g.config(c)
+	cfg.Scopes = nil // set above
+	return cfg.AuthCodeURL(state, opts...)
 }
 
 // Exchange trades the code (RFC 6749 §4.1.3) with the PKCE verifier. The

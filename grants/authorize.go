@@ -68,6 +68,17 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 	if e.opts.RedirectURI == "" {
 		return "", errors.New("grants: no redirect URI configured (set the public URL)")
 	}
+	if d.PerUser() {
+		if err := d.CheckConnectionConfig(r.ConnectionConfig); err != nil {
+			return "", err
+		}
+	}
+	// The endpoints as this flow uses them: a connection's values over
+	// the datasource's.
+	expanded, err := expandedFor(d, r.ConnectionConfig)
+	if err != nil {
+		return "", err
+	}
 	e.purgeStates(ctx)
 	state := randomToken()
 	var verifier datasource.Secret
@@ -95,7 +106,7 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 	if err := e.store.SaveState(ctx, st); err != nil {
 		return "", err
 	}
-	call := &Call{Datasource: d, RedirectURI: e.opts.RedirectURI}
+	call := &Call{Datasource: expanded, RedirectURI: e.opts.RedirectURI}
 	return ig.AuthCodeURL(call, state, verifier), nil
 }
 
@@ -336,11 +347,15 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 	if err != nil {
 		return datasource.Authorization{}, "", false, &TokenError{Kind: Transient, Reason: err.Error(), err: err}
 	}
+	resolved, err = expandedFor(resolved, st.ConnectionConfig)
+	if err != nil {
+		return datasource.Authorization{}, "", false, &TokenError{Kind: Permanent, Local: true, Reason: err.Error(), err: err}
+	}
 	hc, err := e.httpClient(resolved)
 	if err != nil {
 		return datasource.Authorization{}, "", false, err
 	}
-	call := &Call{Datasource: resolved, HTTPClient: hc, RedirectURI: st.RedirectURI, Now: e.clock.Now,
+	call := &Call{Datasource: resolved, HTTPClient: mappedClient(hc, resolved), RedirectURI: st.RedirectURI, Now: e.clock.Now,
 		EndUserID: st.EndUserID, ConnectionConfig: st.ConnectionConfig}
 	prev, err := e.record(ctx, key)
 	if err != nil {
@@ -374,7 +389,7 @@ func (e *Engine) exchange(ctx context.Context, d *datasource.Datasource, ig Inte
 		if cur != nil {
 			gen = cur.Generation
 		}
-		nr := newRecord(d, tok, e.clock.Now(), gen+1, datasource.Secret{}, "", detected)
+		nr := newRecord(d, tok, e.clock.Now(), gen+1, datasource.Secret{}, "", nil, detected)
 		if err := e.save(ctx, key, nr, gen); err != nil {
 			return err
 		}

@@ -20,7 +20,7 @@ func (clientCredentials) Type() datasource.GrantType { return datasource.ClientC
 func (clientCredentials) Token(ctx context.Context, c *Call) (*oauth2.Token, error) {
 	v := c.TokenParams()
 	v.Set("grant_type", "client_credentials")
-	if s := datasource.JoinScope(c.Datasource.Auth.Scopes()); s != "" {
+	if s := c.Datasource.Auth.WireScope(); s != "" {
 		v.Set("scope", s)
 	}
 	return c.Post(ctx, v)

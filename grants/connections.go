@@ -136,7 +136,9 @@ func (e *Engine) revokeInBackground(d *datasource.Datasource, recs []*datasource
 				defer func() { <-sem; e.wg.Done() }()
 				ctx, cancel := context.WithTimeout(e.ctx, e.opts.TokenTimeout)
 				defer cancel()
-				if _, perr := e.revokeAtProvider(ctx, d, rec); perr != "" {
+				// The connections are gone with their config: templates
+				// are filled from the datasource's own.
+				if _, perr := e.revokeAtProvider(ctx, d, nil, rec); perr != "" {
 					failed.Add(1)
 				}
 			}()
@@ -185,6 +187,11 @@ func (e *Engine) CreateConnectSession(ctx context.Context, r ConnectRequest) (*C
 		return nil, ErrNotInteractive
 	}
 	if err := datasource.ValidateConnect(r.EndUserID, r.EndUser, r.ConnectionConfig); err != nil {
+		return nil, err
+	}
+	// The values must fill the datasource's templates where they stand
+	// (host-safe, one path segment), and may not pick a whole host.
+	if err := d.CheckConnectionConfig(r.ConnectionConfig); err != nil {
 		return nil, err
 	}
 	ttl := r.TTL

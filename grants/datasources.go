@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/provider"
 )
 
 // Create stores d as a new datasource and returns it as stored, with its
@@ -26,6 +28,9 @@ func (e *Engine) Create(ctx context.Context, d *datasource.Datasource) (*datasou
 	}
 	d.CreatedAt = e.now()
 	d.UpdatedAt = d.CreatedAt
+	if err := fillProvider(d); err != nil {
+		return nil, datasource.Authorization{}, err
+	}
 	d.Normalize()
 	if err := withErrors(d.Validate(), d.Auth.CheckCertificates(e.clock.Now())); err != nil {
 		return nil, datasource.Authorization{}, err
@@ -72,6 +77,9 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 	if err := d.KeepSecrets(old, ch.Keep); err != nil {
 		return nil, datasource.Authorization{}, false, err
 	}
+	if err := fillProvider(d); err != nil {
+		return nil, datasource.Authorization{}, false, err
+	}
 	d.Normalize()
 	err = withErrors(d.Validate(), boundSecrets(old, d, ch.Keep))
 	err = withErrors(err, newCertificates(old, d).CheckCertificates(e.clock.Now()))
@@ -105,12 +113,12 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.FieldError {
 	moved := ""
 	switch {
-	case datasource.Origin(old.Auth.AccessTokenURL) != datasource.Origin(d.Auth.AccessTokenURL):
+	case origin(old, old.Auth.AccessTokenURL) != origin(d, d.Auth.AccessTokenURL):
 		moved = "accessTokenUrl"
-	case old.Auth.AuthorizationURL != "" && datasource.Origin(old.Auth.AuthorizationURL) != datasource.Origin(d.Auth.AuthorizationURL):
+	case old.Auth.AuthorizationURL != "" && origin(old, old.Auth.AuthorizationURL) != origin(d, d.Auth.AuthorizationURL):
 		moved = "authorizationUrl"
 	}
-	urlMoved := datasource.Origin(old.URL) != datasource.Origin(d.URL)
+	urlMoved := origin(old, old.URL) != origin(d, d.URL)
 	var out []datasource.FieldError
 	for _, f := range keep {
 		why := moved
@@ -438,4 +446,29 @@ func (e *Engine) DatasourceByNameOrID(ctx context.Context, nameOrID string) (*da
 		return e.store.DatasourceByName(ctx, nameOrID)
 	}
 	return d, err
+}
+
+// origin is the origin a URL of d sends to, templates filled with d's own
+// connectionConfig (see datasource.TemplateOrigin): {shop}.myshopify.com
+// and {shop}.example.com are different origins, as are two values of a
+// datasource's {subdomain}.
+func origin(d *datasource.Datasource, raw string) string {
+	return datasource.TemplateOrigin(raw, d.ConnectionConfig)
+}
+
+// fillProvider fills d from the catalogue entry it names (provider.Fill):
+// what the datasource leaves empty comes from the entry, and is stored as
+// the datasource's own. An unknown provider is a *datasource.ValidationError
+// on the field provider naming the close matches.
+func fillProvider(d *datasource.Datasource) error {
+	err := provider.Fill(d)
+	var nf *provider.NotFoundError
+	if errors.As(err, &nf) {
+		msg := "is not in the catalogue (GET /api/v1/providers lists it)"
+		if len(nf.Suggestions) > 0 {
+			msg = "is not in the catalogue; did you mean " + strings.Join(nf.Suggestions, ", ") + "? (GET /api/v1/providers lists it)"
+		}
+		return &datasource.ValidationError{Errors: []datasource.FieldError{{Field: "provider", Message: msg}}}
+	}
+	return err
 }

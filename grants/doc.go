@@ -42,9 +42,23 @@
 // The Engine owns changes to datasources (Create, Update, Delete), so a
 // library user and the server do the same thing. Outgoing calls are
 // authenticated in one place: Resolve a datasource, then Target.Send puts
-// the token where the datasource says and, after an upstream 401 for a
-// token older than MinAgeForForcedRefresh, refreshes once and resends. The
-// library's Client and the server's proxy both use it.
+// the token where the datasource says and, after an upstream status of
+// auth.refreshOnStatus (401 unless set) for a token older than
+// MinAgeForForcedRefresh, refreshes once and resends. The library's Client
+// and the server's proxy both use it.
+//
+// # Providers and templates
+//
+// A datasource that names a provider is filled from the catalogue
+// (package provider) when it is created or replaced; the filled values
+// are stored as its own. URL templates are filled where they are used:
+// the token and authorization endpoints for each token request, authorize
+// redirect and revocation, with a connection's connectionConfig over the
+// datasource's; url by Target.URL, which also fills {token.<field>} from
+// the fields kept from the token answer. Token answers that nest their
+// fields are mapped (auth.tokenResponse) under x/oauth2 by the token
+// client's transport, so every grant and the code exchange read them the
+// same way; kept fields a refresh answer omits keep their old values.
 //
 // # Tokens
 //

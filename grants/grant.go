@@ -149,7 +149,7 @@ func (c *Call) refresh(ctx context.Context, refreshToken datasource.Secret) (*oa
 	v.Set("grant_type", "refresh_token")
 	v.Set("refresh_token", refreshToken.Reveal())
 	if c.Datasource.Auth.SendScopeOnRefresh {
-		if s := datasource.JoinScope(c.Datasource.Auth.Scopes()); s != "" {
+		if s := c.Datasource.Auth.WireScope(); s != "" {
 			v.Set("scope", s)
 		}
 	}

@@ -60,7 +60,12 @@ func (e *Engine) probe(ctx context.Context, t Target) *datasource.Health {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, hc.Method, strings.TrimRight(t.ds.URL, "/")+hc.Path, nil)
+	base, err := t.URL(ctx)
+	if err != nil {
+		h.Detail = healthDetail(err)
+		return h
+	}
+	req, err := http.NewRequestWithContext(ctx, hc.Method, strings.TrimRight(base, "/")+hc.Path, nil)
 	if err != nil {
 		h.Detail = "the health check's URL does not parse"
 		return h

@@ -3,7 +3,6 @@ package grants
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"github.com/grantd/grantd/datasource"
@@ -81,7 +80,8 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // Send authenticates req and sends it with send, which makes the request
 // and returns the upstream's status. It places a fresh token on req (as
 // the datasource configures: header with prefix, or query parameter); when
-// the upstream refuses it (HTTP 401), the token is older than
+// the upstream refuses it (a status of auth.refreshOnStatus, by default
+// HTTP 401), the token is older than
 // MinAgeForForcedRefresh and replay is true, it gets a token of a newer
 // generation — one refresh shared with every caller that saw the same
 // token — places it and calls send once more. send's own error is
@@ -104,7 +104,7 @@ func (t Target) Send(ctx context.Context, req Request, replay bool, send func() 
 	}
 	tok.place(req)
 	status, err := send()
-	if err != nil || !replay || status != http.StatusUnauthorized {
+	if err != nil || !replay || !t.ds.Auth.RefreshesOn(status) {
 		return err
 	}
 	young := !tok.obtained.IsZero() && t.e.clock.Now().Sub(tok.obtained) < MinAgeForForcedRefresh
@@ -121,4 +121,35 @@ func (t Target) Send(ctx context.Context, req Request, replay bool, send func() 
 	newTok.place(req)
 	_, err = send()
 	return err
+}
+
+// URL returns the datasource's url as calls of this target use it: a
+// template filled with the connection's connectionConfig over the
+// datasource's and with the fields kept from the current token answer
+// ({token.instance_url}); the url itself when it is no template. A url
+// that needs kept fields gets a token first (see Engine.Token), so the
+// errors are the engine's, or a *datasource.TemplateError when a value
+// is missing or refused (a token answer without the kept field).
+func (t Target) URL(ctx context.Context) (string, error) {
+	if !datasource.IsTemplate(t.ds.URL) {
+		return t.ds.URL, nil
+	}
+	if t.ds.UsesTokenFields() {
+		if _, err := t.e.Token(ctx, t.key); err != nil {
+			return "", err
+		}
+	}
+	v := datasource.Values{Shared: t.ds.ConnectionConfig}
+	if en, ok := t.e.entries.Load(t.key); ok {
+		en := en.(*entry)
+		en.mu.Lock()
+		if en.conn != nil {
+			v.Connection = en.conn.Config
+		}
+		if en.rec != nil {
+			v.Token = en.rec.Kept
+		}
+		en.mu.Unlock()
+	}
+	return t.ds.ExpandedURL(v)
 }

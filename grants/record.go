@@ -17,10 +17,11 @@ func (e *Engine) succeed(ctx context.Context, en *entry, ds *datasource.Datasour
 	var prev uint64
 	var prevRefresh datasource.Secret
 	var prevScope string
+	var prevKept map[string]string
 	if rec != nil {
-		prev, prevRefresh, prevScope = rec.Generation, rec.RefreshToken, rec.GrantedScope
+		prev, prevRefresh, prevScope, prevKept = rec.Generation, rec.RefreshToken, rec.GrantedScope, rec.Kept
 	}
-	nr := newRecord(ds, tok, now, prev+1, prevRefresh, prevScope, detected)
+	nr := newRecord(ds, tok, now, prev+1, prevRefresh, prevScope, prevKept, detected)
 	if err := e.save(ctx, en.key, nr, prev); err != nil {
 		if errors.Is(err, datasource.ErrConflict) {
 			return e.adopt(ctx, en, ds)
@@ -43,9 +44,11 @@ func (e *Engine) adopt(ctx context.Context, en *entry, ds *datasource.Datasource
 	return nil, &TokenError{Kind: Transient, Reason: "the token was changed concurrently; try again"}
 }
 
-// newRecord builds the record of a token response.
+// newRecord builds the record of a token response. The fields the
+// datasource keeps (auth.tokenResponse.keep) come from the answer, or
+// from prevKept when it lacks one; a new authorization passes none.
 func newRecord(ds *datasource.Datasource, tok *oauth2.Token, now time.Time, gen uint64, prevRefresh datasource.Secret,
-	prevScope string, detected datasource.ClientAuth) *datasource.TokenRecord {
+	prevScope string, prevKept map[string]string, detected datasource.ClientAuth) *datasource.TokenRecord {
 	refresh := datasource.NewSecret(tok.RefreshToken)
 	if refresh.IsZero() {
 		// No new refresh token: the old one stays valid (RFC 6749 §6).
@@ -62,6 +65,7 @@ func newRecord(ds *datasource.Datasource, tok *oauth2.Token, now time.Time, gen 
 		TokenType:       typ,
 		Expiry:          expiryOf(tok, now, ds.Auth.ExpiresIn()),
 		GrantedScope:    grantedScope(tok, prevScope, datasource.JoinScope(ds.Auth.Scopes())),
+		Kept:            keptFields(tok, ds.Auth.TokenResponse.Keep, prevKept),
 		Status:          datasource.StatusAuthorized,
 		LastRefreshedAt: now,
 		DetectedAuth:    detected,

@@ -61,7 +61,17 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 	en.mu.Lock()
 	conn := en.conn
 	en.mu.Unlock()
-	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI, Now: e.clock.Now,
+	var connConfig map[string]string
+	if conn != nil {
+		connConfig = conn.Config
+	}
+	// The call sees the endpoints filled for this connection; the entry
+	// keeps the datasource as configured.
+	cds, err := expandedFor(ds, connConfig)
+	if err != nil {
+		return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Permanent, Local: true, Reason: err.Error(), err: err})
+	}
+	call := &Call{Datasource: cds, HTTPClient: mappedClient(hc, cds), RedirectURI: e.opts.RedirectURI, Now: e.clock.Now,
 		EndUserID: en.key.EndUser, ConnectionConfig: datasource.ConfigFor(ds, conn)}
 	var detected datasource.ClientAuth
 	if rec != nil {
@@ -256,4 +266,11 @@ func (e *Engine) timed(ctx context.Context, g datasource.GrantType, kind string,
 		h(g, kind, result, time.Since(start))
 	}
 	return tok, err
+}
+
+// expandedFor returns ds with its token endpoints filled from its
+// connectionConfig and, for a connection, the connection's config over it
+// (see datasource.ExpandURL), or ds itself when they hold no templates.
+func expandedFor(ds *datasource.Datasource, connConfig map[string]string) (*datasource.Datasource, error) {
+	return ds.Expanded(datasource.Values{Shared: ds.ConnectionConfig, Connection: connConfig})
 }

@@ -34,7 +34,11 @@ func (e *Engine) Revoke(ctx context.Context, k datasource.Key) (*RevokeResult, e
 	err := e.exclusive(ctx, k, func(en *entry, cur *datasource.TokenRecord) error {
 		d := en.ds
 		if cur != nil && (cur.HasToken() || !cur.RefreshToken.IsZero()) {
-			ok, perr := e.revokeAtProvider(ctx, d, cur)
+			var connConfig map[string]string
+			if en.conn != nil {
+				connConfig = en.conn.Config
+			}
+			ok, perr := e.revokeAtProvider(ctx, d, connConfig, cur)
 			res.AtProvider, res.ProviderError = ok, perr
 		}
 		var gen uint64
@@ -55,9 +59,14 @@ func (e *Engine) Revoke(ctx context.Context, k datasource.Key) (*RevokeResult, e
 	return res, nil
 }
 
-func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource, rec *datasource.TokenRecord) (bool, string) {
+// revokeAtProvider revokes rec's tokens at the provider of d, its token
+// endpoint filled with connConfig over d's connectionConfig.
+func (e *Engine) revokeAtProvider(ctx context.Context, d *datasource.Datasource, connConfig map[string]string, rec *datasource.TokenRecord) (bool, string) {
 	d, err := e.withSecret(ctx, d)
 	if err != nil {
+		return false, err.Error()
+	}
+	if d, err = expandedFor(d, connConfig); err != nil {
 		return false, err.Error()
 	}
 	hc, err := e.httpClient(d)

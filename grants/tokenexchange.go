@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"net/http"
 	"sync"
 	"time"
 
@@ -247,7 +246,10 @@ func (e *Engine) exchangeOnce(ctx context.Context, ds *datasource.Datasource, su
 	if err != nil {
 		return nil, time.Time{}, &TokenError{Kind: Permanent, Local: true, Reason: err.Error(), err: err}
 	}
-	call := &Call{Datasource: ds, HTTPClient: hc, RedirectURI: e.opts.RedirectURI, SubjectToken: subject, Now: e.clock.Now}
+	if ds, err = expandedFor(ds, nil); err != nil {
+		return nil, time.Time{}, &TokenError{Kind: Permanent, Local: true, Reason: err.Error(), err: err}
+	}
+	call := &Call{Datasource: ds, HTTPClient: mappedClient(hc, ds), RedirectURI: e.opts.RedirectURI, SubjectToken: subject, Now: e.clock.Now}
 	tok, _, err := e.withAuth(ctx, call, ds.Auth.ClientAuthentication, "", true, g.Type(), string(g.Type()),
 		func(ctx context.Context) (*oauth2.Token, error) { return g.Token(ctx, call) })
 	if err != nil {
@@ -306,7 +308,7 @@ func (t Target) sendExchanged(ctx context.Context, req Request, replay bool, sen
 	}
 	tok.place(req)
 	status, err := send()
-	if err != nil || !replay || status != http.StatusUnauthorized {
+	if err != nil || !replay || !t.ds.Auth.RefreshesOn(status) {
 		return err
 	}
 	if t.e.clock.Now().Sub(tok.obtained) < MinAgeForForcedRefresh {

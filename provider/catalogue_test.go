@@ -296,9 +296,11 @@ func TestValidPointer(t *testing.T) {
 	}
 }
 
-// TestEntriesValidateAsDatasources fills a datasource from each entry, the
-// way the engine will, and checks that package datasource accepts it: an
-// entry must not carry anything a datasource would refuse.
+// TestEntriesValidateAsDatasources fills a datasource from each entry
+// with Fill, the way the engine does, with the entry's example
+// connectionConfig, and checks that package datasource accepts it,
+// templates and all: an entry must not carry anything a datasource would
+// refuse.
 func TestEntriesValidateAsDatasources(t *testing.T) {
 	// jwt_bearer signs with a key, which an entry never carries: the
 	// owner brings it.
@@ -310,39 +312,42 @@ func TestEntriesValidateAsDatasources(t *testing.T) {
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	for _, e := range All() {
 		for _, g := range e.GrantTypes {
-			if !slices.Contains(datasource.GrantTypes, g) {
-				continue // a wave-2 grant datasource does not know yet
-			}
-			d := &datasource.Datasource{
-				Name: e.Title,
-				URL:  "https://api.example.com",
-				Auth: datasource.OAuth2{
-					GrantType:            g,
-					AccessTokenURL:       expand(t, e, e.AccessTokenURL),
-					ClientID:             "client-id",
-					ClientSecret:         datasource.NewSecret("client-secret"),
-					Scope:                strings.Join(e.DefaultScopes, e.ScopeSeparator),
-					ClientAuthentication: e.ClientAuthentication,
-					TokenPlacement:       e.TokenPlacement,
-					HeaderName:           e.HeaderName,
-					HeaderPrefix:         e.HeaderPrefix,
-					CustomAuthParams:     e.CustomAuthParams,
-					TokenParams:          e.TokenParams,
-					ExpiresInDefault:     e.ExpiresInDefault,
-				},
-			}
-			if e.URL != "" && !strings.Contains(e.URL, "{"+tokenPrefix) {
-				d.URL = expand(t, e, e.URL)
-			}
-			if g == datasource.AuthorizationCode {
-				d.Auth.AuthorizationURL = expand(t, e, e.AuthorizationURL)
-			}
-			if g == datasource.JWTBearer {
-				d.Auth.PrivateKey = datasource.NewSecret(keyPEM)
-			}
-			d.Normalize()
-			if err := d.Validate(); err != nil {
-				t.Errorf("%s with %s: %v", e.Name, g, err)
+			for _, mode := range []datasource.ConnectionMode{datasource.Shared, datasource.PerUser} {
+				if mode == datasource.PerUser && g == datasource.ClientCredentials {
+					continue
+				}
+				d := &datasource.Datasource{
+					Name:           e.Title,
+					Provider:       strings.ToUpper(e.Name),
+					ConnectionMode: mode,
+					Auth: datasource.OAuth2{
+						GrantType:    g,
+						ClientID:     "client-id",
+						ClientSecret: datasource.NewSecret("client-secret"),
+					},
+				}
+				if e.URL == "" {
+					d.URL = "https://api.example.com"
+				}
+				if len(e.ConnectionConfig) > 0 {
+					d.ConnectionConfig = map[string]string{}
+					for _, f := range e.ConnectionConfig {
+						d.ConnectionConfig[f.Name] = f.Example
+					}
+				}
+				if g == datasource.JWTBearer {
+					d.Auth.PrivateKey = datasource.NewSecret(keyPEM)
+				}
+				if err := Fill(d); err != nil {
+					t.Fatal(err)
+				}
+				d.Normalize()
+				if err := d.Validate(); err != nil {
+					t.Errorf("%s with %s, %s: %v", e.Name, g, mode, err)
+				}
+				if d.Provider != e.Name {
+					t.Errorf("%s: Provider = %q after Fill, want the catalogue key", e.Name, d.Provider)
+				}
 			}
 		}
 	}

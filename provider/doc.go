@@ -14,11 +14,24 @@
 //
 // # Explicit fields win
 //
-// An entry fills only what the datasource leaves empty: a datasource's own
-// accessTokenUrl, scope, clientAuthentication, customAuthParams (key by
-// key) or tokenResponse path always wins over the entry's. That is how a
-// Salesforce sandbox (test.salesforce.com) or a My Domain login host is
-// configured: name the provider and set the URLs that differ.
+// An entry fills only what the datasource leaves empty (Fill): a
+// datasource's own accessTokenUrl, scope, clientAuthentication,
+// customAuthParams (key by key) or tokenResponse path always wins over the
+// entry's. That is how a Salesforce sandbox (test.salesforce.com) or a My
+// Domain login host is configured: name the provider and set the URLs that
+// differ.
+//
+// # Filled when written
+//
+// The engine fills a datasource when it is created or replaced and stores
+// the filled values in the datasource's own fields; the provider field
+// records where they came from. A GET shows exactly what is used, and a
+// GET–edit–PUT round trip sends every filled value back as an explicit
+// one, which fills nothing new and changes nothing. Filling at each read
+// instead would make the same round trip turn catalogue values into
+// explicit ones, so the stored datasource would depend on whether it was
+// ever edited. The cost: a change to an entry reaches existing datasources
+// only when the field is cleared and the datasource saved again.
 //
 // # Templates
 //

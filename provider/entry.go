@@ -117,15 +117,11 @@ type ConfigField struct {
 
 // TokenResponse maps a provider's token answer to grantd's fields. Paths
 // are JSON Pointers (RFC 6901); empty means the top-level standard field.
-type TokenResponse struct {
-	AccessTokenPath  string `json:"accessTokenPath,omitempty"`
-	RefreshTokenPath string `json:"refreshTokenPath,omitempty"`
-	ExpiresInPath    string `json:"expiresInPath,omitempty"`
-	// Keep names top-level fields of the token answer that must survive
-	// refreshes (a refresh that omits one keeps the old value); URL
-	// templates use them as {token.<name>}.
-	Keep []string `json:"keep,omitempty"`
-}
+// Keep names top-level fields of the token answer that must survive
+// refreshes (a refresh that omits one keeps the old value); URL templates
+// use them as {token.<name>}. It is the datasource's own type: an entry's
+// value is what a datasource gets.
+type TokenResponse = datasource.TokenResponse
 
 // PKCE is what a provider documents about RFC 7636.
 type PKCE string

@@ -41,6 +41,7 @@ var slackUser = &Entry{
 	References: []string{
 		"https://docs.slack.dev/reference/methods/oauth.v2.access",
 		"https://docs.slack.dev/authentication/using-token-rotation",
+		"https://docs.slack.dev/tools/node-slack-sdk/reference/oauth/interfaces/OAuthV2TokenRefreshResponse",
 	},
 	GrantTypes:           []datasource.GrantType{datasource.AuthorizationCode},
 	AuthorizationURL:     "https://slack.com/oauth/v2/authorize",
@@ -58,6 +59,6 @@ var slackUser = &Entry{
 	RefreshTokenRotates: true,
 	Notes: append([]string{
 		"User scopes go in the user_scope query parameter, not scope (scope asks for bot scopes); the user token is nested under authed_user in the oauth.v2.access answer.",
-		"The paths for refresh_token and expires_in under authed_user appear only with token rotation; a refresh answer for a user token was not shown in the pages checked, so whether it nests the same way is unverified.",
+		"The paths for refresh_token and expires_in under authed_user appear only with token rotation. A refresh answer is flat: Slack's own SDK types it (OAuthV2TokenRefreshResponse) with access_token, refresh_token and expires_in at the top level, and uses it for user tokens too; the paths then find nothing and grantd falls back to the top-level fields.",
 	}, slackNotes...),
 }

@@ -3,6 +3,8 @@ package provider
 import (
 	"fmt"
 	"strings"
+
+	"github.com/grantd/grantd/datasource"
 )
 
 // tokenPrefix marks a placeholder filled from a kept field of the token
@@ -12,42 +14,26 @@ const tokenPrefix = "token."
 func isTokenPlaceholder(name string) bool { return strings.HasPrefix(name, tokenPrefix) }
 
 // placeholders returns the names between braces in a URL template, in
-// order, duplicates kept. It fails on an unclosed or stray brace, a nested
-// brace, or a name that is not a letter followed by letters, digits or
-// underscores (after an optional "token." prefix).
+// order, duplicates kept. The grammar is package datasource's (see
+// datasource.ParseTemplate), so an entry holds only templates a
+// datasource accepts.
 func placeholders(tmpl string) ([]string, error) {
-	var out []string
-	for i := 0; i < len(tmpl); i++ {
-		switch tmpl[i] {
-		case '}':
-			return out, fmt.Errorf("provider: %q: stray '}' at %d", tmpl, i)
-		case '{':
-			end := strings.IndexAny(tmpl[i+1:], "{}")
-			if end < 0 || tmpl[i+1+end] != '}' {
-				return out, fmt.Errorf("provider: %q: unclosed '{' at %d", tmpl, i)
-			}
-			name := tmpl[i+1 : i+1+end]
-			if !validPlaceholder(name) {
-				return out, fmt.Errorf("provider: %q: bad placeholder name %q", tmpl, name)
-			}
-			out = append(out, name)
-			i += end + 1
-		}
+	ps, err := datasource.ParseTemplate(tmpl)
+	if err != nil {
+		return nil, fmt.Errorf("provider: %q: %v", tmpl, err)
+	}
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	if len(out) == 0 {
+		return nil, nil
 	}
 	return out, nil
 }
 
+// validPlaceholder reports whether name can stand between braces.
 func validPlaceholder(name string) bool {
-	name = strings.TrimPrefix(name, tokenPrefix)
-	if name == "" || !isLetter(name[0]) {
-		return false
-	}
-	for i := 1; i < len(name); i++ {
-		if c := name[i]; !isLetter(c) && !('0' <= c && c <= '9') && c != '_' {
-			return false
-		}
-	}
-	return true
+	_, err := datasource.ParseTemplate("https://{" + name + "}.example.com")
+	return err == nil
 }
-
-func isLetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

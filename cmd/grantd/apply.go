@@ -17,6 +17,7 @@ import (
 
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/provider"
 )
 
 // fileList is a repeatable -f flag.
@@ -248,6 +249,11 @@ func normalized(want map[string]any) (*datasource.Datasource, error) {
 	b, _ := json.Marshal(want)
 	var d datasource.Datasource
 	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	// As the server fills it: a provider's values are stored as the
+	// datasource's own, so an applied file is unchanged on the next run.
+	if err := provider.Fill(&d); err != nil {
 		return nil, err
 	}
 	d.Normalize()

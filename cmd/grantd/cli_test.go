@@ -19,7 +19,7 @@ func TestHelp(t *testing.T) {
 		cmd  []string
 		want []string // besides "Usage:" and the command's name
 	}{
-		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect", "grantd api-keys", "GRANTD_API_KEY", "8 forbidden"}},
+		{nil, []string{"grantd serve", "grantd datasources", "grantd connections", "grantd connect", "grantd api-keys", "GRANTD_API_KEY", "8 forbidden", "grantd providers"}},
 		{[]string{"serve"}, []string{"--addr", "GRANTD_ADDR", "GRANTD_ADMIN_TOKEN", "GRANTD_MASTER_KEY", "GRANTD_WEBHOOK_SECRET", "admin-token reset"}},
 		{[]string{"keys"}, []string{"rotate", "generate"}},
 		{[]string{"keys", "rotate"}, []string{"--data-dir", "GRANTD_MASTER_KEY", "Stop grantd"}},
@@ -29,7 +29,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"apply"}, []string{"-f", "--dry-run", "GRANTD_ADMIN_TOKEN", "GRANTD_URL"}},
 		{[]string{"export"}, []string{"-o", "GRANTD_ADMIN_TOKEN"}},
 		{[]string{"datasources"}, []string{"list", "get", "delete"}},
-		{[]string{"datasources", "list"}, []string{"-o", "GRANTD_ADMIN_TOKEN", "GRANTD_API_KEY", "8 forbidden"}},
+		{[]string{"datasources", "list"}, []string{"-o", "GRANTD_ADMIN_TOKEN", "GRANTD_API_KEY", "8 forbidden", "grantd providers"}},
 		{[]string{"datasources", "get"}, []string{"NAME", "-o"}},
 		{[]string{"datasources", "delete"}, []string{"NAME"}},
 		{[]string{"token"}, []string{"NAME", "exposeToken"}},
@@ -47,6 +47,8 @@ func TestHelp(t *testing.T) {
 		{[]string{"api-keys", "list"}, []string{"-o", "never shown", "once a minute"}},
 		{[]string{"api-keys", "revoke"}, []string{"KEY_ID", "gk_", "exits 3"}},
 		{[]string{"status"}, []string{"-o", "exit"}},
+		{[]string{"providers"}, []string{"list"}},
+		{[]string{"providers", "list"}, []string{"SEARCH", "-o", "GET /api/v1/providers"}},
 		{[]string{"version"}, nil},
 	} {
 		for _, h := range []string{"-h", "-help", "--help"} {

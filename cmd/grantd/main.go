@@ -22,6 +22,7 @@
 //	grantd connect NAME END_USER           print a connect link for an end user
 //	grantd api-keys create|list|revoke     API keys for programs
 //	grantd status                          health and datasources by status
+//	grantd providers list [SEARCH]         the provider catalogue
 //
 // grantd COMMAND -h (or grantd help COMMAND) prints a command's help and
 // exits 0.
@@ -73,6 +74,7 @@ Usage:
   grantd keys generate        print a new random master key for GRANTD_MASTER_KEY
   grantd admin-token reset    replace the admin token and print the new one (server stopped)
   grantd version              print the version
+  grantd providers list [SEARCH]  the provider catalogue a datasource's "provider" names
 
 Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_API_KEY or
 GRANTD_ADMIN_TOKEN; the API key wins when both are set):
@@ -166,6 +168,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return apiKeysCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "providers":
+		return providersCmd(args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(args[1:], stdout)
 	case "--version", "-v":

@@ -32,6 +32,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/grantd/grantd/datasource"
@@ -98,6 +99,7 @@ type datasourceRecord struct {
 	Name             string                    `json:"name"`
 	URL              string                    `json:"url"`
 	Description      string                    `json:"description,omitempty"`
+	Provider         string                    `json:"provider,omitempty"`
 	ConnectionMode   datasource.ConnectionMode `json:"connectionMode,omitempty"`
 	ConnectionConfig map[string]string         `json:"connectionConfig,omitempty"`
 	HealthCheck      *datasource.HealthCheck   `json:"healthCheck,omitempty"`
@@ -113,32 +115,36 @@ type datasourceRecord struct {
 }
 
 type storedAuth struct {
-	GrantType                   datasource.GrantType  `json:"grantType"`
-	AccessTokenURL              string                `json:"accessTokenUrl"`
-	AuthorizationURL            string                `json:"authorizationUrl,omitempty"`
-	ClientID                    string                `json:"clientId"`
-	Scope                       string                `json:"scope,omitempty"`
-	ClientAuthentication        datasource.ClientAuth `json:"clientAuthentication,omitempty"`
-	TokenPlacement              datasource.Placement  `json:"tokenPlacement,omitempty"`
-	HeaderName                  string                `json:"headerName,omitempty"`
-	HeaderPrefix                *string               `json:"headerPrefix,omitempty"`
-	QueryParamName              string                `json:"queryParamName,omitempty"`
-	Audience                    string                `json:"audience,omitempty"`
-	Resource                    string                `json:"resource,omitempty"`
-	CustomAuthParams            map[string]string     `json:"customAuthParams,omitempty"`
-	TokenParams                 map[string]string     `json:"tokenParams,omitempty"`
-	PKCE                        *bool                 `json:"pkce,omitempty"`
-	SendScopeOnRefresh          bool                  `json:"sendScopeOnRefresh,omitempty"`
-	RefreshClientAuthentication datasource.ClientAuth `json:"refreshClientAuthentication,omitempty"`
-	TLSCACert                   string                `json:"tlsCACert,omitempty"`
-	ExpiresInDefault            int64                 `json:"expiresInDefault,omitempty"`
-	ExposeToken                 bool                  `json:"exposeToken,omitempty"`
-	ClientCertificate           string                `json:"clientCertificate,omitempty"`
-	KeyID                       string                `json:"keyId,omitempty"`
-	Subject                     string                `json:"subject,omitempty"`
-	SubjectTokenType            string                `json:"subjectTokenType,omitempty"`
-	RequestedTokenType          string                `json:"requestedTokenType,omitempty"`
-	UpstreamClientCertificate   string                `json:"upstreamClientCertificate,omitempty"`
+	GrantType                   datasource.GrantType      `json:"grantType"`
+	AccessTokenURL              string                    `json:"accessTokenUrl"`
+	AuthorizationURL            string                    `json:"authorizationUrl,omitempty"`
+	ClientID                    string                    `json:"clientId"`
+	Scope                       string                    `json:"scope,omitempty"`
+	ClientAuthentication        datasource.ClientAuth     `json:"clientAuthentication,omitempty"`
+	TokenPlacement              datasource.Placement      `json:"tokenPlacement,omitempty"`
+	HeaderName                  string                    `json:"headerName,omitempty"`
+	HeaderPrefix                *string                   `json:"headerPrefix,omitempty"`
+	QueryParamName              string                    `json:"queryParamName,omitempty"`
+	Audience                    string                    `json:"audience,omitempty"`
+	Resource                    string                    `json:"resource,omitempty"`
+	CustomAuthParams            map[string]string         `json:"customAuthParams,omitempty"`
+	TokenParams                 map[string]string         `json:"tokenParams,omitempty"`
+	PKCE                        *bool                     `json:"pkce,omitempty"`
+	SendScopeOnRefresh          bool                      `json:"sendScopeOnRefresh,omitempty"`
+	RefreshClientAuthentication datasource.ClientAuth     `json:"refreshClientAuthentication,omitempty"`
+	TLSCACert                   string                    `json:"tlsCACert,omitempty"`
+	ExpiresInDefault            int64                     `json:"expiresInDefault,omitempty"`
+	ExposeToken                 bool                      `json:"exposeToken,omitempty"`
+	ClientCertificate           string                    `json:"clientCertificate,omitempty"`
+	KeyID                       string                    `json:"keyId,omitempty"`
+	Subject                     string                    `json:"subject,omitempty"`
+	SubjectTokenType            string                    `json:"subjectTokenType,omitempty"`
+	RequestedTokenType          string                    `json:"requestedTokenType,omitempty"`
+	UpstreamClientCertificate   string                    `json:"upstreamClientCertificate,omitempty"`
+	ScopeSeparator              string                    `json:"scopeSeparator,omitempty"`
+	ScopeParam                  string                    `json:"scopeParam,omitempty"`
+	TokenResponse               *datasource.TokenResponse `json:"tokenResponse,omitempty"`
+	RefreshOnStatus             []int                     `json:"refreshOnStatus,omitempty"`
 }
 
 func toStored(a *datasource.OAuth2) storedAuth {
@@ -153,8 +159,19 @@ func toStored(a *datasource.OAuth2) storedAuth {
 		ClientCertificate: a.ClientCertificate, KeyID: a.KeyID, Subject: a.Subject,
 		SubjectTokenType: a.SubjectTokenType, RequestedTokenType: a.RequestedTokenType,
 		UpstreamClientCertificate: a.UpstreamClientCertificate,
+		ScopeSeparator:            a.ScopeSeparator, ScopeParam: a.ScopeParam, RefreshOnStatus: a.RefreshOnStatus,
+	}
+	if !a.TokenResponse.IsZero() {
+		tr := a.TokenResponse
+		s.TokenResponse = &tr
 	}
 	// Defaults are restored by Normalize when the record is read.
+	if s.ScopeSeparator == datasource.DefaultScopeSeparator {
+		s.ScopeSeparator = ""
+	}
+	if slices.Equal(s.RefreshOnStatus, datasource.DefaultRefreshOnStatus) {
+		s.RefreshOnStatus = nil
+	}
 	if s.ClientAuthentication == datasource.ClientAuthAuto {
 		s.ClientAuthentication = ""
 	}
@@ -180,7 +197,7 @@ func toStored(a *datasource.OAuth2) storedAuth {
 }
 
 func (s *storedAuth) oauth2() datasource.OAuth2 {
-	return datasource.OAuth2{
+	a := datasource.OAuth2{
 		GrantType: s.GrantType, AccessTokenURL: s.AccessTokenURL, AuthorizationURL: s.AuthorizationURL,
 		ClientID: s.ClientID, Scope: s.Scope, ClientAuthentication: s.ClientAuthentication,
 		TokenPlacement: s.TokenPlacement, HeaderName: s.HeaderName, HeaderPrefix: s.HeaderPrefix,
@@ -191,7 +208,12 @@ func (s *storedAuth) oauth2() datasource.OAuth2 {
 		ClientCertificate: s.ClientCertificate, KeyID: s.KeyID, Subject: s.Subject,
 		SubjectTokenType: s.SubjectTokenType, RequestedTokenType: s.RequestedTokenType,
 		UpstreamClientCertificate: s.UpstreamClientCertificate,
+		ScopeSeparator:            s.ScopeSeparator, ScopeParam: s.ScopeParam, RefreshOnStatus: s.RefreshOnStatus,
 	}
+	if s.TokenResponse != nil {
+		a.TokenResponse = *s.TokenResponse
+	}
+	return a
 }
 
 // sealedFields are the write-only fields besides the client secret, with
@@ -216,7 +238,7 @@ func (c Codec) EncodeDatasource(d *datasource.Datasource) ([]byte, error) {
 	if mode == datasource.Shared {
 		mode = "" // the default, restored by Normalize
 	}
-	r := &datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description,
+	r := &datasourceRecord{V: Version, ID: d.ID, Name: d.Name, URL: d.URL, Description: d.Description, Provider: d.Provider,
 		ConnectionMode: mode, ConnectionConfig: d.ConnectionConfig, HealthCheck: d.HealthCheck, Auth: toStored(&d.Auth),
 		CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt, ClientSecret: sec}
 	for _, f := range sealedFields {
@@ -248,7 +270,7 @@ func (c Codec) DecodeDatasource(id string, b []byte) (*datasource.Datasource, er
 	if err != nil {
 		return nil, err
 	}
-	d := &datasource.Datasource{ID: r.ID, Name: r.Name, URL: r.URL, Description: r.Description, ConnectionMode: r.ConnectionMode,
+	d := &datasource.Datasource{ID: r.ID, Name: r.Name, URL: r.URL, Description: r.Description, Provider: r.Provider, ConnectionMode: r.ConnectionMode,
 		ConnectionConfig: r.ConnectionConfig, HealthCheck: r.HealthCheck, Auth: r.Auth.oauth2(), CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
 	d.Auth.ClientSecret = sec
 	for _, f := range sealedFields {
@@ -270,6 +292,7 @@ type tokenRecord struct {
 	TokenType       string                `json:"tokenType,omitempty"`
 	Expiry          time.Time             `json:"expiry,omitzero"`
 	GrantedScope    string                `json:"grantedScope,omitempty"`
+	Kept            map[string]string     `json:"kept,omitempty"`
 	Status          datasource.Status     `json:"status"`
 	LastRefreshedAt time.Time             `json:"lastRefreshedAt,omitzero"`
 	LastError       string                `json:"lastError,omitempty"`
@@ -296,7 +319,7 @@ func (c Codec) EncodeToken(k datasource.Key, t *datasource.TokenRecord) ([]byte,
 	}
 	b, err := json.Marshal(&tokenRecord{
 		V: Version, Generation: t.Generation, AccessToken: at, RefreshToken: rt,
-		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope,
+		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope, Kept: t.Kept,
 		Status: t.Status, LastRefreshedAt: t.LastRefreshedAt, LastError: t.LastError,
 		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, Local: t.LocalFailure, DetectedAuth: t.DetectedAuth,
 		Health: t.Health,
@@ -329,7 +352,7 @@ func (c Codec) DecodeToken(k datasource.Key, b []byte) (*datasource.TokenRecord,
 	}
 	return &datasource.TokenRecord{
 		Generation: r.Generation, AccessToken: at, RefreshToken: rt,
-		TokenType: r.TokenType, Expiry: r.Expiry, GrantedScope: r.GrantedScope,
+		TokenType: r.TokenType, Expiry: r.Expiry, GrantedScope: r.GrantedScope, Kept: r.Kept,
 		Status: r.Status, LastRefreshedAt: r.LastRefreshedAt, LastError: r.LastError,
 		Failures: r.Failures, RetryAt: r.RetryAt, PermanentFailure: r.Permanent, LocalFailure: r.Local, DetectedAuth: r.DetectedAuth,
 		Health: r.Health,
@@ -352,6 +375,7 @@ type scheduleRecord struct {
 	Local           bool               `json:"localFailure"`
 	LastError       string             `json:"lastError"`
 	GrantedScope    string             `json:"grantedScope"`
+	Kept            map[string]string  `json:"kept"`
 	Health          *datasource.Health `json:"health"`
 }
 
@@ -416,7 +440,7 @@ func (c Codec) DecodeSchedule(k datasource.Key, b []byte) (datasource.Schedule, 
 		HasToken: len(r.AccessToken) > 0, HasRefreshToken: len(r.RefreshToken) > 0,
 		Expiry: r.Expiry, LastRefreshedAt: r.LastRefreshedAt, RetryAt: r.RetryAt, Failures: r.Failures,
 		PermanentFailure: r.Permanent, LocalFailure: r.Local, LastError: r.LastError, GrantedScope: r.GrantedScope,
-		Health: r.Health,
+		Kept: r.Kept, Health: r.Health,
 	}, nil
 }
 

@@ -287,6 +287,24 @@ func (e OAuth2RefreshClientAuthentication) Valid() bool {
 	}
 }
 
+// Defines values for OAuth2ScopeSeparator.
+const (
+	OAuth2ScopeSeparatorEmpty OAuth2ScopeSeparator = " "
+	OAuth2ScopeSeparatorN1    OAuth2ScopeSeparator = ","
+)
+
+// Valid indicates whether the value is a known member of the OAuth2ScopeSeparator enum.
+func (e OAuth2ScopeSeparator) Valid() bool {
+	switch e {
+	case OAuth2ScopeSeparatorEmpty:
+		return true
+	case OAuth2ScopeSeparatorN1:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for OAuth2TokenPlacement.
 const (
 	Header OAuth2TokenPlacement = "header"
@@ -332,6 +350,27 @@ func (e Permission) Valid() bool {
 	case PermissionToken:
 		return true
 	case PermissionWrite:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ProviderPkce.
+const (
+	Required    ProviderPkce = "required"
+	Supported   ProviderPkce = "supported"
+	Unsupported ProviderPkce = "unsupported"
+)
+
+// Valid indicates whether the value is a known member of the ProviderPkce enum.
+func (e ProviderPkce) Valid() bool {
+	switch e {
+	case Required:
+		return true
+	case Supported:
+		return true
+	case Unsupported:
 		return true
 	default:
 		return false
@@ -542,6 +581,9 @@ type Authorization struct {
 	GrantedScope    string `json:"grantedScope"`
 	HasRefreshToken bool   `json:"hasRefreshToken"`
 
+	// Kept the token-answer fields the datasource keeps (auth.tokenResponse.keep), as text; absent when none. Not secrets: a field holding a credential cannot be kept.
+	Kept *map[string]string `json:"kept,omitempty"`
+
 	// LastError the cause of the last failure, "" if none
 	LastError string `json:"lastError"`
 
@@ -681,10 +723,15 @@ type Datasource struct {
 	HealthCheck *HealthCheck `json:"healthCheck"`
 
 	// Id server-assigned, opaque ("ds_…")
-	Id        string    `json:"id"`
-	Name      string    `json:"name"`
+	Id   string `json:"id"`
+	Name string `json:"name"`
+
+	// Provider a catalogue entry (GET /api/v1/providers) that fills every field left empty when the datasource is written; explicit fields win. An unknown name is a 400 naming close matches.
+	Provider  *string   `json:"provider,omitempty"`
 	UpdatedAt time.Time `json:"updatedAt"`
-	Url       string    `json:"url"`
+
+	// Url  May be a URL template: {name} from connectionConfig, {token.<field>} from a kept token-answer field.
+	Url string `json:"url"`
 }
 
 // DatasourceConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
@@ -725,10 +772,13 @@ type DatasourceInput struct {
 	// Name unique among datasources, 1–100 characters, no control characters
 	Name string `json:"name"`
 
+	// Provider a catalogue entry (GET /api/v1/providers) that fills every field left empty when the datasource is written; explicit fields win. An unknown name is a 400 naming close matches.
+	Provider *string `json:"provider,omitempty"`
+
 	// UpdatedAt ignored
 	UpdatedAt *time.Time `json:"updatedAt,omitempty"`
 
-	// Url the base URL the proxy forwards to; absolute http or https, no query, no user information, no fragment
+	// Url the base URL the proxy forwards to; absolute http or https, no query, no user information, no fragment May be a URL template: {name} from connectionConfig, {token.<field>} from a kept token-answer field.
 	Url string `json:"url"`
 }
 
@@ -838,13 +888,13 @@ type HealthResult struct {
 
 // OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
 type OAuth2 struct {
-	// AccessTokenUrl the token endpoint; absolute http or https, no user information, no fragment
+	// AccessTokenUrl the token endpoint; absolute http or https, no user information, no fragment; may be a URL template: {name} from connectionConfig in the host or the path (host-safe values only)
 	AccessTokenUrl string `json:"accessTokenUrl"`
 
 	// Audience sent on the authorize redirect and on token requests when set
 	Audience *string `json:"audience,omitempty"`
 
-	// AuthorizationUrl the authorization endpoint; required for authorization_code, unused by client_credentials
+	// AuthorizationUrl the authorization endpoint; required for authorization_code, unused by client_credentials; may be a URL template: {name} from connectionConfig in the host or the path (host-safe values only)
 	AuthorizationUrl *string `json:"authorizationUrl,omitempty"`
 
 	// ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed with privateKey (kid keyId; x5t#S256 and x5t when clientCertificate is set, as Microsoft Entra wants). tls_client_auth (RFC 8705): clientCertificate and privateKey are presented in the TLS handshake with the token endpoint. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists — private_key_jwt or tls_client_auth when the datasource has the key material for it, else basic or body; without metadata basic, or private_key_jwt for a client with a key and no secret; a jwt_bearer datasource without a clientSecret authenticates no client (the assertion is the credential). auto may fall back from basic to body, and remember it, on requests that can be repeated (never on an authorization code).
@@ -908,6 +958,9 @@ type OAuth2 struct {
 	// RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
 	RefreshClientAuthentication *OAuth2RefreshClientAuthentication `json:"refreshClientAuthentication,omitempty"`
 
+	// RefreshOnStatus upstream statuses that force the one refresh-and-retry of a proxied call
+	RefreshOnStatus *[]int `json:"refreshOnStatus,omitempty"`
+
 	// RequestedTokenType token_exchange: sent as requested_token_type when set
 	RequestedTokenType *string `json:"requestedTokenType,omitempty"`
 
@@ -916,6 +969,12 @@ type OAuth2 struct {
 
 	// Scope the scopes to ask for, separated by commas and/or white space; grantd trims and de-duplicates them and sends them space-delimited (RFC 6749 §3.3)
 	Scope *string `json:"scope,omitempty"`
+
+	// ScopeParam the authorize parameter that carries the scopes when not scope (Slack user tokens: user_scope)
+	ScopeParam *string `json:"scopeParam,omitempty"`
+
+	// ScopeSeparator joins the scopes on the wire: a space (RFC 6749 §3.3) or a comma (Slack, Shopify, Linear)
+	ScopeSeparator *OAuth2ScopeSeparator `json:"scopeSeparator,omitempty"`
 
 	// SendScopeOnRefresh send scope on refresh-token requests too
 	SendScopeOnRefresh *bool `json:"sendScopeOnRefresh,omitempty"`
@@ -944,6 +1003,9 @@ type OAuth2 struct {
 	// TokenPlacement where the proxy puts the access token on calls to url
 	TokenPlacement *OAuth2TokenPlacement `json:"tokenPlacement,omitempty"`
 
+	// TokenResponse where a token answer that is not RFC 6749 §5.1 shaped keeps its fields. Paths are JSON Pointers (RFC 6901); a path that finds nothing falls back to the top-level field (a refresh answer is often flat). expires_in may be a number or a numeric string.
+	TokenResponse *TokenResponseMapping `json:"tokenResponse,omitempty"`
+
 	// UpstreamClientCertificate a PEM certificate presented, with upstreamPrivateKey, to url itself (mutual TLS to the datasource on the proxy and the library's client). Requires upstreamPrivateKey.
 	UpstreamClientCertificate *string `json:"upstreamClientCertificate,omitempty"`
 
@@ -971,6 +1033,9 @@ type OAuth2GrantType string
 
 // OAuth2RefreshClientAuthentication overrides clientAuthentication for refresh requests; "" means the same
 type OAuth2RefreshClientAuthentication string
+
+// OAuth2ScopeSeparator joins the scopes on the wire: a space (RFC 6749 §3.3) or a comma (Slack, Shopify, Linear)
+type OAuth2ScopeSeparator string
 
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
@@ -1002,6 +1067,67 @@ type Problem struct {
 
 	// Type a URI naming the kind of problem; stable, need not resolve
 	Type string `json:"type"`
+}
+
+// Provider a catalogue entry, with the provider's published documentation it was taken from
+type Provider struct {
+	// AccessTokenUrl a URL template
+	AccessTokenUrl string    `json:"accessTokenUrl"`
+	Aliases        *[]string `json:"aliases,omitempty"`
+
+	// AuthorizationUrl a URL template
+	AuthorizationUrl     *string `json:"authorizationUrl,omitempty"`
+	ClientAuthentication string  `json:"clientAuthentication"`
+
+	// ConnectionConfig the values the templates need
+	ConnectionConfig *[]ProviderConfigField `json:"connectionConfig,omitempty"`
+	CustomAuthParams *map[string]string     `json:"customAuthParams,omitempty"`
+	DefaultScopes    *[]string              `json:"defaultScopes,omitempty"`
+	Description      string                 `json:"description"`
+	Docs             string                 `json:"docs"`
+	ExpiresInDefault *int64                 `json:"expiresInDefault,omitempty"`
+	GrantTypes       []string               `json:"grantTypes"`
+	HeaderName       *string                `json:"headerName,omitempty"`
+	HeaderPrefix     *string                `json:"headerPrefix,omitempty"`
+
+	// Name the key a datasource's provider names
+	Name                    string             `json:"name"`
+	NoRefreshTokenOnRefresh *bool              `json:"noRefreshTokenOnRefresh,omitempty"`
+	Notes                   *[]string          `json:"notes,omitempty"`
+	Pkce                    *ProviderPkce      `json:"pkce,omitempty"`
+	References              *[]string          `json:"references,omitempty"`
+	RefreshOnStatus         *[]int             `json:"refreshOnStatus,omitempty"`
+	RefreshTokenRotates     *bool              `json:"refreshTokenRotates,omitempty"`
+	RevocationUrl           *string            `json:"revocationUrl,omitempty"`
+	ScopeParam              *string            `json:"scopeParam,omitempty"`
+	ScopeSeparator          string             `json:"scopeSeparator"`
+	Title                   string             `json:"title"`
+	TokenParams             *map[string]string `json:"tokenParams,omitempty"`
+	TokenPlacement          *string            `json:"tokenPlacement,omitempty"`
+
+	// TokenResponse where a token answer that is not RFC 6749 §5.1 shaped keeps its fields. Paths are JSON Pointers (RFC 6901); a path that finds nothing falls back to the top-level field (a refresh answer is often flat). expires_in may be a number or a numeric string.
+	TokenResponse *TokenResponseMapping `json:"tokenResponse,omitempty"`
+
+	// Url a URL template; absent when the API host is the owner's to name
+	Url *string `json:"url,omitempty"`
+}
+
+// ProviderPkce defines model for Provider.Pkce.
+type ProviderPkce string
+
+// ProviderConfigField defines model for ProviderConfigField.
+type ProviderConfigField struct {
+	Description string `json:"description"`
+	Example     string `json:"example"`
+
+	// Name the placeholder's name, without braces
+	Name     string `json:"name"`
+	Required bool   `json:"required"`
+}
+
+// ProviderList defines model for ProviderList.
+type ProviderList struct {
+	Providers []Provider `json:"providers"`
 }
 
 // Readiness defines model for Readiness.
@@ -1116,6 +1242,17 @@ type TokenResponse struct {
 
 	// TokenType as the provider said, usually "Bearer"
 	TokenType string `json:"token_type"`
+}
+
+// TokenResponseMapping where a token answer that is not RFC 6749 §5.1 shaped keeps its fields. Paths are JSON Pointers (RFC 6901); a path that finds nothing falls back to the top-level field (a refresh answer is often flat). expires_in may be a number or a numeric string.
+type TokenResponseMapping struct {
+	// AccessTokenPath e.g. /authed_user/access_token (Slack user tokens)
+	AccessTokenPath *string `json:"accessTokenPath,omitempty"`
+	ExpiresInPath   *string `json:"expiresInPath,omitempty"`
+
+	// Keep top-level fields of the token answer stored with the token (not credentials) and used as {token.<field>} in url; a refresh answer without one keeps the old value (Salesforce instance_url)
+	Keep             *[]string `json:"keep,omitempty"`
+	RefreshTokenPath *string   `json:"refreshTokenPath,omitempty"`
 }
 
 // EndUserHeader defines model for EndUserHeader.
@@ -1791,6 +1928,11 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 	GetOpenApi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListProviders the provider catalogue: each entry's endpoints, scopes and quirks, which a datasource's provider field fills in (explicit fields win)
+	//
+	// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+	ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteSession sign out: clear the session cookie and revoke the session
 	//
@@ -2643,6 +2785,21 @@ func (c *Client) ListEvents(ctx context.Context, params *ListEventsParams, reqEd
 // Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 func (c *Client) GetOpenApi(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetOpenApiRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListProviders the provider catalogue: each entry's endpoints, scopes and quirks, which a datasource's provider field fills in (explicit fields win)
+//
+// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+func (c *Client) ListProviders(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListProvidersRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4952,6 +5109,33 @@ func NewGetOpenApiRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewListProvidersRequest constructs an http.Request for the ListProviders method
+func NewListProvidersRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/providers")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewDeleteSessionRequest constructs an http.Request for the DeleteSession method
 func NewDeleteSessionRequest(server string) (*http.Request, error) {
 	var err error
@@ -5590,6 +5774,13 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/v1/openapi.json (the `GetOpenApi` operationId).
 	GetOpenApiWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetOpenApiResponse, error)
+
+	// ListProvidersWithResponse the provider catalogue: each entry's endpoints, scopes and quirks, which a datasource's provider field fills in (explicit fields win)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+	ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error)
 
 	// DeleteSessionWithResponse sign out: clear the session cookie and revoke the session
 	//
@@ -9813,6 +10004,82 @@ func (r GetOpenApiResponse) ContentType() string {
 	return ""
 }
 
+// ListProvidersResponse401Headers the declared response headers of an HTTP 401 response for ListProviders
+type ListProvidersResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListProvidersResponse429Headers the declared response headers of an HTTP 429 response for ListProviders
+type ListProvidersResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListProvidersResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ProviderList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *KeyForbidden
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListProvidersResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListProvidersResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListProvidersResponse) GetJSON200() *ProviderList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON403() *KeyForbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListProvidersResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r ListProvidersResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListProvidersResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListProvidersResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListProvidersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DeleteSessionResponse401Headers the declared response headers of an HTTP 401 response for DeleteSession
 type DeleteSessionResponse401Headers struct {
 	WWWAuthenticate *string
@@ -10934,6 +11201,19 @@ func (c *ClientWithResponses) GetOpenApiWithResponse(ctx context.Context, reqEdi
 		return nil, err
 	}
 	return ParseGetOpenApiResponse(rsp)
+}
+
+// ListProvidersWithResponse the provider catalogue: each entry's endpoints, scopes and quirks, which a datasource's provider field fills in (explicit fields win)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/providers (the `ListProviders` operationId).
+func (c *ClientWithResponses) ListProvidersWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListProvidersResponse, error) {
+	rsp, err := c.ListProviders(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListProvidersResponse(rsp)
 }
 
 // DeleteSessionWithResponse sign out: clear the session cookie and revoke the session
@@ -15062,6 +15342,76 @@ func ParseGetOpenApiResponse(rsp *http.Response) (*GetOpenApiResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseListProvidersResponse parses an HTTP response from a ListProvidersWithResponse call
+func ParseListProvidersResponse(rsp *http.Response) (*ListProvidersResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListProvidersResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ProviderList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest KeyForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListProvidersResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListProvidersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

@@ -10,12 +10,24 @@ import { navigate, showBanner } from './app.js';
 // their fields. An authorization-code datasource can be saved and
 // authorized in one step (Save and authorize), or hold one connection per
 // end user (connection mode per user); either may have a health check.
+//
+// A new datasource starts from the provider catalogue: a searchable list
+// of text-only cards; picking one (/datasources/new?provider=NAME) fills
+// the form from the entry, and the server fills what the form does not
+// show (token-answer mapping, kept fields, scope separator) from the
+// provider the body names.
 export async function formPage(app, id) {
-  const [config, existing] = await Promise.all([
+  const chosen = id ? null : new URLSearchParams(location.search).get('provider');
+  const [config, existing, catalogue] = await Promise.all([
     api('GET', '/api/v1/config'),
     id ? api('GET', `/api/v1/datasources/${encodeURIComponent(id)}`) : null,
+    id ? null : api('GET', '/api/v1/providers'),
   ]);
-  const a = existing ? existing.auth : {};
+  const entry = chosen ? (catalogue.providers || []).find((p) => p.name === chosen) : null;
+  // seed holds the values the form starts with: the datasource edited,
+  // or the provider's.
+  const seed = existing || (entry ? fromEntry(entry) : null);
+  const a = seed ? seed.auth : {};
   const el = {}; // inputs by field name
 
   const input = (name, attrs = {}) => (el[name] = h('input', { id: fid(name), name, ...attrs }));
@@ -37,8 +49,8 @@ export async function formPage(app, id) {
       h('input', { type: 'radio', name, value: v, id: fid(name) + '-' + v, checked: v === value, onchange }), ' ' + t)));
 
   // Datasource.
-  input('name', { required: true, maxlength: 100, value: existing?.name ?? '', placeholder: 'Vectara' });
-  input('url', { required: true, type: 'url', value: existing?.url ?? '', placeholder: 'https://api.vectara.io' });
+  input('name', { required: true, maxlength: 100, value: existing?.name ?? entry?.title ?? '', placeholder: 'Vectara' });
+  input('url', { required: true, type: 'url', value: seed?.url ?? '', placeholder: 'https://api.vectara.io' });
   el.description = h('textarea', { id: fid('description'), name: 'description', rows: 2, maxlength: 2000, placeholder: 'What this API holds, for people and agents choosing a datasource' });
   el.description.value = existing?.description ?? '';
 
@@ -48,7 +60,7 @@ export async function formPage(app, id) {
     existing?.connectionMode || 'shared', sync);
   modeRadios.setAttribute('aria-labelledby', 'connection-mode-label');
   const modeHelp = h('p', { class: 'help', id: 'connection-mode-help' });
-  const configRows = rows('connectionConfig', existing?.connectionConfig, 'subdomain', 'acme', '+ Add value');
+  const configRows = rows('connectionConfig', seed?.connectionConfig, 'subdomain', 'acme', '+ Add value');
   const hc = existing?.healthCheck;
   const hcCheck = check('healthCheck', 'Check that connections work', !!hc, 'Runs after every authorization, on request and every interval; each connection shows the outcome.');
   el.healthCheck.addEventListener('change', sync);
@@ -191,7 +203,8 @@ export async function formPage(app, id) {
       field('auth.requestedTokenType', 'Requested token type', el['auth.requestedTokenType'])));
 
   const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
-    h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : 'New datasource' })),
+    h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : entry ? `New ${entry.title} datasource` : 'New datasource' })),
+    existing ? null : providerPicker(catalogue.providers || [], entry),
     topErrors,
     h('section', { class: 'card' }, h('h2', { text: 'Datasource' }),
       field('name', 'Name', el.name),
@@ -319,6 +332,9 @@ export async function formPage(app, id) {
       subjectTokenType: g === 'token_exchange' ? el['auth.subjectTokenType'].value.trim() : '',
       requestedTokenType: g === 'token_exchange' ? el['auth.requestedTokenType'].value.trim() : '',
       upstreamClientCertificate: el['auth.upstreamClientCertificate'].value.trim(),
+      // Not on the form: carried as they are (from the datasource, or
+      // from the provider by the server).
+      scopeSeparator: a.scopeSeparator, scopeParam: a.scopeParam, tokenResponse: a.tokenResponse, refreshOnStatus: a.refreshOnStatus,
     };
     // Write-only fields go only when typed or pasted anew: omitted, the
     // stored ones are kept.
@@ -328,6 +344,7 @@ export async function formPage(app, id) {
     const body = {
       name: el.name.value.trim(), url: el.url.value.trim(), description: el.description.value.trim(),
       connectionMode: mode, connectionConfig: configRows.value(), healthCheck, auth,
+      provider: seed?.provider || undefined,
     };
     // A change of mode ends what the datasource holds: the shared token,
     // or every end user's connection.
@@ -417,4 +434,68 @@ function showErrors(form, top, err) {
   top.hidden = false;
   const first = form.querySelector('.field-error:not([hidden])');
   (first || top).scrollIntoView({ block: 'center' });
+}
+
+// fromEntry is a catalogue entry as the form's starting values. The
+// entry's connectionConfig values are left for the owner (rows with the
+// names and empty values).
+function fromEntry(e) {
+  const cc = {};
+  for (const f of e.connectionConfig || []) cc[f.name] = '';
+  return {
+    provider: e.name,
+    url: e.url || '',
+    connectionConfig: cc,
+    auth: {
+      grantType: (e.grantTypes || [])[0],
+      accessTokenUrl: e.accessTokenUrl,
+      authorizationUrl: e.authorizationUrl || '',
+      scope: (e.defaultScopes || []).join(', '),
+      clientAuthentication: e.clientAuthentication,
+      customAuthParams: e.customAuthParams,
+      tokenParams: e.tokenParams,
+      pkce: e.pkce === 'unsupported' ? false : undefined,
+      tokenPlacement: e.tokenPlacement,
+      headerName: e.headerName,
+      headerPrefix: e.headerPrefix,
+      expiresInDefault: e.expiresInDefault,
+    },
+  };
+}
+
+// providerPicker is the searchable catalogue above a new datasource's
+// form: text-only cards (no logos to fetch), each a link that starts the
+// form from that provider, and one for a datasource configured by hand.
+function providerPicker(providers, entry) {
+  const cards = providers.map((p) => {
+    const words = [p.name, p.title, p.description, ...(p.aliases || [])].join(' ').toLowerCase();
+    const needs = (p.connectionConfig || []).map((f) => f.name);
+    const card = h('a', { class: 'provider-card' + (entry && entry.name === p.name ? ' chosen' : ''), href: `/datasources/new?provider=${encodeURIComponent(p.name)}`,
+      'data-link': true, 'data-provider': p.name },
+      h('strong', { text: p.title }),
+      h('span', { class: 'muted', text: p.description }),
+      h('span', { class: 'provider-meta', text: (p.grantTypes || []).join(', ') + (needs.length ? ` · needs ${needs.join(', ')}` : '') }));
+    card.dataset.words = words;
+    return card;
+  });
+  const custom = h('a', { class: 'provider-card' + (entry ? '' : ' chosen'), href: '/datasources/new', 'data-link': true, 'data-provider': '' },
+    h('strong', { text: 'Any OAuth 2.0 API' }), h('span', { class: 'muted', text: 'Configure every field yourself.' }));
+  const empty = h('p', { class: 'muted', id: 'provider-none', text: 'No provider matches; configure it yourself below.', hidden: true });
+  const search = h('input', { id: 'provider-search', type: 'search', placeholder: 'Search providers: Salesforce, Slack, Zendesk…', 'aria-label': 'Search providers',
+    oninput: () => {
+      const q = search.value.trim().toLowerCase();
+      let shown = 0;
+      for (const c of cards) { c.hidden = q !== '' && !c.dataset.words.includes(q); if (!c.hidden) shown++; }
+      empty.hidden = shown > 0;
+    } });
+  const about = entry ? h('p', { id: 'provider-chosen' }, `Filled from ${entry.title}'s published documentation: `,
+    h('a', { href: entry.docs, target: '_blank', rel: 'noopener noreferrer', text: entry.docs }),
+    '. Fields you change win; the rest of the provider\'s settings (token-answer mapping, kept fields, scope separator) are filled when saved.') : null;
+  const notes = entry && entry.notes?.length ? h('details', { id: 'provider-notes' }, h('summary', { text: `${entry.title} quirks` }),
+    h('ul', {}, entry.notes.map((n) => h('li', { text: n })))) : null;
+  // The chosen card first, so it shows without scrolling.
+  const chosenCard = cards.find((c) => entry && c.dataset.provider === entry.name);
+  if (chosenCard) cards.splice(cards.indexOf(chosenCard), 1), cards.unshift(chosenCard);
+  return h('section', { class: 'card', id: 'provider-picker' }, h('h2', { text: 'Provider' }), search,
+    h('div', { class: 'provider-cards', id: 'provider-cards' }, custom, cards), empty, about, notes);
 }
