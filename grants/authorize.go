@@ -48,6 +48,8 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 		return "", err
 	}
 	switch {
+	case d.Auth.Kind().Static():
+		return "", ErrNotInteractive // end users enter a credential on the connect page
 	case d.PerUser() && r.EndUserID == "":
 		return "", ErrEndUserRequired
 	case !d.PerUser() && r.EndUserID != "":
@@ -124,6 +126,9 @@ func (e *Engine) NewStart(ctx context.Context, id, returnTo string) (token strin
 	d, err := e.store.Datasource(ctx, id)
 	if err != nil {
 		return "", time.Time{}, err
+	}
+	if d.Auth.Kind().Static() {
+		return "", time.Time{}, ErrNotInteractive
 	}
 	g, err := Lookup(d.Auth.GrantType)
 	if err != nil {
