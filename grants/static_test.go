@@ -208,7 +208,7 @@ func TestStaticAuthTypes(t *testing.T) {
 				if a, err := f.engine.Refresh(ctx, k); err != nil || a.Status != datasource.StatusAuthorized {
 					t.Errorf("refreshing a %s datasource: %+v %v", c.auth.Type, a, err)
 				}
-				if _, err := f.engine.AuthorizeURL(ctx, d.ID, grants.AuthorizeRequest{}); !errors.Is(err, grants.ErrNotInteractive) {
+				if _, err := f.engine.AuthorizeURL(ctx, d.ID, grants.AuthorizeRequest{}); !errors.Is(err, grants.ErrNoTokens) {
 					t.Errorf("authorizing a %s datasource: %v", c.auth.Type, err)
 				}
 			}
