@@ -84,6 +84,7 @@ var routePermissions = map[string]string{
 	"GET /api/v1/openapi.json":                                    "public",
 	"POST /api/v1/session":                                        "public",
 	"GET /connect/:token":                                         "public",
+	"POST /connect/:token":                                        "public",
 	"GET /healthz":                                                "public",
 	"GET /readyz":                                                 "public",
 }
