@@ -30,6 +30,7 @@ type authUpstream struct {
 	h *harness
 
 	bearer string // accepted besides atBearer
+	apiKey string // accepted besides atAPIKey
 
 	mu   sync.Mutex // guards errs
 	errs map[string]string
@@ -48,7 +49,7 @@ func (u *authUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	var fail string
 	switch seg {
 	case "key":
-		if r.Header.Get("X-Api-Key") != atAPIKey || r.Header.Get("Authorization") != "" {
+		if k := r.Header.Get("X-Api-Key"); (k != atAPIKey && (u.apiKey == "" || k != u.apiKey)) || r.Header.Get("Authorization") != "" {
 			fail = "no X-Api-Key"
 		}
 	case "qkey":

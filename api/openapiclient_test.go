@@ -101,6 +101,9 @@ type openAPIValidator struct {
 	seen map[string]bool // operationIds
 }
 
+// The connect form is an HTML page; its schema is a string.
+func init() { openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.FileBodyDecoder) }
+
 func newOpenAPIValidator(t *testing.T, h *harness) *openAPIValidator {
 	doc := loadOpenAPI(t)
 	doc.Servers = openapi3.Servers{{URL: h.URL}}
@@ -234,7 +237,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	// Create, read back, list.
 	in := oc.DatasourceInput{Name: "Vectara", Url: p.URL + "/api/", Auth: oc.OAuth2{
-		GrantType: oc.ClientCredentials, AccessTokenUrl: p.TokenURL(), ClientId: "svc",
+		GrantType: ptr(oc.ClientCredentials), AccessTokenUrl: ptr(p.TokenURL()), ClientId: ptr("svc"),
 		ClientSecret: ptr("svc-secret-9f8e7d"), Scope: ptr("api/read, api/write"),
 	}}
 	created, err := c.CreateDatasourceWithResponse(ctx, in)
@@ -249,7 +252,7 @@ func TestOpenAPIClient(t *testing.T) {
 	}
 	got, err := c.GetDatasourceWithResponse(ctx, d.Id)
 	must(got, err, 200)
-	if got.JSON200.Name != "Vectara" || got.JSON200.Url != in.Url || got.JSON200.Auth.ClientId != "svc" || !got.JSON200.CreatedAt.Equal(d.CreatedAt) {
+	if got.JSON200.Name != "Vectara" || got.JSON200.Url != in.Url || got.JSON200.Auth.ClientId == nil || *got.JSON200.Auth.ClientId != "svc" || !got.JSON200.CreatedAt.Equal(d.CreatedAt) {
 		t.Fatalf("read back: %+v", got.JSON200)
 	}
 	list, err := c.ListDatasourcesWithResponse(ctx)
@@ -432,7 +435,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	// Problems: 400 with every bad field, 401, 403, 404, 409, 413.
 	invalid := context.WithValue(ctx, invalidRequest{}, true)
-	bad, err := c.CreateDatasourceWithResponse(invalid, oc.DatasourceInput{Name: "bad", Url: "ftp://x", Auth: oc.OAuth2{GrantType: oc.ClientCredentials, AccessTokenUrl: "nope"}})
+	bad, err := c.CreateDatasourceWithResponse(invalid, oc.DatasourceInput{Name: "bad", Url: "ftp://x", Auth: oc.OAuth2{GrantType: ptr(oc.ClientCredentials), AccessTokenUrl: ptr("nope")}})
 	must(bad, err, 400)
 	var fields []string
 	for _, fe := range *bad.ApplicationproblemJSON400.Errors {
@@ -482,7 +485,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	// The authorization-code flow: through the API, then in a browser.
 	created, err = c.CreateDatasourceWithResponse(ctx, oc.DatasourceInput{Name: "GitHub-ish", Url: p.URL + "/api", Auth: oc.OAuth2{
-		GrantType: oc.AuthorizationCode, AccessTokenUrl: p.TokenURL(), AuthorizationUrl: ptr(p.AuthURL()), ClientId: "web",
+		GrantType: ptr(oc.AuthorizationCode), AccessTokenUrl: ptr(p.TokenURL()), AuthorizationUrl: ptr(p.AuthURL()), ClientId: ptr("web"),
 		ClientSecret: ptr("web-secret-1a2b3c"), Scope: ptr("openid profile"), HeaderPrefix: ptr("Bearer"),
 	}})
 	must(created, err, 201)
@@ -528,6 +531,7 @@ func TestOpenAPIClient(t *testing.T) {
 	}
 
 	perUserThroughOpenAPIClient(t, h, p, c, anon, d.Id, must)
+	staticThroughOpenAPIClient(t, h, c, anon, must)
 
 	// Events, configuration, health, readiness, metrics, this document.
 	events, err := c.ListEventsWithResponse(ctx, &oc.ListEventsParams{Datasource: &d.Id, Limit: ptr(50)})
@@ -579,7 +583,7 @@ func perUserThroughOpenAPIClient(t *testing.T, h *harness, p *grantstest.Provide
 		ConnectionMode:   ptr(oc.DatasourceInputConnectionModePerUser),
 		ConnectionConfig: &map[string]string{"tenant": "acme"},
 		HealthCheck:      &oc.HealthCheck{Method: ptr(oc.GET), Path: "/whoami", ExpectStatus: &[]int{200}, IntervalSeconds: ptr(3600)},
-		Auth: oc.OAuth2{GrantType: oc.AuthorizationCode, AccessTokenUrl: p.TokenURL(), AuthorizationUrl: ptr(p.AuthURL()), ClientId: "web",
+		Auth: oc.OAuth2{GrantType: ptr(oc.AuthorizationCode), AccessTokenUrl: ptr(p.TokenURL()), AuthorizationUrl: ptr(p.AuthURL()), ClientId: ptr("web"),
 			ClientSecret: ptr("web-secret-1a2b3c"), Scope: ptr("openid profile"), ExposeToken: ptr(true)},
 	})
 	must(created, err, 201)
@@ -804,4 +808,54 @@ func perUserThroughOpenAPIClient(t *testing.T, h *harness, p *grantstest.Provide
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// staticThroughOpenAPIClient drives a per-user API-key datasource with the
+// generated client: created, its token route refused, a connect link
+// opened to grantd's form and the form submitted with the browser's
+// cookie, then a call through the proxy for that end user.
+func staticThroughOpenAPIClient(t *testing.T, h *harness, c, anon *oc.ClientWithResponses, must func(r interface{ StatusCode() int }, err error, want int)) {
+	t.Helper()
+	const key = "ak-openapi-5e1b9c0d-KEY"
+	h.addSecret(key)
+	u := newAuthUpstream(t, h)
+	u.apiKey = key
+	created, err := c.CreateDatasourceWithResponse(ctx, oc.DatasourceInput{Name: "Keyed", Url: u.URL,
+		ConnectionMode: ptr(oc.DatasourceInputConnectionModePerUser),
+		Auth:           oc.OAuth2{Type: ptr(oc.OAuth2TypeApiKey), HeaderName: ptr("X-Api-Key"), HeaderPrefix: ptr("")}})
+	must(created, err, 201)
+	ds := created.JSON201
+	if ds.Auth.Type == nil || *ds.Auth.Type != oc.OAuth2TypeApiKey || ds.Auth.ApiKeySet == nil || *ds.Auth.ApiKeySet || ds.Auth.GrantType != nil {
+		t.Errorf("per-user API key datasource: %+v", ds.Auth)
+	}
+	tok, err := c.GetDatasourceTokenWithResponse(ctx, ds.Id, nil)
+	must(tok, err, 400)
+	if tok.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/no-oauth-tokens" {
+		t.Errorf("token of an API key datasource: %s", tok.Body)
+	}
+	cs, err := c.CreateConnectSessionWithResponse(ctx, oc.ConnectSessionRequest{Datasource: ds.Id, EndUserId: "carol", ReturnTo: ptr("/app/done")})
+	must(cs, err, 201)
+	h.addLogSecret(cs.JSON201.Token)
+	opened, err := anon.OpenConnectLinkWithResponse(ctx, cs.JSON201.Token)
+	must(opened, err, 200)
+	var cookie *http.Cookie
+	for _, ck := range opened.HTTPResponse.Cookies() {
+		if ck.Name == "grantd_connect" {
+			cookie = ck
+		}
+	}
+	if cookie == nil || !strings.Contains(string(opened.Body), `name="apiKey"`) {
+		t.Fatalf("the connect form: %v %s", opened.HTTPResponse.Header, opened.Body)
+	}
+	withCookie := func(_ context.Context, r *http.Request) error { r.AddCookie(cookie); return nil }
+	sent, err := anon.SubmitConnectFormWithFormdataBodyWithResponse(ctx, cs.JSON201.Token, oc.SubmitConnectFormFormdataRequestBody{ApiKey: ptr(key)}, withCookie)
+	must(sent, err, 303)
+	if q := mustURL(sent.HTTPResponse.Header.Get("Location")).Query(); q.Get("result") != "authorized" || q.Get("endUserId") != "carol" {
+		t.Errorf("after the form: %s", sent.HTTPResponse.Header.Get("Location"))
+	}
+	again, err := anon.SubmitConnectFormWithFormdataBodyWithResponse(ctx, cs.JSON201.Token, oc.SubmitConnectFormFormdataRequestBody{ApiKey: ptr(key)}, withCookie)
+	must(again, err, 400)
+	carol := oc.EndUserHeader("carol")
+	r, err := c.ProxyDatasourceGetWithResponse(ctx, ds.Id, "key", &oc.ProxyDatasourceGetParams{GrantdEndUser: &carol})
+	must(r, err, 200)
 }

@@ -201,14 +201,14 @@ type OAuth2 struct {
 	// The fields of the other auth types (see AuthType). The secrets are
 	// write-only, like ClientSecret; each may be a reference.
 	APIKey          Secret `json:"apiKey,omitzero"`          // apiKey, placed like a token
-	Username        string `json:"username"`                 // basic
+	Username        string `json:"username,omitempty"`       // basic
 	Password        Secret `json:"password,omitzero"`        // basic
 	Token           Secret `json:"token,omitzero"`           // bearer
 	AccessKeyID     Secret `json:"accessKeyId,omitzero"`     // awsSigV4
 	SecretAccessKey Secret `json:"secretAccessKey,omitzero"` // awsSigV4
 	SessionToken    Secret `json:"sessionToken,omitzero"`    // awsSigV4, optional
-	Region          string `json:"region"`                   // awsSigV4
-	Service         string `json:"service"`                  // awsSigV4
+	Region          string `json:"region,omitempty"`         // awsSigV4
+	Service         string `json:"service,omitempty"`        // awsSigV4
 }
 
 // Normalize fills defaults in place: client authentication auto, header
