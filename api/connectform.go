@@ -72,8 +72,8 @@ func (s *Server) openConnectForm(c *fiber.Ctx) (ok bool, err error) {
 func (s *Server) submitConnectForm(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("Referrer-Policy", "no-referrer")
-	if o := c.Get(fiber.HeaderOrigin); o != "" && o != datasource.Origin(s.cfg.PublicURL.String()) {
-		s.log.Warn("connect form posted from another origin refused", "origin", o, "remote", c.IP())
+	if !s.sameOriginPost(c) {
+		s.log.Warn("connect form posted from another site refused", "origin", c.Get(fiber.HeaderOrigin), "fetchSite", c.Get("Sec-Fetch-Site"), "remote", c.IP())
 		return probForbidden.with("the form was posted from another site")
 	}
 	if len(c.Body()) > connectFormLimit {
@@ -112,6 +112,25 @@ func (s *Server) submitConnectForm(c *fiber.Ctx) error {
 	}
 	c.ClearCookie(connectCookie)
 	return s.redirectResult(c, res, fiber.StatusSeeOther)
+}
+
+// sameOriginPost reports whether a form POST did not come from another
+// site, by what browsers say of it: Sec-Fetch-Site (same-origin, or none
+// for a user's own action), else Origin. The form page's no-referrer
+// policy makes browsers send "Origin: null" with its own POST, so null is
+// judged by Sec-Fetch-Site alone (a sandboxed frame elsewhere sends null
+// too, with Sec-Fetch-Site cross-site). A client that sends neither (not
+// a browser) has no victim's cookie to ride on.
+func (s *Server) sameOriginPost(c *fiber.Ctx) bool {
+	switch c.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
+		return false
+	}
+	o := c.Get(fiber.HeaderOrigin)
+	return o == "" || o == datasource.Origin(s.cfg.PublicURL.String())
 }
 
 // endUserState answers an end user's browser in plain words when a

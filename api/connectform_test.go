@@ -74,9 +74,15 @@ func TestConnectFormStatic(t *testing.T) {
 		t.Errorf("another browser posting the form: %d %s", code, page)
 	}
 	// A page on another site makes alice's own browser post (her cookie
-	// would go along if it were not SameSite=Strict; the Origin shows it).
+	// would go along if it were not SameSite=Strict; the browser's Origin
+	// and Sec-Fetch-Site show it), also from a sandboxed frame (Origin null).
 	if code, page, _ := post(alice, "https://evil.example", url.Values{"token": {"planted-by-attacker-token"}}); code != 403 {
 		t.Errorf("a cross-site post: %d %s", code, page)
+	}
+	code, b, _ = h.doWith(alice, "POST", link, url.Values{"token": {"planted-by-attacker-token"}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", "null", "Sec-Fetch-Site", "cross-site")
+	if code != 403 {
+		t.Errorf("a cross-site post from a sandboxed frame: %d %s", code, b)
 	}
 	// The used link does not open again elsewhere.
 	if code, b, _ := h.doWith(mallory, "GET", link, nil, "Accept", "text/html"); code != 400 {

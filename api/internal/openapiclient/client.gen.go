@@ -1712,7 +1712,7 @@ type ClientInterface interface {
 
 	// SubmitConnectFormWithBody an end user submits their credential on the connect form
 	//
-	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1721,7 +1721,7 @@ type ClientInterface interface {
 
 	// SubmitConnectFormWithFormdataBody an end user submits their credential on the connect form
 	//
-	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type.
 	//
@@ -2533,7 +2533,7 @@ func (c *Client) OpenConnectLink(ctx context.Context, token string, reqEditors .
 
 // SubmitConnectFormWithBody an end user submits their credential on the connect form
 //
-// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2552,7 +2552,7 @@ func (c *Client) SubmitConnectFormWithBody(ctx context.Context, token string, co
 
 // SubmitConnectFormWithFormdataBody an end user submits their credential on the connect form
 //
-// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type.
 //
@@ -5280,7 +5280,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubmitConnectFormWithBodyWithResponse an end user submits their credential on the connect form
 	//
-	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5289,7 +5289,7 @@ type ClientWithResponsesInterface interface {
 
 	// SubmitConnectFormWithFormdataBodyWithResponse an end user submits their credential on the connect form
 	//
-	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 	//
 	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -10131,7 +10131,7 @@ func (c *ClientWithResponses) OpenConnectLinkWithResponse(ctx context.Context, t
 
 // SubmitConnectFormWithBodyWithResponse an end user submits their credential on the connect form
 //
-// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10146,7 +10146,7 @@ func (c *ClientWithResponses) SubmitConnectFormWithBodyWithResponse(ctx context.
 
 // SubmitConnectFormWithFormdataBodyWithResponse an end user submits their credential on the connect form
 //
-// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST whose Origin is not grantd's is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
 //
 // Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
 //
