@@ -305,7 +305,7 @@ func TestAPIKeyDatasourceScope(t *testing.T) {
 	for _, d := range list.Datasources {
 		ids = append(ids, d.ID)
 	}
-	if !slices.Contains(ids, other.ID) {
-		t.Fatalf("admin list: %s", b)
+	if code != 200 || !slices.Contains(ids, other.ID) {
+		t.Fatalf("admin list: %d %s", code, b)
 	}
 }
