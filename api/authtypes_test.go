@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,8 +33,9 @@ type authUpstream struct {
 	bearer string // accepted besides atBearer
 	apiKey string // accepted besides atAPIKey
 
-	mu   sync.Mutex // guards errs
-	errs map[string]string
+	mu      sync.Mutex // guards errs and payload
+	errs    map[string]string
+	payload string // the payload hash of the last s3 request
 }
 
 func newAuthUpstream(t *testing.T, h *harness) *authUpstream {
@@ -72,6 +74,20 @@ func (u *authUpstream) serve(w http.ResponseWriter, r *http.Request) {
 		case s.Region != "eu-west-1" || s.Service != "execute-api" || s.SessionToken != atSessionToken:
 			fail = "wrong scope or session token"
 		}
+	case "s3":
+		s, err := grantstest.VerifySigV4(r, body, func(id string) (string, bool) { return atSecretKey, id == atAccessKeyID }, u.h.clock.Now())
+		switch {
+		case err != nil:
+			fail = err.Error()
+		case s.Service != "s3":
+			fail = "wrong service"
+		}
+		u.mu.Lock()
+		u.payload = ""
+		if s != nil {
+			u.payload = s.PayloadHash
+		}
+		u.mu.Unlock()
 	case "none":
 		if r.Header.Get("Authorization") != "" || r.URL.RawQuery != "q=1" {
 			fail = "a credential was sent"
@@ -84,6 +100,10 @@ func (u *authUpstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.mu.Unlock()
 	if fail != "" {
 		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	if seg == "s3" {
+		io.WriteString(w, "ok s3 "+strconv.Itoa(len(body)))
 		return
 	}
 	io.WriteString(w, "ok "+seg+" "+string(body))
@@ -281,5 +301,44 @@ func TestAuthTypeMovedOrigin(t *testing.T) {
 	stored, err := h.store.Datasource(ctx, v.ID)
 	if err != nil || !stored.Auth.Token.IsZero() {
 		t.Errorf("the bearer token is still stored after the type changed (%v)", err)
+	}
+}
+
+// TestSigV4LargeBody: a body over the proxy's replay buffer streams
+// through unread, so its hash cannot be signed: to s3 it goes as
+// UNSIGNED-PAYLOAD (and verifies); to any other service the call is a 413
+// that says why, and nothing reaches the upstream unsigned.
+func TestSigV4LargeBody(t *testing.T) {
+	h := newHarness(t, harnessOptions{proxyBody: 8 << 20})
+	h.addSecret(atSecretKey)
+	u := newAuthUpstream(t, h)
+	mk := func(name, service string) string {
+		return h.create(map[string]any{"name": name, "url": u.URL, "auth": map[string]any{"type": "awsSigV4",
+			"accessKeyId": atAccessKeyID, "secretAccessKey": atSecretKey, "region": "eu-west-1", "service": service}}).ID
+	}
+	s3, api := mk("bucket", "s3"), mk("gateway", "execute-api")
+	big := strings.Repeat("x", 3<<20)
+
+	code, b, _ := h.do("PUT", "/api/v1/datasources/"+s3+"/proxy/s3/object", big, "Content-Type", "application/octet-stream")
+	u.mu.Lock()
+	payload := u.payload
+	u.mu.Unlock()
+	if code != 200 || string(b) != "ok s3 "+strconv.Itoa(len(big)) || payload != "UNSIGNED-PAYLOAD" {
+		t.Errorf("a large body to s3: %d %.80s (payload %q, upstream: %s)", code, b, payload, u.lastError("s3"))
+	}
+	code, b, _ = h.do("PUT", "/api/v1/datasources/"+s3+"/proxy/s3/small", "tiny", "Content-Type", "application/octet-stream")
+	u.mu.Lock()
+	payload = u.payload
+	u.mu.Unlock()
+	if code != 200 || payload == "UNSIGNED-PAYLOAD" || payload == "" {
+		t.Errorf("a small body to s3 is not signed with its hash: %d %s (payload %q)", code, b, payload)
+	}
+
+	code, b, _ = h.do("POST", "/api/v1/datasources/"+api+"/proxy/aws/big", big, "Content-Type", "application/octet-stream")
+	if p := decode[problem](t, b); code != 413 || !strings.Contains(p.Detail, "only service s3") {
+		t.Errorf("a large body to execute-api: %d %s", code, b)
+	}
+	if e := u.lastError("aws"); e != "" {
+		t.Errorf("the refused body reached the upstream: %s", e)
 	}
 }
