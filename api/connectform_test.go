@@ -116,4 +116,14 @@ func TestConnectFormStatic(t *testing.T) {
 		t.Errorf("bob calls with alice's token: %d %s", code, b)
 	}
 	h.assertNotInDB(alicesToken)
+
+	// Revoking alice's connection erases her token; her calls then need
+	// a new connect link.
+	if code, b, _ := h.do("POST", "/api/v1/datasources/"+d.ID+"/connections/alice/revoke", nil); code != 200 {
+		t.Fatalf("revoke: %d %s", code, b)
+	}
+	code, b = proxy()
+	if p := decode[struct{ ConnectURL string }](t, b); code != 424 || p.ConnectURL == "" {
+		t.Errorf("after revoking: %d %s", code, b)
+	}
 }
