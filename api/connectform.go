@@ -80,6 +80,12 @@ func (s *Server) submitConnectForm(c *fiber.Ctx) error {
 		return probTooLarge.with("the form is too large")
 	}
 	binding := c.Cookies(connectCookie)
+	if len(binding) < 32 || len(binding) > 64 {
+		// No browser opened this link here: refuse before the link is
+		// looked at, so a POST cannot use up a link nobody has opened.
+		s.log.Warn("connect form posted without its cookie", "remote", c.IP())
+		return endUserState(c, &grants.StateError{Reason: "the form was not opened in this browser"})
+	}
 	token := c.Params("token")
 	ctx := c.UserContext()
 	// The form's fields are the datasource's type's; reading them needs

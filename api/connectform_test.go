@@ -40,6 +40,12 @@ func TestConnectFormStatic(t *testing.T) {
 	}
 	link := strings.TrimPrefix(decode[struct{ ConnectURL string }](t, b).ConnectURL, h.URL)
 
+	// A POST to a link nobody has opened is refused and does not use it up.
+	if code, b, _ := h.doWith(browser(), "POST", link, url.Values{"token": {"planted-by-attacker-token"}}.Encode(),
+		"Content-Type", "application/x-www-form-urlencoded"); code != 400 {
+		t.Errorf("a POST to an unopened link: %d %s", code, b)
+	}
+
 	alice := browser()
 	code, b, hdr := h.doWith(alice, "GET", link, nil, "Accept", "text/html")
 	page := string(b)
