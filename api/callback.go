@@ -146,6 +146,13 @@ func (s *Server) callback(c *fiber.Ctx) error {
 		s.log.Warn("callback refused", "reason", err.Error(), "remote", c.IP())
 		return err
 	}
+	return s.redirectResult(c, res, fiber.StatusFound)
+}
+
+// redirectResult sends the browser to the flow's returnTo (default the
+// UI page of the datasource) with the outcome in the query, and records
+// it.
+func (s *Server) redirectResult(c *fiber.Ctx, res *grants.CallbackResult, status int) error {
 	target := res.ReturnTo
 	if target == "" {
 		target = "/datasources/" + res.DatasourceID
@@ -180,7 +187,7 @@ func (s *Server) callback(c *fiber.Ctx) error {
 			v.Set("error_description", res.ErrorDescription)
 		}
 	}
-	return c.Redirect(appendQuery(target, v), fiber.StatusFound)
+	return c.Redirect(appendQuery(target, v), status)
 }
 
 // auditID is audit for a datasource known by id (its name looked up).

@@ -270,23 +270,22 @@ func (s *Server) connectURL(token string) string {
 }
 
 // openConnect is the end user's browser opening a connect link: it binds
-// the browser and goes to the provider. The link is its credential.
+// the browser and goes to the provider, or shows grantd's own form for a
+// static auth type (connectform.go). The link is its credential.
 func (s *Server) openConnect(c *fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("Referrer-Policy", "no-referrer") // the URL holds the link's token
+	if ok, err := s.openConnectForm(c); ok {
+		return err // a static auth type's: grantd's own form
+	}
 	binding := c.Cookies(bindingCookie)
 	if len(binding) < 32 || len(binding) > 64 {
 		binding = grants.NewBinding()
 	}
 	u, err := s.cfg.Engine.OpenConnectSession(c.UserContext(), c.Params("token"), binding)
 	if err != nil {
-		if errors.Is(err, grants.ErrInvalidState) && wantsHTML(c) {
-			// An end user, not an admin: plain words, no link into grantd.
-			p := probInvalidState.with("This link to connect your account has already been used or has expired. Go back to the app and start connecting again.")
-			p.Title, p.endUser = "This link no longer works", true
-			return p
-		}
-		return err
+		// An end user, not an admin: plain words, no link into grantd.
+		return endUserState(c, err)
 	}
 	s.setBindingCookie(c, binding)
 	return c.Redirect(u, fiber.StatusFound)

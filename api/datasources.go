@@ -42,6 +42,12 @@ type authBody struct {
 	PrivateKey         json.RawMessage `json:"privateKey"`
 	ServiceAccountJSON json.RawMessage `json:"serviceAccountJson"`
 	UpstreamPrivateKey json.RawMessage `json:"upstreamPrivateKey"`
+	APIKey             json.RawMessage `json:"apiKey"`
+	Password           json.RawMessage `json:"password"`
+	Token              json.RawMessage `json:"token"`
+	AccessKeyID        json.RawMessage `json:"accessKeyId"`
+	SecretAccessKey    json.RawMessage `json:"secretAccessKey"`
+	SessionToken       json.RawMessage `json:"sessionToken"`
 	datasource.OAuth2
 }
 
@@ -52,13 +58,21 @@ func (b *authBody) writeOnly() map[string]json.RawMessage {
 		"auth.privateKey":         b.PrivateKey,
 		"auth.serviceAccountJson": b.ServiceAccountJSON,
 		"auth.upstreamPrivateKey": b.UpstreamPrivateKey,
+		"auth.apiKey":             b.APIKey,
+		"auth.password":           b.Password,
+		"auth.token":              b.Token,
+		"auth.accessKeyId":        b.AccessKeyID,
+		"auth.secretAccessKey":    b.SecretAccessKey,
+		"auth.sessionToken":       b.SessionToken,
 	}
 }
 
 var readOnlyFields = []string{"id", "createdAt", "updatedAt", "authorization", "health", "connections", "auth.clientSecretSet", "auth.clientSecretRef",
 	"auth.privateKeySet", "auth.privateKeyRef", "auth.privateKeyFingerprint", "auth.clientCertificateExpiresAt",
 	"auth.serviceAccountJsonSet", "auth.serviceAccountJsonRef",
-	"auth.upstreamPrivateKeySet", "auth.upstreamPrivateKeyRef", "auth.upstreamPrivateKeyFingerprint", "auth.upstreamClientCertificateExpiresAt"}
+	"auth.upstreamPrivateKeySet", "auth.upstreamPrivateKeyRef", "auth.upstreamPrivateKeyFingerprint", "auth.upstreamClientCertificateExpiresAt",
+	"auth.apiKeySet", "auth.apiKeyRef", "auth.passwordSet", "auth.passwordRef", "auth.tokenSet", "auth.tokenRef",
+	"auth.accessKeyIdSet", "auth.accessKeyIdRef", "auth.secretAccessKeySet", "auth.secretAccessKeyRef", "auth.sessionTokenSet", "auth.sessionTokenRef"}
 
 // newView is d as the API returns it, with its authorization status a and
 // health h: no write-only field, but whether each is set, its reference
@@ -71,6 +85,7 @@ func newView(d *datasource.Datasource, a datasource.Authorization, h *datasource
 		PrivateKeySet: !auth.PrivateKey.IsZero(), PrivateKeyRef: auth.PrivateKey.Ref(),
 		ServiceAccountJSONSet: !auth.ServiceAccountJSON.IsZero(), ServiceAccountJSONRef: auth.ServiceAccountJSON.Ref(),
 		UpstreamPrivateKeySet: !auth.UpstreamPrivateKey.IsZero(), UpstreamPrivateKeyRef: auth.UpstreamPrivateKey.Ref(),
+		credentialView: credentialViewOf(&auth),
 	}
 	if auth.HasSigningKey() || auth.ClientCertificate != "" {
 		info := datasource.DescribeKey(auth.SigningKey(), auth.ClientCertificate)
@@ -81,6 +96,8 @@ func newView(d *datasource.Datasource, a datasource.Authorization, h *datasource
 		v.UpstreamPrivateKeyFingerprint, v.UpstreamClientCertificateExpiresAt = info.Fingerprint, timePtr(info.NotAfter)
 	}
 	auth.ClientSecret, auth.PrivateKey, auth.ServiceAccountJSON, auth.UpstreamPrivateKey = datasource.Secret{}, datasource.Secret{}, datasource.Secret{}, datasource.Secret{}
+	auth.APIKey, auth.Password, auth.Token = datasource.Secret{}, datasource.Secret{}, datasource.Secret{}
+	auth.AccessKeyID, auth.SecretAccessKey, auth.SessionToken = datasource.Secret{}, datasource.Secret{}, datasource.Secret{}
 	v.OAuth2 = auth
 	cfg := d.ConnectionConfig
 	if cfg == nil {
@@ -209,8 +226,8 @@ func (s *Server) createDatasource(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.log.Info("datasource created", "datasource", d.ID, "name", d.Name, "grant", d.Auth.GrantType, "by", c.Locals(localActor))
-	s.audit(c, datasource.EventCreated, d, string(d.Auth.GrantType))
+	s.log.Info("datasource created", "datasource", d.ID, "name", d.Name, "auth", d.Auth.Kind(), "grant", d.Auth.GrantType, "by", c.Locals(localActor))
+	s.audit(c, datasource.EventCreated, d, createdDetail(d))
 	c.Location("/api/v1/datasources/" + d.ID)
 	return c.Status(fiber.StatusCreated).JSON(newView(d, a, nil))
 }
@@ -286,4 +303,35 @@ func (s *Server) deleteDatasource(c *fiber.Ctx) error {
 	s.log.Info("datasource deleted", "datasource", id, "by", c.Locals(localActor))
 	s.audit(c, datasource.EventDeleted, d, "")
 	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// credentialViewOf says which of a static auth type's write-only fields
+// a holds (see credentialView); nothing for OAuth 2.0.
+func credentialViewOf(a *datasource.OAuth2) credentialView {
+	var v credentialView
+	t := a.Kind()
+	if !t.Static() {
+		return v
+	}
+	field := func(name string, s datasource.Secret, set **bool, ref *string) {
+		if datasource.UsesField(t, "auth."+name) {
+			*set, *ref = datasource.Ptr(!s.IsZero()), s.Ref()
+		}
+	}
+	field("apiKey", a.APIKey, &v.APIKeySet, &v.APIKeyRef)
+	field("password", a.Password, &v.PasswordSet, &v.PasswordRef)
+	field("token", a.Token, &v.TokenSet, &v.TokenRef)
+	field("accessKeyId", a.AccessKeyID, &v.AccessKeyIDSet, &v.AccessKeyIDRef)
+	field("secretAccessKey", a.SecretAccessKey, &v.SecretAccessKeySet, &v.SecretAccessKeyRef)
+	field("sessionToken", a.SessionToken, &v.SessionTokenSet, &v.SessionTokenRef)
+	return v
+}
+
+// createdDetail is the detail of a datasource.created event: the auth
+// type, and for OAuth 2.0 the grant.
+func createdDetail(d *datasource.Datasource) string {
+	if t := d.Auth.Kind(); t.Static() {
+		return string(t)
+	}
+	return string(d.Auth.GrantType)
 }

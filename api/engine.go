@@ -49,6 +49,8 @@ type Connections interface {
 	DeleteConnection(ctx context.Context, datasourceID, endUserID string) (*grants.RevokeResult, error)
 	CreateConnectSession(ctx context.Context, r grants.ConnectRequest) (*grants.ConnectSession, error)
 	OpenConnectSession(ctx context.Context, token, binding string) (string, error)
+	OpenConnectForm(ctx context.Context, token, binding string) (*grants.ConnectForm, error)
+	SubmitConnectForm(ctx context.Context, token, binding string, cred datasource.Credential) (*grants.CallbackResult, error)
 }
 
 // Flows is the browser-authorization part of Engine.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,6 +103,9 @@ type openAPIValidator struct {
 	mu   sync.Mutex      // guards seen
 	seen map[string]bool // operationIds
 }
+
+// The connect form is an HTML page; its schema is a string.
+func init() { openapi3filter.RegisterBodyDecoder("text/html", openapi3filter.FileBodyDecoder) }
 
 func newOpenAPIValidator(t *testing.T, h *harness) *openAPIValidator {
 	doc := loadOpenAPI(t)
@@ -235,7 +240,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	// Create, read back, list.
 	in := oc.DatasourceInput{Name: "Vectara", Url: p.URL + "/api/", Auth: oc.OAuth2{
-		GrantType: oc.ClientCredentials, AccessTokenUrl: p.TokenURL(), ClientId: "svc",
+		GrantType: ptr(oc.ClientCredentials), AccessTokenUrl: ptr(p.TokenURL()), ClientId: ptr("svc"),
 		ClientSecret: ptr("svc-secret-9f8e7d"), Scope: ptr("api/read, api/write"),
 	}}
 	created, err := c.CreateDatasourceWithResponse(ctx, in)
@@ -250,7 +255,7 @@ func TestOpenAPIClient(t *testing.T) {
 	}
 	got, err := c.GetDatasourceWithResponse(ctx, d.Id)
 	must(got, err, 200)
-	if got.JSON200.Name != "Vectara" || got.JSON200.Url != in.Url || got.JSON200.Auth.ClientId != "svc" || !got.JSON200.CreatedAt.Equal(d.CreatedAt) {
+	if got.JSON200.Name != "Vectara" || got.JSON200.Url != in.Url || got.JSON200.Auth.ClientId == nil || *got.JSON200.Auth.ClientId != "svc" || !got.JSON200.CreatedAt.Equal(d.CreatedAt) {
 		t.Fatalf("read back: %+v", got.JSON200)
 	}
 	list, err := c.ListDatasourcesWithResponse(ctx)
@@ -442,7 +447,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	// Problems: 400 with every bad field, 401, 403, 404, 409, 413.
 	invalid := context.WithValue(ctx, invalidRequest{}, true)
-	bad, err := c.CreateDatasourceWithResponse(invalid, oc.DatasourceInput{Name: "bad", Url: "ftp://x", Auth: oc.OAuth2{GrantType: oc.ClientCredentials, AccessTokenUrl: "nope"}})
+	bad, err := c.CreateDatasourceWithResponse(invalid, oc.DatasourceInput{Name: "bad", Url: "ftp://x", Auth: oc.OAuth2{GrantType: ptr(oc.ClientCredentials), AccessTokenUrl: ptr("nope")}})
 	must(bad, err, 400)
 	var fields []string
 	for _, fe := range *bad.ApplicationproblemJSON400.Errors {
@@ -457,7 +462,24 @@ func TestOpenAPIClient(t *testing.T) {
 	dup, err := c.CreateDatasourceWithResponse(ctx, again)
 	must(dup, err, 409)
 	huge, err := c.CreateDatasourceWithBodyWithResponse(invalid, "application/json", strings.NewReader(`{"name":"`+strings.Repeat("x", 300<<10)+`"}`))
-	must(huge, err, 413)
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		// grantd answers 413 from Content-Length without reading the body
+		// and closes; the unread body makes the kernel reset the
+		// connection, which can reach the client before the answer does.
+		// What must hold either way: nothing was created.
+		t.Logf("413 arrived as a connection reset: %v", err)
+	} else {
+		must(huge, err, 413)
+	}
+	if l, err := c.ListDatasourcesWithResponse(ctx); err != nil || l.JSON200 == nil {
+		t.Fatalf("list after the huge body: %v", err)
+	} else {
+		for _, d := range l.JSON200.Datasources {
+			if len(d.Name) > 1000 {
+				t.Errorf("the body over the limit created a datasource")
+			}
+		}
+	}
 	unauth, err := anon.ListDatasourcesWithResponse(ctx)
 	must(unauth, err, 401)
 	tokenOff := edit
@@ -492,7 +514,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	// The authorization-code flow: through the API, then in a browser.
 	created, err = c.CreateDatasourceWithResponse(ctx, oc.DatasourceInput{Name: "GitHub-ish", Url: p.URL + "/api", Auth: oc.OAuth2{
-		GrantType: oc.AuthorizationCode, AccessTokenUrl: p.TokenURL(), AuthorizationUrl: ptr(p.AuthURL()), ClientId: "web",
+		GrantType: ptr(oc.AuthorizationCode), AccessTokenUrl: ptr(p.TokenURL()), AuthorizationUrl: ptr(p.AuthURL()), ClientId: ptr("web"),
 		ClientSecret: ptr("web-secret-1a2b3c"), Scope: ptr("openid profile"), HeaderPrefix: ptr("Bearer"),
 	}})
 	must(created, err, 201)
@@ -538,6 +560,7 @@ func TestOpenAPIClient(t *testing.T) {
 	}
 
 	perUserThroughOpenAPIClient(t, h, p, c, anon, d.Id, must)
+	staticThroughOpenAPIClient(t, h, c, anon, must)
 
 	// Events, configuration, health, readiness, metrics, this document.
 	events, err := c.ListEventsWithResponse(ctx, &oc.ListEventsParams{Datasource: &d.Id, Limit: ptr(50)})
@@ -602,7 +625,7 @@ func perUserThroughOpenAPIClient(t *testing.T, h *harness, p *grantstest.Provide
 		ConnectionMode:   ptr(oc.DatasourceInputConnectionModePerUser),
 		ConnectionConfig: &map[string]string{"tenant": "acme"},
 		HealthCheck:      &oc.HealthCheck{Method: ptr(oc.GET), Path: "/whoami", ExpectStatus: &[]int{200}, IntervalSeconds: ptr(3600)},
-		Auth: oc.OAuth2{GrantType: oc.AuthorizationCode, AccessTokenUrl: p.TokenURL(), AuthorizationUrl: ptr(p.AuthURL()), ClientId: "web",
+		Auth: oc.OAuth2{GrantType: ptr(oc.AuthorizationCode), AccessTokenUrl: ptr(p.TokenURL()), AuthorizationUrl: ptr(p.AuthURL()), ClientId: ptr("web"),
 			ClientSecret: ptr("web-secret-1a2b3c"), Scope: ptr("openid profile"), ExposeToken: ptr(true)},
 	})
 	must(created, err, 201)
@@ -956,4 +979,54 @@ func apiKeysThroughOpenAPIClient(t *testing.T, h *harness, admin *oc.ClientWithR
 	if !seen[oc.ApiKeyCreated] || !seen[oc.ApiKeyRevoked] {
 		t.Errorf("api_key events: %s", events.Body)
 	}
+}
+
+// staticThroughOpenAPIClient drives a per-user API-key datasource with the
+// generated client: created, its token route refused, a connect link
+// opened to grantd's form and the form submitted with the browser's
+// cookie, then a call through the proxy for that end user.
+func staticThroughOpenAPIClient(t *testing.T, h *harness, c, anon *oc.ClientWithResponses, must func(r interface{ StatusCode() int }, err error, want int)) {
+	t.Helper()
+	const key = "ak-openapi-5e1b9c0d-KEY"
+	h.addSecret(key)
+	u := newAuthUpstream(t, h)
+	u.apiKey = key
+	created, err := c.CreateDatasourceWithResponse(ctx, oc.DatasourceInput{Name: "Keyed", Url: u.URL,
+		ConnectionMode: ptr(oc.DatasourceInputConnectionModePerUser),
+		Auth:           oc.OAuth2{Type: ptr(oc.OAuth2TypeApiKey), HeaderName: ptr("X-Api-Key"), HeaderPrefix: ptr("")}})
+	must(created, err, 201)
+	ds := created.JSON201
+	if ds.Auth.Type == nil || *ds.Auth.Type != oc.OAuth2TypeApiKey || ds.Auth.ApiKeySet == nil || *ds.Auth.ApiKeySet || ds.Auth.GrantType != nil {
+		t.Errorf("per-user API key datasource: %+v", ds.Auth)
+	}
+	tok, err := c.GetDatasourceTokenWithResponse(ctx, ds.Id, nil)
+	must(tok, err, 400)
+	if tok.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/no-oauth-tokens" {
+		t.Errorf("token of an API key datasource: %s", tok.Body)
+	}
+	cs, err := c.CreateConnectSessionWithResponse(ctx, oc.ConnectSessionRequest{Datasource: ds.Id, EndUserId: "carol", ReturnTo: ptr("/app/done")})
+	must(cs, err, 201)
+	h.addLogSecret(cs.JSON201.Token)
+	opened, err := anon.OpenConnectLinkWithResponse(ctx, cs.JSON201.Token)
+	must(opened, err, 200)
+	var cookie *http.Cookie
+	for _, ck := range opened.HTTPResponse.Cookies() {
+		if ck.Name == "grantd_connect" {
+			cookie = ck
+		}
+	}
+	if cookie == nil || !strings.Contains(string(opened.Body), `name="apiKey"`) {
+		t.Fatalf("the connect form: %v %s", opened.HTTPResponse.Header, opened.Body)
+	}
+	withCookie := func(_ context.Context, r *http.Request) error { r.AddCookie(cookie); return nil }
+	sent, err := anon.SubmitConnectFormWithFormdataBodyWithResponse(ctx, cs.JSON201.Token, oc.SubmitConnectFormFormdataRequestBody{ApiKey: ptr(key)}, withCookie)
+	must(sent, err, 303)
+	if q := mustURL(sent.HTTPResponse.Header.Get("Location")).Query(); q.Get("result") != "authorized" || q.Get("endUserId") != "carol" {
+		t.Errorf("after the form: %s", sent.HTTPResponse.Header.Get("Location"))
+	}
+	again, err := anon.SubmitConnectFormWithFormdataBodyWithResponse(ctx, cs.JSON201.Token, oc.SubmitConnectFormFormdataRequestBody{ApiKey: ptr(key)}, withCookie)
+	must(again, err, 400)
+	carol := oc.EndUserHeader("carol")
+	r, err := c.ProxyDatasourceGetWithResponse(ctx, ds.Id, "key", &oc.ProxyDatasourceGetParams{GrantdEndUser: &carol})
+	must(r, err, 200)
 }

@@ -52,6 +52,7 @@ var (
 	probNotPerUser     = &Problem{Type: problemBase + "not-per-user", Title: "Datasource is shared", Status: 400}
 	probInvalidStart   = &Problem{Type: problemBase + "invalid-start-token", Title: "Invalid start token", Status: 400}
 	probNotInteractive = &Problem{Type: problemBase + "not-interactive", Title: "Grant needs no authorization", Status: 400}
+	probNoTokens       = &Problem{Type: problemBase + "no-oauth-tokens", Title: "Auth type has no OAuth tokens", Status: 400}
 	probUnauthorized   = &Problem{Type: problemBase + "unauthorized", Title: "Unauthorized", Status: 401}
 	probNotExposed     = &Problem{Type: problemBase + "token-not-exposed", Title: "Token not exposed", Status: 403}
 	probForbidden      = &Problem{Type: problemBase + "forbidden", Title: "Forbidden", Status: 403}
@@ -88,6 +89,7 @@ func problemFor(err error) *Problem {
 	var fe *fiber.Error
 	var se *grants.StateError
 	var na *grants.NotAuthorizedError
+	var ce *grants.CredentialError
 	switch {
 	case errors.As(err, &p):
 		return p
@@ -121,6 +123,15 @@ func problemFor(err error) *Problem {
 		return probInvalidStart.with(strings.TrimPrefix(err.Error(), "grants: ") + "; mint another with POST …/authorize/start")
 	case errors.Is(err, grants.ErrNotInteractive):
 		return probNotInteractive.with("only authorization_code datasources are authorized in a browser; client_credentials and jwt_bearer get tokens by themselves (POST …/refresh), token_exchange from each caller's Grantd-Subject-Token")
+	case errors.Is(err, grants.ErrNoTokens):
+		return probNoTokens.with("this datasource authenticates with a fixed credential (auth.type apiKey, basic, bearer, awsSigV4 or none), not OAuth 2.0: " +
+			"there is no token to hand out, authorize, refresh or revoke. Call it through the proxy; change a shared credential with PUT, " +
+			"and an end user's with a connect link (POST /api/v1/connect/sessions)")
+	case errors.As(err, &ce):
+		// Reason names the field and the reference, never a value.
+		return probNotAuthorized.with("the datasource's credential is unavailable: " + ce.Reason)
+	case errors.Is(err, grants.ErrBodyNotSignable):
+		return probTooLarge.with(strings.TrimPrefix(err.Error(), "grants: "))
 	case errors.Is(err, grants.ErrEndUserRequired):
 		q := probInvalid.with("this datasource is per user: name the end user in the " + endUserHeader + " header")
 		q.Errors = []datasource.FieldError{{Field: endUserHeader, Message: "is required for a per-user datasource"}}

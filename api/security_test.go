@@ -30,6 +30,7 @@ func TestEveryRouteNeedsCredentials(t *testing.T) {
 		"GET /healthz": true, "GET /readyz": true,
 		"GET /api/v1/datasources/authorize": true, // the callback: the state is its credential
 		"GET /connect/:token":               true, // a connect link: its one-time token is its credential
+		"POST /connect/:token":              true, // its form: the link token and the browser's cookie are its credential
 		"GET /api/v1/openapi.json":          true,
 		"POST /api/v1/session":              true, // where the admin token is presented
 		"GET /*":                            true, // the UI's static files

@@ -220,6 +220,7 @@ func (s *Server) routes() {
 	// A connect link is opened by an end user's browser; its one-time
 	// token is its credential, like the state is the callback's.
 	app.Get("/connect/:token", oneTimeGet, s.openConnect)
+	app.Post("/connect/:token", s.submitConnectForm)
 	v1.Get("/openapi.json", s.openapi)
 	v1.Post("/session", s.createSession)
 

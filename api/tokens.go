@@ -69,6 +69,9 @@ func (s *Server) token(c *fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	if d.Auth.Kind().Static() {
+		return grants.ErrNoTokens // before exposeToken, which such a type does not have
+	}
 	if !d.Auth.ExposeToken {
 		return probNotExposed.with("this datasource does not set exposeToken; use the proxy")
 	}

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"encoding/json"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/grantd/grantd/datasource"
@@ -69,6 +71,53 @@ type AuthView struct {
 	UpstreamPrivateKeyRef              string     `json:"upstreamPrivateKeyRef,omitempty"`
 	UpstreamPrivateKeyFingerprint      string     `json:"upstreamPrivateKeyFingerprint,omitempty"`
 	UpstreamClientCertificateExpiresAt *time.Time `json:"upstreamClientCertificateExpiresAt,omitempty"`
+	credentialView
+}
+
+// credentialView says, for the write-only credential fields of a static
+// auth type (apiKey, password, token, accessKeyId, secretAccessKey,
+// sessionToken), whether each is stored and its reference when it is one.
+// A field the datasource's type does not use is absent; a per-user
+// datasource's are false (each end user's credential is on their
+// connection, never shown).
+type credentialView struct {
+	APIKeySet          *bool  `json:"apiKeySet,omitempty"`
+	APIKeyRef          string `json:"apiKeyRef,omitempty"`
+	PasswordSet        *bool  `json:"passwordSet,omitempty"`
+	PasswordRef        string `json:"passwordRef,omitempty"`
+	TokenSet           *bool  `json:"tokenSet,omitempty"`
+	TokenRef           string `json:"tokenRef,omitempty"`
+	AccessKeyIDSet     *bool  `json:"accessKeyIdSet,omitempty"`
+	AccessKeyIDRef     string `json:"accessKeyIdRef,omitempty"`
+	SecretAccessKeySet *bool  `json:"secretAccessKeySet,omitempty"`
+	SecretAccessKeyRef string `json:"secretAccessKeyRef,omitempty"`
+	SessionTokenSet    *bool  `json:"sessionTokenSet,omitempty"`
+	SessionTokenRef    string `json:"sessionTokenRef,omitempty"`
+}
+
+// MarshalJSON writes the fields of the datasource's auth type only: an
+// API key datasource has no grantType or clientId to show, an OAuth 2.0
+// one no apiKeySet.
+func (v AuthView) MarshalJSON() ([]byte, error) {
+	type plain AuthView // without this method
+	b, err := json.Marshal(plain(v))
+	if err != nil {
+		return nil, err
+	}
+	t := v.Kind()
+	if t == datasource.AuthOAuth2 {
+		return b, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for k := range m {
+		if !datasource.UsesField(t, "auth."+strings.TrimSuffix(strings.TrimSuffix(k, "Set"), "Ref")) {
+			delete(m, k)
+		}
+	}
+	return json.Marshal(m)
 }
 
 // DatasourceList is the answer of GET /api/v1/datasources, sorted by name.

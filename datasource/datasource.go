@@ -39,7 +39,8 @@ type Datasource struct {
 	ConnectionConfig map[string]string `json:"connectionConfig,omitempty"`
 	// HealthCheck optionally probes whether a connection works.
 	HealthCheck *HealthCheck `json:"healthCheck,omitempty"`
-	// Auth is the OAuth 2.0 configuration.
+	// Auth is how calls are authenticated: the OAuth 2.0 configuration,
+	// or another auth type's (see OAuth2.Type).
 	Auth OAuth2 `json:"auth"`
 
 	CreatedAt time.Time `json:"createdAt"`
@@ -123,9 +124,13 @@ const (
 	DefaultExpiresInSeconds = 3600
 )
 
-// OAuth2 is the OAuth 2.0 configuration of a datasource. The JSON names are
-// the API's (see api/openapi.json).
+// OAuth2 is the auth configuration of a datasource: OAuth 2.0 (the
+// default), or one of the other auth types (Type; see authtype.go), whose
+// fields are at the end. The JSON names are the API's (see
+// api/openapi.json).
 type OAuth2 struct {
+	// Type is the auth type; empty means AuthOAuth2. Normalize fills it.
+	Type             AuthType  `json:"type"`
 	GrantType        GrantType `json:"grantType"`
 	AccessTokenURL   string    `json:"accessTokenUrl"`
 	AuthorizationURL string    `json:"authorizationUrl"`
@@ -214,6 +219,18 @@ type OAuth2 struct {
 	// calls themselves.
 	UpstreamClientCertificate string `json:"upstreamClientCertificate"`
 	UpstreamPrivateKey        Secret `json:"upstreamPrivateKey,omitzero"`
+
+	// The fields of the other auth types (see AuthType). The secrets are
+	// write-only, like ClientSecret; each may be a reference.
+	APIKey          Secret `json:"apiKey,omitzero"`          // apiKey, placed like a token
+	Username        string `json:"username,omitempty"`       // basic
+	Password        Secret `json:"password,omitzero"`        // basic
+	Token           Secret `json:"token,omitzero"`           // bearer
+	AccessKeyID     Secret `json:"accessKeyId,omitzero"`     // awsSigV4
+	SecretAccessKey Secret `json:"secretAccessKey,omitzero"` // awsSigV4
+	SessionToken    Secret `json:"sessionToken,omitzero"`    // awsSigV4, optional
+	Region          string `json:"region,omitempty"`         // awsSigV4
+	Service         string `json:"service,omitempty"`        // awsSigV4
 }
 
 // Normalize fills defaults in place: client authentication auto, header
@@ -244,8 +261,17 @@ func (d *Datasource) Normalize() {
 func (d *Datasource) PerUser() bool { return d.ConnectionMode == PerUser }
 
 // Normalize fills the defaults of the OAuth 2.0 configuration; see
-// Datasource.Normalize.
+// Datasource.Normalize. For another auth type it fills that type's
+// defaults and empties the fields of other types that hold only a default
+// (see normalizeType).
 func (a *OAuth2) Normalize() {
+	if a.Type == "" {
+		a.Type = AuthOAuth2
+	}
+	if a.Type != AuthOAuth2 {
+		a.normalizeType()
+		return
+	}
 	a.AccessTokenURL = strings.TrimSpace(a.AccessTokenURL)
 	a.AuthorizationURL = strings.TrimSpace(a.AuthorizationURL)
 	a.ClientID = strings.TrimSpace(a.ClientID)
@@ -407,8 +433,17 @@ func (a *OAuth2) SameGrant(b *OAuth2) bool {
 // templates (another {tenant} is another grant) and, for a grant that
 // holds a person's tokens (user-delegated: authorization code), the
 // origin of url is the same too — a user's token does not follow the
-// datasource to another host.
+// datasource to another host. For the other auth types (whose "tokens"
+// are the end users' credentials of a per-user datasource, and the status
+// of a shared one) it is the same auth type and the same origin of url.
 func (d *Datasource) KeepsTokens(n *Datasource) bool {
+	if d.Auth.Kind() != n.Auth.Kind() {
+		return false
+	}
+	if d.Auth.Kind().Static() {
+		// An end user's credential is for the host they gave it for.
+		return Origin(d.URL) == Origin(n.URL)
+	}
 	if !d.Auth.SameGrant(&n.Auth) ||
 		fillShared(d.Auth.AccessTokenURL, d.ConnectionConfig) != fillShared(n.Auth.AccessTokenURL, n.ConnectionConfig) ||
 		fillShared(d.Auth.AuthorizationURL, d.ConnectionConfig) != fillShared(n.Auth.AuthorizationURL, n.ConnectionConfig) {

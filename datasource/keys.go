@@ -307,6 +307,18 @@ func (a *OAuth2) keyAuthenticates() bool {
 	return false
 }
 
+// validateUpstream checks the certificate and key presented to the
+// datasource's own URL (mutual TLS), which every auth type may have.
+func (a *OAuth2) validateUpstream(v *ValidationError) {
+	checkKeyPair(v, "auth.upstreamPrivateKey", a.UpstreamPrivateKey, "auth.upstreamClientCertificate", a.UpstreamClientCertificate)
+	switch {
+	case a.UpstreamClientCertificate != "" && a.UpstreamPrivateKey.IsZero():
+		v.add("auth.upstreamPrivateKey", "is required with upstreamClientCertificate")
+	case a.UpstreamClientCertificate == "" && !a.UpstreamPrivateKey.IsZero():
+		v.add("auth.upstreamClientCertificate", "is required with upstreamPrivateKey")
+	}
+}
+
 // validateKeys checks the key material fields and the combinations that
 // need them.
 func (a *OAuth2) validateKeys(v *ValidationError) {
@@ -339,13 +351,7 @@ func (a *OAuth2) validateKeys(v *ValidationError) {
 			}
 		}
 	}
-	checkKeyPair(v, "auth.upstreamPrivateKey", a.UpstreamPrivateKey, "auth.upstreamClientCertificate", a.UpstreamClientCertificate)
-	switch {
-	case a.UpstreamClientCertificate != "" && a.UpstreamPrivateKey.IsZero():
-		v.add("auth.upstreamPrivateKey", "is required with upstreamClientCertificate")
-	case a.UpstreamClientCertificate == "" && !a.UpstreamPrivateKey.IsZero():
-		v.add("auth.upstreamClientCertificate", "is required with upstreamPrivateKey")
-	}
+	a.validateUpstream(v)
 
 	for _, f := range []struct {
 		name string

@@ -67,6 +67,10 @@ type TokenRecord struct {
 	DetectedAuth ClientAuth
 	// Health is the outcome of the last health check, nil before one.
 	Health *Health
+	// Credential is the end user's own credential of a connection to a
+	// per-user datasource of a static auth type (see AuthType), entered
+	// on the connect page; zero otherwise. Stores seal it.
+	Credential Credential
 }
 
 // HasToken reports whether the record holds an access token.
@@ -132,6 +136,12 @@ type Schedule struct {
 	GrantedScope     string
 	Kept             map[string]string
 	Health           *Health
+	// HasCredential says the record holds an end user's credential (see
+	// TokenRecord.Credential).
+	HasCredential bool
+	// AuthType is the datasource's auth type, filled in by the store from
+	// the datasource record like GrantType.
+	AuthType AuthType
 	// HealthCheck is the datasource's healthCheck, filled in by the store
 	// from the datasource record like GrantType (nil when none).
 	HealthCheck *HealthCheck
@@ -157,5 +167,6 @@ func (r *TokenRecord) Schedule() Schedule {
 		GrantedScope:     r.GrantedScope,
 		Kept:             r.Kept,
 		Health:           r.Health,
+		HasCredential:    !r.Credential.IsZero(),
 	}
 }

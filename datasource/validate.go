@@ -85,12 +85,14 @@ func (d *Datasource) Validate() error {
 	switch {
 	case !slices.Contains(ConnectionModes, d.ConnectionMode):
 		v.add("connectionMode", `must be "shared" or "perUser"`)
-	case d.ConnectionMode == PerUser && d.Auth.GrantType == ClientCredentials:
+	case d.ConnectionMode == PerUser && d.Auth.Kind() == AuthOAuth2 && d.Auth.GrantType == ClientCredentials:
 		v.add("connectionMode", "client_credentials acts for the client itself, not for an end user: it can only be shared")
+	case d.ConnectionMode == PerUser && d.Auth.Kind() == AuthNone:
+		v.add("connectionMode", `auth type "none" has no credential for end users to bring: it can only be shared`)
 	}
 	checkConfig(v, "connectionConfig", d.ConnectionConfig)
 	d.HealthCheck.validate(v)
-	d.Auth.validate(v, checked)
+	d.Auth.validateAuth(v, d.PerUser(), checked)
 	if len(v.Errors) == 0 {
 		return nil
 	}
@@ -229,19 +231,7 @@ func (a *OAuth2) validate(v *ValidationError, templated []string) {
 	checkClientAuth(v, "auth.clientAuthentication", a.ClientAuthentication, false)
 	checkClientAuth(v, "auth.refreshClientAuthentication", a.RefreshClientAuthentication, true)
 	a.validateKeys(v)
-	switch a.TokenPlacement {
-	case PlacementHeader:
-		checkHeaderName(v, a.HeaderName)
-		if p := a.Prefix(); len(p) > maxHeaderValue || strings.ContainsAny(p, "\r\n\x00") || hasControl(p) {
-			v.add("auth.headerPrefix", "must be at most %d printable characters", maxHeaderValue)
-		}
-	case PlacementQuery:
-		if a.QueryParamName == "" || len(a.QueryParamName) > maxHeaderValue || hasControl(a.QueryParamName) {
-			v.add("auth.queryParamName", "must be 1–%d printable characters", maxHeaderValue)
-		}
-	default:
-		v.add("auth.tokenPlacement", `must be "header" or "query"`)
-	}
+	a.validatePlacement(v)
 	if len(a.Audience) > maxValueLen || hasControl(a.Audience) {
 		v.add("auth.audience", "must be at most %d printable characters", maxValueLen)
 	}
@@ -271,6 +261,23 @@ func (a *OAuth2) validate(v *ValidationError, templated []string) {
 	}
 	if a.PKCE != nil && !*a.PKCE && a.GrantType == AuthorizationCode && a.ClientSecret.IsZero() && !a.keyAuthenticates() {
 		v.add("auth.pkce", "cannot be off for a public client (no clientSecret): nothing would protect the code")
+	}
+}
+
+// validatePlacement checks where the token (or API key) goes.
+func (a *OAuth2) validatePlacement(v *ValidationError) {
+	switch a.TokenPlacement {
+	case PlacementHeader:
+		checkHeaderName(v, a.HeaderName)
+		if p := a.Prefix(); len(p) > maxHeaderValue || strings.ContainsAny(p, "\r\n\x00") || hasControl(p) {
+			v.add("auth.headerPrefix", "must be at most %d printable characters", maxHeaderValue)
+		}
+	case PlacementQuery:
+		if a.QueryParamName == "" || len(a.QueryParamName) > maxHeaderValue || hasControl(a.QueryParamName) {
+			v.add("auth.queryParamName", "must be 1–%d printable characters", maxHeaderValue)
+		}
+	default:
+		v.add("auth.tokenPlacement", `must be "header" or "query"`)
 	}
 }
 

@@ -40,7 +40,7 @@ type AuthorizeRequest struct {
 // verifier sealed).
 //
 // Errors: datasource.ErrNotFound; ErrNotInteractive for a grant that needs
-// no person; ErrEndUserRequired or ErrNotPerUser when r.EndUserID does not
+// no person; ErrNoTokens for an auth type other than OAuth 2.0; ErrEndUserRequired or ErrNotPerUser when r.EndUserID does not
 // fit the datasource's connection mode; datasource.ErrEndUserID.
 func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest) (string, error) {
 	d, err := e.store.Datasource(ctx, id)
@@ -48,6 +48,8 @@ func (e *Engine) AuthorizeURL(ctx context.Context, id string, r AuthorizeRequest
 		return "", err
 	}
 	switch {
+	case d.Auth.Kind().Static():
+		return "", ErrNoTokens // end users enter a credential on the connect page
 	case d.PerUser() && r.EndUserID == "":
 		return "", ErrEndUserRequired
 	case !d.PerUser() && r.EndUserID != "":
@@ -130,11 +132,14 @@ const startKeyPrefix = "start:"
 // has checked it.
 //
 // Errors: datasource.ErrNotFound; ErrNotInteractive for a grant that
-// needs no person; store failures.
+// needs no person; ErrNoTokens for an auth type other than OAuth 2.0; store failures.
 func (e *Engine) NewStart(ctx context.Context, id, returnTo string) (token string, expires time.Time, err error) {
 	d, err := e.store.Datasource(ctx, id)
 	if err != nil {
 		return "", time.Time{}, err
+	}
+	if d.Auth.Kind().Static() {
+		return "", time.Time{}, ErrNoTokens
 	}
 	g, err := Lookup(d.Auth.GrantType)
 	if err != nil {

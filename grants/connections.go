@@ -183,8 +183,8 @@ func (e *Engine) CreateConnectSession(ctx context.Context, r ConnectRequest) (*C
 	if !d.PerUser() {
 		return nil, ErrNotPerUser
 	}
-	if !interactive(d.Auth.GrantType) {
-		return nil, ErrNotInteractive
+	if !d.Auth.Kind().Static() && !interactive(d.Auth.GrantType) {
+		return nil, ErrNotInteractive // (a static type's end users enter their credential on the connect page)
 	}
 	if err := datasource.ValidateConnect(r.EndUserID, r.EndUser, r.ConnectionConfig); err != nil {
 		return nil, err

@@ -108,8 +108,8 @@ func (e *Engine) Update(ctx context.Context, ch Change) (*datasource.Datasource,
 //
 // The client secret and the keys that sign for the client (privateKey,
 // serviceAccountJson) are bound to the token and authorization
-// endpoints; upstreamPrivateKey, presented to the datasource's URL, to
-// that URL.
+// endpoints; what is sent to the datasource's URL (upstreamPrivateKey,
+// the credentials of the other auth types) to that URL.
 func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.FieldError {
 	moved := ""
 	switch {
@@ -122,7 +122,7 @@ func boundSecrets(old, d *datasource.Datasource, keep []string) []datasource.Fie
 	var out []datasource.FieldError
 	for _, f := range keep {
 		why := moved
-		if f == "auth.upstreamPrivateKey" {
+		if datasource.SecretBoundToURL(f) {
 			why = ""
 			if urlMoved {
 				why = "url"
@@ -209,7 +209,7 @@ func (e *Engine) Delete(ctx context.Context, id string) (*RevokeResult, error) {
 		return nil, err
 	}
 	res := &RevokeResult{}
-	if !d.PerUser() {
+	if !d.PerUser() && !d.Auth.Kind().Static() {
 		res, err = e.Revoke(ctx, datasource.SharedKey(id))
 		switch {
 		case errors.Is(err, datasource.ErrNotFound):
@@ -326,6 +326,9 @@ func (e *Engine) reconcile(ctx context.Context, id string, erased bool) (datasou
 	d, err := e.store.Datasource(ctx, id)
 	if err != nil {
 		return datasource.Authorization{}, err
+	}
+	if d.Auth.Kind().Static() {
+		return e.reconcileStatic(ctx, d)
 	}
 	k := datasource.SharedKey(id)
 	sc, err := e.store.TokenSchedule(ctx, k)

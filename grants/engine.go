@@ -210,7 +210,11 @@ func (e *Engine) Start(ctx context.Context) error {
 			st = datasource.StatusUnauthorized
 		}
 		statuses[k] = st
-		if sc.LocalFailure {
+		if sc.LocalFailure && sc.AuthType.Static() {
+			// A reference that did not resolve: read it again now
+			// (background hands static keys to recheckStatic).
+			e.sched.schedule(k, now, sc.Generation)
+		} else if sc.LocalFailure {
 			// grantd's own configuration failed it last time (the dial
 			// guard, an unset variable): the configuration may have been
 			// fixed for this start, so try again now.
@@ -218,7 +222,7 @@ func (e *Engine) Start(ctx context.Context) error {
 		} else if at, ok := e.plan(sc, now); ok {
 			e.sched.schedule(k, at, sc.Generation)
 		}
-		if sc.HealthCheck != nil && sc.HasToken {
+		if sc.HealthCheck != nil && (sc.HasToken || sc.AuthType.Static() && sc.Status == datasource.StatusAuthorized) {
 			e.planHealth(k, sc.HealthCheck, sc.Health)
 		}
 		return nil

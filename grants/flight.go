@@ -23,6 +23,9 @@ type entry struct {
 	tok atomic.Pointer[AccessToken]           // current usable token, nil if none
 	dsp atomic.Pointer[datasource.Datasource] // the datasource once loaded
 	hot atomic.Bool                           // used by callers, keep after requests
+	// static is the prepared credential of a static auth type (see
+	// static.go), nil until read and whenever the record changes.
+	static atomic.Pointer[staticAuth]
 
 	mu     sync.Mutex // guards the fields below
 	dead   bool       // removed from the map; callers must take a new entry
@@ -111,6 +114,9 @@ func (e *Engine) TokenAfter(ctx context.Context, k datasource.Key, seen uint64) 
 // the backoff say, and returns the resulting status. A failed request is
 // reported in the status, not as error.
 func (e *Engine) Refresh(ctx context.Context, k datasource.Key) (datasource.Authorization, error) {
+	if e.staticDatasource(ctx, k.Datasource) != nil {
+		return e.recheckStatic(ctx, k) // no token: the credential is read again
+	}
 	_, err := e.obtain(ctx, k, wantForced, 0)
 	if err != nil && (errors.Is(err, datasource.ErrNotFound) || errors.Is(err, ErrEndUserRequired)) {
 		return datasource.Authorization{}, err
@@ -324,6 +330,7 @@ func (e *Engine) Datasource(ctx context.Context, id string) (*datasource.Datasou
 // setRecordLocked installs rec as en's record and token. en.mu is held.
 func (e *Engine) setRecordLocked(en *entry, rec *datasource.TokenRecord) {
 	en.rec = rec
+	en.static.Store(nil)
 	if rec.HasToken() {
 		en.tok.Store(newAccessToken(&en.ds.Auth, rec))
 	} else {
@@ -335,6 +342,9 @@ func (e *Engine) setRecordLocked(en *entry, rec *datasource.TokenRecord) {
 // datasource has no grant a request could use, or it is backing off.
 // Background and forced requests go through. en.mu is held.
 func (e *Engine) blocked(en *entry, w want, now time.Time) error {
+	if en.ds.Auth.Kind().Static() {
+		return ErrNoTokens // its credential is Target.Send's
+	}
 	if onDemandGrant(en.ds.Auth.GrantType) {
 		return ErrSubjectTokenRequired // tokens come per caller: Target
 	}

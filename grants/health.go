@@ -45,6 +45,14 @@ func (e *Engine) Check(ctx context.Context, k datasource.Key) (*datasource.Healt
 func (e *Engine) probe(ctx context.Context, t Target) *datasource.Health {
 	h := &datasource.Health{CheckedAt: e.clock.Now().UTC()}
 	hc := t.ds.HealthCheck
+	if hc == nil && t.ds.Auth.Kind().Static() {
+		if _, err := e.staticAuthorizer(ctx, t.key, false, nil); err != nil {
+			h.Detail = healthDetail(err)
+			return h
+		}
+		h.OK, h.Detail = true, "a credential is held (no healthCheck configured)"
+		return h
+	}
 	if hc == nil {
 		if _, err := e.Token(ctx, t.key); err != nil {
 			h.Detail = healthDetail(err)
@@ -103,7 +111,12 @@ func (e *Engine) probe(ctx context.Context, t Target) *datasource.Health {
 func healthDetail(err error) string {
 	var na *NotAuthorizedError
 	var te *TokenError
+	var ce *CredentialError
 	switch {
+	case errors.As(err, &ce):
+		return "no credential: " + ce.Reason
+	case errors.Is(err, ErrBodyNotSignable):
+		return "the request could not be signed"
 	case errors.As(err, &na):
 		return "no usable token: " + na.Reason
 	case errors.As(err, &te):

@@ -95,6 +95,9 @@ func (t Target) Datasource() *datasource.Datasource { return t.ds }
 // through Send, so a new placement or a new refresh trigger is one change
 // here.
 func (t Target) Send(ctx context.Context, req Request, replay bool, send func() (status int, err error)) error {
+	if t.ds.Auth.Kind().Static() {
+		return t.sendStatic(ctx, req, replay, send) // an API key, Basic, SigV4…: its Scheme
+	}
 	if t.ds.Auth.GrantType == datasource.TokenExchange {
 		return t.sendExchanged(ctx, req, replay, send)
 	}

@@ -206,7 +206,9 @@ func isTokenError(err error) bool {
 func (e *Engine) afterRecord(k datasource.Key, ds *datasource.Datasource, rec *datasource.TokenRecord) {
 	a := rec.Authorization()
 	e.setStatus(k, ds.Name, a.Status, a.LastError, failureReason(rec), true)
-	e.replan(k, scheduleOf(ds.Auth.GrantType, rec))
+	sc := scheduleOf(ds.Auth.GrantType, rec)
+	sc.AuthType = ds.Auth.Kind()
+	e.replan(k, sc)
 }
 
 // failureReason classifies what a record's status says went wrong, for

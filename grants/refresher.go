@@ -174,6 +174,10 @@ func (r *refresher) worker(ctx context.Context) {
 // stored record again.
 func (e *Engine) background(ctx context.Context, it item) {
 	_, err := e.obtain(ctx, it.key, wantDue, it.gen)
+	if errors.Is(err, ErrNoTokens) {
+		e.recheckStatic(ctx, it.key) // planned at start: a reference that failed
+		return
+	}
 	if err == nil || ctx.Err() != nil {
 		return
 	}

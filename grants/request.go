@@ -207,6 +207,12 @@ var secretNames = map[string]string{
 	"auth.privateKey":         "private key",
 	"auth.serviceAccountJson": "service account key file",
 	"auth.upstreamPrivateKey": "upstream private key",
+	"auth.apiKey":             "API key",
+	"auth.password":           "password",
+	"auth.token":              "token",
+	"auth.accessKeyId":        "access key ID",
+	"auth.secretAccessKey":    "secret access key",
+	"auth.sessionToken":       "session token",
 }
 
 // withSecret returns ds with every write-only field that is a reference

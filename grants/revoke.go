@@ -33,6 +33,11 @@ func (e *Engine) Revoke(ctx context.Context, k datasource.Key) (*RevokeResult, e
 	res := &RevokeResult{}
 	err := e.exclusive(ctx, k, func(en *entry, cur *datasource.TokenRecord) error {
 		d := en.ds
+		if d.Auth.Kind().Static() && k.EndUser == "" {
+			// A shared credential is configuration: remove it with a PUT.
+			// An end user's is erased here, like tokens.
+			return ErrNoTokens
+		}
 		if cur != nil && (cur.HasToken() || !cur.RefreshToken.IsZero()) {
 			var connConfig map[string]string
 			if en.conn != nil {

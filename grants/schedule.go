@@ -37,7 +37,7 @@ func (e *Engine) replan(k datasource.Key, sc datasource.Schedule) {
 // no person; keep idle refresh tokens alive; for a token that can no
 // longer be refreshed, look at it when it expires so the status turns.
 func (e *Engine) plan(sc datasource.Schedule, now time.Time) (time.Time, bool) {
-	if sc.PermanentFailure || onDemandGrant(sc.GrantType) {
+	if sc.PermanentFailure || onDemandGrant(sc.GrantType) || sc.AuthType.Static() {
 		return time.Time{}, false
 	}
 	if sc.Failures > 0 && !sc.RetryAt.IsZero() {

@@ -124,7 +124,11 @@ func TestUIConnections(t *testing.T) {
 		fill(`#f-connectionConfig .row:last-child .row-value`, "eu"),
 		click("#f-healthCheck"), visible("#f-healthCheck-path"),
 		fill("#f-healthCheck-path", "/whoami"), fill("#f-healthCheck-expectStatus", "200, 204"),
-		fill("#f-healthCheck-intervalSeconds", "3600"))
+		fill("#f-healthCheck-intervalSeconds", "3600"),
+		// Commit the number before clicking Save: Chromium commits it on
+		// the click's mousedown and may scroll it into view then, so the
+		// mouseup lands elsewhere and no click happens.
+		chromedp.Blur(chromedp.CSS("#f-healthCheck-intervalSeconds")))
 	shot(t, ctx, shots, "20-new-per-user")
 	run(t, ctx, "save per-user", click("#save"), visible("#connections"), visible("#conn-note"))
 	if kind := text(t, ctx, "#ds-kind"); !strings.Contains(kind, "per end user") {

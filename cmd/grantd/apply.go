@@ -316,6 +316,18 @@ func viewRef(a api.AuthView, f string) string {
 		return a.ServiceAccountJSONRef
 	case "auth.upstreamPrivateKey":
 		return a.UpstreamPrivateKeyRef
+	case "auth.apiKey":
+		return a.APIKeyRef
+	case "auth.password":
+		return a.PasswordRef
+	case "auth.token":
+		return a.TokenRef
+	case "auth.accessKeyId":
+		return a.AccessKeyIDRef
+	case "auth.secretAccessKey":
+		return a.SecretAccessKeyRef
+	case "auth.sessionToken":
+		return a.SessionTokenRef
 	}
 	return ""
 }
@@ -334,6 +346,9 @@ func describe(want map[string]any) []string {
 		return []string{"(does not decode: " + err.Error() + ")"}
 	}
 	l := []string{fmt.Sprintf("url: %s", wd.URL), fmt.Sprintf("grant: %s", wd.Auth.GrantType), fmt.Sprintf("token URL: %s", wd.Auth.AccessTokenURL)}
+	if t := wd.Auth.Kind(); t.Static() {
+		l = []string{fmt.Sprintf("url: %s", wd.URL), fmt.Sprintf("auth: %s", t)}
+	}
 	if ref := wd.Auth.ClientSecret.Ref(); ref != "" {
 		l = append(l, "client secret: reference "+ref)
 	} else if !wd.Auth.ClientSecret.IsZero() {
@@ -380,6 +395,12 @@ type exportedAuth struct {
 	PrivateKey         string `json:"privateKey,omitempty"`
 	ServiceAccountJSON string `json:"serviceAccountJson,omitempty"`
 	UpstreamPrivateKey string `json:"upstreamPrivateKey,omitempty"`
+	APIKey             string `json:"apiKey,omitempty"`
+	Password           string `json:"password,omitempty"`
+	Token              string `json:"token,omitempty"`
+	AccessKeyID        string `json:"accessKeyId,omitempty"`
+	SecretAccessKey    string `json:"secretAccessKey,omitempty"`
+	SessionToken       string `json:"sessionToken,omitempty"`
 }
 
 // exportCmd writes every datasource as an apply file, without secrets:
@@ -404,7 +425,9 @@ func exportCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	out := make([]exported, 0, len(list))
 	for _, d := range list {
 		out = append(out, exported{Name: d.Name, URL: d.URL, Auth: exportedAuth{OAuth2: d.Auth.OAuth2, ClientSecret: d.Auth.ClientSecretRef,
-			PrivateKey: d.Auth.PrivateKeyRef, ServiceAccountJSON: d.Auth.ServiceAccountJSONRef, UpstreamPrivateKey: d.Auth.UpstreamPrivateKeyRef}})
+			PrivateKey: d.Auth.PrivateKeyRef, ServiceAccountJSON: d.Auth.ServiceAccountJSONRef, UpstreamPrivateKey: d.Auth.UpstreamPrivateKeyRef,
+			APIKey: d.Auth.APIKeyRef, Password: d.Auth.PasswordRef, Token: d.Auth.TokenRef,
+			AccessKeyID: d.Auth.AccessKeyIDRef, SecretAccessKey: d.Auth.SecretAccessKeyRef, SessionToken: d.Auth.SessionTokenRef}})
 	}
 	format := r.output
 	if format == "table" {

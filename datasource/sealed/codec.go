@@ -3,8 +3,10 @@
 //
 // # Secrets
 //
-// Client secrets, private keys, service-account key files, access and
-// refresh tokens and PKCE verifiers are
+// Client secrets, private keys, service-account key files, the
+// credentials of the other auth types (API keys, passwords, bearer tokens,
+// AWS keys — a datasource's, and an end user's on a connection's token
+// record), access and refresh tokens and PKCE verifiers are
 // encrypted with associated data naming the record kind, the record id and
 // the field ("grantd/v1/token/ds_123/refresh_token"), so a ciphertext copied
 // into another record or field does not open.
@@ -112,9 +114,17 @@ type datasourceRecord struct {
 	PrivateKey         []byte `json:"sealedPrivateKey,omitempty"`
 	ServiceAccountJSON []byte `json:"sealedServiceAccountJson,omitempty"`
 	UpstreamPrivateKey []byte `json:"sealedUpstreamPrivateKey,omitempty"`
+	// The credentials of the other auth types, sealed likewise.
+	APIKey          []byte `json:"sealedApiKey,omitempty"`
+	Password        []byte `json:"sealedPassword,omitempty"`
+	Token           []byte `json:"sealedToken,omitempty"`
+	AccessKeyID     []byte `json:"sealedAccessKeyId,omitempty"`
+	SecretAccessKey []byte `json:"sealedSecretAccessKey,omitempty"`
+	SessionToken    []byte `json:"sealedSessionToken,omitempty"`
 }
 
 type storedAuth struct {
+	Type                        datasource.AuthType       `json:"type,omitempty"`
 	GrantType                   datasource.GrantType      `json:"grantType"`
 	AccessTokenURL              string                    `json:"accessTokenUrl"`
 	AuthorizationURL            string                    `json:"authorizationUrl,omitempty"`
@@ -141,6 +151,9 @@ type storedAuth struct {
 	SubjectTokenType            string                    `json:"subjectTokenType,omitempty"`
 	RequestedTokenType          string                    `json:"requestedTokenType,omitempty"`
 	UpstreamClientCertificate   string                    `json:"upstreamClientCertificate,omitempty"`
+	Username                    string                    `json:"username,omitempty"`
+	Region                      string                    `json:"region,omitempty"`
+	Service                     string                    `json:"service,omitempty"`
 	ScopeSeparator              string                    `json:"scopeSeparator,omitempty"`
 	ScopeParam                  string                    `json:"scopeParam,omitempty"`
 	TokenResponse               *datasource.TokenResponse `json:"tokenResponse,omitempty"`
@@ -160,12 +173,16 @@ func toStored(a *datasource.OAuth2) storedAuth {
 		SubjectTokenType: a.SubjectTokenType, RequestedTokenType: a.RequestedTokenType,
 		UpstreamClientCertificate: a.UpstreamClientCertificate,
 		ScopeSeparator:            a.ScopeSeparator, ScopeParam: a.ScopeParam, RefreshOnStatus: a.RefreshOnStatus,
+		Type: a.Type, Username: a.Username, Region: a.Region, Service: a.Service,
 	}
 	if !a.TokenResponse.IsZero() {
 		tr := a.TokenResponse
 		s.TokenResponse = &tr
 	}
 	// Defaults are restored by Normalize when the record is read.
+	if s.Type == datasource.AuthOAuth2 {
+		s.Type = "" // records written before auth types stay as they were
+	}
 	if s.ScopeSeparator == datasource.DefaultScopeSeparator {
 		s.ScopeSeparator = ""
 	}
@@ -209,6 +226,7 @@ func (s *storedAuth) oauth2() datasource.OAuth2 {
 		SubjectTokenType: s.SubjectTokenType, RequestedTokenType: s.RequestedTokenType,
 		UpstreamClientCertificate: s.UpstreamClientCertificate,
 		ScopeSeparator:            s.ScopeSeparator, ScopeParam: s.ScopeParam, RefreshOnStatus: s.RefreshOnStatus,
+		Type: s.Type, Username: s.Username, Region: s.Region, Service: s.Service,
 	}
 	if s.TokenResponse != nil {
 		a.TokenResponse = *s.TokenResponse
@@ -226,6 +244,12 @@ var sealedFields = []struct {
 	{"private_key", func(a *datasource.OAuth2) *datasource.Secret { return &a.PrivateKey }, func(r *datasourceRecord) *[]byte { return &r.PrivateKey }},
 	{"service_account_json", func(a *datasource.OAuth2) *datasource.Secret { return &a.ServiceAccountJSON }, func(r *datasourceRecord) *[]byte { return &r.ServiceAccountJSON }},
 	{"upstream_private_key", func(a *datasource.OAuth2) *datasource.Secret { return &a.UpstreamPrivateKey }, func(r *datasourceRecord) *[]byte { return &r.UpstreamPrivateKey }},
+	{"api_key", func(a *datasource.OAuth2) *datasource.Secret { return &a.APIKey }, func(r *datasourceRecord) *[]byte { return &r.APIKey }},
+	{"password", func(a *datasource.OAuth2) *datasource.Secret { return &a.Password }, func(r *datasourceRecord) *[]byte { return &r.Password }},
+	{"token", func(a *datasource.OAuth2) *datasource.Secret { return &a.Token }, func(r *datasourceRecord) *[]byte { return &r.Token }},
+	{"access_key_id", func(a *datasource.OAuth2) *datasource.Secret { return &a.AccessKeyID }, func(r *datasourceRecord) *[]byte { return &r.AccessKeyID }},
+	{"secret_access_key", func(a *datasource.OAuth2) *datasource.Secret { return &a.SecretAccessKey }, func(r *datasourceRecord) *[]byte { return &r.SecretAccessKey }},
+	{"session_token", func(a *datasource.OAuth2) *datasource.Secret { return &a.SessionToken }, func(r *datasourceRecord) *[]byte { return &r.SessionToken }},
 }
 
 // EncodeDatasource returns the stored form of d, stored under d.ID.
@@ -302,6 +326,7 @@ type tokenRecord struct {
 	Local           bool                  `json:"localFailure,omitempty"`
 	DetectedAuth    datasource.ClientAuth `json:"detectedAuth,omitempty"`
 	Health          *datasource.Health    `json:"health,omitempty"`
+	Credential      []byte                `json:"sealedCredential,omitempty"`
 }
 
 // EncodeToken returns the stored form of the token record of k. A shared
@@ -317,12 +342,16 @@ func (c Codec) EncodeToken(k datasource.Key, t *datasource.TokenRecord) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	cred, err := c.sealCredential(&t.Credential, id)
+	if err != nil {
+		return nil, err
+	}
 	b, err := json.Marshal(&tokenRecord{
 		V: Version, Generation: t.Generation, AccessToken: at, RefreshToken: rt,
 		TokenType: t.TokenType, Expiry: t.Expiry, GrantedScope: t.GrantedScope, Kept: t.Kept,
 		Status: t.Status, LastRefreshedAt: t.LastRefreshedAt, LastError: t.LastError,
 		Failures: t.Failures, RetryAt: t.RetryAt, Permanent: t.PermanentFailure, Local: t.LocalFailure, DetectedAuth: t.DetectedAuth,
-		Health: t.Health,
+		Health: t.Health, Credential: cred,
 	})
 	if err != nil {
 		return nil, err
@@ -350,12 +379,16 @@ func (c Codec) DecodeToken(k datasource.Key, b []byte) (*datasource.TokenRecord,
 	if err != nil {
 		return nil, err
 	}
+	cred, err := c.openCredential(r.Credential, id)
+	if err != nil {
+		return nil, err
+	}
 	return &datasource.TokenRecord{
 		Generation: r.Generation, AccessToken: at, RefreshToken: rt,
 		TokenType: r.TokenType, Expiry: r.Expiry, GrantedScope: r.GrantedScope, Kept: r.Kept,
 		Status: r.Status, LastRefreshedAt: r.LastRefreshedAt, LastError: r.LastError,
 		Failures: r.Failures, RetryAt: r.RetryAt, PermanentFailure: r.Permanent, LocalFailure: r.Local, DetectedAuth: r.DetectedAuth,
-		Health: r.Health,
+		Health: r.Health, Credential: cred,
 	}, nil
 }
 
@@ -377,11 +410,13 @@ type scheduleRecord struct {
 	GrantedScope    string             `json:"grantedScope"`
 	Kept            map[string]string  `json:"kept"`
 	Health          *datasource.Health `json:"health"`
+	Credential      json.RawMessage    `json:"sealedCredential"`
 }
 
 // Head is what the planning of a datasource's token records needs of the
 // datasource itself.
 type Head struct {
+	AuthType       datasource.AuthType
 	GrantType      datasource.GrantType
 	ConnectionMode datasource.ConnectionMode
 	HealthCheck    *datasource.HealthCheck
@@ -390,6 +425,10 @@ type Head struct {
 // Fill copies the head into a schedule view.
 func (h Head) Fill(sc *datasource.Schedule) {
 	sc.GrantType, sc.HealthCheck = h.GrantType, h.HealthCheck
+	sc.AuthType = h.AuthType
+	if sc.AuthType == "" {
+		sc.AuthType = datasource.AuthOAuth2
+	}
 }
 
 // PerUser reports whether the datasource holds one connection per end user.
@@ -407,13 +446,14 @@ func (c Codec) DatasourceHead(id string, b []byte) (Head, error) {
 		ConnectionMode datasource.ConnectionMode `json:"connectionMode"`
 		HealthCheck    *datasource.HealthCheck   `json:"healthCheck"`
 		Auth           struct {
+			Type      datasource.AuthType  `json:"type"`
 			GrantType datasource.GrantType `json:"grantType"`
 		} `json:"auth"`
 	}
 	if err := json.Unmarshal(rec, &r); err != nil || r.V != Version {
 		return Head{}, fmt.Errorf("%w: datasource", ErrFormat)
 	}
-	return Head{GrantType: r.Auth.GrantType, ConnectionMode: r.ConnectionMode, HealthCheck: r.HealthCheck}, nil
+	return Head{AuthType: r.Auth.Type, GrantType: r.Auth.GrantType, ConnectionMode: r.ConnectionMode, HealthCheck: r.HealthCheck}, nil
 }
 
 // GrantType reads only the grant type of the datasource stored under id,
@@ -440,7 +480,7 @@ func (c Codec) DecodeSchedule(k datasource.Key, b []byte) (datasource.Schedule, 
 		HasToken: len(r.AccessToken) > 0, HasRefreshToken: len(r.RefreshToken) > 0,
 		Expiry: r.Expiry, LastRefreshedAt: r.LastRefreshedAt, RetryAt: r.RetryAt, Failures: r.Failures,
 		PermanentFailure: r.Permanent, LocalFailure: r.Local, LastError: r.LastError, GrantedScope: r.GrantedScope,
-		Kept: r.Kept, Health: r.Health,
+		Kept: r.Kept, Health: r.Health, HasCredential: len(r.Credential) > 0,
 	}, nil
 }
 

@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConnectionsPaged", testConnectionsPaged},
 		{"APIKeys", testAPIKeys},
 		{"ProviderFields", testProviderFields},
+		{"StaticCredentials", testStaticCredentials},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, quiet(t)) })
 	}

@@ -323,6 +323,36 @@ func (e OAuth2TokenPlacement) Valid() bool {
 	}
 }
 
+// Defines values for OAuth2Type.
+const (
+	OAuth2TypeApiKey   OAuth2Type = "apiKey"
+	OAuth2TypeAwsSigV4 OAuth2Type = "awsSigV4"
+	OAuth2TypeBasic    OAuth2Type = "basic"
+	OAuth2TypeBearer   OAuth2Type = "bearer"
+	OAuth2TypeNone     OAuth2Type = "none"
+	OAuth2TypeOauth2   OAuth2Type = "oauth2"
+)
+
+// Valid indicates whether the value is a known member of the OAuth2Type enum.
+func (e OAuth2Type) Valid() bool {
+	switch e {
+	case OAuth2TypeApiKey:
+		return true
+	case OAuth2TypeAwsSigV4:
+		return true
+	case OAuth2TypeBasic:
+		return true
+	case OAuth2TypeBearer:
+		return true
+	case OAuth2TypeNone:
+		return true
+	case OAuth2TypeOauth2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Permission.
 const (
 	PermissionAdmin   Permission = "admin"
@@ -697,7 +727,7 @@ type ConnectionList struct {
 
 // Datasource a datasource as the API returns it: no client secret, but auth.clientSecretSet, the authorization status and the last health check. For a per-user datasource, authorization is its own shared record's, which calls for end users do not use (usually unauthorized), and health is null: each connection has its own (GET …/connections).
 type Datasource struct {
-	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
+	// Auth the auth configuration of a datasource: how calls to it are authenticated. type selects the auth type: oauth2 (the default; every OAuth 2.0 field), apiKey, basic, bearer, awsSigV4 or none. A field of another type than the datasource's is refused (400 naming it) when it holds a value; responses carry only the fields of the datasource's type. Responses carry every such field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson, upstreamPrivateKey, apiKey, password, token, accessKeyId, secretAccessKey and sessionToken; for those they say whether each is set (…Set) and its reference (…Ref) when it is one.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization the authorization status of a datasource; never a token.
@@ -737,9 +767,9 @@ type Datasource struct {
 // DatasourceConnectionMode shared: one set of tokens used by every caller. perUser: one connection per end user of the app backend, made through connect links (POST /api/v1/connect/sessions); calls name the end user in Grantd-End-User. client_credentials can only be shared.
 type DatasourceConnectionMode string
 
-// DatasourceInput the body of POST and PUT. Unknown fields, wrong types and invalid values are refused with every problem named (400). The read-only fields of a GET (id, createdAt, updatedAt, authorization, health, connections, auth.clientSecretSet, auth.clientSecretRef) are accepted and ignored.
+// DatasourceInput the body of POST and PUT. Unknown fields, wrong types and invalid values are refused with every problem named (400). The read-only fields of a GET (id, createdAt, updatedAt, authorization, health, connections, auth.clientSecretSet, auth.clientSecretRef and the other …Set and …Ref fields) are accepted and ignored.
 type DatasourceInput struct {
-	// Auth the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
+	// Auth the auth configuration of a datasource: how calls to it are authenticated. type selects the auth type: oauth2 (the default; every OAuth 2.0 field), apiKey, basic, bearer, awsSigV4 or none. A field of another type than the datasource's is refused (400 naming it) when it holds a value; responses carry only the fields of the datasource's type. Responses carry every such field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson, upstreamPrivateKey, apiKey, password, token, accessKeyId, secretAccessKey and sessionToken; for those they say whether each is set (…Set) and its reference (…Ref) when it is one.
 	Auth OAuth2 `json:"auth"`
 
 	// Authorization ignored
@@ -886,10 +916,28 @@ type HealthResult struct {
 	Status int `json:"status"`
 }
 
-// OAuth2 the OAuth 2.0 configuration of a datasource. Responses carry every field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson and upstreamPrivateKey.
+// OAuth2 the auth configuration of a datasource: how calls to it are authenticated. type selects the auth type: oauth2 (the default; every OAuth 2.0 field), apiKey, basic, bearer, awsSigV4 or none. A field of another type than the datasource's is refused (400 naming it) when it holds a value; responses carry only the fields of the datasource's type. Responses carry every such field (defaults filled in) but the write-only ones: clientSecret, privateKey, serviceAccountJson, upstreamPrivateKey, apiKey, password, token, accessKeyId, secretAccessKey and sessionToken; for those they say whether each is set (…Set) and its reference (…Ref) when it is one.
 type OAuth2 struct {
+	// AccessKeyId write-only (awsSigV4): never returned (see accessKeyIdSet). The AWS access key ID (letters and digits, AKIA… / ASIA…). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd when used (an end user's, on the connect page, may not be a reference). Sent only to the origin of url: moving url to another origin needs it again. On PUT, omitted or "" keeps the stored value and null removes it.
+	AccessKeyId *string `json:"accessKeyId,omitempty"`
+
+	// AccessKeyIdRef the reference when accessKeyId is one; a reference is not secret
+	AccessKeyIdRef *string `json:"accessKeyIdRef,omitempty"`
+
+	// AccessKeyIdSet whether accessKeyId is stored; present only for the auth type that uses it (false for a perUser datasource, whose end users' values are on their connections and never shown)
+	AccessKeyIdSet *bool `json:"accessKeyIdSet,omitempty"`
+
 	// AccessTokenUrl the token endpoint; absolute http or https, no user information, no fragment; may be a URL template: {name} from connectionConfig in the host or the path (host-safe values only)
-	AccessTokenUrl string `json:"accessTokenUrl"`
+	AccessTokenUrl *string `json:"accessTokenUrl,omitempty"`
+
+	// ApiKey write-only (apiKey): never returned (see apiKeySet). The API key, placed per tokenPlacement/headerName/headerPrefix/queryParamName. A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd when used (an end user's, on the connect page, may not be a reference). Sent only to the origin of url: moving url to another origin needs it again. On PUT, omitted or "" keeps the stored value and null removes it.
+	ApiKey *string `json:"apiKey,omitempty"`
+
+	// ApiKeyRef the reference when apiKey is one; a reference is not secret
+	ApiKeyRef *string `json:"apiKeyRef,omitempty"`
+
+	// ApiKeySet whether apiKey is stored; present only for the auth type that uses it (false for a perUser datasource, whose end users' values are on their connections and never shown)
+	ApiKeySet *bool `json:"apiKeySet,omitempty"`
 
 	// Audience sent on the authorize redirect and on token requests when set
 	Audience *string `json:"audience,omitempty"`
@@ -905,7 +953,7 @@ type OAuth2 struct {
 
 	// ClientCertificateExpiresAt clientCertificate's notAfter; ignored in requests
 	ClientCertificateExpiresAt *time.Time `json:"clientCertificateExpiresAt,omitempty"`
-	ClientId                   string     `json:"clientId"`
+	ClientId                   *string    `json:"clientId,omitempty"`
 
 	// ClientSecret write-only: never returned (see clientSecretSet). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd at each token request. Required for client_credentials unless a privateKey authenticates the client (private_key_jwt, tls_client_auth, or auto with a key). On PUT, omitted or "" keeps the stored secret and null removes it.
 	ClientSecret *string `json:"clientSecret,omitempty"`
@@ -926,7 +974,7 @@ type OAuth2 struct {
 	ExposeToken *bool `json:"exposeToken,omitempty"`
 
 	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
-	GrantType OAuth2GrantType `json:"grantType"`
+	GrantType *OAuth2GrantType `json:"grantType,omitempty"`
 
 	// HeaderName for placement header: an HTTP header name that does not frame the request (not Host, Cookie, Content-Length, …)
 	HeaderName *string `json:"headerName,omitempty"`
@@ -936,6 +984,15 @@ type OAuth2 struct {
 
 	// KeyId the kid of the JWT header of assertions (a Google service account's private_key_id, an Entra certificate's thumbprint id)
 	KeyId *string `json:"keyId,omitempty"`
+
+	// Password write-only (basic): never returned (see passwordSet). The password; may be empty. A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd when used (an end user's, on the connect page, may not be a reference). Sent only to the origin of url: moving url to another origin needs it again. On PUT, omitted or "" keeps the stored value and null removes it.
+	Password *string `json:"password,omitempty"`
+
+	// PasswordRef the reference when password is one; a reference is not secret
+	PasswordRef *string `json:"passwordRef,omitempty"`
+
+	// PasswordSet whether password is stored; present only for the auth type that uses it (false for a perUser datasource, whose end users' values are on their connections and never shown)
+	PasswordSet *bool `json:"passwordSet,omitempty"`
 
 	// Pkce authorization_code: RFC 7636 PKCE with S256. It cannot be off for a public client (no clientSecret and no privateKey).
 	Pkce *bool `json:"pkce,omitempty"`
@@ -961,6 +1018,9 @@ type OAuth2 struct {
 	// RefreshOnStatus upstream statuses that force the one refresh-and-retry of a proxied call
 	RefreshOnStatus *[]int `json:"refreshOnStatus,omitempty"`
 
+	// Region awsSigV4: the region of the credential scope, e.g. us-east-1
+	Region *string `json:"region,omitempty"`
+
 	// RequestedTokenType token_exchange: sent as requested_token_type when set
 	RequestedTokenType *string `json:"requestedTokenType,omitempty"`
 
@@ -976,8 +1036,20 @@ type OAuth2 struct {
 	// ScopeSeparator joins the scopes on the wire: a space (RFC 6749 §3.3) or a comma (Slack, Shopify, Linear)
 	ScopeSeparator *OAuth2ScopeSeparator `json:"scopeSeparator,omitempty"`
 
+	// SecretAccessKey write-only (awsSigV4): never returned (see secretAccessKeySet). The AWS secret access key; needs accessKeyId. A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd when used (an end user's, on the connect page, may not be a reference). Sent only to the origin of url: moving url to another origin needs it again. On PUT, omitted or "" keeps the stored value and null removes it.
+	SecretAccessKey *string `json:"secretAccessKey,omitempty"`
+
+	// SecretAccessKeyRef the reference when secretAccessKey is one; a reference is not secret
+	SecretAccessKeyRef *string `json:"secretAccessKeyRef,omitempty"`
+
+	// SecretAccessKeySet whether secretAccessKey is stored; present only for the auth type that uses it (false for a perUser datasource, whose end users' values are on their connections and never shown)
+	SecretAccessKeySet *bool `json:"secretAccessKeySet,omitempty"`
+
 	// SendScopeOnRefresh send scope on refresh-token requests too
 	SendScopeOnRefresh *bool `json:"sendScopeOnRefresh,omitempty"`
+
+	// Service awsSigV4: the service of the credential scope, e.g. execute-api, s3 (signed with UNSIGNED-PAYLOAD for bodies over the proxy's replay limit), es
+	Service *string `json:"service,omitempty"`
 
 	// ServiceAccountJson write-only: a Google service-account key file (JSON) as downloaded. It stands in for privateKey (which wins when both are set) and, given as a value, fills empty clientId (client_email), keyId (private_key_id) and accessTokenUrl (token_uri). May be a reference (${file:/run/secrets/sa.json}); then give clientId and accessTokenUrl. Never returned (serviceAccountJsonSet); sealed and bound to accessTokenUrl's origin like privateKey; PUT semantics as for clientSecret.
 	ServiceAccountJson *string `json:"serviceAccountJson,omitempty"`
@@ -988,6 +1060,15 @@ type OAuth2 struct {
 	// ServiceAccountJsonSet whether a serviceAccountJson is stored; ignored in requests
 	ServiceAccountJsonSet *bool `json:"serviceAccountJsonSet,omitempty"`
 
+	// SessionToken write-only (awsSigV4): never returned (see sessionTokenSet). The session token of temporary credentials (optional). A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd when used (an end user's, on the connect page, may not be a reference). Sent only to the origin of url: moving url to another origin needs it again. On PUT, omitted or "" keeps the stored value and null removes it.
+	SessionToken *string `json:"sessionToken,omitempty"`
+
+	// SessionTokenRef the reference when sessionToken is one; a reference is not secret
+	SessionTokenRef *string `json:"sessionTokenRef,omitempty"`
+
+	// SessionTokenSet whether sessionToken is stored; present only for the auth type that uses it (false for a perUser datasource, whose end users' values are on their connections and never shown)
+	SessionTokenSet *bool `json:"sessionTokenSet,omitempty"`
+
 	// Subject jwt_bearer: the sub of the assertion; empty means clientId (the service account itself). For Google domain-wide delegation, the user to act as. A per-user datasource uses the end user (connectionConfig.subject, else the end user id).
 	Subject *string `json:"subject,omitempty"`
 
@@ -997,14 +1078,26 @@ type OAuth2 struct {
 	// TlsCACert optional PEM CA certificates trusted, in addition to the system roots, for token, code and proxy calls
 	TlsCACert *string `json:"tlsCACert,omitempty"`
 
+	// Token write-only (bearer): never returned (see tokenSet). The bearer token. A literal value, or a reference ${env:NAME} / ${file:/absolute/path} resolved by grantd when used (an end user's, on the connect page, may not be a reference). Sent only to the origin of url: moving url to another origin needs it again. On PUT, omitted or "" keeps the stored value and null removes it.
+	Token *string `json:"token,omitempty"`
+
 	// TokenParams extra form fields on every token request; the fields grantd sets itself (grant_type, code, redirect_uri, code_verifier, refresh_token, client_id, client_secret, scope, client_assertion, client_assertion_type, assertion, subject_token, subject_token_type, requested_token_type, actor_token, actor_token_type) are refused
 	TokenParams *map[string]string `json:"tokenParams,omitempty"`
 
 	// TokenPlacement where the proxy puts the access token on calls to url
 	TokenPlacement *OAuth2TokenPlacement `json:"tokenPlacement,omitempty"`
 
+	// TokenRef the reference when token is one; a reference is not secret
+	TokenRef *string `json:"tokenRef,omitempty"`
+
 	// TokenResponse where a token answer that is not RFC 6749 §5.1 shaped keeps its fields. Paths are JSON Pointers (RFC 6901); a path that finds nothing falls back to the top-level field (a refresh answer is often flat). expires_in may be a number or a numeric string.
 	TokenResponse *TokenResponseMapping `json:"tokenResponse,omitempty"`
+
+	// TokenSet whether token is stored; present only for the auth type that uses it (false for a perUser datasource, whose end users' values are on their connections and never shown)
+	TokenSet *bool `json:"tokenSet,omitempty"`
+
+	// Type the auth type. oauth2: tokens from a grant (grantType, accessTokenUrl and clientId are required). apiKey: apiKey is placed like an OAuth token (tokenPlacement, headerName, headerPrefix, queryParamName; default Authorization: Bearer <key>). basic: HTTP Basic with username and password (RFC 7617). bearer: Authorization: Bearer <token> (RFC 6750). awsSigV4: every request signed with AWS Signature Version 4 (the AWS SDK's signer) for region and service. none: nothing added. A static type (all but oauth2) has no tokens: the token and authorize routes answer 400 no-oauth-tokens. For a perUser datasource of a static type the credential fields stay empty: each end user enters their own on the connect page (GET /connect/{token}).
+	Type *OAuth2Type `json:"type,omitempty"`
 
 	// UpstreamClientCertificate a PEM certificate presented, with upstreamPrivateKey, to url itself (mutual TLS to the datasource on the proxy and the library's client). Requires upstreamPrivateKey.
 	UpstreamClientCertificate *string `json:"upstreamClientCertificate,omitempty"`
@@ -1023,6 +1116,9 @@ type OAuth2 struct {
 
 	// UpstreamPrivateKeySet whether an upstreamPrivateKey is stored; ignored in requests
 	UpstreamPrivateKeySet *bool `json:"upstreamPrivateKeySet,omitempty"`
+
+	// Username basic: the username (no ":", RFC 7617). Not secret: returned.
+	Username *string `json:"username,omitempty"`
 }
 
 // OAuth2ClientAuthentication how the client authenticates at the token endpoint. basic: HTTP Basic, RFC 6749 §2.3.1 (form-encoded, then Base64). body: client_id and client_secret form fields. private_key_jwt (RFC 7523 §2.2, OpenID Connect Core §9): a client assertion signed with privateKey (kid keyId; x5t#S256 and x5t when clientCertificate is set, as Microsoft Entra wants). tls_client_auth (RFC 8705): clientCertificate and privateKey are presented in the TLS handshake with the token endpoint. auto: what the provider's metadata (RFC 8414 / OIDC discovery) lists — private_key_jwt or tls_client_auth when the datasource has the key material for it, else basic or body; without metadata basic, or private_key_jwt for a client with a key and no secret; a jwt_bearer datasource without a clientSecret authenticates no client (the assertion is the credential). auto may fall back from basic to body, and remember it, on requests that can be repeated (never on an authorization code).
@@ -1039,6 +1135,9 @@ type OAuth2ScopeSeparator string
 
 // OAuth2TokenPlacement where the proxy puts the access token on calls to url
 type OAuth2TokenPlacement string
+
+// OAuth2Type the auth type. oauth2: tokens from a grant (grantType, accessTokenUrl and clientId are required). apiKey: apiKey is placed like an OAuth token (tokenPlacement, headerName, headerPrefix, queryParamName; default Authorization: Bearer <key>). basic: HTTP Basic with username and password (RFC 7617). bearer: Authorization: Bearer <token> (RFC 6750). awsSigV4: every request signed with AWS Signature Version 4 (the AWS SDK's signer) for region and service. none: nothing added. A static type (all but oauth2) has no tokens: the token and authorize routes answer 400 no-oauth-tokens. For a perUser datasource of a static type the credential fields stay empty: each end user enters their own on the connect page (GET /connect/{token}).
+type OAuth2Type string
 
 // Permission what an API key may do; every operation checks one (its x-grantd-permission). read: GET datasources, their status, events, configuration and metrics; write: create, replace and delete datasources, start their authorizations, refresh and revoke their tokens; proxy: call datasources through the proxy; token: the opt-in token endpoint; connect: make connect links and manage per-user connections; mcp: call datasources as tools over MCP (reserved: no operation of this version checks it); admin: everything, API keys included
 type Permission string
@@ -1504,6 +1603,17 @@ type ListEventsParams struct {
 	Limit  *int    `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
+// SubmitConnectFormFormdataBody defines parameters for SubmitConnectForm.
+type SubmitConnectFormFormdataBody struct {
+	AccessKeyId     *string `form:"accessKeyId,omitempty" json:"accessKeyId,omitempty"`
+	ApiKey          *string `form:"apiKey,omitempty" json:"apiKey,omitempty"`
+	Password        *string `form:"password,omitempty" json:"password,omitempty"`
+	SecretAccessKey *string `form:"secretAccessKey,omitempty" json:"secretAccessKey,omitempty"`
+	SessionToken    *string `form:"sessionToken,omitempty" json:"sessionToken,omitempty"`
+	Token           *string `form:"token,omitempty" json:"token,omitempty"`
+	Username        *string `form:"username,omitempty" json:"username,omitempty"`
+}
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = APIKeyRequest
 
@@ -1524,6 +1634,9 @@ type CreateBrowserAuthorizationStartJSONRequestBody = AuthorizeRequest
 
 // CreateSessionJSONRequestBody defines body for CreateSession for application/json ContentType.
 type CreateSessionJSONRequestBody = SessionRequest
+
+// SubmitConnectFormFormdataRequestBody defines body for SubmitConnectForm for application/x-www-form-urlencoded ContentType.
+type SubmitConnectFormFormdataRequestBody SubmitConnectFormFormdataBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1962,10 +2075,28 @@ type ClientInterface interface {
 
 	// OpenConnectLink an end user's browser opens a connect link
 	//
-	// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+	// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer. For a per-user datasource of a static auth type (apiKey, basic, bearer, awsSigV4) the link opens grantd's own form instead (200, HTML), where the end user enters their own credential; it is posted to the same URL (submitConnectForm). The form page has a strict Content-Security-Policy (no script) and sets the grantd_connect cookie (HttpOnly, SameSite=Strict, Path=/connect/) that the POST needs.
 	//
 	// Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
 	OpenConnectLink(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubmitConnectFormWithBody an end user submits their credential on the connect form
+	//
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+	SubmitConnectFormWithBody(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SubmitConnectFormWithFormdataBody an end user submits their credential on the connect form
+	//
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type.
+	//
+	// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+	SubmitConnectFormWithFormdataBody(ctx context.Context, token string, body SubmitConnectFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetHealth liveness
 	//
@@ -2878,11 +3009,49 @@ func (c *Client) CreateSession(ctx context.Context, body CreateSessionJSONReques
 
 // OpenConnectLink an end user's browser opens a connect link
 //
-// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer. For a per-user datasource of a static auth type (apiKey, basic, bearer, awsSigV4) the link opens grantd's own form instead (200, HTML), where the end user enters their own credential; it is posted to the same URL (submitConnectForm). The form page has a strict Content-Security-Policy (no script) and sets the grantd_connect cookie (HttpOnly, SameSite=Strict, Path=/connect/) that the POST needs.
 //
 // Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
 func (c *Client) OpenConnectLink(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOpenConnectLinkRequest(c.Server, token)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubmitConnectFormWithBody an end user submits their credential on the connect form
+//
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+func (c *Client) SubmitConnectFormWithBody(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitConnectFormRequestWithBody(c.Server, token, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SubmitConnectFormWithFormdataBody an end user submits their credential on the connect form
+//
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type.
+//
+// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+func (c *Client) SubmitConnectFormWithFormdataBody(ctx context.Context, token string, body SubmitConnectFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSubmitConnectFormRequestWithFormdataBody(c.Server, token, body)
 	if err != nil {
 		return nil, err
 	}
@@ -5264,6 +5433,53 @@ func NewOpenConnectLinkRequest(server string, token string) (*http.Request, erro
 	return req, nil
 }
 
+// NewSubmitConnectFormRequestWithFormdataBody calls the generic SubmitConnectForm builder with application/x-www-form-urlencoded body
+func NewSubmitConnectFormRequestWithFormdataBody(server string, token string, body SubmitConnectFormFormdataRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	bodyStr, err := runtime.MarshalForm(body, nil)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = strings.NewReader(bodyStr.Encode())
+	return NewSubmitConnectFormRequestWithBody(server, token, "application/x-www-form-urlencoded", bodyReader)
+}
+
+// NewSubmitConnectFormRequestWithBody constructs an http.Request for the SubmitConnectForm method, with any body, and a specified content type
+func NewSubmitConnectFormRequestWithBody(server string, token string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "token", token, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/connect/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetHealthRequest constructs an http.Request for the GetHealth method
 func NewGetHealthRequest(server string) (*http.Request, error) {
 	var err error
@@ -5814,12 +6030,30 @@ type ClientWithResponsesInterface interface {
 
 	// OpenConnectLinkWithResponse an end user's browser opens a connect link
 	//
-	// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+	// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer. For a per-user datasource of a static auth type (apiKey, basic, bearer, awsSigV4) the link opens grantd's own form instead (200, HTML), where the end user enters their own credential; it is posted to the same URL (submitConnectForm). The form page has a strict Content-Security-Policy (no script) and sets the grantd_connect cookie (HttpOnly, SameSite=Strict, Path=/connect/) that the POST needs.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /connect/{token} (the `OpenConnectLink` operationId).
 	OpenConnectLinkWithResponse(ctx context.Context, token string, reqEditors ...RequestEditorFn) (*OpenConnectLinkResponse, error)
+
+	// SubmitConnectFormWithBodyWithResponse an end user submits their credential on the connect form
+	//
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+	SubmitConnectFormWithBodyWithResponse(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitConnectFormResponse, error)
+
+	// SubmitConnectFormWithFormdataBodyWithResponse an end user submits their credential on the connect form
+	//
+	// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+	//
+	// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+	SubmitConnectFormWithFormdataBodyWithResponse(ctx context.Context, token string, body SubmitConnectFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*SubmitConnectFormResponse, error)
 
 	// GetHealthWithResponse liveness
 	//
@@ -9500,6 +9734,8 @@ type RevokeDatasourceResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *RevokeResult
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
 	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
 	ApplicationproblemJSON401 *Unauthorized
 	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
@@ -9519,6 +9755,11 @@ type RevokeDatasourceResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r RevokeDatasourceResponse) GetJSON200() *RevokeResult {
 	return r.JSON200
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r RevokeDatasourceResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
 }
 
 // GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
@@ -10308,6 +10549,12 @@ func (r CreateSessionResponse) ContentType() string {
 	return ""
 }
 
+// OpenConnectLinkResponse200Headers the declared response headers of an HTTP 200 response for OpenConnectLink
+type OpenConnectLinkResponse200Headers struct {
+	ContentSecurityPolicy *string
+	SetCookie             *string
+}
+
 // OpenConnectLinkResponse302Headers the declared response headers of an HTTP 302 response for OpenConnectLink
 type OpenConnectLinkResponse302Headers struct {
 	Location  *string
@@ -10323,6 +10570,8 @@ type OpenConnectLinkResponse struct {
 	ApplicationproblemJSON404 *Problem
 	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
 	ApplicationproblemJSONDefault *Unexpected
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *OpenConnectLinkResponse200Headers
 	// Headers302 the parsed response headers for an HTTP 302 response
 	Headers302 *OpenConnectLinkResponse302Headers
 }
@@ -10365,6 +10614,75 @@ func (r OpenConnectLinkResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OpenConnectLinkResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SubmitConnectFormResponse303Headers the declared response headers of an HTTP 303 response for SubmitConnectForm
+type SubmitConnectFormResponse303Headers struct {
+	Location *string
+}
+
+type SubmitConnectFormResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *Problem
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers303 the parsed response headers for an HTTP 303 response
+	Headers303 *SubmitConnectFormResponse303Headers
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r SubmitConnectFormResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r SubmitConnectFormResponse) GetApplicationproblemJSON403() *Problem {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r SubmitConnectFormResponse) GetApplicationproblemJSON413() *Problem {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r SubmitConnectFormResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r SubmitConnectFormResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SubmitConnectFormResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SubmitConnectFormResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SubmitConnectFormResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11272,7 +11590,7 @@ func (c *ClientWithResponses) CreateSessionWithResponse(ctx context.Context, bod
 
 // OpenConnectLinkWithResponse an end user's browser opens a connect link
 //
-// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer.
+// The link's one-time token is its credential, so no admin token or session is needed. It is consumed (a link works once), the browser is bound to the flow by an HttpOnly cookie, and the browser goes to the provider to connect the end user's account; the callback (GET /api/v1/datasources/authorize) finishes it. The answer is Cache-Control: no-store and Referrer-Policy: no-referrer. For a per-user datasource of a static auth type (apiKey, basic, bearer, awsSigV4) the link opens grantd's own form instead (200, HTML), where the end user enters their own credential; it is posted to the same URL (submitConnectForm). The form page has a strict Content-Security-Policy (no script) and sets the grantd_connect cookie (HttpOnly, SameSite=Strict, Path=/connect/) that the POST needs.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -11283,6 +11601,36 @@ func (c *ClientWithResponses) OpenConnectLinkWithResponse(ctx context.Context, t
 		return nil, err
 	}
 	return ParseOpenConnectLinkResponse(rsp)
+}
+
+// SubmitConnectFormWithBodyWithResponse an end user submits their credential on the connect form
+//
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+func (c *ClientWithResponses) SubmitConnectFormWithBodyWithResponse(ctx context.Context, token string, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SubmitConnectFormResponse, error) {
+	rsp, err := c.SubmitConnectFormWithBody(ctx, token, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubmitConnectFormResponse(rsp)
+}
+
+// SubmitConnectFormWithFormdataBodyWithResponse an end user submits their credential on the connect form
+//
+// The form of a static auth type's connect link (see openConnectLink). It needs the grantd_connect cookie of the browser that opened the link and the link's token in the URL, so neither another browser nor another site can submit it; a POST a browser marks as coming from another site (Sec-Fetch-Site, else Origin) is refused (403). The credential is checked (no references), sealed on the end user's connection (created, or kept and its credential replaced), and never shown again; the browser goes to the session's returnTo with datasource, endUserId and result, as after the OAuth callback. A form works once.
+//
+// Takes a body of the `application/x-www-form-urlencoded` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /connect/{token} (the `SubmitConnectForm` operationId).
+func (c *ClientWithResponses) SubmitConnectFormWithFormdataBodyWithResponse(ctx context.Context, token string, body SubmitConnectFormFormdataRequestBody, reqEditors ...RequestEditorFn) (*SubmitConnectFormResponse, error) {
+	rsp, err := c.SubmitConnectFormWithFormdataBody(ctx, token, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSubmitConnectFormResponse(rsp)
 }
 
 // GetHealthWithResponse liveness
@@ -14891,6 +15239,13 @@ func ParseRevokeDatasourceResponse(rsp *http.Response) (*RevokeDatasourceRespons
 		}
 		response.JSON200 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
 		var dest Unauthorized
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -15677,6 +16032,23 @@ func ParseOpenConnectLinkResponse(rsp *http.Response) (*OpenConnectLinkResponse,
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers OpenConnectLinkResponse200Headers
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = &value
+		}
+		if values := rsp.Header.Values("Set-Cookie"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Set-Cookie", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.SetCookie = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 302:
 		var headers OpenConnectLinkResponse302Headers
 		if values := rsp.Header.Values("Location"); len(values) > 0 {
@@ -15694,6 +16066,78 @@ func ParseOpenConnectLinkResponse(rsp *http.Response) (*OpenConnectLinkResponse,
 			headers.SetCookie = &value
 		}
 		response.Headers302 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSubmitConnectFormResponse parses an HTTP response from a SubmitConnectFormWithResponse call
+func ParseSubmitConnectFormResponse(rsp *http.Response) (*SubmitConnectFormResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SubmitConnectFormResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 403:
+	// Content-type (text/html) unsupported
+
+	case rsp.StatusCode == 413:
+		// Content-type (text/html) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 303:
+		var headers SubmitConnectFormResponse303Headers
+		if values := rsp.Header.Values("Location"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Location", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Location = &value
+		}
+		response.Headers303 = &headers
 	}
 
 	return response, nil

@@ -1,5 +1,5 @@
 import { api, proxy, startAuthorization } from './api.js';
-import { h, badge, countdown, ago, copyText, confirmDialog, healthBadge, perUser, describeCheck } from './util.js';
+import { h, badge, countdown, ago, copyText, confirmDialog, healthBadge, perUser, describeCheck, authLabel, isStatic } from './util.js';
 import { navigate, showBanner } from './app.js';
 import { eventItem } from './events.js';
 import { connectionsCard, connectCard } from './connections.js';
@@ -60,7 +60,7 @@ export async function detailPage(app, id) {
     if (a.status === 'authorized') showBanner('success', 'Refreshed.');
     else showBanner('error', `Refresh: ${a.status}.`, a.lastError);
   }));
-  const revokeBtn = h('button', { type: 'button', id: 'revoke', text: 'Revoke', hidden: many });
+  const revokeBtn = h('button', { type: 'button', id: 'revoke', text: 'Revoke', hidden: many || isStatic(d.auth) });
   revokeBtn.addEventListener('click', () => busy(revokeBtn, async () => {
     const r = await api('POST', `${path}/revoke`);
     renderStatus(r);
@@ -121,7 +121,7 @@ export async function detailPage(app, id) {
   const head = h('div', { class: 'page-head' },
     h('div', {},
       h('h1', { id: 'ds-name', text: d.name }),
-      h('p', { class: 'muted', id: 'ds-kind', text: `${GRANT_LABEL[d.auth.grantType] || d.auth.grantType}${many ? ', per end user' : ''} · ${d.url}` }),
+      h('p', { class: 'muted', id: 'ds-kind', text: `${authLabel(d.auth)}${many ? ', per end user' : ''} · ${d.url}` }),
       d.description ? h('p', { id: 'ds-description', class: 'description', text: d.description }) : null,
       d.healthCheck ? h('p', { class: 'muted small', id: 'ds-health-check', text: `Health check: ${describeCheck(d.healthCheck)}` }) : null),
     h('div', { class: 'actions' }, authorizeBtn, refreshBtn, revokeBtn,
@@ -157,13 +157,6 @@ export async function detailPage(app, id) {
   }, 15000);
   return () => clearInterval(timer);
 }
-
-const GRANT_LABEL = {
-  client_credentials: 'Client credentials',
-  authorization_code: 'Authorization code',
-  jwt_bearer: 'JWT bearer',
-  token_exchange: 'Token exchange',
-};
 
 // keyFacts describes the key material of a datasource by what the API
 // shows of it: fingerprints and expiry, never a key.

@@ -1,5 +1,5 @@
 import { api, ApiError, startAuthorization } from './api.js';
-import { h, parseScopes, copyText, isProviderAnswer, confirmDialog, rows as keyValueRows } from './util.js';
+import { h, parseScopes, copyText, isProviderAnswer, confirmDialog, rows as keyValueRows, AUTH_TYPES } from './util.js';
 import { navigate, showBanner } from './app.js';
 
 // formPage creates (id null) or edits a datasource. It mirrors Appsmith's
@@ -69,6 +69,10 @@ export async function formPage(app, id) {
   input('healthCheck.expectStatus', { value: (hc?.expectStatus?.length ? hc.expectStatus : [200]).join(', '), placeholder: '200, 204', inputmode: 'numeric' });
   input('healthCheck.intervalSeconds', { type: 'number', min: 60, step: 1, value: hc?.intervalSeconds || 21600 });
 
+  // Auth type: OAuth 2.0 (the cards below), or a fixed credential.
+  const typeRadios = radios('auth.type', AUTH_TYPES, a.type || 'oauth2', sync);
+  typeRadios.setAttribute('aria-labelledby', 'auth-type-label');
+
   // Grant and endpoints.
   const grant = a.grantType || 'client_credentials';
   const grantRadios = radios('auth.grantType', [['client_credentials', 'Client credentials'], ['authorization_code', 'Authorization code'],
@@ -81,9 +85,10 @@ export async function formPage(app, id) {
   // key file): once saved they are never shown again, only that they are
   // set (with the key's fingerprint) and a way to replace them.
   const writeOnly = [];
-  const secretField = (name, control, setText, idBase) => {
+  const secretField = (name, control, setText, idBase, types = null) => {
     el[name] = control;
-    const w = { name, control, replacing: !existing || !setText };
+    // types: the auth types that send it (null: every type).
+    const w = { name, control, replacing: !existing || !setText, types };
     const setBox = h('div', { class: 'secret-set', id: `${idBase}-set`, hidden: w.replacing },
       h('span', { class: 'pill', id: `${idBase}-state`, text: setText || '' }), ' ',
       h('button', { type: 'button', class: 'link', id: `${idBase}-replace`, text: 'replace', onclick: () => {
@@ -96,12 +101,12 @@ export async function formPage(app, id) {
   };
   const secretInput = h('input', { id: fid('auth.clientSecret'), name: 'auth.clientSecret', type: 'password', autocomplete: 'new-password', placeholder: 'value, ${env:NAME} or ${file:/path}' });
   const secret = secretField('auth.clientSecret', secretInput,
-    a.clientSecretSet ? (a.clientSecretRef ? `set — reference ${a.clientSecretRef}` : 'set') : '', 'secret');
+    a.clientSecretSet ? (a.clientSecretRef ? `set — reference ${a.clientSecretRef}` : 'set') : '', 'secret', ['oauth2']);
   // A key field takes a pasted PEM (or JSON key file), or a file picked
   // from disk, read in the page: nothing leaves the browser but the save.
-  const keyField = (name, setText, idBase, placeholder) => {
+  const keyField = (name, setText, idBase, placeholder, types = null) => {
     const ta = h('textarea', { id: fid(name), name, rows: 5, spellcheck: 'false', autocomplete: 'off', placeholder });
-    const w = secretField(name, ta, setText, idBase);
+    const w = secretField(name, ta, setText, idBase, types);
     w.file = h('input', { type: 'file', class: 'key-file', id: `${idBase}-file`, 'aria-label': 'Load from a file', accept: '.pem,.key,.json,.txt',
       hidden: ta.hidden, onchange: async (e) => { const f = e.target.files[0]; if (f) ta.value = await f.text(); } });
     w.node.append(w.file);
@@ -109,10 +114,10 @@ export async function formPage(app, id) {
   };
   const keyState = (set, ref, fingerprint, what) => !set ? '' : ref ? `set — reference ${ref}` : fingerprint ? `${what} set — SHA-256 ${fingerprint}` : `${what} set`;
   const privateKey = keyField('auth.privateKey', keyState(a.privateKeySet, a.privateKeyRef, a.privateKeyFingerprint, 'key'), 'private-key',
-    '-----BEGIN PRIVATE KEY-----  (RSA ≥ 2048 bits or EC P-256; or ${env:NAME} / ${file:/path})');
+    '-----BEGIN PRIVATE KEY-----  (RSA ≥ 2048 bits or EC P-256; or ${env:NAME} / ${file:/path})', ['oauth2']);
   const serviceAccount = keyField('auth.serviceAccountJson',
     keyState(a.serviceAccountJsonSet, a.serviceAccountJsonRef, a.privateKeySet ? '' : a.privateKeyFingerprint, 'key file'), 'service-account',
-    '{"type": "service_account", "client_email": …, "private_key": …}');
+    '{"type": "service_account", "client_email": …, "private_key": …}', ['oauth2']);
   const upstreamKey = keyField('auth.upstreamPrivateKey', keyState(a.upstreamPrivateKeySet, a.upstreamPrivateKeyRef, a.upstreamPrivateKeyFingerprint, 'key'),
     'upstream-key', '-----BEGIN PRIVATE KEY-----');
   const certArea = (name, value) => {
@@ -127,6 +132,34 @@ export async function formPage(app, id) {
   input('auth.subject', { value: a.subject ?? '', placeholder: 'user@example.com (default: the client ID)' });
   input('auth.subjectTokenType', { value: a.subjectTokenType ?? '', placeholder: 'urn:ietf:params:oauth:token-type:access_token' });
   input('auth.requestedTokenType', { value: a.requestedTokenType ?? '', placeholder: 'urn:ietf:params:oauth:token-type:access_token' });
+
+  // The credential of the other auth types: write-only like the client
+  // secret, entered here for a shared datasource; a per-user one's end
+  // users enter their own on grantd's connect page.
+  const credential = (name, label, type, setKey) => {
+    const ctl = h('input', { id: fid(name), name, type: 'password', autocomplete: 'new-password', placeholder: 'value, ${env:NAME} or ${file:/path}' });
+    const ref = a[setKey.replace(/Set$/, 'Ref')];
+    const w = secretField(name, ctl, a[setKey] ? (ref ? `set — reference ${ref}` : 'set') : '', fid(name).slice(2), [type]);
+    return field(name, label, w.node, 'Write-only: stored sealed, never shown again.');
+  };
+  input('auth.username', { value: a.username ?? '', autocomplete: 'off' });
+  input('auth.region', { value: a.region ?? '', placeholder: 'us-east-1' });
+  input('auth.service', { value: a.service ?? '', placeholder: 'execute-api, s3, es' });
+  const typeFields = {
+    apiKey: [credential('auth.apiKey', 'API key', 'apiKey', 'apiKeySet')],
+    basic: [field('auth.username', 'Username', el['auth.username']), credential('auth.password', 'Password', 'basic', 'passwordSet')],
+    bearer: [credential('auth.token', 'Token', 'bearer', 'tokenSet')],
+    awsSigV4: [
+      h('div', { class: 'grid2' }, credential('auth.accessKeyId', 'Access key ID', 'awsSigV4', 'accessKeyIdSet'),
+        credential('auth.secretAccessKey', 'Secret access key', 'awsSigV4', 'secretAccessKeySet')),
+      credential('auth.sessionToken', 'Session token (temporary credentials only)', 'awsSigV4', 'sessionTokenSet')],
+  };
+  const awsScope = h('div', { class: 'grid2', id: 'aws-scope' },
+    field('auth.region', 'Region', el['auth.region']), field('auth.service', 'Service', el['auth.service'], 'The signing name: execute-api, s3, es, …'));
+  const perUserNote = h('p', { class: 'muted', id: 'credential-per-user', text: 'Per end user: each end user enters their own credential on grantd\'s connect page, sealed with their connection and never shown again.' });
+  const credentialFields = h('div', { id: 'credential-fields' }, ...Object.entries(typeFields).map(([t, nodes]) => h('div', { 'data-type': t }, ...nodes)));
+  const credentialCard = h('section', { class: 'card', id: 'credential-card' }, h('h2', { text: 'Credential' }),
+    perUserNote, credentialFields, awsScope);
 
   // Scopes as chips.
   input('auth.scope', { value: a.scope ?? '', placeholder: 'api/read, api/write' });
@@ -202,15 +235,7 @@ export async function formPage(app, id) {
       field('auth.subjectTokenType', 'Subject token type', el['auth.subjectTokenType']),
       field('auth.requestedTokenType', 'Requested token type', el['auth.requestedTokenType'])));
 
-  const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
-    h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : entry ? `New ${entry.title} datasource` : 'New datasource' })),
-    existing ? null : providerPicker(catalogue.providers || [], entry),
-    topErrors,
-    h('section', { class: 'card' }, h('h2', { text: 'Datasource' }),
-      field('name', 'Name', el.name),
-      field('url', 'URL', el.url, 'The API grantd proxies to; calls go to /api/v1/datasources/{id}/proxy/… with the token attached.'),
-      field('description', 'Description', el.description, 'Optional.')),
-    h('section', { class: 'card' }, h('h2', { text: 'OAuth 2.0' }),
+  const oauthCard = h('section', { class: 'card', id: 'oauth-card' }, h('h2', { text: 'OAuth 2.0' }),
       h('div', { class: 'field', 'data-field': 'auth.grantType' }, h('span', { class: 'label', text: 'Grant type' }), grantRadios,
         h('p', { class: 'field-error', 'data-error-for': 'auth.grantType', hidden: true })),
       field('auth.accessTokenUrl', 'Access token URL', el['auth.accessTokenUrl']),
@@ -220,7 +245,32 @@ export async function formPage(app, id) {
         field('auth.clientSecret', 'Client secret', secret.node, 'Write-only: stored sealed, never shown again.')),
       field('auth.scope', 'Scope(s)', h('div', {}, el['auth.scope'], chips), 'Comma-separated; sent space-delimited.'),
       field('auth.clientAuthentication', 'Client authentication', el['auth.clientAuthentication']),
-      ac(redirect)),
+      ac(redirect));
+  const placementCard = h('section', { class: 'card', id: 'placement-card' }, h('h2', { id: 'placement-title', text: 'Add access token to' }),
+      h('div', { class: 'field', 'data-field': 'auth.tokenPlacement' }, placementRadios,
+        h('p', { class: 'field-error', 'data-error-for': 'auth.tokenPlacement', hidden: true })),
+      headerFields, queryFields);
+  const oauthAdvanced = h('div', { id: 'oauth-advanced' },
+      h('div', { class: 'grid2' },
+        field('auth.audience', 'Audience', el['auth.audience']),
+        field('auth.resource', 'Resource (RFC 8707)', el['auth.resource'])),
+      field('auth.tokenParams', 'Token request parameters', tokenParams.node, 'Extra form fields on every token request.'),
+      check('auth.sendScopeOnRefresh', 'Send the scope on refresh', a.sendScopeOnRefresh),
+      field('auth.refreshClientAuthentication', 'Client authentication on refresh', el['auth.refreshClientAuthentication']),
+      field('auth.expiresInDefault', 'Token lifetime when the provider does not say (seconds)', el['auth.expiresInDefault']));
+  const exposeField = check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken);
+  const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
+    h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : entry ? `New ${entry.title} datasource` : 'New datasource' })),
+    existing ? null : providerPicker(catalogue.providers || [], entry),
+    topErrors,
+    h('section', { class: 'card' }, h('h2', { text: 'Datasource' }),
+      field('name', 'Name', el.name),
+      field('url', 'URL', el.url, 'The API grantd proxies to; calls go to /api/v1/datasources/{id}/proxy/… with the token attached.'),
+      field('description', 'Description', el.description, 'Optional.'),
+      h('div', { class: 'field', 'data-field': 'auth.type', id: 'auth-type-field' }, h('span', { class: 'label', id: 'auth-type-label', text: 'Authentication' }), typeRadios,
+        h('p', { class: 'field-error', 'data-error-for': 'auth.type', hidden: true, role: 'alert' }))),
+    oauthCard,
+    credentialCard,
     keysCard,
     exchangeCard,
     h('section', { class: 'card', id: 'connections-settings' }, h('h2', { text: 'Connections' }),
@@ -228,36 +278,39 @@ export async function formPage(app, id) {
         h('p', { class: 'field-error', 'data-error-for': 'connectionMode', hidden: true, role: 'alert' })),
       field('connectionConfig', 'Connection config', configRows.node, 'Values for {placeholders} in the URL, e.g. {subdomain}; an end user\'s connection may set its own.'),
       hcCheck, hcFields),
-    h('section', { class: 'card' }, h('h2', { text: 'Add access token to' }),
-      h('div', { class: 'field', 'data-field': 'auth.tokenPlacement' }, placementRadios,
-        h('p', { class: 'field-error', 'data-error-for': 'auth.tokenPlacement', hidden: true })),
-      headerFields, queryFields),
+    placementCard,
     ac(h('section', { class: 'card' }, h('h2', { text: 'Authorization request' }),
       field('auth.customAuthParams', 'Custom authentication parameters', customParams.node, 'Added to the authorize redirect, e.g. access_type=offline, prompt=consent.'),
       check('auth.pkce', 'PKCE (S256)', a.pkce !== false, 'Recommended; required for clients without a secret.'))),
     h('details', { class: 'card', open: !!(a.audience || a.resource || a.tlsCACert || a.upstreamClientCertificate || a.exposeToken || a.sendScopeOnRefresh || (a.tokenParams && Object.keys(a.tokenParams).length)) },
       h('summary', { text: 'Advanced' }),
-      h('div', { class: 'grid2' },
-        field('auth.audience', 'Audience', el['auth.audience']),
-        field('auth.resource', 'Resource (RFC 8707)', el['auth.resource'])),
-      field('auth.tokenParams', 'Token request parameters', tokenParams.node, 'Extra form fields on every token request.'),
-      check('auth.sendScopeOnRefresh', 'Send the scope on refresh', a.sendScopeOnRefresh),
-      field('auth.refreshClientAuthentication', 'Client authentication on refresh', el['auth.refreshClientAuthentication']),
-      field('auth.expiresInDefault', 'Token lifetime when the provider does not say (seconds)', el['auth.expiresInDefault']),
+      oauthAdvanced,
       field('auth.tlsCACert', 'Trust this CA (PEM)', el['auth.tlsCACert'], 'For providers and APIs on a private CA.'),
       field('auth.upstreamClientCertificate', 'Client certificate for the API itself (mutual TLS, PEM)', el['auth.upstreamClientCertificate'], expires(a.upstreamClientCertificateExpiresAt)),
       field('auth.upstreamPrivateKey', 'Its private key (PEM)', upstreamKey.node, 'Write-only: stored sealed; after saving only its fingerprint is shown.'),
-      check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken)),
+      exposeField),
     h('div', { class: 'actions' },
       h('button', { type: 'submit', class: 'primary', id: 'save', text: existing ? 'Save' : 'Create datasource' }),
       ac(saveAuthorize),
       h('a', { href: existing ? `/datasources/${encodeURIComponent(existing.id)}` : '/', 'data-link': true, class: 'button', text: 'Cancel' })));
 
   function sync() {
-    const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    const t = form.querySelector('input[name="auth.type"]:checked').value;
+    const oauth = t === 'oauth2';
+    // A fixed credential has no grant: the grant is read as if none of
+    // the OAuth-only parts applied.
+    const g = oauth ? form.querySelector('input[name="auth.grantType"]:checked').value : '';
+    oauthCard.hidden = !oauth;
+    oauthAdvanced.hidden = !oauth;
+    exposeField.hidden = !oauth;
+    placementCard.hidden = !(oauth || t === 'apiKey');
+    form.querySelector('#placement-title').textContent = t === 'apiKey' ? 'Add the API key to' : 'Add access token to';
+    credentialCard.hidden = oauth || t === 'none';
+    credentialFields.querySelectorAll('[data-type]').forEach((n) => { n.hidden = n.dataset.type !== t; });
+    awsScope.hidden = t !== 'awsSigV4';
     acOnly.forEach((n) => { n.hidden = g !== 'authorization_code'; });
     const ca = el['auth.clientAuthentication'].value;
-    keysCard.hidden = !(g === 'jwt_bearer' || ca === 'private_key_jwt' || ca === 'tls_client_auth' || a.privateKeySet || a.serviceAccountJsonSet);
+    keysCard.hidden = !oauth || !(g === 'jwt_bearer' || ca === 'private_key_jwt' || ca === 'tls_client_auth' || a.privateKeySet || a.serviceAccountJsonSet);
     jwtOnly.forEach((n) => { n.hidden = g !== 'jwt_bearer'; });
     exchangeCard.hidden = g !== 'token_exchange';
     const p = form.querySelector('input[name="auth.tokenPlacement"]:checked').value;
@@ -266,7 +319,7 @@ export async function formPage(app, id) {
     // Client credentials act for the client itself: never per user (the
     // API refuses it too).
     const perUserRadio = form.querySelector('#f-connectionMode-perUser');
-    perUserRadio.disabled = g === 'client_credentials';
+    perUserRadio.disabled = g === 'client_credentials' || t === 'none';
     if (perUserRadio.disabled && perUserRadio.checked) form.querySelector('#f-connectionMode-shared').checked = true;
     const m = form.querySelector('input[name="connectionMode"]:checked').value;
     const perUserHow = {
@@ -274,20 +327,27 @@ export async function formPage(app, id) {
       jwt_bearer: 'grantd signs for each end user (sub = the Grantd-End-User header, or their connection config\'s subject); no browser needed.',
       token_exchange: 'Each call brings the end user\'s own token in Grantd-Subject-Token and names them in Grantd-End-User.',
     };
-    modeHelp.textContent = g === 'client_credentials'
+    modeHelp.textContent = !oauth
+      ? (t === 'none' ? 'Nothing is sent, so there is nothing to connect per end user.'
+        : m === 'perUser' ? 'Each end user enters their own credential through a connect link; calls name the end user in the Grantd-End-User header.'
+          : 'Every call uses the credential configured here.')
+      : g === 'client_credentials'
       ? 'Client credentials act for the client itself, so the account is always shared. Per end user needs the authorization code, JWT bearer or token exchange grant.'
       : m === 'perUser'
         ? perUserHow[g]
         : g === 'authorization_code' ? 'One person authorizes once; every call uses that account.' : 'Every call uses the one account configured here.';
     // A per-user datasource is authorized by its end users, one by one.
     if (m === 'perUser') saveAuthorize.hidden = true;
+    perUserNote.hidden = m !== 'perUser';
+    credentialFields.hidden = m === 'perUser';
     hcFields.hidden = !el.healthCheck.checked;
   }
 
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clearErrors(form, topErrors);
-    const g = form.querySelector('input[name="auth.grantType"]:checked').value;
+    const t = form.querySelector('input[name="auth.type"]:checked').value;
+    const g = t === 'oauth2' ? form.querySelector('input[name="auth.grantType"]:checked').value : '';
     const mode = form.querySelector('input[name="connectionMode"]:checked').value;
     // Enter in a field submits with the first button, plain Save.
     const thenAuthorize = e.submitter?.id === 'save-authorize' && g === 'authorization_code' && mode === 'shared';
@@ -305,7 +365,8 @@ export async function formPage(app, id) {
         intervalSeconds: Number(el['healthCheck.intervalSeconds'].value || 0),
       };
     }
-    const auth = {
+    const auth = t !== 'oauth2' ? staticAuth(t) : {
+      type: t,
       grantType: g,
       accessTokenUrl: el['auth.accessTokenUrl'].value.trim(),
       authorizationUrl: g === 'authorization_code' ? el['auth.authorizationUrl'].value.trim() : '',
@@ -337,9 +398,11 @@ export async function formPage(app, id) {
       scopeSeparator: a.scopeSeparator, scopeParam: a.scopeParam, tokenResponse: a.tokenResponse, refreshOnStatus: a.refreshOnStatus,
     };
     // Write-only fields go only when typed or pasted anew: omitted, the
-    // stored ones are kept.
+    // stored ones are kept. A per-user datasource's credential is its end
+    // users'.
     for (const w of writeOnly) {
-      if (w.replacing && w.control.value.trim() !== '') auth[w.name.slice('auth.'.length)] = w.name === 'auth.clientSecret' ? w.control.value : w.control.value.trim();
+      if (w.types && (!w.types.includes(t) || (t !== 'oauth2' && mode === 'perUser'))) continue;
+      if (w.replacing && w.control.value.trim() !== '') auth[w.name.slice('auth.'.length)] = w.control.type === 'password' ? w.control.value : w.control.value.trim();
     }
     const body = {
       name: el.name.value.trim(), url: el.url.value.trim(), description: el.description.value.trim(),
@@ -379,6 +442,28 @@ export async function formPage(app, id) {
       buttons.forEach((b) => { b.disabled = false; });
     }
   });
+
+  // staticAuth is the auth object of a type other than OAuth 2.0: its own
+  // fields, and those every type has.
+  function staticAuth(t) {
+    const out = {
+      type: t,
+      tlsCACert: el['auth.tlsCACert'].value.trim(),
+      upstreamClientCertificate: el['auth.upstreamClientCertificate'].value.trim(),
+    };
+    if (t === 'apiKey') {
+      Object.assign(out, {
+        tokenPlacement: form.querySelector('input[name="auth.tokenPlacement"]:checked').value,
+        headerName: el['auth.headerName'].value.trim(),
+        headerPrefix: el['auth.headerPrefix'].value.trim(),
+        queryParamName: el['auth.queryParamName'].value.trim(),
+      });
+    }
+    const perUserMode = form.querySelector('input[name="connectionMode"]:checked').value === 'perUser';
+    if (t === 'basic' && !perUserMode) out.username = el['auth.username'].value.trim();
+    if (t === 'awsSigV4') Object.assign(out, { region: el['auth.region'].value.trim(), service: el['auth.service'].value.trim() });
+    return out;
+  }
 
   app.replaceChildren(form);
   sync();

@@ -1,5 +1,5 @@
 import { api } from './api.js';
-import { h, badge, countdown, ago, perUser, STATUS_LABEL } from './util.js';
+import { h, badge, countdown, ago, perUser, authLabel, STATUS_LABEL } from './util.js';
 
 // listPage shows every datasource with its status, live expiry countdown,
 // last refresh and last error, and reloads every 10 s. A per-user
@@ -22,12 +22,12 @@ export async function listPage(app) {
     table.hidden = datasources.length === 0;
     // Each cell carries its column's name: on a phone the rows become
     // cards and the cells label themselves (style.css).
-    const [name, grant, status, expires, refreshed, lastError] = ['Name', 'Grant', 'Status', 'Token expires', 'Last refresh', 'Last error'];
+    const [name, grant, status, expires, refreshed, lastError] = ['Name', 'Auth', 'Status', 'Token expires', 'Last refresh', 'Last error'];
     table.replaceChildren(
       h('thead', {}, h('tr', {}, [name, grant, status, expires, refreshed, lastError].map((t) => h('th', { scope: 'col', text: t })))),
       h('tbody', {}, datasources.map((d) => h('tr', { 'data-id': d.id, 'data-name': d.name },
         h('td', { 'data-label': name }, h('a', { href: `/datasources/${encodeURIComponent(d.id)}`, 'data-link': true, text: d.name }), h('div', { class: 'muted small', text: d.url })),
-        h('td', { 'data-label': grant, text: (d.auth.grantType === 'client_credentials' ? 'client credentials' : 'authorization code') + (perUser(d) ? ', per end user' : '') }),
+        h('td', { 'data-label': grant, text: authLabel(d.auth) + (perUser(d) ? ', per end user' : '') }),
         ...(perUser(d) ? [
           h('td', { 'data-label': 'Connections', colspan: 2 }, counts(d.connections)),
           h('td', { 'data-label': refreshed, text: '' }),

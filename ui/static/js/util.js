@@ -50,6 +50,25 @@ export function describeCheck(hc) {
 // perUser reports whether a datasource holds one connection per end user.
 export function perUser(d) { return d.connectionMode === 'perUser'; }
 
+// AUTH_TYPES are the auth types a datasource may have (auth.type), with
+// their labels; oauth2 is the default.
+export const AUTH_TYPES = [['oauth2', 'OAuth 2.0'], ['apiKey', 'API key'], ['basic', 'Basic'], ['bearer', 'Bearer token'],
+  ['awsSigV4', 'AWS Signature V4'], ['none', 'None']];
+
+const GRANTS = { client_credentials: 'Client credentials', authorization_code: 'Authorization code', jwt_bearer: 'JWT bearer', token_exchange: 'Token exchange' };
+
+// authLabel names how a datasource authenticates: its grant for OAuth
+// 2.0, else its auth type.
+export function authLabel(auth) {
+  const t = auth.type || 'oauth2';
+  if (t === 'oauth2') return GRANTS[auth.grantType] || auth.grantType || 'OAuth 2.0';
+  return (AUTH_TYPES.find(([v]) => v === t) || [t, t])[1];
+}
+
+// isStatic reports whether a datasource's auth type holds a fixed
+// credential rather than OAuth 2.0 tokens.
+export function isStatic(auth) { return (auth.type || 'oauth2') !== 'oauth2'; }
+
 // connectionPath is the UI page of one end user's connection.
 export function connectionPath(id, endUserId) {
   return `/datasources/${encodeURIComponent(id)}/connections/${encodeURIComponent(endUserId)}`;
