@@ -56,6 +56,7 @@ func runAttacks(t *testing.T, open Opener) {
 		{"AttackMovedRecords", attackMovedRecords},
 		{"AttackNamesIndex", attackNamesIndex},
 		{"AttackUntaggedRecord", attackUntaggedRecord},
+		{"AttackChangedAgentSession", attackChangedAgentSession},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &testlog.Buffer{}

@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Connections", testConnections},
 		{"ConnectionsPaged", testConnectionsPaged},
 		{"APIKeys", testAPIKeys},
+		{"AgentSessions", testAgentSessions},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, quiet(t)) })
 	}
