@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -213,7 +214,8 @@ func (a *AgentSessions) Get(ctx context.Context, id string) (*datasource.AgentSe
 	return s, err
 }
 
-// List returns the sessions that have not expired, oldest first (never a
+// List returns the sessions that have not expired, oldest first (ties by
+// id, so the order is stable; never a
 // token: only hashes are kept).
 func (a *AgentSessions) List(ctx context.Context) ([]*datasource.AgentSession, error) {
 	all, err := a.store.AgentSessions(ctx)
@@ -227,6 +229,12 @@ func (a *AgentSessions) List(ctx context.Context) ([]*datasource.AgentSession, e
 			out = append(out, s)
 		}
 	}
+	slices.SortFunc(out, func(x, y *datasource.AgentSession) int {
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
 	return out, nil
 }
 

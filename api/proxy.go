@@ -152,7 +152,6 @@ func idempotent(req *fasthttp.Request) bool {
 	return len(req.Header.Peek("Idempotency-Key")) > 0 || len(req.Header.Peek("X-Idempotency-Key")) > 0
 }
 
-
 // dropResponse are upstream headers that do not come back: cookies would
 // be set on grantd's origin, next to its session; the upstream's own
 // content policy and sniffing opt-out are replaced by grantd's (sandboxed);

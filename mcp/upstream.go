@@ -20,7 +20,7 @@ type upstreams struct {
 	dialer  *outbound.Dialer
 	timeout time.Duration
 
-	mu sync.Mutex                     // guards m
+	mu sync.Mutex                      // guards m
 	m  map[upstreamKey]*http.Transport // by CA and client certificate
 }
 
