@@ -272,7 +272,11 @@ func (s *Server) routes() {
 	v1.All("/*", s.noRoute)
 	// MCP for agents: an API key with mcp or an agent session, nothing
 	// else (see authenticateAgent); the handler is package mcp's.
-	app.All("/mcp", s.authenticateAgent, mcp, s.serveMCP)
+	// Streamable HTTP uses POST (and GET, DELETE, which the stateless
+	// handler answers 405).
+	for _, m := range []string{fiber.MethodPost, fiber.MethodGet, fiber.MethodDelete} {
+		app.Add(m, "/mcp", s.authenticateAgent, mcp, s.serveMCP)
+	}
 
 	if s.cfg.UI != nil {
 		s.uiRoutes()
