@@ -70,6 +70,7 @@ Usage:
   grantd keys rotate          add a primary key and re-encrypt stored secrets (server stopped)
   grantd keys generate        print a new random master key for GRANTD_MASTER_KEY
   grantd admin-token reset    replace the admin token and print the new one (server stopped)
+  grantd skill export DIR     write an Agent Skill that teaches an agent to call datasources through grantd
   grantd version              print the version
 
 Against a running grantd (GRANTD_URL, default http://127.0.0.1:8080, and GRANTD_ADMIN_TOKEN):
@@ -160,6 +161,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return connectCmd(ctx, args[1:], stdout, stderr)
 	case "status":
 		return statusCmd(ctx, args[1:], stdout, stderr)
+	case "skill":
+		return skillCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(args[1:], stdout)
 	case "--version", "-v":
