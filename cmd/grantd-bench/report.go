@@ -22,6 +22,7 @@ type report struct {
 	Storm              []stormRound          `json:"storm,omitempty"`
 	Scale              scaleResults          `json:"scale,omitempty"`       // one per datasource count
 	Connections        []connScaleResult     `json:"connections,omitempty"` // one per connection count
+	MCP                []mcpResult           `json:"mcp,omitempty"`         // call_datasource vs the proxy, per concurrency
 }
 
 func (r *report) save(path string) error {
