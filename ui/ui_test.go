@@ -20,11 +20,13 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/crypto"
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/mcp"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/ui"
 	"github.com/grantd/grantd/webhook"
@@ -63,7 +65,10 @@ func startServer(t *testing.T) *server {
 	}
 	hub, _ := webhook.New(webhook.Config{Store: store, Logger: log})
 	hub.Start()
+	sessions := access.NewAgentSessions(store, nil, log)
+	agents := mcp.New(mcp.Config{Engine: engine, PublicURL: public, Sessions: sessions, Dialer: &outbound.Dialer{AllowPrivate: true}, Logger: log})
 	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
+		AgentSessions: sessions, MCP: agents.Handler(),
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &outbound.Dialer{AllowPrivate: true}, UI: ui.Files(),
 		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test"})
 	go srv.Serve(ln)

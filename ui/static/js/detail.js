@@ -3,6 +3,7 @@ import { h, badge, countdown, ago, copyText, confirmDialog, healthBadge, perUser
 import { navigate, showBanner } from './app.js';
 import { eventItem } from './events.js';
 import { connectionsCard, connectCard } from './connections.js';
+import { agentCard } from './agents.js';
 
 // detailPage shows one datasource: its authorization, the actions
 // (authorize, refresh, revoke, edit, delete), a test request through the
@@ -131,7 +132,7 @@ export async function detailPage(app, id) {
     const conns = connectionsCard(d);
     const connect = connectCard(d, { onCreated: loadEvents });
     connect.append(redirectBox);
-    app.replaceChildren(head, conns.node, h('div', { class: 'cols' }, connect, eventsCard), testCard);
+    app.replaceChildren(head, conns.node, h('div', { class: 'cols' }, connect, eventsCard), testCard, agentCard(d));
     conns.start();
     loadEvents();
     const timer = setInterval(loadEvents, 15000);
@@ -142,7 +143,7 @@ export async function detailPage(app, id) {
     h('div', { class: 'cols' },
       h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox, redirectBox),
       eventsCard),
-    testCard);
+    testCard, agentCard(d));
   renderStatus(d.authorization);
   loadEvents();
 
