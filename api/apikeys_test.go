@@ -303,6 +303,9 @@ func TestAPIKeyDatasourceScope(t *testing.T) {
 	}
 	// The admin token still sees everything.
 	code, b, _ = h.do("GET", "/api/v1/datasources", nil)
+	if code != 200 {
+		t.Fatalf("list with the admin token: %d %s", code, b)
+	}
 	json.Unmarshal(b, &list)
 	ids := []string{}
 	for _, d := range list.Datasources {
