@@ -122,9 +122,14 @@ func readBody(resp *http.Response, method string, max int) (r CallResult, err er
 	}
 	r.Body = strings.ToValidUTF8(string(trimPartialRune(head[:max])), "\uFFFD")
 	r.Truncated = true
-	r.BodyBytes = n
-	if resp.ContentLength > 0 {
-		r.BodyBytes = resp.ContentLength
+	r.BodyBytes = resp.ContentLength
+	if r.BodyBytes <= 0 {
+		// No length given: count the rest, as far as MaxBinaryCount.
+		rest, err := io.Copy(io.Discard, io.LimitReader(resp.Body, MaxBinaryCount-n))
+		if err != nil {
+			return r, err
+		}
+		r.BodyBytes = n + rest
 	}
 	return r, nil
 }
