@@ -1,8 +1,17 @@
 // Package access is who may call grantd: the admin token that
-// bootstraps everything, and the key that signs the UI's session cookies.
-// API keys, the credentials programs will get (see DESIGN.md, "API
-// keys"), will live here too. Package api checks the credentials on each
+// bootstraps everything, the key that signs the UI's session cookies, API
+// keys for programs (Keys) and agent sessions for MCP clients
+// (AgentSessions). Packages api and mcp check the credentials on each
 // request; this package makes them and keeps them in the store.
+//
+// # Agent sessions
+//
+// An agent session is a bearer credential for an MCP client, bound to one
+// end user and a set of datasources, for at most 24 hours
+// (datasource.MaxAgentSessionTTL). Its token is "ga_<16 hex>_<secret>";
+// only its SHA-256 is stored, like an API key's. A revocation holds on
+// every replica: the store's watch reports it (etcd), and a checked
+// session is trusted without a store read for CacheFor at most.
 //
 // # Admin token
 //

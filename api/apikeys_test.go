@@ -90,6 +90,10 @@ var routePermissions = map[string]string{
 	"POST /connect/:token":                                        "public",
 	"GET /healthz":                                                "public",
 	"GET /readyz":                                                 "public",
+	"POST /api/v1/agent-sessions":                                 "mcp",
+	"GET /api/v1/agent-sessions":                                  "mcp",
+	"DELETE /api/v1/agent-sessions/:sessionId":                    "mcp",
+	"* /mcp": "mcp",
 }
 
 // TestAPIKeyPermissionMatrix: every route, called with a key holding each
@@ -105,7 +109,7 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 	seen := map[string]bool{}
 	for _, r := range h.server.App().GetRoutes(true) {
 		if r.Method == fiber.MethodHead || r.Method == fiber.MethodConnect || r.Method == fiber.MethodTrace ||
-			!strings.HasPrefix(r.Path, "/api/v1/") && r.Path != "/metrics" && !strings.HasPrefix(r.Path, "/connect/") && r.Path != "/healthz" && r.Path != "/readyz" {
+			!strings.HasPrefix(r.Path, "/api/v1/") && r.Path != "/metrics" && r.Path != "/mcp" && !strings.HasPrefix(r.Path, "/connect/") && r.Path != "/healthz" && r.Path != "/readyz" {
 			continue
 		}
 		if r.Path == "/api/v1/*" {
@@ -124,7 +128,7 @@ func TestAPIKeyPermissionMatrix(t *testing.T) {
 		if want == "public" {
 			continue
 		}
-		path := strings.NewReplacer(":id", "ds_nope", ":endUserId", "u1", ":keyId", "key_0000000000000000", ":token", "x", "*", "x").Replace(r.Path)
+		path := strings.NewReplacer(":id", "ds_nope", ":endUserId", "u1", ":keyId", "key_0000000000000000", ":sessionId", "as_0000000000000000", ":token", "x", "*", "x").Replace(r.Path)
 		for _, p := range perms {
 			code, b := h.as(keys[p], r.Method, path, nil, "X-Grantd-CSRF", "1")
 			allowed := want == "" || p == want || p == "admin"

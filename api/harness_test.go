@@ -25,6 +25,7 @@ import (
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
 	"github.com/grantd/grantd/internal/testlog"
+	"github.com/grantd/grantd/mcp"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/timeline"
 	"github.com/grantd/grantd/ui"
@@ -48,6 +49,7 @@ type harness struct {
 	server       *api.Server
 	apiConfig    api.Config // what server was built with
 	keys         *access.Keys
+	sessions     *access.AgentSessions
 	hub          *webhook.Dispatcher
 	stored       chan struct{} // a token after each batch of events the hub stores
 	logs         testlog.Buffer
@@ -123,8 +125,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.sessions = access.NewAgentSessions(h.store, h.clock.Now, log)
+	agents := mcp.New(mcp.Config{Engine: h.engine, PublicURL: public, Keys: h.keys, Sessions: h.sessions, Dialer: dialer,
+		Logger: log, Publish: hub.Publish, Version: "test"})
 	h.apiConfig = api.Config{
-		Keys: h.keys, Timeline: tl,
+		Keys: h.keys, Timeline: tl, AgentSessions: h.sessions, MCP: agents.Handler(),
 		Events: h.store, Publish: hub.Publish, Meta: h.store,
 		Engine: h.engine, PublicURL: public,
 		AdminTokenHash: sha256.Sum256([]byte(adminToken)), SessionKey: bytes.Repeat([]byte{7}, 32),

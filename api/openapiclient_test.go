@@ -561,6 +561,7 @@ func TestOpenAPIClient(t *testing.T) {
 
 	perUserThroughOpenAPIClient(t, h, p, c, anon, d.Id, must)
 	staticThroughOpenAPIClient(t, h, c, anon, must)
+	agentSessionsThroughOpenAPIClient(t, h, c, d.Id, must)
 
 	// Events, configuration, health, readiness, metrics, this document.
 	events, err := c.ListEventsWithResponse(ctx, &oc.ListEventsParams{Datasource: &d.Id, Limit: ptr(50)})
@@ -1029,4 +1030,49 @@ func staticThroughOpenAPIClient(t *testing.T, h *harness, c, anon *oc.ClientWith
 	carol := oc.EndUserHeader("carol")
 	r, err := c.ProxyDatasourceGetWithResponse(ctx, ds.Id, "key", &oc.ProxyDatasourceGetParams{GrantdEndUser: &carol})
 	must(r, err, 200)
+}
+
+// agentSessionsThroughOpenAPIClient makes an agent session, lists it,
+// opens MCP with its token (an initialize, then GET and DELETE, which the
+// stateless endpoint answers 405), and revokes it.
+func agentSessionsThroughOpenAPIClient(t *testing.T, h *harness, c *oc.ClientWithResponses, dsID string,
+	must func(interface{ StatusCode() int }, error, int)) {
+	t.Helper()
+	made, err := c.CreateAgentSessionWithResponse(ctx, oc.AgentSessionRequest{EndUserId: "agent-user", Datasources: []string{dsID}, TtlSeconds: ptr(600)})
+	must(made, err, 201)
+	s := made.JSON201
+	h.addLogSecret(s.Token) // answered this once, never logged
+	if s.McpUrl != h.URL+"/mcp" || len(s.Datasources) != 1 || s.Datasources[0].Id != dsID {
+		t.Errorf("agent session %+v", s)
+	}
+	bad, err := c.CreateAgentSessionWithResponse(ctx, oc.AgentSessionRequest{EndUserId: "agent-user", Datasources: []string{"no-such-datasource"}})
+	must(bad, err, 400)
+	list, err := c.ListAgentSessionsWithResponse(ctx, &oc.ListAgentSessionsParams{EndUserId: ptr("agent-user")})
+	must(list, err, 200)
+	if len(list.JSON200.AgentSessions) != 1 || list.JSON200.AgentSessions[0].Id != s.Id {
+		t.Errorf("agent sessions %+v", list.JSON200)
+	}
+	agent := func(_ context.Context, req *http.Request) error {
+		req.Header.Set("Authorization", "Bearer "+s.Token)
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		return nil
+	}
+	init, err := c.McpPostWithResponse(ctx, oc.McpPostJSONRequestBody{"jsonrpc": "2.0", "id": 1, "method": "initialize",
+		"params": map[string]any{"protocolVersion": "2025-06-18", "capabilities": map[string]any{}, "clientInfo": map[string]any{"name": "t", "version": "1"}}}, agent)
+	must(init, err, 200)
+	if !strings.Contains(string(init.Body), `"grantd"`) {
+		t.Errorf("initialize: %s", init.Body)
+	}
+	get, err := c.McpGetWithResponse(ctx, agent)
+	must(get, err, 405)
+	del, err := c.McpDeleteWithResponse(ctx, agent)
+	must(del, err, 405)
+	admin, err := c.McpGetWithResponse(ctx)
+	must(admin, err, 403)
+	gone, err := c.RevokeAgentSessionWithResponse(ctx, s.Id)
+	must(gone, err, 204)
+	again, err := c.RevokeAgentSessionWithResponse(ctx, s.Id)
+	must(again, err, 404)
+	refused, err := c.McpGetWithResponse(ctx, agent)
+	must(refused, err, 401)
 }

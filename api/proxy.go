@@ -152,14 +152,6 @@ func idempotent(req *fasthttp.Request) bool {
 	return len(req.Header.Peek("Idempotency-Key")) > 0 || len(req.Header.Peek("X-Idempotency-Key")) > 0
 }
 
-// hopByHop headers belong to one connection and are never forwarded
-// (RFC 9110 §7.6.1).
-var hopByHop = []string{"Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Proxy-Connection", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
-// dropRequest are the caller's headers that do not go upstream: its
-// credentials for grantd and grantd's own headers.
-var dropRequest = []string{"Authorization", "Cookie", "Host", "Content-Length", csrfHeader, "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "Forwarded", "Expect"}
-
 // dropResponse are upstream headers that do not come back: cookies would
 // be set on grantd's origin, next to its session; the upstream's own
 // content policy and sniffing opt-out are replaced by grantd's (sandboxed);
@@ -318,7 +310,9 @@ func copyRequestHeaders(dst, src *fasthttp.RequestHeader) {
 	conn := connectionTokens(src.Peek("Connection"))
 	for k, v := range src.All() {
 		name := string(k)
-		if dropped(name, hopByHop) || dropped(name, dropRequest) || dropped(name, conn) || grantdHeader(name) {
+		// The caller's credentials, hop-by-hop and grantd's own headers
+		// (the CSRF header among them): outbound's one list, shared with MCP.
+		if outbound.DropRequestHeader(name) || dropped(name, conn) {
 			continue
 		}
 		dst.AddBytesKV(k, v)
@@ -329,7 +323,7 @@ func copyResponseHeaders(dst, src *fasthttp.ResponseHeader) {
 	conn := connectionTokens(src.Peek("Connection"))
 	for k, v := range src.All() {
 		name := string(k)
-		if dropped(name, hopByHop) || dropped(name, dropResponse) || dropped(name, conn) || corsHeader(name) {
+		if outbound.HopByHop(name) || dropped(name, dropResponse) || dropped(name, conn) || corsHeader(name) {
 			continue
 		}
 		dst.AddBytesKV(k, v)

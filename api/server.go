@@ -29,11 +29,14 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
 
 	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/datasource"
@@ -57,6 +60,13 @@ type Config struct {
 	// Keys checks and manages API keys; nil accepts none (and the
 	// /api/v1/api-keys routes answer 404).
 	Keys *access.Keys
+	// AgentSessions makes and checks agent sessions, the credentials of
+	// MCP clients; nil accepts none (and /api/v1/agent-sessions answers
+	// 404).
+	AgentSessions *access.AgentSessions
+	// MCP is the Model Context Protocol endpoint (package mcp's Handler),
+	// served at /mcp behind authenticateAgent; nil serves none (404).
+	MCP http.Handler
 	// SessionKey signs UI session cookies (32 random bytes, kept secret).
 	SessionKey []byte
 	// Dialer guards the proxy's outgoing connections.
@@ -110,7 +120,8 @@ type Server struct {
 	redirectURI string
 	openAPIDoc  []byte // with the public URL as its server
 	revoked     *revocations
-	failures    *failureLimiter // wrong admin tokens per client address
+	failures    *failureLimiter         // wrong admin tokens per client address
+	mcp         fasthttp.RequestHandler // cfg.MCP adapted, nil without one
 }
 
 // New builds the server and its routes.
@@ -152,6 +163,9 @@ func New(cfg Config) *Server {
 		failures:    newFailureLimiter(cfg.Now),
 	}
 	s.proxy = newProxy(s)
+	if cfg.MCP != nil {
+		s.mcp = fasthttpadaptor.NewFastHTTPHandler(cfg.MCP)
+	}
 	s.app = fiber.New(fiber.Config{
 		AppName:               "grantd",
 		DisableStartupMessage: true,
@@ -255,12 +269,23 @@ func (s *Server) routes() {
 	auth.Post("/api-keys", admin, s.createAPIKey)
 	auth.Get("/api-keys", admin, s.listAPIKeys)
 	auth.Delete("/api-keys/:keyId", admin, s.deleteAPIKey)
+	mcp := s.need(datasource.PermMCP)
+	auth.Post("/agent-sessions", mcp, s.createAgentSession)
+	auth.Get("/agent-sessions", mcp, s.listAgentSessions)
+	auth.Delete("/agent-sessions/:sessionId", mcp, s.deleteAgentSession)
 	proxy := s.need(datasource.PermProxy)
 	auth.Get("/datasources/:id/timeline", read, s.datasourceTimeline)
 	auth.Get("/datasources/:id/connections/:endUserId/timeline", connect, s.connectionTimeline)
 	auth.All("/datasources/:id/proxy", proxy, s.actsAsDatasource, s.timed, s.proxy.handle)
 	auth.All("/datasources/:id/proxy/*", proxy, s.actsAsDatasource, s.timed, s.proxy.handle)
 	v1.All("/*", s.noRoute)
+	// MCP for agents: an API key with mcp or an agent session, nothing
+	// else (see authenticateAgent); the handler is package mcp's.
+	// Streamable HTTP uses POST (and GET, DELETE, which the stateless
+	// handler answers 405).
+	for _, m := range []string{fiber.MethodPost, fiber.MethodGet, fiber.MethodDelete} {
+		app.Add(m, "/mcp", s.authenticateAgent, mcp, s.serveMCP)
+	}
 
 	if s.cfg.UI != nil {
 		s.uiRoutes()

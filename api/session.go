@@ -50,6 +50,9 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 			s.log.Warn("unknown or revoked API key", "requestId", requestID(c), "remote", c.IP())
 			return probUnauthorized.with("the API key is unknown or revoked")
 		}
+		if bearer && access.IsAgentToken(tok) {
+			return probUnauthorized.with("an agent session token is accepted only by the MCP endpoint, /mcp")
+		}
 		if bearer && s.adminToken(tok) {
 			s.failures.giveBack(addr)
 			c.Locals(localAuth, "token")

@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"github.com/grantd/grantd/outbound"
 	"net/http"
 	"strings"
 
@@ -34,7 +35,7 @@ func (f fastRequest) Target() (scheme, host, escapedPath string) {
 // unsignedHeaders are the headers Header leaves out: Host and
 // Content-Length (Target and ContentLength give them) and the hop-by-hop
 // ones, which the proxy never forwards.
-var unsignedHeaders = append([]string{"Host", "Content-Length"}, hopByHop...)
+var unsignedHeaders = append([]string{"Host", "Content-Length"}, outbound.HopByHopHeaders()...)
 
 func (f fastRequest) Header() http.Header {
 	out := http.Header{}

@@ -26,14 +26,6 @@ func withSubjectToken(c *fiber.Ctx, t grants.Target) grants.Target {
 	return t
 }
 
-// grantdHeader reports whether name is one of grantd's own request
-// headers (Grantd-Subject-Token, Grantd-End-User, …), which configure
-// grantd and never go upstream.
-func grantdHeader(name string) bool {
-	const prefix = "Grantd-"
-	return len(name) >= len(prefix) && strings.EqualFold(name[:len(prefix)], prefix)
-}
-
 // clientFor returns the proxy's clients for target t. A datasource with
 // an upstream client certificate gets clients of its own (keyed by its id
 // and a digest of its certificate and key, so a replaced pair gets new

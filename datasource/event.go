@@ -22,6 +22,11 @@ const (
 	EventStatusChanged     = "status.changed"
 	EventAPIKeyCreated     = "api_key.created"
 	EventAPIKeyRevoked     = "api_key.revoked"
+	EventAgentSessionMade  = "agent_session.created"
+	EventAgentSessionEnded = "agent_session.revoked"
+	// EventMCPToolCall is an agent's tool call over MCP: Tool, and for
+	// call_datasource Method, Path and HTTPStatus.
+	EventMCPToolCall = "mcp.tool_called"
 
 	// Per-user datasources: the same happenings for one end user's
 	// connection, with EndUserID set.
@@ -54,6 +59,13 @@ type Event struct {
 	EndUserID string `json:"endUserId,omitempty"`
 	// Reason classifies a connection.failed (datasource.ReasonRevoked, …).
 	Reason string `json:"reason,omitempty"`
+	// Tool, Method, Path and HTTPStatus describe an agent's tool call
+	// (EventMCPToolCall): the tool, the request line without its query,
+	// and the upstream's status (0 when no answer came).
+	Tool       string `json:"tool,omitempty"`
+	Method     string `json:"method,omitempty"`
+	Path       string `json:"path,omitempty"`
+	HTTPStatus int    `json:"httpStatus,omitempty"`
 }
 
 // NewEventID returns an id that sorts by t.

@@ -8,7 +8,10 @@
 //     to the system roots (TLSConfig);
 //   - one cache of clients per CA bundle (Cache), so connections are
 //     reused across calls.
+//   - what a forwarded request may carry: a path that stays inside the
+//     datasource's base URL (JoinPath) and none of the caller's
+//     credentials, hop-by-hop or grantd's own headers (DropRequestHeader).
 //
-// grants (token requests), api's proxy and webhook all dial through it, so
+// grants (token requests), api's proxy, mcp and webhook all dial through it, so
 // the rules are one set. It imports nothing of grantd's.
 package outbound

@@ -26,6 +26,7 @@ import (
 	"github.com/grantd/grantd/datasource/bolt"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/grants/grantstest"
+	"github.com/grantd/grantd/mcp"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/timeline"
 	"github.com/grantd/grantd/ui"
@@ -73,7 +74,10 @@ func startServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sessions := access.NewAgentSessions(store, nil, log)
+	agents := mcp.New(mcp.Config{Engine: engine, PublicURL: public, Sessions: sessions, Dialer: &outbound.Dialer{AllowPrivate: true}, Logger: log})
 	srv := api.New(api.Config{Engine: engine, PublicURL: public, AdminTokenHash: sha256.Sum256([]byte(adminToken)),
+		AgentSessions: sessions, MCP: agents.Handler(),
 		SessionKey: []byte("0123456789abcdef0123456789abcdef"), Dialer: &outbound.Dialer{AllowPrivate: true}, UI: ui.Files(),
 		Logger: log, Events: store, Publish: hub.Publish, Version: "ui-test", Keys: apiKeys, Timeline: tl})
 	go srv.Serve(ln)

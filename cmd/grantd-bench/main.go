@@ -1,7 +1,7 @@
 // Command grantd-bench measures grantd on loopback and prints a table; see
 // BENCHMARKS.md for what it measures and the latest figures.
 //
-//	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale
+//	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale|connections|mcp
 //	grantd-bench charts [-in bin/bench.json] [-out docs/bench]
 //
 // It starts its own upstream, token endpoint, baseline proxy and bare
@@ -127,8 +127,10 @@ func main() {
 		err = benchConnections(ctx, o, r)
 	case "replicas":
 		err = benchReplicas(ctx, o, r)
+	case "mcp":
+		err = benchMCP(ctx, o, r)
 	default:
-		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, connections, replicas, or charts)", what)
+		err = fmt.Errorf("unknown benchmark %q (all, proxy, storm, scale, connections, replicas, mcp, or charts)", what)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "grantd-bench:", err)

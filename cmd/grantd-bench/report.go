@@ -23,6 +23,7 @@ type report struct {
 	Scale              scaleResults          `json:"scale,omitempty"`       // one per datasource count
 	Connections        []connScaleResult     `json:"connections,omitempty"` // one per connection count
 	Replicas           []replicasResult      `json:"replicas,omitempty"`    // one per connection count, on etcd
+	MCP                []mcpResult           `json:"mcp,omitempty"`         // call_datasource vs the proxy, per concurrency
 }
 
 func (r *report) save(path string) error {

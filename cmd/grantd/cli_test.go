@@ -29,7 +29,7 @@ func TestHelp(t *testing.T) {
 		{[]string{"apply"}, []string{"-f", "--dry-run", "GRANTD_ADMIN_TOKEN", "GRANTD_URL"}},
 		{[]string{"export"}, []string{"-o", "GRANTD_ADMIN_TOKEN"}},
 		{[]string{"datasources"}, []string{"list", "get", "delete"}},
-		{[]string{"datasources", "list"}, []string{"-o", "GRANTD_ADMIN_TOKEN", "GRANTD_API_KEY", "8 forbidden", "grantd providers"}},
+		{[]string{"datasources", "list"}, []string{"-o", "GRANTD_ADMIN_TOKEN", "GRANTD_API_KEY", "8 forbidden"}},
 		{[]string{"datasources", "get"}, []string{"NAME", "-o"}},
 		{[]string{"datasources", "delete"}, []string{"NAME"}},
 		{[]string{"token"}, []string{"NAME", "exposeToken"}},

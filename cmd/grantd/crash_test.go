@@ -32,7 +32,12 @@ import (
 // datasource, one end user's: "client/user", followed from the code the
 // user's login issued through every refresh token that descends from it.
 type issued struct {
-	busy     sync.WaitGroup // token requests being answered
+	// busy counts token requests being answered. Not a WaitGroup: a late
+	// request from a killed process may start while the test waits, and
+	// WaitGroup.Add concurrent with Wait at zero is a race.
+	busyMu   sync.Mutex
+	busyCond *sync.Cond
+	busy     int
 	mu       sync.Mutex
 	pairs    map[string][][2]string // chain → [access, refresh]
 	byAT     map[string]int         // access token → index in its chain's list
@@ -119,11 +124,19 @@ func TestCrashConsistency(t *testing.T) {
 	}
 	is := &issued{pairs: map[string][][2]string{}, byAT: map[string]int{}, used: map[string]bool{},
 		codeUser: map[string]string{}, rtChain: map[string]string{}}
+	is.busyCond = sync.NewCond(&is.busyMu)
 	prov := grantstest.NewProvider(t, grantstest.ProviderOptions{AccessTokenLifespan: 2 * time.Second,
 		TokenHandler: func(next http.Handler) http.Handler {
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				is.busy.Add(1)
-				defer is.busy.Done()
+				is.busyMu.Lock()
+				is.busy++
+				is.busyMu.Unlock()
+				defer func() {
+					is.busyMu.Lock()
+					is.busy--
+					is.busyCond.Broadcast()
+					is.busyMu.Unlock()
+				}()
 				r.ParseForm()
 				client, _, ok := r.BasicAuth()
 				if !ok {
@@ -316,7 +329,11 @@ func TestCrashConsistency(t *testing.T) {
 		close(stop)
 		wg.Wait()
 		// Let the provider finish answering requests the dead process sent.
-		is.busy.Wait()
+		is.busyMu.Lock()
+		for is.busy > 0 {
+			is.busyCond.Wait()
+		}
+		is.busyMu.Unlock()
 
 		// The file as the kill left it.
 		keys, _, err := crypto.LoadOrCreateKeyset(crypto.KeysetFile(filepath.Join(dataDir, "keyset.json")), kek)

@@ -73,6 +73,7 @@ Usage:
   grantd keys rotate          add a primary key and re-encrypt stored secrets (server stopped)
   grantd keys generate        print a new random master key for GRANTD_MASTER_KEY
   grantd admin-token reset    replace the admin token and print the new one (server stopped)
+  grantd skill export DIR     write an Agent Skill that teaches an agent to call datasources through grantd
   grantd version              print the version
   grantd providers list [SEARCH]  the provider catalogue a datasource's "provider" names
 
@@ -170,6 +171,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return statusCmd(ctx, args[1:], stdout, stderr)
 	case "providers":
 		return providersCmd(args[1:], stdout, stderr)
+	case "skill":
+		return skillCmd(ctx, args[1:], stdout, stderr)
 	case "version":
 		return versionCmd(args[1:], stdout)
 	case "--version", "-v":

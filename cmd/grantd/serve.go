@@ -16,6 +16,7 @@ import (
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/grants"
+	"github.com/grantd/grantd/mcp"
 	"github.com/grantd/grantd/outbound"
 	"github.com/grantd/grantd/timeline"
 	"github.com/grantd/grantd/ui"
@@ -71,6 +72,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		defer stopKeys()
 	}
 
+	var sessions *access.AgentSessions
+	stopSessions := func() {}
+	if as, ok := st.store.(datasource.AgentSessions); ok {
+		sessions = access.NewAgentSessions(as, nil, log)
+		sctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		watch, _ := st.store.(datasource.AgentSessionWatcher)
+		go func() { sessions.Run(sctx, watch); close(done) }()
+		stopSessions = sync.OnceFunc(func() { cancel(); <-done })
+		defer stopSessions()
+	}
+
 	public := c.publicURL()
 	dialer := &outbound.Dialer{AllowPrivate: c.AllowPrivate, RefusalHint: "set GRANTD_ALLOW_PRIVATE_NETWORKS=true to allow it"}
 	metrics := api.NewMetrics()
@@ -121,12 +134,28 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		go es.Watch(wctx, func(k datasource.Key) { engine.Invalidate(wctx, k) })
 	}
 
+	mcpMetrics := mcp.NewMetrics()
+	metrics.Registry().MustRegister(mcpMetrics.Collectors()...)
+	agents := mcp.New(mcp.Config{
+		Engine:    engine,
+		PublicURL: public,
+		Keys:      keys,
+		Sessions:  sessions,
+		Dialer:    dialer,
+		Logger:    log,
+		Publish:   hooks.Publish,
+		Metrics:   mcpMetrics,
+		Version:   version,
+		Timeout:   c.ProxyTimeout,
+	})
 	srv := api.New(api.Config{
 		Engine:               engine,
 		PublicURL:            public,
 		AdminTokenHash:       adminHash,
 		Keys:                 keys,
 		Timeline:             tl,
+		AgentSessions:        sessions,
+		MCP:                  agents.Handler(),
 		SessionKey:           sessionKey,
 		Dialer:               dialer,
 		UI:                   ui.Files(),
@@ -161,7 +190,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("grantd serving", "addr", ln.Addr().String(), "publicUrl", public.String(),
-		"redirectUri", api.RedirectURI(public), "store", c.Store, "dataDir", c.DataDir, "version", version,
+		"redirectUri", api.RedirectURI(public), "mcpUrl", mcp.MCPURL(public), "store", c.Store, "dataDir", c.DataDir, "version", version,
 		"allowPrivateNetworks", c.AllowPrivate, "secretDir", c.SecretDir, "secretEnvAllow", strings.Join(c.SecretEnvAllow, ","), "startup", time.Since(start).Round(time.Millisecond))
 
 	select {
@@ -178,6 +207,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	engine.Close()
 	hooks.Close()
 	stopKeys()
+	stopSessions()
 	if err := st.Close(); err != nil {
 		return err
 	}

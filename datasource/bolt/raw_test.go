@@ -29,6 +29,8 @@ func rawKey(kind, key string) (bucket, k []byte, err error) {
 		return bucketMeta, []byte(metaPrefix + key), nil
 	case storetest.KindName:
 		return bucketNames, []byte(key), nil
+	case sealed.KindAgentSession:
+		return bucketAgentSessions, []byte(key), nil
 	}
 	return nil, nil, fmt.Errorf("no kind %q", kind)
 }

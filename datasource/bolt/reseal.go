@@ -80,6 +80,7 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 			}),
 			rewrite(bucketConnections, rewrap(sealed.KindConnection)),
 			rewrite(bucketAPIKeys, rewrap(sealed.KindAPIKey)),
+			rewrite(bucketAgentSessions, rewrap(sealed.KindAgentSession)),
 			rewrite(bucketStates, func(k string, v []byte) ([]byte, error) {
 				st, err := cur.DecodeState(k, v)
 				if err != nil {

@@ -125,7 +125,7 @@ func Open(path string, s sealed.Sealer, opts *Options) (*Store, error) {
 	}
 	db.MaxBatchDelay = 2 * time.Millisecond
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, b := range [][]byte{bucketMeta, bucketDatasources, bucketNames, bucketTokens, bucketConnections, bucketAPIKeys, bucketStates, bucketEvents, bucketDeliveries} {
+		for _, b := range [][]byte{bucketMeta, bucketDatasources, bucketNames, bucketTokens, bucketConnections, bucketAPIKeys, bucketAgentSessions, bucketStates, bucketEvents, bucketDeliveries} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}

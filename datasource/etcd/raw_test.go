@@ -29,6 +29,8 @@ func (s *Store) rawKey(kind, key string) (string, error) {
 		return s.c.key("meta", key), nil
 	case storetest.KindName:
 		return s.c.key("name", key), nil
+	case sealed.KindAgentSession:
+		return s.c.key("agentsession", key), nil
 	}
 	return "", fmt.Errorf("no kind %q", kind)
 }

@@ -66,6 +66,7 @@ func (s *Store) Reseal(ctx context.Context, with sealed.Sealer) (int, error) {
 		}),
 		rewrite(s.c.key("conn")+"/", rewrap(sealed.KindConnection)),
 		rewrite(s.c.key("apikey")+"/", rewrap(sealed.KindAPIKey)),
+		rewrite(s.c.key("agentsession")+"/", rewrap(sealed.KindAgentSession)),
 		rewrite(s.c.key("state")+"/", func(key string, v []byte) ([]byte, error) {
 			st, err := next.DecodeState(key, v)
 			if err != nil {

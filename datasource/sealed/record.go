@@ -26,6 +26,8 @@ const (
 	KindMeta       = "meta"
 	KindConnection = "connection"
 	KindAPIKey     = "apikey"
+	// KindAgentSession is an agent session (MCP): hashes, never tokens.
+	KindAgentSession = "agentsession"
 	// KindStore is a store's own bookkeeping: its schema version, the
 	// event count.
 	KindStore = "store"

@@ -57,6 +57,7 @@ func runAttacks(t *testing.T, open Opener) {
 		{"AttackNamesIndex", attackNamesIndex},
 		{"AttackUntaggedRecord", attackUntaggedRecord},
 		{"AttackChangedKeptField", attackChangedKeptField},
+		{"AttackChangedAgentSession", attackChangedAgentSession},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			logs := &testlog.Buffer{}

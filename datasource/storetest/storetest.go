@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"APIKeys", testAPIKeys},
 		{"ProviderFields", testProviderFields},
 		{"StaticCredentials", testStaticCredentials},
+		{"AgentSessions", testAgentSessions},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.fn(t, quiet(t)) })
 	}

@@ -106,6 +106,8 @@ func (e EventReason) Valid() bool {
 
 // Defines values for EventType.
 const (
+	AgentSessionCreated      EventType = "agent_session.created"
+	AgentSessionRevoked      EventType = "agent_session.revoked"
 	ApiKeyCreated            EventType = "api_key.created"
 	ApiKeyRevoked            EventType = "api_key.revoked"
 	AuthorizationCompleted   EventType = "authorization.completed"
@@ -120,6 +122,7 @@ const (
 	DatasourceCreated        EventType = "datasource.created"
 	DatasourceDeleted        EventType = "datasource.deleted"
 	DatasourceUpdated        EventType = "datasource.updated"
+	McpToolCalled            EventType = "mcp.tool_called"
 	StatusChanged            EventType = "status.changed"
 	TokenHandedOut           EventType = "token.handed_out"
 	TokensRevoked            EventType = "tokens.revoked"
@@ -128,6 +131,10 @@ const (
 // Valid indicates whether the value is a known member of the EventType enum.
 func (e EventType) Valid() bool {
 	switch e {
+	case AgentSessionCreated:
+		return true
+	case AgentSessionRevoked:
+		return true
 	case ApiKeyCreated:
 		return true
 	case ApiKeyRevoked:
@@ -155,6 +162,8 @@ func (e EventType) Valid() bool {
 	case DatasourceDeleted:
 		return true
 	case DatasourceUpdated:
+		return true
+	case McpToolCalled:
 		return true
 	case StatusChanged:
 		return true
@@ -602,6 +611,61 @@ type APIKeyView struct {
 	Permissions []Permission `json:"permissions"`
 }
 
+// AgentSession an agent session, never its token
+type AgentSession struct {
+	CreatedAt time.Time `json:"createdAt"`
+
+	// CreatedBy the key or token that made it
+	CreatedBy   string                   `json:"createdBy"`
+	Datasources []AgentSessionDatasource `json:"datasources"`
+	EndUserId   string                   `json:"endUserId"`
+	ExpiresAt   time.Time                `json:"expiresAt"`
+	Id          string                   `json:"id"`
+}
+
+// AgentSessionDatasource defines model for AgentSessionDatasource.
+type AgentSessionDatasource struct {
+	Id string `json:"id"`
+
+	// Name empty once the datasource is deleted
+	Name string `json:"name"`
+}
+
+// AgentSessionList defines model for AgentSessionList.
+type AgentSessionList struct {
+	AgentSessions []AgentSession `json:"agentSessions"`
+}
+
+// AgentSessionRequest defines model for AgentSessionRequest.
+type AgentSessionRequest struct {
+	// Datasources the datasources the session may call, by name or id; a limited API key may name only those it covers
+	Datasources []string `json:"datasources"`
+
+	// EndUserId the end user the session acts for (the app's own user id)
+	EndUserId string `json:"endUserId"`
+
+	// TtlSeconds the session's life, at most a day; 0 or absent means 3600
+	TtlSeconds *int `json:"ttlSeconds,omitempty"`
+}
+
+// AgentSessionWithToken defines model for AgentSessionWithToken.
+type AgentSessionWithToken struct {
+	CreatedAt time.Time `json:"createdAt"`
+
+	// CreatedBy the key or token that made it
+	CreatedBy   string                   `json:"createdBy"`
+	Datasources []AgentSessionDatasource `json:"datasources"`
+	EndUserId   string                   `json:"endUserId"`
+	ExpiresAt   time.Time                `json:"expiresAt"`
+	Id          string                   `json:"id"`
+
+	// McpUrl <public URL>/mcp, where the MCP client connects
+	McpUrl string `json:"mcpUrl"`
+
+	// Token the session's secret (ga_…), shown this once; only its hash is stored. MCP clients send it as 'Authorization: Bearer <token>'
+	Token string `json:"token"`
+}
+
 // Authorization the authorization status of a datasource; never a token.
 type Authorization struct {
 	// ExpiresAt when the access token expires (RFC 3339); null without a token
@@ -843,8 +907,17 @@ type Event struct {
 	// EndUserId the end user, for an event about one connection of a per-user datasource
 	EndUserId *string `json:"endUserId,omitempty"`
 
+	// HttpStatus set on mcp.tool_called: the upstream's status, absent when none came
+	HttpStatus *int `json:"httpStatus,omitempty"`
+
 	// Id unique, sorts by time ("ev_…")
 	Id string `json:"id"`
+
+	// Method set on mcp.tool_called for call_datasource
+	Method *string `json:"method,omitempty"`
+
+	// Path set on mcp.tool_called for call_datasource: the path asked for, without its query
+	Path *string `json:"path,omitempty"`
 
 	// PreviousStatus set on status.changed
 	PreviousStatus *string `json:"previousStatus,omitempty"`
@@ -855,6 +928,9 @@ type Event struct {
 	// Status set on status.changed
 	Status *string   `json:"status,omitempty"`
 	Time   time.Time `json:"time"`
+
+	// Tool set on mcp.tool_called: list_datasources or call_datasource
+	Tool *string `json:"tool,omitempty"`
 
 	// Type datasource.*, authorization.*, tokens.revoked, token.handed_out and status.changed as in wave 1 (with endUserId when about one end user's connection); connection.connect_started (a connect link was made), connection.created and connection.reauthorized (an end user connected, first or again), connection.failed (with reason) and connection.recovered (a connection, or a shared datasource's health check, stopped or started working again), connection.deleted; api_key.created and api_key.revoked (about no datasource: datasourceId is empty, detail names the key as key:<id> (<name>))
 	Type EventType `json:"type"`
@@ -1420,6 +1496,12 @@ type Unauthorized = Problem
 // Unexpected RFC 9457 problem details, the body of every error grantd answers itself (Content-Type application/problem+json; an HTML page instead when the request accepts text/html but not application/json). type is one of https://grantd.dev/problems/ invalid-input, malformed-json, proxy-path-rejected, invalid-state, invalid-start-token, not-interactive, not-per-user (400); unauthorized (401); token-not-exposed, csrf, navigation-refused, forbidden (403); not-found (404); duplicate-name (409); body-too-large (413); too-many-attempts (429); datasource-not-authorized (424); stored-record-refused (500: a stored record failed authentication, changed outside grantd), internal (500); token-endpoint-failed, upstream-failed (502); unavailable (503); upstream-timeout (504).
 type Unexpected = Problem
 
+// ListAgentSessionsParams defines parameters for ListAgentSessions.
+type ListAgentSessionsParams struct {
+	// EndUserId only this end user's sessions
+	EndUserId *string `form:"endUserId,omitempty" json:"endUserId,omitempty"`
+}
+
 // AuthorizeCallbackParams defines parameters for AuthorizeCallback.
 type AuthorizeCallbackParams struct {
 	Code             *string `form:"code,omitempty" json:"code,omitempty"`
@@ -1614,6 +1696,12 @@ type SubmitConnectFormFormdataBody struct {
 	Username        *string `form:"username,omitempty" json:"username,omitempty"`
 }
 
+// McpPostJSONBody defines parameters for McpPost.
+type McpPostJSONBody = map[string]interface{}
+
+// CreateAgentSessionJSONRequestBody defines body for CreateAgentSession for application/json ContentType.
+type CreateAgentSessionJSONRequestBody = AgentSessionRequest
+
 // CreateApiKeyJSONRequestBody defines body for CreateApiKey for application/json ContentType.
 type CreateApiKeyJSONRequestBody = APIKeyRequest
 
@@ -1637,6 +1725,9 @@ type CreateSessionJSONRequestBody = SessionRequest
 
 // SubmitConnectFormFormdataRequestBody defines body for SubmitConnectForm for application/x-www-form-urlencoded ContentType.
 type SubmitConnectFormFormdataRequestBody SubmitConnectFormFormdataBody
+
+// McpPostJSONRequestBody defines body for McpPost for application/json ContentType.
+type McpPostJSONRequestBody = McpPostJSONBody
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1711,6 +1802,34 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 
 // The interface specification for the client above.
 type ClientInterface interface {
+
+	// ListAgentSessions list live agent sessions, oldest first (never their tokens)
+	//
+	// Corresponds with GET /api/v1/agent-sessions (the `ListAgentSessions` operationId).
+	ListAgentSessions(ctx context.Context, params *ListAgentSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAgentSessionWithBody make an agent session: an MCP credential bound to one end user and a set of datasources
+	//
+	// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+	CreateAgentSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateAgentSession make an agent session: an MCP credential bound to one end user and a set of datasources
+	//
+	// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+	CreateAgentSession(ctx context.Context, body CreateAgentSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeAgentSession revoke an agent session: refused from now on, on every replica
+	//
+	// Corresponds with DELETE /api/v1/agent-sessions/{sessionId} (the `RevokeAgentSession` operationId).
+	RevokeAgentSession(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListApiKeys list the API keys, never the keys themselves
 	//
@@ -2103,6 +2222,38 @@ type ClientInterface interface {
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
 	GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// McpDelete end an MCP session: none to end (stateless)
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Corresponds with DELETE /mcp (the `McpDelete` operationId).
+	McpDelete(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// McpGet the server's own event stream: none (stateless)
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Corresponds with GET /mcp (the `McpGet` operationId).
+	McpGet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// McpPostWithBody one MCP JSON-RPC message
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /mcp (the `McpPost` operationId).
+	McpPostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// McpPost one MCP JSON-RPC message
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /mcp (the `McpPost` operationId).
+	McpPost(ctx context.Context, body McpPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetMetrics Prometheus metrics
 	//
 	// needs credentials unless grantd runs with --metrics-public; absent when metrics are disabled
@@ -2114,6 +2265,74 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListAgentSessions list live agent sessions, oldest first (never their tokens)
+//
+// Corresponds with GET /api/v1/agent-sessions (the `ListAgentSessions` operationId).
+func (c *Client) ListAgentSessions(ctx context.Context, params *ListAgentSessionsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListAgentSessionsRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAgentSessionWithBody make an agent session: an MCP credential bound to one end user and a set of datasources
+//
+// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+func (c *Client) CreateAgentSessionWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAgentSessionRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateAgentSession make an agent session: an MCP credential bound to one end user and a set of datasources
+//
+// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+func (c *Client) CreateAgentSession(ctx context.Context, body CreateAgentSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateAgentSessionRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeAgentSession revoke an agent session: refused from now on, on every replica
+//
+// Corresponds with DELETE /api/v1/agent-sessions/{sessionId} (the `RevokeAgentSession` operationId).
+func (c *Client) RevokeAgentSession(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeAgentSessionRequest(c.Server, sessionId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // ListApiKeys list the API keys, never the keys themselves
@@ -3077,6 +3296,78 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 	return c.Client.Do(req)
 }
 
+// McpDelete end an MCP session: none to end (stateless)
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Corresponds with DELETE /mcp (the `McpDelete` operationId).
+func (c *Client) McpDelete(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMcpDeleteRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// McpGet the server's own event stream: none (stateless)
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Corresponds with GET /mcp (the `McpGet` operationId).
+func (c *Client) McpGet(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMcpGetRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// McpPostWithBody one MCP JSON-RPC message
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /mcp (the `McpPost` operationId).
+func (c *Client) McpPostWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMcpPostRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// McpPost one MCP JSON-RPC message
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /mcp (the `McpPost` operationId).
+func (c *Client) McpPost(ctx context.Context, body McpPostJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewMcpPostRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetMetrics Prometheus metrics
 //
 // needs credentials unless grantd runs with --metrics-public; absent when metrics are disabled
@@ -3107,6 +3398,134 @@ func (c *Client) GetReadiness(ctx context.Context, reqEditors ...RequestEditorFn
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListAgentSessionsRequest constructs an http.Request for the ListAgentSessions method
+func NewListAgentSessionsRequest(server string, params *ListAgentSessionsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agent-sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.EndUserId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "endUserId", *params.EndUserId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateAgentSessionRequest calls the generic CreateAgentSession builder with application/json body
+func NewCreateAgentSessionRequest(server string, body CreateAgentSessionJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateAgentSessionRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateAgentSessionRequestWithBody constructs an http.Request for the CreateAgentSession method, with any body, and a specified content type
+func NewCreateAgentSessionRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agent-sessions")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeAgentSessionRequest constructs an http.Request for the RevokeAgentSession method
+func NewRevokeAgentSessionRequest(server string, sessionId string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "sessionId", sessionId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/v1/agent-sessions/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewListApiKeysRequest constructs an http.Request for the ListApiKeys method
@@ -5507,6 +5926,100 @@ func NewGetHealthRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewMcpDeleteRequest constructs an http.Request for the McpDelete method
+func NewMcpDeleteRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mcp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMcpGetRequest constructs an http.Request for the McpGet method
+func NewMcpGetRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mcp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewMcpPostRequest calls the generic McpPost builder with application/json body
+func NewMcpPostRequest(server string, body McpPostJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewMcpPostRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewMcpPostRequestWithBody constructs an http.Request for the McpPost method, with any body, and a specified content type
+func NewMcpPostRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/mcp")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetMetricsRequest constructs an http.Request for the GetMetrics method
 func NewGetMetricsRequest(server string) (*http.Request, error) {
 	var err error
@@ -5604,6 +6117,38 @@ func WithBaseURL(baseURL string) ClientOption {
 
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
+
+	// ListAgentSessionsWithResponse list live agent sessions, oldest first (never their tokens)
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/v1/agent-sessions (the `ListAgentSessions` operationId).
+	ListAgentSessionsWithResponse(ctx context.Context, params *ListAgentSessionsParams, reqEditors ...RequestEditorFn) (*ListAgentSessionsResponse, error)
+
+	// CreateAgentSessionWithBodyWithResponse make an agent session: an MCP credential bound to one end user and a set of datasources
+	//
+	// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+	CreateAgentSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAgentSessionResponse, error)
+
+	// CreateAgentSessionWithResponse make an agent session: an MCP credential bound to one end user and a set of datasources
+	//
+	// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+	CreateAgentSessionWithResponse(ctx context.Context, body CreateAgentSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAgentSessionResponse, error)
+
+	// RevokeAgentSessionWithResponse revoke an agent session: refused from now on, on every replica
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /api/v1/agent-sessions/{sessionId} (the `RevokeAgentSession` operationId).
+	RevokeAgentSessionWithResponse(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*RevokeAgentSessionResponse, error)
 
 	// ListApiKeysWithResponse list the API keys, never the keys themselves
 	//
@@ -6062,6 +6607,42 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /healthz (the `GetHealth` operationId).
 	GetHealthWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetHealthResponse, error)
 
+	// McpDeleteWithResponse end an MCP session: none to end (stateless)
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /mcp (the `McpDelete` operationId).
+	McpDeleteWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*McpDeleteResponse, error)
+
+	// McpGetWithResponse the server's own event stream: none (stateless)
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /mcp (the `McpGet` operationId).
+	McpGetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*McpGetResponse, error)
+
+	// McpPostWithBodyWithResponse one MCP JSON-RPC message
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mcp (the `McpPost` operationId).
+	McpPostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*McpPostResponse, error)
+
+	// McpPostWithResponse one MCP JSON-RPC message
+	//
+	// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /mcp (the `McpPost` operationId).
+	McpPostWithResponse(ctx context.Context, body McpPostJSONRequestBody, reqEditors ...RequestEditorFn) (*McpPostResponse, error)
+
 	// GetMetricsWithResponse Prometheus metrics
 	//
 	// needs credentials unless grantd runs with --metrics-public; absent when metrics are disabled
@@ -6077,6 +6658,283 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /readyz (the `GetReadiness` operationId).
 	GetReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetReadinessResponse, error)
+}
+
+// ListAgentSessionsResponse401Headers the declared response headers of an HTTP 401 response for ListAgentSessions
+type ListAgentSessionsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListAgentSessionsResponse429Headers the declared response headers of an HTTP 429 response for ListAgentSessions
+type ListAgentSessionsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ListAgentSessionsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *AgentSessionList
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListAgentSessionsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListAgentSessionsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListAgentSessionsResponse) GetJSON200() *AgentSessionList {
+	return r.JSON200
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r ListAgentSessionsResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r ListAgentSessionsResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r ListAgentSessionsResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r ListAgentSessionsResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r ListAgentSessionsResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r ListAgentSessionsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListAgentSessionsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListAgentSessionsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListAgentSessionsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateAgentSessionResponse401Headers the declared response headers of an HTTP 401 response for CreateAgentSession
+type CreateAgentSessionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateAgentSessionResponse429Headers the declared response headers of an HTTP 429 response for CreateAgentSession
+type CreateAgentSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type CreateAgentSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *AgentSessionWithToken
+	// ApplicationproblemJSON400 the response for an HTTP 400 `application/problem+json` response
+	ApplicationproblemJSON400 *Problem
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateAgentSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateAgentSessionResponse429Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateAgentSessionResponse) GetJSON201() *AgentSessionWithToken {
+	return r.JSON201
+}
+
+// GetApplicationproblemJSON400 returns the response for an HTTP 400 `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSON400() *Problem {
+	return r.ApplicationproblemJSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r CreateAgentSessionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateAgentSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateAgentSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateAgentSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateAgentSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeAgentSessionResponse401Headers the declared response headers of an HTTP 401 response for RevokeAgentSession
+type RevokeAgentSessionResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RevokeAgentSessionResponse429Headers the declared response headers of an HTTP 429 response for RevokeAgentSession
+type RevokeAgentSessionResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RevokeAgentSessionResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeAgentSessionResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeAgentSessionResponse429Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r RevokeAgentSessionResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r RevokeAgentSessionResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r RevokeAgentSessionResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r RevokeAgentSessionResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r RevokeAgentSessionResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeAgentSessionResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeAgentSessionResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeAgentSessionResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeAgentSessionResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // ListApiKeysResponse401Headers the declared response headers of an HTTP 401 response for ListApiKeys
@@ -10730,6 +11588,290 @@ func (r GetHealthResponse) ContentType() string {
 	return ""
 }
 
+// McpDeleteResponse401Headers the declared response headers of an HTTP 401 response for McpDelete
+type McpDeleteResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// McpDeleteResponse429Headers the declared response headers of an HTTP 429 response for McpDelete
+type McpDeleteResponse429Headers struct {
+	RetryAfter *int
+}
+
+type McpDeleteResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *McpDeleteResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *McpDeleteResponse429Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r McpDeleteResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r McpDeleteResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r McpDeleteResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r McpDeleteResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r McpDeleteResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r McpDeleteResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r McpDeleteResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r McpDeleteResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r McpDeleteResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r McpDeleteResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// McpGetResponse401Headers the declared response headers of an HTTP 401 response for McpGet
+type McpGetResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// McpGetResponse429Headers the declared response headers of an HTTP 429 response for McpGet
+type McpGetResponse429Headers struct {
+	RetryAfter *int
+}
+
+type McpGetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *McpGetResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *McpGetResponse429Headers
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r McpGetResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r McpGetResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r McpGetResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r McpGetResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r McpGetResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r McpGetResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r McpGetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r McpGetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r McpGetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r McpGetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// McpPostResponse401Headers the declared response headers of an HTTP 401 response for McpPost
+type McpPostResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// McpPostResponse429Headers the declared response headers of an HTTP 429 response for McpPost
+type McpPostResponse429Headers struct {
+	RetryAfter *int
+}
+
+type McpPostResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *map[string]interface{}
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *map[string]interface{}
+	// ApplicationproblemJSON401 the response for an HTTP 401 `application/problem+json` response
+	ApplicationproblemJSON401 *Unauthorized
+	// ApplicationproblemJSON403 the response for an HTTP 403 `application/problem+json` response
+	ApplicationproblemJSON403 *Forbidden
+	// ApplicationproblemJSON404 the response for an HTTP 404 `application/problem+json` response
+	ApplicationproblemJSON404 *Problem
+	// ApplicationproblemJSON413 the response for an HTTP 413 `application/problem+json` response
+	ApplicationproblemJSON413 *TooLarge
+	// ApplicationproblemJSON429 the response for an HTTP 429 `application/problem+json` response
+	ApplicationproblemJSON429 *TooManyAttempts
+	// ApplicationproblemJSONDefault the response for an HTTP default `application/problem+json` response
+	ApplicationproblemJSONDefault *Unexpected
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *McpPostResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *McpPostResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r McpPostResponse) GetJSON200() *map[string]interface{} {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r McpPostResponse) GetJSON400() *map[string]interface{} {
+	return r.JSON400
+}
+
+// GetApplicationproblemJSON401 returns the response for an HTTP 401 `application/problem+json` response
+func (r McpPostResponse) GetApplicationproblemJSON401() *Unauthorized {
+	return r.ApplicationproblemJSON401
+}
+
+// GetApplicationproblemJSON403 returns the response for an HTTP 403 `application/problem+json` response
+func (r McpPostResponse) GetApplicationproblemJSON403() *Forbidden {
+	return r.ApplicationproblemJSON403
+}
+
+// GetApplicationproblemJSON404 returns the response for an HTTP 404 `application/problem+json` response
+func (r McpPostResponse) GetApplicationproblemJSON404() *Problem {
+	return r.ApplicationproblemJSON404
+}
+
+// GetApplicationproblemJSON413 returns the response for an HTTP 413 `application/problem+json` response
+func (r McpPostResponse) GetApplicationproblemJSON413() *TooLarge {
+	return r.ApplicationproblemJSON413
+}
+
+// GetApplicationproblemJSON429 returns the response for an HTTP 429 `application/problem+json` response
+func (r McpPostResponse) GetApplicationproblemJSON429() *TooManyAttempts {
+	return r.ApplicationproblemJSON429
+}
+
+// GetApplicationproblemJSONDefault returns the response for an HTTP default `application/problem+json` response
+func (r McpPostResponse) GetApplicationproblemJSONDefault() *Unexpected {
+	return r.ApplicationproblemJSONDefault
+}
+
+// GetBody returns the raw response body bytes
+func (r McpPostResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r McpPostResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r McpPostResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r McpPostResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetMetricsResponse401Headers the declared response headers of an HTTP 401 response for GetMetrics
 type GetMetricsResponse401Headers struct {
 	WWWAuthenticate *string
@@ -10845,6 +11987,62 @@ func (r GetReadinessResponse) ContentType() string {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
 	return ""
+}
+
+// ListAgentSessionsWithResponse list live agent sessions, oldest first (never their tokens)
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/v1/agent-sessions (the `ListAgentSessions` operationId).
+func (c *ClientWithResponses) ListAgentSessionsWithResponse(ctx context.Context, params *ListAgentSessionsParams, reqEditors ...RequestEditorFn) (*ListAgentSessionsResponse, error) {
+	rsp, err := c.ListAgentSessions(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListAgentSessionsResponse(rsp)
+}
+
+// CreateAgentSessionWithBodyWithResponse make an agent session: an MCP credential bound to one end user and a set of datasources
+//
+// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+func (c *ClientWithResponses) CreateAgentSessionWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateAgentSessionResponse, error) {
+	rsp, err := c.CreateAgentSessionWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAgentSessionResponse(rsp)
+}
+
+// CreateAgentSessionWithResponse make an agent session: an MCP credential bound to one end user and a set of datasources
+//
+// The token is shown once. The session calls only its datasources and only for its end user, whatever the MCP request says; it is refused once expired or revoked (DELETE).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/v1/agent-sessions (the `CreateAgentSession` operationId).
+func (c *ClientWithResponses) CreateAgentSessionWithResponse(ctx context.Context, body CreateAgentSessionJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateAgentSessionResponse, error) {
+	rsp, err := c.CreateAgentSession(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateAgentSessionResponse(rsp)
+}
+
+// RevokeAgentSessionWithResponse revoke an agent session: refused from now on, on every replica
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /api/v1/agent-sessions/{sessionId} (the `RevokeAgentSession` operationId).
+func (c *ClientWithResponses) RevokeAgentSessionWithResponse(ctx context.Context, sessionId string, reqEditors ...RequestEditorFn) (*RevokeAgentSessionResponse, error) {
+	rsp, err := c.RevokeAgentSession(ctx, sessionId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeAgentSessionResponse(rsp)
 }
 
 // ListApiKeysWithResponse list the API keys, never the keys themselves
@@ -11646,6 +12844,66 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 	return ParseGetHealthResponse(rsp)
 }
 
+// McpDeleteWithResponse end an MCP session: none to end (stateless)
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /mcp (the `McpDelete` operationId).
+func (c *ClientWithResponses) McpDeleteWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*McpDeleteResponse, error) {
+	rsp, err := c.McpDelete(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMcpDeleteResponse(rsp)
+}
+
+// McpGetWithResponse the server's own event stream: none (stateless)
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /mcp (the `McpGet` operationId).
+func (c *ClientWithResponses) McpGetWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*McpGetResponse, error) {
+	rsp, err := c.McpGet(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMcpGetResponse(rsp)
+}
+
+// McpPostWithBodyWithResponse one MCP JSON-RPC message
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mcp (the `McpPost` operationId).
+func (c *ClientWithResponses) McpPostWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*McpPostResponse, error) {
+	rsp, err := c.McpPostWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMcpPostResponse(rsp)
+}
+
+// McpPostWithResponse one MCP JSON-RPC message
+//
+// The Model Context Protocol (streamable HTTP, stateless, JSON answers) for agents: tools list_datasources and call_datasource. Authenticated by an API key with the mcp permission (the end user of a per-user datasource in Grantd-End-User) or an agent session token; the admin token and the UI session are refused. See the MCP specification for the JSON-RPC bodies.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /mcp (the `McpPost` operationId).
+func (c *ClientWithResponses) McpPostWithResponse(ctx context.Context, body McpPostJSONRequestBody, reqEditors ...RequestEditorFn) (*McpPostResponse, error) {
+	rsp, err := c.McpPost(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseMcpPostResponse(rsp)
+}
+
 // GetMetricsWithResponse Prometheus metrics
 //
 // needs credentials unless grantd runs with --metrics-public; absent when metrics are disabled
@@ -11672,6 +12930,268 @@ func (c *ClientWithResponses) GetReadinessWithResponse(ctx context.Context, reqE
 		return nil, err
 	}
 	return ParseGetReadinessResponse(rsp)
+}
+
+// ParseListAgentSessionsResponse parses an HTTP response from a ListAgentSessionsWithResponse call
+func ParseListAgentSessionsResponse(rsp *http.Response) (*ListAgentSessionsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListAgentSessionsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest AgentSessionList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListAgentSessionsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListAgentSessionsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateAgentSessionResponse parses an HTTP response from a CreateAgentSessionWithResponse call
+func ParseCreateAgentSessionResponse(rsp *http.Response) (*CreateAgentSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateAgentSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest AgentSessionWithToken
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateAgentSessionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateAgentSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeAgentSessionResponse parses an HTTP response from a RevokeAgentSessionWithResponse call
+func ParseRevokeAgentSessionResponse(rsp *http.Response) (*RevokeAgentSessionResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeAgentSessionResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeAgentSessionResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeAgentSessionResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseListApiKeysResponse parses an HTTP response from a ListApiKeysWithResponse call
@@ -16164,6 +17684,284 @@ func ParseGetHealthResponse(rsp *http.Response) (*GetHealthResponse, error) {
 		}
 		response.JSON200 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseMcpDeleteResponse parses an HTTP response from a McpDeleteWithResponse call
+func ParseMcpDeleteResponse(rsp *http.Response) (*McpDeleteResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &McpDeleteResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case rsp.StatusCode == 405:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers McpDeleteResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers McpDeleteResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMcpGetResponse parses an HTTP response from a McpGetWithResponse call
+func ParseMcpGetResponse(rsp *http.Response) (*McpGetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &McpGetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case rsp.StatusCode == 405:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers McpGetResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers McpGetResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseMcpPostResponse parses an HTTP response from a McpPostWithResponse call
+func ParseMcpPostResponse(rsp *http.Response) (*McpPostResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &McpPostResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case rsp.StatusCode == 202:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest map[string]interface{}
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest Problem
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest TooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyAttempts
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && true:
+		var dest Unexpected
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.ApplicationproblemJSONDefault = &dest
+
+	case rsp.StatusCode == 400:
+		// Content-type (text/plain) unsupported
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers McpPostResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers McpPostResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil

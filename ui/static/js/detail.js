@@ -4,6 +4,7 @@ import { navigate, showBanner } from './app.js';
 import { eventItem } from './events.js';
 import { connectionsCard, connectCard } from './connections.js';
 import { timelineCard } from './timeline.js';
+import { agentCard } from './agents.js';
 
 // detailPage shows one datasource: its authorization, the actions
 // (authorize, refresh, revoke, edit, delete), a test request through the
@@ -132,7 +133,7 @@ export async function detailPage(app, id) {
     const conns = connectionsCard(d);
     const connect = connectCard(d, { onCreated: loadEvents });
     connect.append(redirectBox);
-    app.replaceChildren(head, conns.node, h('div', { class: 'cols' }, connect, eventsCard), testCard);
+    app.replaceChildren(head, conns.node, h('div', { class: 'cols' }, connect, eventsCard), testCard, agentCard(d));
     conns.start();
     loadEvents();
     const timer = setInterval(loadEvents, 15000);
@@ -145,7 +146,7 @@ export async function detailPage(app, id) {
       h('section', { class: 'card' }, h('h2', { text: 'Authorization' }), statusBox, redirectBox),
       eventsCard),
     tl.node,
-    testCard);
+    testCard, agentCard(d));
   renderStatus(d.authorization);
   loadEvents();
   tl.refresh();
