@@ -1,7 +1,7 @@
 // Command grantd-bench measures grantd on loopback and prints a table; see
 // BENCHMARKS.md for what it measures and the latest figures.
 //
-//	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale|connections|mcp
+//	grantd-bench [-grantd bin/grantd] [-duration 5s] [-rounds 3] all|proxy|storm|scale|connections|replicas|mcp
 //	grantd-bench charts [-in bin/bench.json] [-out docs/bench]
 //
 // It starts its own upstream, token endpoint, baseline proxy and bare
@@ -112,7 +112,9 @@ func main() {
 			if err = benchStorm(ctx, o, r); err == nil {
 				if err = benchScale(ctx, o, r); err == nil {
 					if err = benchConnections(ctx, o, r); err == nil {
-						err = benchReplicas(ctx, o, r)
+						if err = benchReplicas(ctx, o, r); err == nil {
+							err = benchMCP(ctx, o, r)
+						}
 					}
 				}
 			}
