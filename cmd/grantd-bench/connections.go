@@ -100,32 +100,7 @@ func connectionsOnce(ctx context.Context, o options, n int) (connScaleResult, er
 	for i := range n {
 		users[i] = fmt.Sprintf("user-%07d", i)
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 64)
-	const loaders = 64
-	for w := range loaders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += loaders {
-				k := datasource.Key{Datasource: d.ID, EndUser: users[i]}
-				if _, err := store.SaveConnection(ctx, &datasource.Connection{DatasourceID: d.ID, EndUserID: k.EndUser, CreatedAt: now, UpdatedAt: now}); err != nil {
-					errs <- err
-					return
-				}
-				// Issued 58 minutes ago, expiring in 2: every one is due.
-				rec := &datasource.TokenRecord{Generation: 1, AccessToken: datasource.NewSecret(randHex()), RefreshToken: datasource.NewSecret(randHex()),
-					TokenType: "Bearer", Expiry: now.Add(2 * time.Minute), LastRefreshedAt: now.Add(-58 * time.Minute), Status: datasource.StatusAuthorized}
-				if err := store.SaveTokenRecord(ctx, k, rec, 0); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := storeDueConnections(ctx, store, d.ID, users, 64); err != nil {
 		return res, err
 	}
 	if err := store.Close(); err != nil {
@@ -231,4 +206,43 @@ func randHex() string {
 	b := make([]byte, 24)
 	crand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// connectionSaver is what storeDueConnections needs of a store (bbolt or
+// etcd).
+type connectionSaver interface {
+	SaveConnection(context.Context, *datasource.Connection) (bool, error)
+	SaveTokenRecord(context.Context, datasource.Key, *datasource.TokenRecord, uint64) error
+}
+
+// storeDueConnections stores a connection for each end user of the
+// datasource with a token record that is due for refresh, from loaders
+// goroutines.
+func storeDueConnections(ctx context.Context, store connectionSaver, dsID string, users []string, loaders int) error {
+	now := time.Now().UTC()
+	var wg sync.WaitGroup
+	errs := make(chan error, loaders)
+	for w := range loaders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(users); i += loaders {
+				k := datasource.Key{Datasource: dsID, EndUser: users[i]}
+				if _, err := store.SaveConnection(ctx, &datasource.Connection{DatasourceID: dsID, EndUserID: k.EndUser, CreatedAt: now, UpdatedAt: now}); err != nil {
+					errs <- err
+					return
+				}
+				// Issued 58 minutes ago, expiring in 2: every one is due.
+				rec := &datasource.TokenRecord{Generation: 1, AccessToken: datasource.NewSecret(randHex()), RefreshToken: datasource.NewSecret(randHex()),
+					TokenType: "Bearer", Expiry: now.Add(2 * time.Minute), LastRefreshedAt: now.Add(-58 * time.Minute), Status: datasource.StatusAuthorized}
+				if err := store.SaveTokenRecord(ctx, k, rec, 0); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
 }

@@ -200,37 +200,18 @@ func replicasOnce(ctx context.Context, o options, n int) (res replicasResult, er
 	if err := store.CreateDatasource(ctx, d); err != nil {
 		return res, err
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, 256)
-	const loaders = 256
-	for w := range loaders {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < n; i += loaders {
-				k := datasource.Key{Datasource: d.ID, EndUser: fmt.Sprintf("user-%07d", i)}
-				if _, err := store.SaveConnection(ctx, &datasource.Connection{DatasourceID: d.ID, EndUserID: k.EndUser, CreatedAt: now, UpdatedAt: now}); err != nil {
-					errs <- err
-					return
-				}
-				rec := &datasource.TokenRecord{Generation: 1, AccessToken: datasource.NewSecret(randHex()), RefreshToken: datasource.NewSecret(randHex()),
-					TokenType: "Bearer", Expiry: now.Add(2 * time.Minute), LastRefreshedAt: now.Add(-58 * time.Minute), Status: datasource.StatusAuthorized}
-				if err := store.SaveTokenRecord(ctx, k, rec, 0); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
+	users := make([]string, n)
+	for i := range n {
+		users[i] = fmt.Sprintf("user-%07d", i)
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
+	if err := storeDueConnections(ctx, store, d.ID, users, 256); err != nil {
 		return res, err
 	}
 	res.Populate = time.Since(start)
 	fmt.Printf("  populated in %v\n", res.Populate.Round(time.Millisecond))
 
 	// Three replicas, started together as a deployment would.
+	var wg sync.WaitGroup
 	procs := make([]*grantdProc, replicas)
 	startErrs := make([]error, replicas)
 	for i := range procs {
