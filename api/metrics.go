@@ -24,6 +24,8 @@ import (
 //	grantd_proxy_request_duration_seconds                 proxied call latency
 //	grantd_http_requests_total{route,status}              every API call
 //	grantd_datasources{status}                            datasources by status
+//	grantd_refresh_lock_failures_total                    token requests not made: the cross-replica lock failed
+//	grantd_store_failures_total{op}                       token records that could not be stored
 type Metrics struct {
 	reg           *prometheus.Registry
 	tokenRequests *prometheus.CounterVec
@@ -31,6 +33,8 @@ type Metrics struct {
 	proxyRequests *prometheus.CounterVec
 	proxyDuration prometheus.Histogram
 	httpRequests  *prometheus.CounterVec
+	lockFailures  prometheus.Counter
+	storeFailures *prometheus.CounterVec
 	statuses      atomic.Pointer[func() map[datasource.Status]int]
 }
 
@@ -56,8 +60,14 @@ func NewMetrics() *Metrics {
 		httpRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "grantd_http_requests_total", Help: "HTTP requests by route and status.",
 		}, []string{"route", "status"}),
+		lockFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "grantd_refresh_lock_failures_total", Help: "Token requests not made because the cross-replica refresh lock could not be taken (etcd unavailable).",
+		}),
+		storeFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "grantd_store_failures_total", Help: "Token records that could not be stored (the store unavailable), by operation.",
+		}, []string{"op"}),
 	}
-	m.reg.MustRegister(m.tokenRequests, m.tokenDuration, m.proxyRequests, m.proxyDuration, m.httpRequests,
+	m.reg.MustRegister(m.tokenRequests, m.tokenDuration, m.proxyRequests, m.proxyDuration, m.httpRequests, m.lockFailures, m.storeFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&statusCollector{m: m, desc: prometheus.NewDesc("grantd_datasources", "Datasources by status.", []string{"status"}, nil)})
 	return m
@@ -73,7 +83,13 @@ func (m *Metrics) TokenRequest(g datasource.GrantType, request, result string, t
 }
 
 // Hooks returns grants hooks that feed the metrics.
-func (m *Metrics) Hooks() grants.Hooks { return grants.Hooks{TokenRequest: m.TokenRequest} }
+func (m *Metrics) Hooks() grants.Hooks {
+	return grants.Hooks{
+		TokenRequest: m.TokenRequest,
+		LockFailure:  func(error) { m.lockFailures.Inc() },
+		StoreFailure: func(op string, _ error) { m.storeFailures.WithLabelValues(op).Inc() },
+	}
+}
 
 // CountStatuses sets where grantd_datasources reads from (Engine.StatusCounts).
 func (m *Metrics) CountStatuses(f func() map[datasource.Status]int) { m.statuses.Store(&f) }

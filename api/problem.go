@@ -116,7 +116,7 @@ func problemFor(err error) *Problem {
 		q.Errors = []datasource.FieldError{{Field: "name", Message: "another datasource has this name"}}
 		return q
 	case errors.Is(err, datasource.ErrUnavailable):
-		return probUnavailable.with("the store cannot take writes right now; cached tokens are still served")
+		return probUnavailable.with("the store is unavailable and this request needed it; tokens still valid in memory keep being served, none can be refreshed or written until it is back")
 	case errors.As(err, &se):
 		return probInvalidState.with("invalid authorization state: " + se.Reason)
 	case errors.Is(err, grants.ErrInvalidStart):

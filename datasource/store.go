@@ -165,14 +165,22 @@ type MetaCreator interface {
 }
 
 // Watcher is an optional capability of a Store that several processes
-// share. Watch calls changed with the key of every datasource (EndUser
-// empty) whose record or token record, and of every connection whose
-// record or token record, another process creates, changes or deletes, and blocks
-// until ctx ends. Calls come one at a time. It outlives lost connections;
-// when it cannot tell what changed meanwhile it reports every datasource,
-// so an id may be reported twice, or for a write of this process, but a
-// change is never missed. A process that keeps copies (the engine's token
-// cache) drops them on the calls. datasource/etcd implements it.
+// share. Watch calls changed for every datasource (EndUser empty) whose
+// record or token record, and every connection whose record or token
+// record, another process creates, changes or deletes, and blocks until
+// ctx ends. Calls come one at a time. It outlives lost connections; when it
+// cannot tell what changed meanwhile it reports every datasource, so an id
+// may be reported twice, or for a write of this process, but a change is
+// never missed. A process that keeps copies (the engine's token cache)
+// refreshes or drops them on the calls. datasource/etcd implements it.
 type Watcher interface {
-	Watch(ctx context.Context, changed func(k Key))
+	Watch(ctx context.Context, changed func(Change))
+}
+
+// Change is what a Watcher reports: the key whose records changed, and
+// whether only its token record did (another replica's refresh: the
+// datasource or connection record as cached is still current).
+type Change struct {
+	Key   Key
+	Token bool
 }

@@ -307,8 +307,21 @@ func (e *Engine) List(ctx context.Context) ([]Listed, error) {
 // token that has expired during an outage is no longer "authorized".
 func (e *Engine) authorization(sc datasource.Schedule) datasource.Authorization {
 	a := sc.Authorization()
-	if a.Status == datasource.StatusAuthorized && sc.HasToken && !e.clock.Now().Before(sc.Expiry) && sc.Failures > 0 {
-		a.Status = datasource.StatusError
+	if a.Status != datasource.StatusAuthorized || !sc.HasToken || e.clock.Now().Before(sc.Expiry) {
+		return a
+	}
+	// The record says authorized, but its token has expired: it is not
+	// usable, whatever was (or could not be) recorded since.
+	if interactive(sc.GrantType) && !sc.HasRefreshToken {
+		a.Status = datasource.StatusNeedsReauthorization
+		if a.LastError == "" {
+			a.LastError = "the access token expired and there is no refresh token; a person must authorize again"
+		}
+		return a
+	}
+	a.Status = datasource.StatusError
+	if a.LastError == "" {
+		a.LastError = "the access token expired at " + sc.Expiry.UTC().Format(time.RFC3339) + " and has not been refreshed"
 	}
 	return a
 }
@@ -377,6 +390,51 @@ func (e *Engine) Invalidate(ctx context.Context, k datasource.Key) error {
 	}
 	a := e.authorization(sc)
 	e.setStatus(k, d.Name, a.Status, a.LastError, "", false)
+	e.replan(k, sc)
+	return nil
+}
+
+// TokenStored takes in k's token record as another process stored it (a
+// watch on a shared store; a refresh by another replica, say). A cached
+// entry gets the new record in place, so callers go on being served from
+// memory, never waiting on the store: were the entry dropped instead, every
+// refresh anywhere would send the next call of every replica to the store,
+// and one slow etcd member would slow them all. Without a cached entry, or
+// when the record is gone, it is Invalidate.
+func (e *Engine) TokenStored(ctx context.Context, k datasource.Key) error {
+	v, ok := e.entries.Load(k)
+	if !ok {
+		return e.Invalidate(ctx, k)
+	}
+	en := v.(*entry)
+	en.mu.Lock()
+	loaded, ds := en.loaded && !en.dead, en.ds
+	en.mu.Unlock()
+	if !loaded {
+		return e.Invalidate(ctx, k)
+	}
+	rec, err := e.record(ctx, k)
+	if err != nil {
+		// The cached token stays in service; the next change or refresh
+		// reads the store again.
+		return err
+	}
+	if rec == nil {
+		return e.Invalidate(ctx, k)
+	}
+	en.mu.Lock()
+	if en.dead || en.rec != nil && rec.Generation < en.rec.Generation {
+		// Dropped meanwhile, or this process stored a newer one since
+		// the read.
+		en.mu.Unlock()
+		return nil
+	}
+	e.setRecordLocked(en, rec)
+	en.mu.Unlock()
+	sc := scheduleOf(ds.Auth.GrantType, rec)
+	sc.AuthType = ds.Auth.Kind()
+	a := e.authorization(sc)
+	e.setStatus(k, ds.Name, a.Status, a.LastError, "", false) // the replica that stored it reported the change
 	e.replan(k, sc)
 	return nil
 }

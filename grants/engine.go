@@ -52,6 +52,12 @@ type Hooks struct {
 	// obtained or refreshed, a failed request, tokens dropped. It is
 	// called from the engine's own goroutines; keep it quick.
 	TokenChange func(TokenChange)
+	// LockFailure is called when a token request could not take the
+	// cross-replica lock (Options.Locker): no token request was made.
+	LockFailure func(err error)
+	// StoreFailure is called when a token record could not be stored
+	// (the store is unavailable): op is "save".
+	StoreFailure func(op string, err error)
 }
 
 // TokenChange is what happened to a key's token, for timelines.

@@ -11,20 +11,22 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// minLifetime keeps a token that claims to be (nearly) expired from
-// causing a tight refresh loop; maxLifetime keeps one that claims to live
-// for decades (an exp in 2173, an expires_in of 2^31) from never being
-// refreshed.
-const (
-	minLifetime = 5 * time.Second
-	maxLifetime = 365 * 24 * time.Hour
-)
+// maxLifetime keeps a token that claims to live for decades (an exp in
+// 2173, an expires_in of 2^31) from never being refreshed.
+const maxLifetime = 365 * 24 * time.Hour
+
+// minRefreshInterval keeps a token that claims to be (nearly) expired
+// from causing a tight refresh loop. It clamps the schedule (Engine.plan),
+// never the expiry: a 3-second token is recorded as expiring after 3
+// seconds and is not handed out after that.
+const minRefreshInterval = 5 * time.Second
 
 // expiryOf returns when tok expires, in order of preference: expires_in
 // (number or string; x/oauth2 computes Expiry from the wall clock, so the
 // raw value is read again here against the engine's clock), the exp claim
 // when the access token is a JWT (Vectara and Cognito issue JWTs that live
-// 30 minutes), else now + def. A token is never treated as valid forever.
+// 30 minutes), else now + def. A token is never treated as valid forever,
+// nor as valid longer than it says.
 func expiryOf(tok *oauth2.Token, now time.Time, def time.Duration) time.Time {
 	life := def
 	if n, ok := expiresIn(tok); ok {
@@ -32,7 +34,7 @@ func expiryOf(tok *oauth2.Token, now time.Time, def time.Duration) time.Time {
 	} else if exp, ok := jwtExpiry(tok.AccessToken); ok {
 		life = exp.Sub(now)
 	}
-	return now.Add(min(max(life, minLifetime), maxLifetime))
+	return now.Add(min(life, maxLifetime))
 }
 
 // expiresIn reads expires_in from the token response, accepting a JSON

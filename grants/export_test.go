@@ -26,3 +26,18 @@ func (e *Engine) CachedEntries() int {
 func JWTExpiry(tok string) (time.Time, bool)            { return jwtExpiry(tok) }
 func MetadataURLs(tokenURL string) []string             { return metadataURLs(tokenURL) }
 func SetQueryParam(rawQuery, name, value string) string { return setQueryParam(rawQuery, name, value) }
+
+// Waiting returns how many callers wait on k's token request in flight.
+func (e *Engine) Waiting(k datasource.Key) int {
+	v, ok := e.entries.Load(k)
+	if !ok {
+		return 0
+	}
+	en := v.(*entry)
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if en.flight == nil {
+		return 0
+	}
+	return int(en.flight.waiters.Load())
+}

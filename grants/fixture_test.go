@@ -50,6 +50,9 @@ type fixture struct {
 
 type fixtureOptions struct {
 	engine grants.Options
+	// store, when set, is what the engine gets instead of the bbolt
+	// store itself (a wrapper that counts reads, say).
+	store func(*bolt.Store) grants.Store
 }
 
 func newFixture(t *testing.T, o fixtureOptions) *fixture {
@@ -108,7 +111,11 @@ func (f *fixture) open(o fixtureOptions) {
 		f.mu.Unlock()
 		f.poke()
 	}
-	f.engine = grants.New(f.store, opts)
+	var st grants.Store = f.store
+	if o.store != nil {
+		st = o.store(f.store)
+	}
+	f.engine = grants.New(st, opts)
 	if err := f.engine.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

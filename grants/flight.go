@@ -38,9 +38,10 @@ type entry struct {
 
 // flight is one token request; everyone who needs its result waits on done.
 type flight struct {
-	done chan struct{}
-	tok  *AccessToken
-	err  error
+	done    chan struct{}
+	tok     *AccessToken
+	err     error
+	waiters atomic.Int32 // callers waiting on done, for tests
 }
 
 // want says what a caller needs from obtain.
@@ -208,6 +209,7 @@ func (e *Engine) obtain(ctx context.Context, k datasource.Key, w want, seen uint
 			return t, nil
 		}
 		f := en.flight
+		own := f == nil
 		if f == nil {
 			if err := e.blocked(en, w, now); err != nil {
 				en.mu.Unlock()
@@ -220,13 +222,27 @@ func (e *Engine) obtain(ctx context.Context, k datasource.Key, w want, seen uint
 			go e.fly(en, f, ds, rec, w, seen)
 		}
 		en.mu.Unlock()
+		f.waiters.Add(1)
 		select {
 		case <-f.done:
 			if f.err != nil {
 				return nil, f.err
 			}
-			if f.tok == nil && w != wantDue {
+			if w == wantDue || w == wantForced {
+				return f.tok, nil
+			}
+			if f.tok == nil {
 				continue // the flight was not a token request: look again
+			}
+			if !fresh(f.tok, e.clock.Now()) || w == wantNewer && f.tok.Generation == seen {
+				// A flight started for another want (the refresher's, say)
+				// may end with a token this caller cannot use: never hand
+				// out an expired one. Ask again — unless this caller's own
+				// request brought it (born expired, or it took that long).
+				if own {
+					return nil, &TokenError{Kind: Transient, Reason: "the token endpoint answered with a token that has already expired (expires_in or exp too short)"}
+				}
+				continue
 			}
 			return f.tok, nil
 		case <-ctx.Done():

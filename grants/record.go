@@ -77,8 +77,11 @@ func newRecord(ds *datasource.Datasource, tok *oauth2.Token, now time.Time, gen 
 // lock, or a revoke): the caller's token is then discarded.
 func (e *Engine) save(ctx context.Context, k datasource.Key, r *datasource.TokenRecord, prev uint64) error {
 	err := e.store.SaveTokenRecord(ctx, k, r, prev)
-	if err != nil {
+	if err != nil && !errors.Is(err, datasource.ErrConflict) {
 		e.log.Warn("storing token record failed", "datasource", k.Datasource, "endUser", k.EndUser, "err", err)
+		if h := e.opts.Hooks.StoreFailure; h != nil {
+			h("save", err)
+		}
 	}
 	return err
 }

@@ -20,7 +20,13 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 			return nil, ErrClosed
 		}
 		if err != nil {
-			return nil, &TokenError{Kind: Transient, Reason: "could not take the refresh lock: " + err.Error(), err: err}
+			// Not the provider's fault, but a failure all the same: it is
+			// recorded (status, backoff), logged and counted, so a replica
+			// that cannot refresh says so instead of serving stale state.
+			if h := e.opts.Hooks.LockFailure; h != nil {
+				h(err)
+			}
+			return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Reason: "could not take the refresh lock: " + err.Error(), err: err})
 		}
 		defer unlock()
 		// Another replica may have refreshed while we waited for the lock.

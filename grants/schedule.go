@@ -60,10 +60,15 @@ func (e *Engine) plan(sc datasource.Schedule, now time.Time) (time.Time, bool) {
 	if start.IsZero() || start.After(sc.Expiry) {
 		start = now
 	}
-	lifetime := sc.Expiry.Sub(start)
+	lifetime := max(sc.Expiry.Sub(start), 0)
 	lead := min(lifetime/5, 5*time.Minute)
 	lead = max(lead, min(10*time.Second, lifetime/2))
 	at := sc.Expiry.Add(-lead - rand.N(lead/2+1))
+	if !sc.LastRefreshedAt.IsZero() {
+		// A token that lives a few seconds, or was born expired, is not
+		// refreshed in a tight loop: callers that need one meanwhile ask.
+		at = maxTime(at, sc.LastRefreshedAt.Add(minRefreshInterval))
+	}
 	if sc.HasRefreshToken && e.opts.KeepAlive > 0 {
 		if ka := sc.LastRefreshedAt.Add(e.opts.KeepAlive); !sc.LastRefreshedAt.IsZero() && ka.Before(at) {
 			at = ka
@@ -77,4 +82,11 @@ func scheduleOf(g datasource.GrantType, rec *datasource.TokenRecord) datasource.
 	sc := rec.Schedule()
 	sc.GrantType = g
 	return sc
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

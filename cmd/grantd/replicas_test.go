@@ -173,7 +173,7 @@ func TestReplicasOnEtcd(t *testing.T) {
 		t.Fatalf("proxy with one member down: %d", code)
 	}
 
-	// 5. No quorum: a cached token is still served, writes get 503.
+	// 5. No quorum: a cached token is still served, writes and readiness get 503.
 	r[2].call("GET", "/api/v1/datasources/"+ac+"/proxy/me", adminTok, nil) // make sure C holds it
 	cluster.Stop(1)
 	if code, b := r[2].call("GET", "/api/v1/datasources/"+ac+"/proxy/me", adminTok, nil); code != 200 {
@@ -183,6 +183,10 @@ func TestReplicasOnEtcd(t *testing.T) {
 		"grantType": "client_credentials", "accessTokenUrl": "https://x.example/t", "clientId": "a", "clientSecret": "b"}})
 	if code != 503 || !strings.Contains(string(b), "unavailable") {
 		t.Fatalf("write without quorum: %d %s", code, b)
+	}
+	// Readiness says the replica cannot refresh while it lasts.
+	if code, b := r[2].call("GET", "/readyz", "", nil); code != 503 {
+		t.Fatalf("readiness without quorum: %d %s", code, b)
 	}
 	cluster.Restart(1)
 	cluster.Restart(2)

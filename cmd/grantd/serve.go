@@ -15,6 +15,7 @@ import (
 	"github.com/grantd/grantd/access"
 	"github.com/grantd/grantd/api"
 	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/datasource/etcd"
 	"github.com/grantd/grantd/grants"
 	"github.com/grantd/grantd/mcp"
 	"github.com/grantd/grantd/outbound"
@@ -110,9 +111,11 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ResolveSecret:  fence.Resolve,
 		CheckSecretRef: fence.Check,
 	}
+	var locker *etcd.Locker
 	if st.etcd != nil {
 		// Replicas: one token request per refresh across all of them.
-		locker, err := st.etcd.Locker(c.LockTTL)
+		var err error
+		locker, err = st.etcd.Locker(c.LockTTL)
 		if err != nil {
 			return fmt.Errorf("etcd lock session: %w", err)
 		}
@@ -127,11 +130,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer engine.Close()
 	metrics.CountStatuses(engine.StatusCounts)
 	if es, ok := st.store.(datasource.Watcher); ok {
-		// Another replica's refresh or edit: drop the cached copy, so the
-		// next caller reads the new token instead of asking for one.
+		// Another replica's refresh: install its token in place (callers
+		// keep being served from memory meanwhile). An edit: drop the
+		// cached copy, so the next caller reads the new configuration.
 		wctx, stopWatch := context.WithCancel(context.Background())
 		defer stopWatch()
-		go es.Watch(wctx, func(k datasource.Key) { engine.Invalidate(wctx, k) })
+		go es.Watch(wctx, func(c datasource.Change) {
+			if c.Token {
+				engine.TokenStored(wctx, c.Key)
+			} else {
+				engine.Invalidate(wctx, c.Key)
+			}
+		})
 	}
 
 	mcpMetrics := mcp.NewMetrics()
@@ -175,10 +185,17 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				err = nil
 			case errors.Is(err, datasource.ErrUnavailable) && st.etcd != nil:
 				// etcd without a quorum: this replica still serves the
-				// tokens it holds, so it stays in the load balancer; writes
-				// answer 503.
-				log.Warn("etcd unavailable; serving cached tokens only", "err", err)
-				err = nil
+				// tokens it holds until they expire, but it can neither
+				// refresh them nor take writes. Readiness says so, so a
+				// load balancer or an operator sees it while it lasts.
+				return fmt.Errorf("etcd unavailable: tokens cannot be refreshed, cached ones are served until they expire: %w", err)
+			}
+			if err == nil && locker != nil {
+				// A lease lost in an outage is replaced here too (Err makes
+				// a new session), not only by the next token request.
+				if lerr := locker.Err(ctx); lerr != nil {
+					return fmt.Errorf("cannot take refresh locks: %w", lerr)
+				}
 			}
 			return err
 		},

@@ -40,6 +40,7 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc/codes"
@@ -95,6 +96,15 @@ func Dial(o Options) (*Client, error) {
 		Logger:             zap.NewNop(),
 		MaxCallRecvMsgSize: 64 << 20,
 		AutoSyncInterval:   time.Minute,
+		// A member that hangs (SIGSTOP, a stuck disk, a half-open
+		// connection) keeps its TCP connection open and answers nothing:
+		// without keepalive every request the balancer sends it waits for
+		// its deadline. Pings find it within 6 s and the balancer stops
+		// using it. (etcd refuses pings more often than every 5 s,
+		// --grpc-keepalive-min-time.)
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: time.Second,
+		PermitWithoutStream:  true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect: %w", err)
@@ -129,6 +139,16 @@ func mapErr(err error) error {
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("%w: %v", datasource.ErrUnavailable, err)
+	}
+	// The client turns well-known server errors into rpctypes.EtcdError
+	// ("etcdserver: request timed out", "leader changed", "no leader"),
+	// which is no gRPC status any more but keeps the code.
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		switch ee.Code() {
+		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+			return fmt.Errorf("%w: %s", datasource.ErrUnavailable, ee.Error())
+		}
 	}
 	if s, ok := status.FromError(err); ok {
 		switch s.Code() {

@@ -2,52 +2,220 @@ package etcd
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/client/v3/concurrency"
+
+	"github.com/grantd/grantd/datasource"
 )
 
 // Locker is a grants.Locker on etcd: a per-datasource mutex held with a
 // session lease. A replica that dies holding a lock loses it when its
 // lease expires, after at most TTL, and another replica takes over.
+//
+// Three things real clusters do shape it:
+//
+//   - A session whose lease expired (etcd unreachable, or without a quorum,
+//     for longer than the TTL) is dead for good: every Lock on it fails
+//     with "requested lease not found". The next Lock after that replaces
+//     it with a new session, and Err tells readiness checks meanwhile.
+//   - etcd's mutex is per lease, and one process has one lease: two
+//     goroutines of the same process locking the same id would both "hold"
+//     it, and the first to unlock would release it to other replicas while
+//     the second is still inside. So every id also has an in-process lock,
+//     taken first: one holder per id per process, one per cluster.
+//   - A leader election makes lock calls fail for a second or two; they
+//     are retried with backoff until the caller's context ends.
 type Locker struct {
-	c       *Client
+	c    *Client
+	secs int
+
+	mu      sync.Mutex // guards session; held while a new one is made
 	session *concurrency.Session
+
+	lmu   sync.Mutex // guards local
+	local map[string]*localLock
+}
+
+// localLock is the in-process side of one id's lock: a one-slot
+// semaphore, refcounted so the map holds only ids in use.
+type localLock struct {
+	slot chan struct{}
+	refs int
 }
 
 // Locker starts a session with a lease of ttl (at least a second; its
 // keepalive runs until Close) and returns the locker.
 func (c *Client) Locker(ttl time.Duration) (*Locker, error) {
-	secs := max(int(ttl/time.Second), 1)
-	s, err := concurrency.NewSession(c.c, concurrency.WithTTL(secs))
-	if err != nil {
-		return nil, mapErr(err)
+	l := &Locker{c: c, secs: max(int(ttl/time.Second), 1), local: map[string]*localLock{}}
+	ctx, cancel := c.op(context.Background())
+	defer cancel()
+	if _, err := l.live(ctx); err != nil {
+		return nil, err
 	}
-	return &Locker{c: c, session: s}, nil
+	return l, nil
+}
+
+// live returns a session whose lease is alive, making a new one when the
+// last has expired.
+func (l *Locker) live(ctx context.Context) (*concurrency.Session, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if s := l.session; s != nil {
+		select {
+		case <-s.Done():
+			s.Close() // its lease is gone; this only stops its keepalive
+			l.session = nil
+		default:
+			return s, nil
+		}
+	}
+	// The lease is granted under a deadline (without a quorum the grant
+	// would wait forever); the session keeps it alive until Close.
+	gctx, cancel := l.c.op(ctx)
+	lease, err := l.c.c.Grant(gctx, int64(l.secs))
+	cancel()
+	var s *concurrency.Session
+	if err == nil {
+		s, err = concurrency.NewSession(l.c.c, concurrency.WithLease(lease.ID), concurrency.WithTTL(l.secs))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("etcd: lock session: %w", mapErr(err))
+	}
+	l.session = s
+	return s, nil
+}
+
+// Err reports whether this replica can take locks now: nil when its
+// session is alive, else why not (it tries to make a new session first).
+// Readiness checks call it.
+func (l *Locker) Err(ctx context.Context) error {
+	_, err := l.live(ctx)
+	return err
 }
 
 // Lock implements grants.Locker.
 func (l *Locker) Lock(ctx context.Context, id string) (func(), error) {
-	m := concurrency.NewMutex(l.session, l.c.key("lock", id))
-	if err := m.Lock(ctx); err != nil {
-		return nil, fmt.Errorf("etcd: lock %s: %w", id, mapErr(err))
+	release, err := l.lockLocal(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	m, err := l.lockRemote(ctx, id)
+	if err != nil {
+		release()
+		return nil, err
 	}
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), l.c.opTO)
 		defer cancel()
-		m.Unlock(ctx)
+		m.Unlock(ctx) // on failure the lease's expiry releases it
+		release()
 	}, nil
+}
+
+// lockRemote takes id's etcd mutex, retrying what a leader election or a
+// lost session makes fail until ctx ends.
+func (l *Locker) lockRemote(ctx context.Context, id string) (*concurrency.Mutex, error) {
+	wait := 50 * time.Millisecond
+	giveUp := time.Now().Add(lockRetryFor)
+	for {
+		var err error
+		s, err := l.live(ctx)
+		if err == nil {
+			m := concurrency.NewMutex(s, l.c.key("lock", id))
+			if err = m.Lock(ctx); err == nil {
+				return m, nil
+			}
+			err = mapErr(err)
+		}
+		if ctx.Err() != nil || !retryable(err) || time.Now().After(giveUp) {
+			return nil, fmt.Errorf("etcd: lock %s: %w", id, err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("etcd: lock %s: %w", id, err)
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// lockRetryFor is how long failing lock calls are retried: longer than an
+// election (a second or two), short enough that a caller waiting on a
+// token request learns of an outage.
+const lockRetryFor = 8 * time.Second
+
+// retryable reports whether a lock failure may pass by itself: no quorum
+// or leader for now, or a session that expired (the next try makes a new
+// one).
+func retryable(err error) bool {
+	return errors.Is(err, datasource.ErrUnavailable) || errors.Is(err, concurrency.ErrSessionExpired) ||
+		errors.Is(err, rpctypes.ErrLeaseNotFound)
+}
+
+// lockLocal takes the in-process side of id's lock.
+func (l *Locker) lockLocal(ctx context.Context, id string) (func(), error) {
+	l.lmu.Lock()
+	ll := l.local[id]
+	if ll == nil {
+		ll = &localLock{slot: make(chan struct{}, 1)}
+		l.local[id] = ll
+	}
+	ll.refs++
+	l.lmu.Unlock()
+	done := func() {
+		l.lmu.Lock()
+		if ll.refs--; ll.refs == 0 {
+			delete(l.local, id)
+		}
+		l.lmu.Unlock()
+	}
+	select {
+	case ll.slot <- struct{}{}:
+		return func() { <-ll.slot; done() }, nil
+	case <-ctx.Done():
+		done()
+		return nil, fmt.Errorf("etcd: lock %s: %w", id, mapErr(ctx.Err()))
+	}
 }
 
 // Abandon stops keeping the session's lease alive without revoking it, as
 // a crashed process would: its locks are released when the lease expires.
 // For tests.
-func (l *Locker) Abandon() { l.session.Orphan() }
+func (l *Locker) Abandon() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.session != nil {
+		l.session.Orphan()
+	}
+}
 
 // Close ends the session and its lease: held locks are released.
-func (l *Locker) Close() error { return l.session.Close() }
+func (l *Locker) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.session == nil {
+		return nil
+	}
+	return l.session.Close()
+}
 
-// Done is closed when the session's lease is lost (etcd unreachable for
-// longer than the TTL).
-func (l *Locker) Done() <-chan struct{} { return l.session.Done() }
+// Done is closed when the current session's lease is lost (etcd
+// unreachable for longer than the TTL). The next Lock or Err makes a new
+// session.
+func (l *Locker) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.session == nil {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}
+	return l.session.Done()
+}

@@ -164,7 +164,7 @@ func TestWatchReportsOthersOnly(t *testing.T) {
 	got := make(chan string, 16)
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go mine.Watch(wctx, func(k datasource.Key) { got <- k.Datasource })
+	go mine.Watch(wctx, func(c datasource.Change) { got <- c.Key.Datasource })
 	mine.CreateDatasource(ctx, storetest.Sample("ds_mine", "mine"))
 	d := storetest.Sample("ds_other", "other")
 	// Keep writing until the watch has seen one: it may start after the

@@ -10,11 +10,12 @@ import (
 )
 
 // Watch implements datasource.Watcher: it calls changed with the key of
-// every datasource (its shared key), connection or token record that
+// every datasource (its shared key), connection or token record (Token
+// set) that
 // another process creates, changes or deletes, until ctx ends. Writes of this store are skipped. After a lost connection it resumes where it
 // left off (or, if etcd compacted that history, reports every datasource
 // once so nothing is missed).
-func (s *Store) Watch(ctx context.Context, changed func(k datasource.Key)) {
+func (s *Store) Watch(ctx context.Context, changed func(datasource.Change)) {
 	dp, tp, cp := s.c.key("ds")+"/", s.c.key("tok")+"/", s.c.key("conn")+"/"
 	var rev int64
 	for ctx.Err() == nil {
@@ -27,7 +28,7 @@ func (s *Store) Watch(ctx context.Context, changed func(k datasource.Key)) {
 			if resp.CompactRevision > 0 {
 				rev = 0
 				s.scan(ctx, dp, func(k, _ []byte, _ int64) error {
-					changed(datasource.SharedKey(strings.TrimPrefix(string(k), dp)))
+					changed(datasource.Change{Key: datasource.SharedKey(strings.TrimPrefix(string(k), dp))})
 					return nil
 				})
 				break
@@ -47,11 +48,11 @@ func (s *Store) Watch(ctx context.Context, changed func(k datasource.Key)) {
 				k := string(ev.Kv.Key)
 				switch {
 				case strings.HasPrefix(k, dp):
-					changed(datasource.SharedKey(strings.TrimPrefix(k, dp)))
+					changed(datasource.Change{Key: datasource.SharedKey(strings.TrimPrefix(k, dp))})
 				case strings.HasPrefix(k, tp):
-					changed(datasource.ParseKey(strings.TrimPrefix(k, tp)))
+					changed(datasource.Change{Key: datasource.ParseKey(strings.TrimPrefix(k, tp)), Token: true})
 				case strings.HasPrefix(k, cp):
-					changed(datasource.ParseKey(strings.TrimPrefix(k, cp)))
+					changed(datasource.Change{Key: datasource.ParseKey(strings.TrimPrefix(k, cp))})
 				}
 			}
 		}
