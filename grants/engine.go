@@ -33,6 +33,15 @@ type Locker interface {
 	Lock(ctx context.Context, id string) (unlock func(), err error)
 }
 
+// TryLocker is a Locker that can also try: TryLock takes the lock when
+// nobody holds it and otherwise answers ok false at once. The background
+// refresher uses it so that replicas due for the same refresh do not queue
+// behind the one making it; callers still wait (Lock).
+type TryLocker interface {
+	Locker
+	TryLock(ctx context.Context, id string) (unlock func(), ok bool, err error)
+}
+
 // Hooks are called on events, for metrics, logs and webhooks. Any may be
 // nil. They are called synchronously: keep them fast.
 type Hooks struct {

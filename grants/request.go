@@ -10,12 +10,31 @@ import (
 	"golang.org/x/oauth2"
 )
 
+// busyRecheck is when the background refresher looks again at a refresh
+// it left to the replica holding its lock: longer than a lock's life, in
+// case that replica died with it.
+const busyRecheck = 10 * time.Second
+
 // request makes the token request for en under the cross-process lock,
 // and stores its outcome. It returns the new token or the error callers
 // get.
 func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord, w want, seen uint64) (*AccessToken, error) {
 	if l := e.opts.Locker; l != nil {
-		unlock, err := l.Lock(ctx, en.key.String())
+		var unlock func()
+		var err error
+		if tl, ok := l.(TryLocker); ok && w == wantDue {
+			var held bool
+			unlock, held, err = tl.TryLock(ctx, en.key.String())
+			if err == nil && !held {
+				// Another replica (or a caller here) is refreshing it now:
+				// its stored record reaches this replica by the watch and
+				// replans it. Look again after a lock TTL in case it died.
+				e.sched.schedule(en.key, e.clock.Now().Add(busyRecheck), rec.Schedule().Generation)
+				return en.tok.Load(), nil
+			}
+		} else {
+			unlock, err = l.Lock(ctx, en.key.String())
+		}
 		if err != nil && e.ctx.Err() != nil {
 			return nil, ErrClosed
 		}

@@ -117,6 +117,35 @@ func (l *Locker) Lock(ctx context.Context, id string) (func(), error) {
 	}, nil
 }
 
+// TryLock implements grants.TryLocker: it takes id's lock if nobody holds
+// it, and otherwise returns ok false at once (the background refresher
+// then leaves the refresh to the holder instead of queueing behind it).
+func (l *Locker) TryLock(ctx context.Context, id string) (unlock func(), ok bool, err error) {
+	release, ok := l.tryLocal(id)
+	if !ok {
+		return nil, false, nil
+	}
+	s, err := l.live(ctx)
+	if err != nil {
+		release()
+		return nil, false, err
+	}
+	m := concurrency.NewMutex(s, l.c.key("lock", id))
+	if err := m.TryLock(ctx); err != nil {
+		release()
+		if errors.Is(err, concurrency.ErrLocked) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("etcd: lock %s: %w", id, mapErr(err))
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), l.c.opTO)
+		defer cancel()
+		m.Unlock(ctx)
+		release()
+	}, true, nil
+}
+
 // lockRemote takes id's etcd mutex, retrying what a leader election or a
 // lost session makes fail until ctx ends.
 func (l *Locker) lockRemote(ctx context.Context, id string) (*concurrency.Mutex, error) {
@@ -183,6 +212,34 @@ func (l *Locker) lockLocal(ctx context.Context, id string) (func(), error) {
 		done()
 		return nil, fmt.Errorf("etcd: lock %s: %w", id, mapErr(ctx.Err()))
 	}
+}
+
+// tryLocal takes the in-process side of id's lock if it is free.
+func (l *Locker) tryLocal(id string) (func(), bool) {
+	l.lmu.Lock()
+	defer l.lmu.Unlock()
+	ll := l.local[id]
+	if ll == nil {
+		ll = &localLock{slot: make(chan struct{}, 1)}
+		l.local[id] = ll
+	}
+	select {
+	case ll.slot <- struct{}{}:
+	default:
+		if ll.refs == 0 {
+			delete(l.local, id)
+		}
+		return nil, false
+	}
+	ll.refs++
+	return func() {
+		<-ll.slot
+		l.lmu.Lock()
+		if ll.refs--; ll.refs == 0 {
+			delete(l.local, id)
+		}
+		l.lmu.Unlock()
+	}, true
 }
 
 // Abandon stops keeping the session's lease alive without revoking it, as

@@ -146,3 +146,44 @@ func TestMapErrUnavailable(t *testing.T) {
 		t.Errorf("a lost lease is not unavailability: %v", got)
 	}
 }
+
+// TestLockerTryLock: TryLock answers at once whether the lock was free,
+// for a holder in this process and in another.
+func TestLockerTryLock(t *testing.T) {
+	cl, l := testLocker(t)
+	ctx := context.Background()
+	other, err := Dial(Options{Endpoints: cl.c.Endpoints(), Prefix: "/lk/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	ol, err := other.Locker(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ol.Close()
+
+	unlock, err := l.Lock(ctx, "ds_1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, lk := range map[string]*Locker{"this process": l, "another process": ol} {
+		if _, ok, err := lk.TryLock(ctx, "ds_1"); ok || err != nil {
+			t.Fatalf("TryLock from %s while held: ok %v, err %v", name, ok, err)
+		}
+	}
+	unlock()
+	u, ok, err := ol.TryLock(ctx, "ds_1")
+	if !ok || err != nil {
+		t.Fatalf("TryLock of a free lock: ok %v, err %v", ok, err)
+	}
+	if _, ok, _ := l.TryLock(ctx, "ds_1"); ok {
+		t.Fatal("TryLock got a lock another process holds")
+	}
+	u()
+	if u, ok, err := l.TryLock(ctx, "ds_1"); !ok || err != nil {
+		t.Fatalf("TryLock after release: ok %v, err %v", ok, err)
+	} else {
+		u()
+	}
+}
