@@ -2,6 +2,7 @@ package mcp
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -80,6 +81,7 @@ type Server struct {
 	sdkLog  *slog.Logger // the SDK's: warnings and errors only
 	handler http.Handler
 	up      *upstreams
+	tools   *toolCache
 }
 
 // New returns the MCP server of cfg.
@@ -101,6 +103,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sdkLog: slog.New(quieter{cfg.Logger.Handler(), slog.LevelWarn})}
 	s.up = newUpstreams(cfg.Dialer, cfg.Timeout)
+	s.tools = newToolCache()
 	streamable := sdk.NewStreamableHTTPHandler(s.serverFor, &sdk.StreamableHTTPOptions{
 		// Every request stands alone: any replica answers it, and it is
 		// what the SDK needs for protocol revision 2026-07-28.
@@ -162,9 +165,65 @@ func (s *Server) newServer(ctx context.Context, c *caller) *sdk.Server {
 	if err != nil {
 		s.log.Warn("listing datasources for MCP tool descriptions failed", "requestId", c.requestID, "err", err)
 	}
-	srv.AddTool(listTool(), s.listDatasources(c))
-	srv.AddTool(callTool(visible), s.callDatasource(c))
+	srv.AddTool(s.tools.listTool(), s.listDatasources(c))
+	srv.AddTool(s.tools.callTool(visible), s.callDatasource(c))
 	return srv
+}
+
+// toolCache keeps the tools as the SDK is given them, with their schemas
+// marshalled once (json.RawMessage). The SDK marshals a *jsonschema.Schema
+// again and again — on AddTool, and on every tools/call to look for header
+// annotations — which was a quarter of an MCP request's CPU; a RawMessage
+// costs it a copy. call_datasource's tool depends on the datasources the
+// caller may call, so it is kept per such set.
+type toolCache struct {
+	list  func() *sdk.Tool
+	mu    sync.Mutex
+	calls map[string]*sdk.Tool // by the visible datasources' names, URLs and descriptions
+}
+
+func newToolCache() *toolCache {
+	return &toolCache{list: sync.OnceValue(func() *sdk.Tool { return marshalled(listTool()) }), calls: map[string]*sdk.Tool{}}
+}
+
+func (tc *toolCache) listTool() *sdk.Tool { return tc.list() }
+
+func (tc *toolCache) callTool(visible []*datasource.Datasource) *sdk.Tool {
+	var b strings.Builder
+	for _, d := range visible {
+		b.WriteString(d.Name + "\x00" + d.URL + "\x00" + d.Description + "\x00")
+	}
+	key := b.String()
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if t := tc.calls[key]; t != nil {
+		return t
+	}
+	if len(tc.calls) >= 1024 {
+		clear(tc.calls) // many keys, each with its own set: start over
+	}
+	t := marshalled(callTool(visible))
+	tc.calls[key] = t
+	return t
+}
+
+// marshalled returns t with its schemas as JSON. The tools' schemas are
+// literals of this package: they always marshal.
+func marshalled(t *sdk.Tool) *sdk.Tool {
+	c := *t
+	in, err := json.Marshal(t.InputSchema)
+	if err != nil {
+		panic(err)
+	}
+	c.InputSchema = json.RawMessage(in)
+	if t.OutputSchema != nil {
+		out, err := json.Marshal(t.OutputSchema)
+		if err != nil {
+			panic(err)
+		}
+		c.OutputSchema = json.RawMessage(out)
+	}
+	return &c
 }
 
 // visible returns the datasources c may call, ordered by name.
