@@ -132,7 +132,8 @@ type faultPhase struct {
 	// figures, filled by finish
 	calls, errs, outside, slow, lost int
 	tokenReqs, overlap, close        int
-	unused                           int // tokens issued and never offered to the upstream
+	unused                           int         // tokens issued and never offered to the upstream
+	statuses                         map[int]int // failures in the window by status (0: no answer)
 	expired                          int
 }
 
@@ -837,6 +838,10 @@ func (r *faultRig) finish() {
 		}
 		if w := inWindow(c.start, c.end); w != nil {
 			w.errs++
+			if w.statuses == nil {
+				w.statuses = map[int]int{}
+			}
+			w.statuses[c.status]++
 			if c.status == 0 && c.replica == w.killed && !c.start.After(w.killedAt) {
 				w.lost++
 			}
@@ -943,8 +948,20 @@ func (r *faultRig) finish() {
 			rec = "never (grantd restarted)"
 		}
 		failed := strconv.Itoa(p.errs)
+		var codes []int
+		for code := range p.statuses {
+			codes = append(codes, code)
+		}
+		sort.Ints(codes)
+		var parts []string
+		for _, code := range codes {
+			parts = append(parts, fmt.Sprintf("%d×%d", p.statuses[code], code))
+		}
+		if len(parts) > 0 {
+			failed += " (" + strings.Join(parts, ", ") + ")"
+		}
 		if p.lost > 0 {
-			failed += fmt.Sprintf(" (%d in flight at the killed replica)", p.lost)
+			failed += fmt.Sprintf(", %d of them in flight at the killed replica", p.lost)
 		}
 		fmt.Fprintf(&tb, "| %s | %v | %d | %s | %d | %d | %d | %d / %d / %d | %d | %s |\n", p.name, p.end.Sub(p.start).Round(100*time.Millisecond),
 			p.calls, failed, p.outside, p.slow, p.tokenReqs, p.overlap, p.close, p.unused, p.expired, rec)
