@@ -133,7 +133,12 @@ type TokenError struct {
 	// (the dial guard, an unresolved secret reference), not the provider:
 	// the tokens are kept and the request is tried again at start-up.
 	Local bool
-	err   error
+	// Unsent is set when no token request was made because the replicas
+	// could not coordinate (the refresh lock): the provider is not to
+	// blame, so there is no growing backoff — it is tried again within a
+	// second.
+	Unsent bool
+	err    error
 }
 
 func (e *TokenError) Error() string { return "grants: token request failed: " + e.Reason }

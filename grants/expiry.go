@@ -18,8 +18,10 @@ const maxLifetime = 365 * 24 * time.Hour
 // minRefreshInterval keeps a token that claims to be (nearly) expired
 // from causing a tight refresh loop. It clamps the schedule (Engine.plan),
 // never the expiry: a 3-second token is recorded as expiring after 3
-// seconds and is not handed out after that.
-const minRefreshInterval = 5 * time.Second
+// seconds and is not handed out after that, and it is refreshed before
+// then (a floor of several seconds would let 4-second tokens expire
+// before their refresh, sending every caller to the token endpoint).
+const minRefreshInterval = time.Second
 
 // expiryOf returns when tok expires, in order of preference: expires_in
 // (number or string; x/oauth2 computes Expiry from the wall clock, so the

@@ -86,6 +86,10 @@ func (e *Engine) save(ctx context.Context, k datasource.Key, r *datasource.Token
 	return err
 }
 
+// unsentRetry is when a token request that could not be coordinated
+// (TokenError.Unsent) is tried again.
+const unsentRetry = time.Second
+
 // fail records a failed token request: a permanent failure erases the
 // tokens and stops retries; a transient one schedules a retry with backoff
 // and keeps a still-valid token in service. It returns the error callers
@@ -118,6 +122,13 @@ func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource,
 		nr.Status = te.statusFor(ds.Auth.GrantType)
 		nr.PermanentFailure = true
 		nr.RetryAt = time.Time{}
+	} else if te.Unsent {
+		nr.RetryAt = now.Add(unsentRetry)
+		if nr.HasToken() && now.Before(nr.Expiry) {
+			nr.Status = datasource.StatusAuthorized
+		} else {
+			nr.Status = datasource.StatusError
+		}
 	} else {
 		nr.RetryAt = now.Add(e.backoff(nr.Failures, te.RetryAfter))
 		if nr.HasToken() && now.Before(nr.Expiry) {

@@ -45,7 +45,7 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 			if h := e.opts.Hooks.LockFailure; h != nil {
 				h(err)
 			}
-			return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Reason: "could not take the refresh lock: " + err.Error(), err: err})
+			return nil, e.fail(ctx, en, ds, rec, &TokenError{Kind: Transient, Unsent: true, Reason: "could not take the refresh lock: " + err.Error(), err: err})
 		}
 		defer unlock()
 		// Another replica may have refreshed while we waited for the lock.

@@ -27,33 +27,38 @@ func TestShortTokensKeepTheirTruth(t *testing.T) {
 	if want := epoch.Add(3 * time.Second); !r.Expiry.Equal(want) {
 		t.Fatalf("expiry %v, want the token's own %v", r.Expiry, want)
 	}
-	if at, ok := f.engine.Planned(d.ID); !ok || at.Before(epoch.Add(5*time.Second)) {
-		t.Fatalf("next refresh planned at %v (%v): sooner than the minimum interval", at, ok)
+	if at, ok := f.engine.Planned(d.ID); !ok || at.Before(epoch.Add(time.Second)) || !at.Before(epoch.Add(3*time.Second)) {
+		t.Fatalf("next refresh of a 3 s token planned at %v (%v): not between the minimum interval and its expiry", at, ok)
 	}
 	k := datasource.SharedKey(d.ID)
 	tok, err := f.engine.Token(ctx, k)
 	if err != nil || tok.Generation != 1 {
 		t.Fatalf("token: %v %v", tok.Generation, err)
 	}
-	// 4 s after issue the refresher has not run (clamped to 5 s): the
-	// status tells the truth, and a caller gets a new token, not this one.
-	f.clock.Advance(4 * time.Second)
+	// The refresher renews it before it expires.
+	f.clock.Advance(2500 * time.Millisecond)
+	f.waitFor("the refresh of the 3 s token", func() bool { return f.record(d.ID).Generation == 2 })
+	tok, err = f.engine.Token(ctx, k)
+	if err != nil || tok.Generation != 2 || !f.clock.Now().Before(tok.Expiry) {
+		t.Fatalf("token after the refresh: generation %d, expiry %v, err %v", tok.Generation, tok.Expiry, err)
+	}
+	// A record whose token has expired with no failure recorded (the
+	// store could not take the failure, or nobody refreshed it) is not
+	// "authorized".
+	rec := *f.record(d.ID)
+	rec.Generation, rec.Expiry = 3, f.clock.Now().Add(-time.Second)
+	if err := f.store.SaveTokenRecord(ctx, k, &rec, 2); err != nil {
+		t.Fatal(err)
+	}
 	a := f.status(d.ID)
 	if a.Status != datasource.StatusError || !strings.Contains(a.LastError, "expired") {
 		t.Fatalf("status of an expired token: %s %q", a.Status, a.LastError)
-	}
-	tok, err = f.engine.Token(ctx, k)
-	if err != nil || tok.Generation != 2 || !f.clock.Now().Before(tok.Expiry) {
-		t.Fatalf("token after expiry: generation %d, expiry %v, err %v", tok.Generation, tok.Expiry, err)
-	}
-	if f.status(d.ID).Status != datasource.StatusAuthorized {
-		t.Fatalf("status after the new token: %+v", f.status(d.ID))
 	}
 
 	// A token born expired (its JWT exp is in the past) is an error for
 	// the caller whose request brought it, never a token to use.
 	te.set(jsonAnswer(200, `{"access_token":"`+makeJWT(epoch.Unix())+`","token_type":"bearer"}`))
-	f.clock.Advance(10 * time.Second)
+	f.engine.TokenStored(ctx, k) // generation 3, expired: the next caller asks
 	_, err = f.engine.Token(ctx, k)
 	var tErr *grants.TokenError
 	if !errors.As(err, &tErr) || !strings.Contains(tErr.Reason, "already expired") {
@@ -238,13 +243,40 @@ func TestLockFailureIsAFailure(t *testing.T) {
 		t.Fatalf("%d token requests without the lock", te.requests())
 	}
 	r := f.record(d.ID)
-	if r.Failures != 1 || !r.RetryAt.After(epoch) {
-		t.Fatalf("no backoff recorded: failures %d, retryAt %v", r.Failures, r.RetryAt)
+	// Retried within a second: the provider is not to blame, so no
+	// growing backoff keeps callers out once etcd is back.
+	if r.Failures != 1 || !r.RetryAt.Equal(epoch.Add(time.Second)) {
+		t.Fatalf("retry not planned a second later: failures %d, retryAt %v", r.Failures, r.RetryAt)
 	}
 	if lockFailures.Load() != 1 {
 		t.Fatalf("LockFailure hook called %d times", lockFailures.Load())
 	}
 	if !strings.Contains(f.logs.String(), "refresh lock") {
 		t.Fatal("nothing logged")
+	}
+}
+
+// TestStillValidTokenServedThroughAFailedRefresh: when the refresh a
+// caller needed fails transiently, the token held is served while it is
+// still valid (inside its skew, short of expiry by a quarter of it), as
+// DESIGN's "a still-valid token keeps being served during an outage"
+// says; once that margin is reached the caller gets the failure.
+func TestStillValidTokenServedThroughAFailedRefresh(t *testing.T) {
+	te := newTokenEndpoint(t)
+	te.set(jsonAnswer(200, `{"access_token":"good","token_type":"bearer","expires_in":8}`))
+	f := newFixture(t, fixtureOptions{})
+	d := f.create(te.datasource())
+	k := datasource.SharedKey(d.ID)
+	te.set(jsonAnswer(503, `{"error":"temporarily_unavailable"}`))
+	// Token of 8 s: skew 2 s, so fresh until 6 s; served through a
+	// failure until 7.5 s.
+	f.clock.Advance(6500 * time.Millisecond)
+	tok, err := f.engine.Token(ctx, k)
+	if err != nil || tok.Generation != 1 {
+		t.Fatalf("a still-valid token during a failed refresh: %v %v", tok.Generation, err)
+	}
+	f.clock.Advance(1200 * time.Millisecond)
+	if _, err := f.engine.Token(ctx, k); err == nil {
+		t.Fatal("a token 300 ms before expiry was handed out")
 	}
 }

@@ -132,7 +132,7 @@ func openEtcdStack(sc storeConfig, masterKey string, log *slog.Logger) (*stack, 
 	if err != nil {
 		return nil, fmt.Errorf("GRANTD_MASTER_KEY: %w", err)
 	}
-	cl, err := etcd.Dial(etcd.Options{Endpoints: sc.endpoints, Prefix: sc.prefix})
+	cl, err := etcd.Dial(etcd.Options{Endpoints: sc.endpoints, Prefix: sc.prefix, Logger: log})
 	if err != nil {
 		return nil, err
 	}

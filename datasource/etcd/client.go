@@ -37,6 +37,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -61,14 +62,19 @@ type Options struct {
 	OpTimeout time.Duration
 	// Username and Password authenticate to etcd when set.
 	Username, Password string
+	// Logger gets the member health changes; default slog.Default().
+	Logger *slog.Logger
 }
 
 // Client is a connection to etcd shared by the store, the keyset, the
 // locker and the watch. Safe for concurrent use.
 type Client struct {
 	c      *clientv3.Client
+	cfg    clientv3.Config // what c was made with, for the lock clients
 	prefix string
 	opTO   time.Duration
+	log    *slog.Logger
+	health *health
 }
 
 // Dial connects to etcd. It does not wait for the cluster to answer.
@@ -88,32 +94,39 @@ func Dial(o Options) (*Client, error) {
 	if o.OpTimeout == 0 {
 		o.OpTimeout = 5 * time.Second
 	}
-	c, err := clientv3.New(clientv3.Config{
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	cfg := clientv3.Config{
 		Endpoints:          o.Endpoints,
 		DialTimeout:        o.DialTimeout,
 		Username:           o.Username,
 		Password:           o.Password,
 		Logger:             zap.NewNop(),
 		MaxCallRecvMsgSize: 64 << 20,
-		AutoSyncInterval:   time.Minute,
-		// A member that hangs (SIGSTOP, a stuck disk, a half-open
-		// connection) keeps its TCP connection open and answers nothing:
-		// without keepalive every request the balancer sends it waits for
-		// its deadline. Pings find it within 6 s and the balancer stops
-		// using it. (etcd refuses pings more often than every 5 s,
-		// --grpc-keepalive-min-time.)
-		DialKeepAliveTime:    5 * time.Second,
-		DialKeepAliveTimeout: time.Second,
+		// Keepalive closes a connection to a member that stopped
+		// answering (gRPC pings at most every 10 s); the health checks
+		// (health.go) take such a member out of use within 2 s, and
+		// they read the member list themselves (no AutoSyncInterval:
+		// it would put a hung member back).
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 2 * time.Second,
 		PermitWithoutStream:  true,
-	})
+	}
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect: %w", err)
 	}
-	return &Client{c: c, prefix: o.Prefix, opTO: o.OpTimeout}, nil
+	cl := &Client{c: c, cfg: cfg, prefix: o.Prefix, opTO: o.OpTimeout, log: o.Logger}
+	cl.startHealth(o.Endpoints)
+	return cl, nil
 }
 
 // Close closes the connection; a Locker's session ends with it.
-func (c *Client) Close() error { return c.c.Close() }
+func (c *Client) Close() error {
+	c.health.stop()
+	return c.c.Close()
+}
 
 // Raw returns the etcd client, for tests and diagnostics.
 func (c *Client) Raw() *clientv3.Client { return c.c }
@@ -151,8 +164,11 @@ func mapErr(err error) error {
 		}
 	}
 	if s, ok := status.FromError(err); ok {
-		switch s.Code() {
-		case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled:
+		switch {
+		case s.Code() == codes.Unavailable, s.Code() == codes.DeadlineExceeded, s.Code() == codes.Canceled,
+			// A deadline that passed inside the client's own retry
+			// interceptor comes back with code Unknown.
+			s.Code() == codes.Unknown && (strings.Contains(s.Message(), context.DeadlineExceeded.Error()) || strings.Contains(s.Message(), context.Canceled.Error())):
 			return fmt.Errorf("%w: %s", datasource.ErrUnavailable, s.Message())
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/grantd/grantd/datasource"
@@ -34,7 +35,8 @@ type Locker struct {
 	c    *Client
 	secs int
 
-	mu      sync.Mutex // guards session; held while a new one is made
+	mu      sync.Mutex // guards lc and session; held while a new one is made
+	lc      *clientv3.Client
 	session *concurrency.Session
 
 	lmu   sync.Mutex // guards local
@@ -74,14 +76,31 @@ func (l *Locker) live(ctx context.Context) (*concurrency.Session, error) {
 			return s, nil
 		}
 	}
+	// The session's lease is kept alive on one gRPC stream of the lock
+	// client; a session lost because that stream went to a member that
+	// hangs would lose every next one the same way. So a new session gets
+	// a new client, on the members that answer now.
+	if l.lc != nil {
+		l.c.health.unfollow(l.lc)
+		l.lc.Close()
+		l.lc = nil
+	}
+	cfg := l.c.cfg
+	cfg.Endpoints = l.c.health.endpoints()
+	lc, err := clientv3.New(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("etcd: lock session: %w", mapErr(err))
+	}
+	l.lc = lc
+	l.c.health.follow(lc)
 	// The lease is granted under a deadline (without a quorum the grant
 	// would wait forever); the session keeps it alive until Close.
 	gctx, cancel := l.c.op(ctx)
-	lease, err := l.c.c.Grant(gctx, int64(l.secs))
+	lease, err := lc.Grant(gctx, int64(l.secs))
 	cancel()
 	var s *concurrency.Session
 	if err == nil {
-		s, err = concurrency.NewSession(l.c.c, concurrency.WithLease(lease.ID), concurrency.WithTTL(l.secs))
+		s, err = concurrency.NewSession(lc, concurrency.WithLease(lease.ID), concurrency.WithTTL(l.secs))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("etcd: lock session: %w", mapErr(err))
@@ -131,11 +150,15 @@ func (l *Locker) TryLock(ctx context.Context, id string) (unlock func(), ok bool
 		return nil, false, err
 	}
 	m := concurrency.NewMutex(s, l.c.key("lock", id))
-	if err := m.TryLock(ctx); err != nil {
+	actx, cancel := context.WithTimeout(ctx, lockAttempt)
+	err = m.TryLock(actx)
+	cancel()
+	if err != nil {
 		release()
 		if errors.Is(err, concurrency.ErrLocked) {
 			return nil, false, nil
 		}
+		l.dropKey(s, id)
 		return nil, false, fmt.Errorf("etcd: lock %s: %w", id, mapErr(err))
 	}
 	return func() {
@@ -146,32 +169,71 @@ func (l *Locker) TryLock(ctx context.Context, id string) (unlock func(), ok bool
 	}, true, nil
 }
 
-// lockRemote takes id's etcd mutex, retrying what a leader election or a
-// lost session makes fail until ctx ends.
+// lockRemote takes id's etcd mutex: attempts of one transaction each
+// (TryLock) under a short deadline, so one that went to a member that
+// hangs costs a second, not the caller's whole wait; while another replica
+// holds the lock it polls. What a leader election or a lost session makes
+// fail is retried for lockRetryFor.
 func (l *Locker) lockRemote(ctx context.Context, id string) (*concurrency.Mutex, error) {
-	wait := 50 * time.Millisecond
-	giveUp := time.Now().Add(lockRetryFor)
+	poll, wait := 20*time.Millisecond, 50*time.Millisecond
+	var failingSince time.Time
 	for {
 		var err error
 		s, err := l.live(ctx)
 		if err == nil {
 			m := concurrency.NewMutex(s, l.c.key("lock", id))
-			if err = m.Lock(ctx); err == nil {
+			actx, cancel := context.WithTimeout(ctx, lockAttempt)
+			err = m.TryLock(actx)
+			cancel()
+			switch {
+			case err == nil:
 				return m, nil
+			case errors.Is(err, concurrency.ErrLocked):
+				// Held elsewhere: not a failure, wait for it.
+				failingSince = time.Time{}
+				if !sleep(ctx, poll) {
+					return nil, fmt.Errorf("etcd: lock %s: %w", id, mapErr(ctx.Err()))
+				}
+				poll = min(2*poll, 250*time.Millisecond)
+				continue
 			}
+			l.dropKey(s, id)
 			err = mapErr(err)
 		}
-		if ctx.Err() != nil || !retryable(err) || time.Now().After(giveUp) {
+		if failingSince.IsZero() {
+			failingSince = time.Now()
+		}
+		if ctx.Err() != nil || !retryable(err) || time.Since(failingSince) > lockRetryFor {
 			return nil, fmt.Errorf("etcd: lock %s: %w", id, err)
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !sleep(ctx, wait) {
 			return nil, fmt.Errorf("etcd: lock %s: %w", id, err)
-		case <-t.C:
 		}
 		wait = min(2*wait, time.Second)
+	}
+}
+
+// dropKey deletes this session's key of id's mutex after a lock attempt
+// that failed part way (its deadline may have passed after the key was
+// put): left behind, it would hold the lock for as long as the session
+// lives. Only the goroutine holding id's in-process lock calls it.
+func (l *Locker) dropKey(s *concurrency.Session, id string) {
+	ctx, cancel := l.c.op(context.Background())
+	defer cancel()
+	s.Client().Delete(ctx, fmt.Sprintf("%s/%x", l.c.key("lock", id), s.Lease()))
+}
+
+// lockAttempt bounds one lock transaction.
+const lockAttempt = time.Second
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
@@ -257,10 +319,15 @@ func (l *Locker) Abandon() {
 func (l *Locker) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.session == nil {
-		return nil
+	var err error
+	if l.session != nil {
+		err = l.session.Close()
 	}
-	return l.session.Close()
+	if l.lc != nil {
+		l.c.health.unfollow(l.lc)
+		l.lc.Close()
+	}
+	return err
 }
 
 // Done is closed when the current session's lease is lost (etcd

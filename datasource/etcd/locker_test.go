@@ -136,6 +136,7 @@ func TestMapErrUnavailable(t *testing.T) {
 		rpctypes.ErrTimeout, rpctypes.ErrLeaderChanged, rpctypes.ErrNoLeader, rpctypes.ErrTimeoutDueToConnectionLost,
 		status.Error(codes.DeadlineExceeded, "context deadline exceeded"),
 		status.Error(codes.Unavailable, "connection refused"),
+		status.Error(codes.Unknown, "context deadline exceeded"),
 		context.DeadlineExceeded,
 	} {
 		if got := mapErr(err); !errors.Is(got, datasource.ErrUnavailable) {

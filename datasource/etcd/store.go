@@ -119,12 +119,26 @@ func (s *Store) txn(ctx context.Context, cmps []clientv3.Cmp, then []clientv3.Op
 	return resp, nil
 }
 
+// get reads key. A read is repeatable, so it is tried in attempts of a
+// second each within the request's deadline: one that went to a member
+// that hangs (before the health checks take it out of use) is tried again
+// on another instead of waiting the whole deadline.
 func (s *Store) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
-	resp, err := s.c.c.Get(ctx, key, opts...)
-	return resp, mapErr(err)
+	for {
+		actx, acancel := context.WithTimeout(ctx, readAttempt)
+		resp, err := s.c.c.Get(actx, key, opts...)
+		attemptTimedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
+		acancel()
+		if err == nil || ctx.Err() != nil || !attemptTimedOut {
+			return resp, mapErr(err)
+		}
+	}
 }
+
+// readAttempt bounds one attempt of a read.
+const readAttempt = time.Second
 
 // CreateDatasource implements datasource.Store.
 func (s *Store) CreateDatasource(ctx context.Context, d *datasource.Datasource) error {

@@ -168,6 +168,10 @@ func (c *Cluster) start(i int) error {
 		"--heartbeat-interval", fmt.Sprint(HeartbeatInterval.Milliseconds()),
 		"--election-timeout", fmt.Sprint(ElectionTimeout.Milliseconds()),
 		"--logger", "zap",
+		// As etcd 3.5 and later do by default: without pre-vote a member
+		// that rejoins (thawed, restarted) campaigns at once and deposes
+		// a healthy leader, a second or more without writes.
+		"--pre-vote",
 	)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
