@@ -180,9 +180,18 @@ func TestAuthTypesThroughProxy(t *testing.T) {
 				t.Fatalf("proxy: %d %q (upstream: %s)", code, b, u.lastError(c.seg))
 			}
 
+			// bearer and apiKey hand their token out only with exposeToken
+			// (TestTokenEndpointStaticTypes); the others have none.
 			code, b, _ := h.do("POST", "/api/v1/datasources/"+v.ID+"/token", nil)
-			if p := decode[problem](t, b); code != 400 || !strings.HasSuffix(p.Type, "/no-oauth-tokens") || !strings.Contains(p.Detail, "proxy") {
-				t.Errorf("token endpoint: %d %s", code, b)
+			switch p := decode[problem](t, b); c.auth["type"] {
+			case "bearer", "apiKey":
+				if code != 403 || !strings.HasSuffix(p.Type, "/token-not-exposed") {
+					t.Errorf("token endpoint without exposeToken: %d %s", code, b)
+				}
+			default:
+				if code != 400 || !strings.HasSuffix(p.Type, "/no-oauth-tokens") || !strings.Contains(p.Detail, "proxy") {
+					t.Errorf("token endpoint: %d %s", code, b)
+				}
 			}
 			code, b, _ = h.do("POST", "/api/v1/datasources/"+v.ID+"/authorize", nil)
 			if p := decode[problem](t, b); code != 400 || !strings.HasSuffix(p.Type, "/no-oauth-tokens") {

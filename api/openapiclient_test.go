@@ -289,7 +289,7 @@ func TestOpenAPIClient(t *testing.T) {
 	}
 	tok, err := c.GetDatasourceTokenWithResponse(ctx, d.Id, nil)
 	must(tok, err, 200)
-	if tok.JSON200.AccessToken == "" || tok.JSON200.ExpiresIn <= 0 {
+	if tok.JSON200.AccessToken == "" || tok.JSON200.ExpiresIn == nil || *tok.JSON200.ExpiresIn <= 0 {
 		t.Fatalf("token: %+v", tok.JSON200)
 	}
 

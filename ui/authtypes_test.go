@@ -75,10 +75,20 @@ func TestUIAuthTypes(t *testing.T) {
 				t.Errorf("%s: %s is shown", c.typ, sel)
 			}
 		}
+		// The token endpoint can hand out an access token, a bearer token
+		// or an API key; a password or AWS keys, never.
+		hidden, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('[data-field="auth.exposeToken"]').hidden`))
+		if want := c.typ != "oauth2" && c.typ != "apiKey" && c.typ != "bearer"; err != nil || hidden != want {
+			t.Errorf("%s: exposeToken hidden %v, want %v (%v)", c.typ, hidden, want, err)
+		}
 	}
 	run(t, ctx, "fill an API key datasource", click("#f-auth-type-apiKey"),
 		fill("#f-name", "Keyed API"), fill("#f-url", s.provider.URL+"/api"), fill("#f-auth-apiKey", key),
 		fill("#f-auth-headerName", "X-Api-Key"), chromedp.Clear(chromedp.CSS("#f-auth-headerPrefix")))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector('#f-auth-exposeToken').closest('details').open = true`)); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "expose the key", click("#f-auth-exposeToken"))
 	shot(t, ctx, shots, "30-api-key-form")
 	run(t, ctx, "save", click("#save"), visible("#ds-name"))
 	if kind := text(t, ctx, "#ds-kind"); !strings.Contains(kind, "API key") {
@@ -87,7 +97,8 @@ func TestUIAuthTypes(t *testing.T) {
 	id := strings.TrimPrefix(location(t, ctx), s.URL+"/datasources/")
 	code, d := s.apiDo(t, "GET", "/api/v1/datasources/"+url.PathEscape(id), nil)
 	auth, _ := d["auth"].(map[string]any)
-	if code != 200 || auth["type"] != "apiKey" || auth["apiKeySet"] != true || auth["headerName"] != "X-Api-Key" || auth["headerPrefix"] != "" {
+	if code != 200 || auth["type"] != "apiKey" || auth["apiKeySet"] != true || auth["headerName"] != "X-Api-Key" || auth["headerPrefix"] != "" ||
+		auth["exposeToken"] != true {
 		t.Fatalf("saved: %d %v", code, d)
 	}
 	if _, ok := auth["grantType"]; ok {

@@ -1046,7 +1046,7 @@ type OAuth2 struct {
 	// ExpiresInDefault seconds a token is assumed to live when neither expires_in nor a JWT exp says; absent or 0 means 3600
 	ExpiresInDefault *int64 `json:"expiresInDefault,omitempty"`
 
-	// ExposeToken allow POST …/token to hand the raw access token out
+	// ExposeToken allow POST …/token to hand the raw access token out: oauth2, bearer (its token) and apiKey (its key) datasources only
 	ExposeToken *bool `json:"exposeToken,omitempty"`
 
 	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
@@ -1412,10 +1412,10 @@ type TokenEventKind string
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
 
-	// ExpiresIn seconds the token stays valid
-	ExpiresIn int64 `json:"expires_in"`
+	// ExpiresIn seconds the token stays valid; absent for a bearer token or an API key, which do not expire
+	ExpiresIn *int64 `json:"expires_in,omitempty"`
 
-	// TokenType as the provider said, usually "Bearer"
+	// TokenType as the provider said, usually "Bearer"; "Bearer" for a bearer datasource, "api_key" for an apiKey one
 	TokenType string `json:"token_type"`
 }
 
@@ -2144,7 +2144,7 @@ type ClientInterface interface {
 
 	// GetDatasourceToken hand the raw access token out (only with exposeToken)
 	//
-	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
 	GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3098,7 +3098,7 @@ func (c *Client) GetDatasourceTimeline(ctx context.Context, id string, reqEditor
 
 // GetDatasourceToken hand the raw access token out (only with exposeToken)
 //
-// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 //
 // Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
 func (c *Client) GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6513,7 +6513,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 	//
-	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12678,7 +12678,7 @@ func (c *ClientWithResponses) GetDatasourceTimelineWithResponse(ctx context.Cont
 
 // GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 //
-// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 //
 // Returns a wrapper object for the known response body format(s).
 //
