@@ -395,6 +395,36 @@ func (e Permission) Valid() bool {
 	}
 }
 
+// Defines values for ProviderAuthType.
+const (
+	ProviderAuthTypeApiKey   ProviderAuthType = "apiKey"
+	ProviderAuthTypeAwsSigV4 ProviderAuthType = "awsSigV4"
+	ProviderAuthTypeBasic    ProviderAuthType = "basic"
+	ProviderAuthTypeBearer   ProviderAuthType = "bearer"
+	ProviderAuthTypeNone     ProviderAuthType = "none"
+	ProviderAuthTypeOauth2   ProviderAuthType = "oauth2"
+)
+
+// Valid indicates whether the value is a known member of the ProviderAuthType enum.
+func (e ProviderAuthType) Valid() bool {
+	switch e {
+	case ProviderAuthTypeApiKey:
+		return true
+	case ProviderAuthTypeAwsSigV4:
+		return true
+	case ProviderAuthTypeBasic:
+		return true
+	case ProviderAuthTypeBearer:
+		return true
+	case ProviderAuthTypeNone:
+		return true
+	case ProviderAuthTypeOauth2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProviderPkce.
 const (
 	Required    ProviderPkce = "required"
@@ -1246,13 +1276,18 @@ type Problem struct {
 
 // Provider a catalogue entry, with the provider's published documentation it was taken from
 type Provider struct {
-	// AccessTokenUrl a URL template
-	AccessTokenUrl string    `json:"accessTokenUrl"`
+	// AccessTokenUrl a URL template; OAuth 2.0 entries only
+	AccessTokenUrl *string   `json:"accessTokenUrl,omitempty"`
 	Aliases        *[]string `json:"aliases,omitempty"`
 
+	// AuthType the auth type the entry fills in a datasource's auth.type; absent for OAuth 2.0, whose entries always carry grantTypes, accessTokenUrl, scopeSeparator and clientAuthentication. An entry of another type carries none of the OAuth 2.0 fields: only url and, for apiKey, where the key goes (tokenPlacement, headerName, headerPrefix); the credential is never the catalogue's
+	AuthType *ProviderAuthType `json:"authType,omitempty"`
+
 	// AuthorizationUrl a URL template
-	AuthorizationUrl     *string `json:"authorizationUrl,omitempty"`
-	ClientAuthentication string  `json:"clientAuthentication"`
+	AuthorizationUrl *string `json:"authorizationUrl,omitempty"`
+
+	// ClientAuthentication OAuth 2.0 entries only
+	ClientAuthentication *string `json:"clientAuthentication,omitempty"`
 
 	// ConnectionConfig the values the templates need
 	ConnectionConfig *[]ProviderConfigField `json:"connectionConfig,omitempty"`
@@ -1261,24 +1296,28 @@ type Provider struct {
 	Description      string                 `json:"description"`
 	Docs             string                 `json:"docs"`
 	ExpiresInDefault *int64                 `json:"expiresInDefault,omitempty"`
-	GrantTypes       []string               `json:"grantTypes"`
-	HeaderName       *string                `json:"headerName,omitempty"`
-	HeaderPrefix     *string                `json:"headerPrefix,omitempty"`
+
+	// GrantTypes OAuth 2.0 entries only
+	GrantTypes   *[]string `json:"grantTypes,omitempty"`
+	HeaderName   *string   `json:"headerName,omitempty"`
+	HeaderPrefix *string   `json:"headerPrefix,omitempty"`
 
 	// Name the key a datasource's provider names
-	Name                    string             `json:"name"`
-	NoRefreshTokenOnRefresh *bool              `json:"noRefreshTokenOnRefresh,omitempty"`
-	Notes                   *[]string          `json:"notes,omitempty"`
-	Pkce                    *ProviderPkce      `json:"pkce,omitempty"`
-	References              *[]string          `json:"references,omitempty"`
-	RefreshOnStatus         *[]int             `json:"refreshOnStatus,omitempty"`
-	RefreshTokenRotates     *bool              `json:"refreshTokenRotates,omitempty"`
-	RevocationUrl           *string            `json:"revocationUrl,omitempty"`
-	ScopeParam              *string            `json:"scopeParam,omitempty"`
-	ScopeSeparator          string             `json:"scopeSeparator"`
-	Title                   string             `json:"title"`
-	TokenParams             *map[string]string `json:"tokenParams,omitempty"`
-	TokenPlacement          *string            `json:"tokenPlacement,omitempty"`
+	Name                    string        `json:"name"`
+	NoRefreshTokenOnRefresh *bool         `json:"noRefreshTokenOnRefresh,omitempty"`
+	Notes                   *[]string     `json:"notes,omitempty"`
+	Pkce                    *ProviderPkce `json:"pkce,omitempty"`
+	References              *[]string     `json:"references,omitempty"`
+	RefreshOnStatus         *[]int        `json:"refreshOnStatus,omitempty"`
+	RefreshTokenRotates     *bool         `json:"refreshTokenRotates,omitempty"`
+	RevocationUrl           *string       `json:"revocationUrl,omitempty"`
+	ScopeParam              *string       `json:"scopeParam,omitempty"`
+
+	// ScopeSeparator OAuth 2.0 entries only
+	ScopeSeparator *string            `json:"scopeSeparator,omitempty"`
+	Title          string             `json:"title"`
+	TokenParams    *map[string]string `json:"tokenParams,omitempty"`
+	TokenPlacement *string            `json:"tokenPlacement,omitempty"`
 
 	// TokenResponse where a token answer that is not RFC 6749 §5.1 shaped keeps its fields. Paths are JSON Pointers (RFC 6901); a path that finds nothing falls back to the top-level field (a refresh answer is often flat). expires_in may be a number or a numeric string.
 	TokenResponse *TokenResponseMapping `json:"tokenResponse,omitempty"`
@@ -1286,6 +1325,9 @@ type Provider struct {
 	// Url a URL template; absent when the API host is the owner's to name
 	Url *string `json:"url,omitempty"`
 }
+
+// ProviderAuthType the auth type the entry fills in a datasource's auth.type; absent for OAuth 2.0, whose entries always carry grantTypes, accessTokenUrl, scopeSeparator and clientAuthentication. An entry of another type carries none of the OAuth 2.0 fields: only url and, for apiKey, where the key goes (tokenPlacement, headerName, headerPrefix); the credential is never the catalogue's
+type ProviderAuthType string
 
 // ProviderPkce defines model for Provider.Pkce.
 type ProviderPkce string

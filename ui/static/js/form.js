@@ -534,6 +534,8 @@ function fromEntry(e) {
     url: e.url || '',
     connectionConfig: cc,
     auth: {
+      // An API-key or bearer entry starts the form on that type.
+      type: e.authType || 'oauth2',
       grantType: (e.grantTypes || [])[0],
       accessTokenUrl: e.accessTokenUrl,
       authorizationUrl: e.authorizationUrl || '',
@@ -561,7 +563,7 @@ function providerPicker(providers, entry) {
       'data-link': true, 'data-provider': p.name },
       h('strong', { text: p.title }),
       h('span', { class: 'muted', text: p.description }),
-      h('span', { class: 'provider-meta', text: (p.grantTypes || []).join(', ') + (needs.length ? ` · needs ${needs.join(', ')}` : '') }));
+      h('span', { class: 'provider-meta', text: (p.authType ? authTypeName(p.authType) : (p.grantTypes || []).join(', ')) + (needs.length ? ` · needs ${needs.join(', ')}` : '') }));
     card.dataset.words = words;
     return card;
   });
@@ -585,4 +587,10 @@ function providerPicker(providers, entry) {
   if (chosenCard) cards.splice(cards.indexOf(chosenCard), 1), cards.unshift(chosenCard);
   return h('section', { class: 'card', id: 'provider-picker' }, h('h2', { text: 'Provider' }), search,
     h('div', { class: 'provider-cards', id: 'provider-cards' }, custom, cards), empty, about, notes);
+}
+
+// authTypeName is an auth type as the type select names it ("API key").
+function authTypeName(t) {
+  const found = AUTH_TYPES.find(([v]) => v === t);
+  return found ? found[1] : t;
 }
