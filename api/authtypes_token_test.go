@@ -137,3 +137,71 @@ func TestTokenEndpointStaticTypes(t *testing.T) {
 	}
 	h.assertNotInDB(bearerTok, key, alicesKey)
 }
+
+// TestAPIKeysOnStaticDatasources: API-key permissions and datasource
+// scope hold for datasources of every static type as for OAuth 2.0 ones:
+// a key with proxy reaches the bearer datasource it covers (the upstream
+// gets the datasource's token, never the key) and not an uncovered
+// apiKey one (403 naming it); without proxy it is refused; the token
+// endpoint of an exposed bearer datasource needs token; a read key sees
+// the covered datasource's view without its credential, and events of
+// that datasource only, where its creation and the hand-out are
+// recorded.
+func TestAPIKeysOnStaticDatasources(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	const bearerTok = "bt-keys-2b7e0c94-TOKEN"
+	h.addLogSecret(bearerTok) // handed out once below, never logged
+	h.addSecret(atAPIKey)
+	u := newAuthUpstream(t, h)
+	u.bearer = bearerTok
+	orders := h.create(map[string]any{"name": "Orders", "url": u.URL, "auth": map[string]any{"type": "bearer", "token": bearerTok, "exposeToken": true}})
+	search := h.create(map[string]any{"name": "Search", "url": u.URL,
+		"auth": map[string]any{"type": "apiKey", "apiKey": atAPIKey, "headerName": "X-Api-Key", "headerPrefix": ""}})
+
+	proxyKey := h.newKey("orders app", []string{"proxy", "read"}, "Orders").Key
+	if code, b := h.as(proxyKey, "GET", "/api/v1/datasources/"+orders.ID+"/proxy/bearer/x", nil); code != 200 || string(b) != "ok bearer " {
+		t.Errorf("a covered bearer datasource: %d %s (upstream: %s)", code, b, u.lastError("bearer"))
+	}
+	code, b := h.as(proxyKey, "GET", "/api/v1/datasources/"+search.ID+"/proxy/key/x", nil)
+	if pr := decode[forbiddenProblem](t, b); code != 403 || pr.Datasource != search.ID {
+		t.Errorf("an uncovered apiKey datasource: %d %s", code, b)
+	}
+	code, b = h.as(proxyKey, "POST", "/api/v1/datasources/"+orders.ID+"/token", nil)
+	if pr := decode[forbiddenProblem](t, b); code != 403 || pr.Permission != "token" {
+		t.Errorf("the token endpoint without token: %d %s", code, b)
+	}
+	readOnly := h.newKey("reader", []string{"read"}, "Orders").Key
+	code, b = h.as(readOnly, "GET", "/api/v1/datasources/"+orders.ID+"/proxy/bearer/x", nil)
+	if pr := decode[forbiddenProblem](t, b); code != 403 || pr.Permission != "proxy" {
+		t.Errorf("the proxy without proxy: %d %s", code, b)
+	}
+	code, b = h.as(readOnly, "GET", "/api/v1/datasources/"+orders.ID, nil)
+	if v := decode[dsView](t, b); code != 200 || v.Auth["tokenSet"] != true || strings.Contains(string(b), bearerTok) {
+		t.Errorf("the view for a read key: %d %s", code, b)
+	}
+	tokenKey := h.newKey("token", []string{"token"}, "Orders").Key
+	code, b = h.as(tokenKey, "POST", "/api/v1/datasources/"+orders.ID+"/token", nil)
+	if code != 200 || decode[struct {
+		AccessToken string `json:"access_token"`
+	}](t, b).AccessToken != bearerTok {
+		t.Errorf("the token endpoint with token: %d %s", code, b)
+	}
+
+	// Events: the read key sees Orders' own, its creation and the hand-out
+	// among them, and none of Search's.
+	h.events("?datasource="+orders.ID, func(e []eventJSON) bool {
+		return len(e) > 0 && e[0].Type == "token.handed_out"
+	})
+	code, b = h.as(readOnly, "GET", "/api/v1/events", nil)
+	evs := decode[struct{ Events []eventJSON }](t, b).Events
+	var types []string
+	for _, e := range evs {
+		if e.DatasourceID != orders.ID {
+			t.Errorf("a read key for Orders sees %+v", e)
+		}
+		types = append(types, e.Type)
+	}
+	if code != 200 || !contains(types, "datasource.created") || !contains(types, "token.handed_out") {
+		t.Errorf("Orders' events: %d %v", code, types)
+	}
+}

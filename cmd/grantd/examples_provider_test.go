@@ -2,10 +2,18 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/grantd/grantd/datasource"
+	"github.com/grantd/grantd/webhook"
 )
 
 // TestProviderExamples applies examples/salesforce.yaml and slack.yaml:
@@ -80,13 +88,29 @@ func TestStaticProviderExamples(t *testing.T) {
 		os.WriteFile(f, []byte(strings.ReplaceAll(string(b), "/run/secrets/", secretDir+"/")), 0o600)
 		files = append(files, "-f", f)
 	}
-	p := startArgs(t, filepath.Join(dir, "data"), []string{"--secret-dir", secretDir}, "GRANTD_ADMIN_TOKEN="+adminTok)
+	rcv := &hookReceiver{}
+	hooks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		if webhook.Verify([]byte(hookSecret), r.Header.Get(webhook.HeaderSignature), body, time.Now(), time.Minute) != nil {
+			rcv.bad++
+			w.WriteHeader(400)
+			return
+		}
+		var e datasource.Event
+		json.Unmarshal(body, &e)
+		rcv.events = append(rcv.events, e)
+	}))
+	defer hooks.Close()
+	p := startArgs(t, filepath.Join(dir, "data"), []string{"--secret-dir", secretDir, "--webhook-url", hooks.URL},
+		"GRANTD_ADMIN_TOKEN="+adminTok, "GRANTD_WEBHOOK_SECRET="+hookSecret)
 	out, code := cli(t, p, append([]string{"apply"}, files...)...)
 	if code != 0 || !strings.Contains(out, "2 created, 0 updated, 0 unchanged, 0 failed") {
 		t.Fatalf("apply: %d\n%s", code, out)
 	}
 	type view struct {
-		URL, Provider string
+		ID, URL, Provider string
 		Auth          struct {
 			Type, HeaderName string
 			HeaderPrefix     *string
@@ -120,6 +144,48 @@ func TestStaticProviderExamples(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "0 created, 0 updated, 2 unchanged, 0 failed") {
 		t.Errorf("second apply: %d\n%s", code, out)
 	}
+	// The key's file gone, a recheck (POST …/refresh reads references
+	// anew) puts OpenAI in error naming the reference, not a value; the
+	// webhook gets the static datasources' events, signed, as any.
+	os.Remove(filepath.Join(secretDir, "openai-api-key"))
+	req, _ := http.NewRequest("POST", p.URL+"/api/v1/datasources/"+url.PathEscape(o.ID)+"/refresh", nil)
+	req.Header.Set("Authorization", "Bearer "+adminTok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var a struct{ Status, LastError string }
+	json.NewDecoder(resp.Body).Decode(&a)
+	resp.Body.Close()
+	if a.Status != "error" || !strings.Contains(a.LastError, "openai-api-key") || strings.Contains(a.LastError, "sk-proj-example") {
+		t.Errorf("after the key's file went: %d %+v", resp.StatusCode, a)
+	}
+	want := map[string]bool{"datasource.created " + v.ID: false, "datasource.created " + o.ID: false, "status.changed " + o.ID: false}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		rcv.mu.Lock()
+		for _, e := range rcv.events {
+			if _, ok := want[e.Type+" "+e.DatasourceID]; ok {
+				want[e.Type+" "+e.DatasourceID] = true
+			}
+		}
+		bad := rcv.bad
+		rcv.mu.Unlock()
+		all := true
+		for _, got := range want {
+			all = all && got
+		}
+		if bad > 0 {
+			t.Fatalf("%d webhook deliveries with a bad signature", bad)
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("webhook deliveries: %v", want)
+		}
+		time.Sleep(20 * time.Millisecond) // polling a condition, with a hang guard
+	}
+
 	out, code = cli(t, p, "providers", "list", "openai")
 	if code != 0 || !strings.Contains(out, "auth.type bearer") || !strings.Contains(out, "platform.openai.com") {
 		t.Errorf("providers list openai: %d\n%s", code, out)
