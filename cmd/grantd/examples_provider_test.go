@@ -111,7 +111,7 @@ func TestStaticProviderExamples(t *testing.T) {
 	}
 	type view struct {
 		ID, URL, Provider string
-		Auth          struct {
+		Auth              struct {
 			Type, HeaderName string
 			HeaderPrefix     *string
 			GrantType        string
