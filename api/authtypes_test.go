@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -180,9 +181,18 @@ func TestAuthTypesThroughProxy(t *testing.T) {
 				t.Fatalf("proxy: %d %q (upstream: %s)", code, b, u.lastError(c.seg))
 			}
 
+			// bearer and apiKey hand their token out only with exposeToken
+			// (TestTokenEndpointStaticTypes); the others have none.
 			code, b, _ := h.do("POST", "/api/v1/datasources/"+v.ID+"/token", nil)
-			if p := decode[problem](t, b); code != 400 || !strings.HasSuffix(p.Type, "/no-oauth-tokens") || !strings.Contains(p.Detail, "proxy") {
-				t.Errorf("token endpoint: %d %s", code, b)
+			switch p := decode[problem](t, b); c.auth["type"] {
+			case "bearer", "apiKey":
+				if code != 403 || !strings.HasSuffix(p.Type, "/token-not-exposed") {
+					t.Errorf("token endpoint without exposeToken: %d %s", code, b)
+				}
+			default:
+				if code != 400 || !strings.HasSuffix(p.Type, "/no-oauth-tokens") || !strings.Contains(p.Detail, "proxy") {
+					t.Errorf("token endpoint: %d %s", code, b)
+				}
 			}
 			code, b, _ = h.do("POST", "/api/v1/datasources/"+v.ID+"/authorize", nil)
 			if p := decode[problem](t, b); code != 400 || !strings.HasSuffix(p.Type, "/no-oauth-tokens") {
@@ -236,6 +246,23 @@ func TestAuthTypesInvalid(t *testing.T) {
 		{"oauth grant on bearer", map[string]any{"type": "bearer", "token": "t", "grantType": "client_credentials"}, "auth.grantType"},
 		{"password on apiKey", map[string]any{"type": "apiKey", "apiKey": "k", "password": "p"}, "auth.password"},
 		{"placement on basic", map[string]any{"type": "basic", "username": "u", "tokenPlacement": "query"}, "auth.tokenPlacement"},
+		// Header injection and values that are not what they claim.
+		{"apiKey prefix with CR/LF", map[string]any{"type": "apiKey", "apiKey": "k", "headerPrefix": "Token\r\nX-Evil: 1"}, "auth.headerPrefix"},
+		{"apiKey prefix with LF", map[string]any{"type": "apiKey", "apiKey": "k", "headerPrefix": "Token\nX-Evil: 1"}, "auth.headerPrefix"},
+		{"apiKey header name with CR/LF", map[string]any{"type": "apiKey", "apiKey": "k", "headerName": "X-Api-Key\r\nX-Evil"}, "auth.headerName"},
+		{"apiKey header name Host", map[string]any{"type": "apiKey", "apiKey": "k", "headerName": "Host"}, "auth.headerName"},
+		{"apiKey query name with CR/LF", map[string]any{"type": "apiKey", "apiKey": "k", "tokenPlacement": "query", "queryParamName": "k\r\ny"}, "auth.queryParamName"},
+		{"apiKey value with CR/LF", map[string]any{"type": "apiKey", "apiKey": "k\r\nX-Evil: 1"}, "auth.apiKey"},
+		{"bearer token with CR/LF", map[string]any{"type": "bearer", "token": "t\r\nX-Evil: 1"}, "auth.token"},
+		{"basic password with LF", map[string]any{"type": "basic", "username": "u", "password": "p\nX"}, "auth.password"},
+		{"aws region that is not one", map[string]any{"type": "awsSigV4", "accessKeyId": "AKIAX", "secretAccessKey": atSecretKey,
+			"region": "US East (N. Virginia)", "service": "execute-api"}, "auth.region"},
+		{"aws region with an underscore", map[string]any{"type": "awsSigV4", "accessKeyId": "AKIAX", "secretAccessKey": atSecretKey,
+			"region": "us_east_1", "service": "execute-api"}, "auth.region"},
+		{"aws without service", map[string]any{"type": "awsSigV4", "accessKeyId": "AKIAX", "secretAccessKey": atSecretKey, "region": "us-east-1"}, "auth.service"},
+		{"aws access key id not one", map[string]any{"type": "awsSigV4", "accessKeyId": "AKIA X/1", "secretAccessKey": atSecretKey,
+			"region": "us-east-1", "service": "s3"}, "auth.accessKeyId"},
+		{"aws without secret", map[string]any{"type": "awsSigV4", "accessKeyId": "AKIAX", "region": "us-east-1", "service": "s3"}, "auth.secretAccessKey"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -345,5 +372,84 @@ func TestSigV4LargeBody(t *testing.T) {
 	}
 	if e := u.lastError("aws"); e != "" {
 		t.Errorf("the refused body reached the upstream: %s", e)
+	}
+}
+
+// TestAuthTypesInvalidChangesNothing: a bad update of a working static
+// datasource (a prefix with CR/LF, an AWS region that is not one) is a
+// 400 naming the field, and the stored datasource — and what the
+// upstream receives through the proxy — is unchanged; a bad credential on
+// a per-user connect form (a key with CR/LF) is named on the form, stores
+// nothing for that end user, and leaves the form usable.
+func TestAuthTypesInvalidChangesNothing(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.addSecret(atAPIKey, atAccessKeyID, atSecretKey, atSessionToken)
+	u := newAuthUpstream(t, h)
+	key := h.create(map[string]any{"name": "key", "url": u.URL,
+		"auth": map[string]any{"type": "apiKey", "apiKey": atAPIKey, "headerName": "X-Api-Key", "headerPrefix": ""}})
+	aws := h.create(map[string]any{"name": "aws", "url": u.URL, "auth": map[string]any{"type": "awsSigV4", "accessKeyId": atAccessKeyID,
+		"secretAccessKey": atSecretKey, "sessionToken": atSessionToken, "region": "eu-west-1", "service": "execute-api"}})
+	proxy := func(id, seg string) {
+		t.Helper()
+		if code, b, _ := h.do("POST", "/api/v1/datasources/"+id+"/proxy/"+seg+"/x", "v"); code != 200 {
+			t.Errorf("proxy %s: %d %s (upstream: %s)", seg, code, b, u.lastError(seg))
+		}
+	}
+	proxy(key.ID, "key")
+	proxy(aws.ID, "aws")
+	for _, c := range []struct {
+		id, field string
+		edit      func(auth map[string]any)
+	}{
+		{key.ID, "auth.headerPrefix", func(a map[string]any) { a["headerPrefix"] = "Token\r\nX-Evil: 1" }},
+		{key.ID, "auth.headerName", func(a map[string]any) { a["headerName"] = "X-Api-Key\r\nX-Evil" }},
+		{aws.ID, "auth.region", func(a map[string]any) { a["region"] = "Frankfurt" }},
+		{aws.ID, "auth.service", func(a map[string]any) { a["service"] = "" }},
+	} {
+		code, b, _ := h.do("GET", "/api/v1/datasources/"+c.id, nil)
+		before := string(b)
+		view := decode[map[string]any](t, b)
+		c.edit(view["auth"].(map[string]any))
+		code, b, _ = h.do("PUT", "/api/v1/datasources/"+c.id, view)
+		if p := decode[problem](t, b); code != 400 || len(p.Errors) != 1 || p.Errors[0].Field != c.field {
+			t.Errorf("PUT with a bad %s: %d %s", c.field, code, b)
+		}
+		if code, b, _ = h.do("GET", "/api/v1/datasources/"+c.id, nil); code != 200 || string(b) != before {
+			t.Errorf("after a refused PUT of %s the datasource changed:\n%s\n%s", c.field, before, b)
+		}
+	}
+	proxy(key.ID, "key")
+	proxy(aws.ID, "aws")
+
+	pu := h.create(map[string]any{"name": "per-user key", "url": u.URL, "connectionMode": "perUser",
+		"auth": map[string]any{"type": "apiKey", "headerName": "X-Api-Key", "headerPrefix": ""}})
+	code, b, _ := h.do("POST", "/api/v1/connect/sessions", map[string]any{"datasource": pu.ID, "endUserId": "dave"})
+	if code != 201 {
+		t.Fatalf("connect session: %d %s", code, b)
+	}
+	link := strings.TrimPrefix(decode[struct{ ConnectURL string }](t, b).ConnectURL, h.URL)
+	dave := browser()
+	if code, b, _ := h.doWith(dave, "GET", link, nil, "Accept", "text/html"); code != 200 {
+		t.Fatalf("the form: %d %s", code, b)
+	}
+	post := func(v string) (int, string) {
+		code, b, _ := h.doWith(dave, "POST", link, "apiKey="+url.QueryEscape(v), "Content-Type", "application/x-www-form-urlencoded",
+			"Accept", "text/html", "Origin", h.URL)
+		return code, string(b)
+	}
+	if code, page := post(atAPIKey + "\r\nX-Evil: 1"); code != 400 || !strings.Contains(page, "control characters") || !strings.Contains(page, `name="apiKey"`) {
+		t.Errorf("a key with CR/LF: %d %s", code, page)
+	}
+	if code, page := post("${env:GRANTD_ADMIN_TOKEN}"); code != 400 || !strings.Contains(page, "not a reference") {
+		t.Errorf("a reference from an end user: %d %s", code, page)
+	}
+	if code, b, _ := h.do("GET", "/api/v1/datasources/"+pu.ID+"/connections/dave", nil); code != 404 {
+		t.Errorf("dave's connection after refused forms: %d %s", code, b)
+	}
+	if code, page := post(atAPIKey); code != 303 {
+		t.Fatalf("the form after the refusals: %d %s", code, page)
+	}
+	if code, b, _ := h.do("GET", "/api/v1/datasources/"+pu.ID+"/proxy/key/x", nil, "Grantd-End-User", "dave"); code != 200 {
+		t.Errorf("dave's call: %d %s (upstream: %s)", code, b, u.lastError("key"))
 	}
 }

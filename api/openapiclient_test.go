@@ -289,7 +289,7 @@ func TestOpenAPIClient(t *testing.T) {
 	}
 	tok, err := c.GetDatasourceTokenWithResponse(ctx, d.Id, nil)
 	must(tok, err, 200)
-	if tok.JSON200.AccessToken == "" || tok.JSON200.ExpiresIn <= 0 {
+	if tok.JSON200.AccessToken == "" || tok.JSON200.ExpiresIn == nil || *tok.JSON200.ExpiresIn <= 0 {
 		t.Fatalf("token: %+v", tok.JSON200)
 	}
 
@@ -983,7 +983,7 @@ func apiKeysThroughOpenAPIClient(t *testing.T, h *harness, admin *oc.ClientWithR
 }
 
 // staticThroughOpenAPIClient drives a per-user API-key datasource with the
-// generated client: created, its token route refused, a connect link
+// generated client: created, its token route refused (no exposeToken), a connect link
 // opened to grantd's form and the form submitted with the browser's
 // cookie, then a call through the proxy for that end user.
 func staticThroughOpenAPIClient(t *testing.T, h *harness, c, anon *oc.ClientWithResponses, must func(r interface{ StatusCode() int }, err error, want int)) {
@@ -1001,9 +1001,9 @@ func staticThroughOpenAPIClient(t *testing.T, h *harness, c, anon *oc.ClientWith
 		t.Errorf("per-user API key datasource: %+v", ds.Auth)
 	}
 	tok, err := c.GetDatasourceTokenWithResponse(ctx, ds.Id, nil)
-	must(tok, err, 400)
-	if tok.ApplicationproblemJSON400.Type != "https://grantd.dev/problems/no-oauth-tokens" {
-		t.Errorf("token of an API key datasource: %s", tok.Body)
+	must(tok, err, 403) // an API key is handed out only with exposeToken
+	if tok.ApplicationproblemJSON403.Type != "https://grantd.dev/problems/token-not-exposed" {
+		t.Errorf("token of an API key datasource without exposeToken: %s", tok.Body)
 	}
 	cs, err := c.CreateConnectSessionWithResponse(ctx, oc.ConnectSessionRequest{Datasource: ds.Id, EndUserId: "carol", ReturnTo: ptr("/app/done")})
 	must(cs, err, 201)

@@ -241,7 +241,13 @@ func (p *proxy) handle(c *fiber.Ctx) error {
 	req.Header.SetHost(base.Host)
 	req.Header.Set(fiber.HeaderXRequestID, requestID(c))
 	if bodyStream != nil {
-		req.SetBodyStream(bodyStream, -1)
+		// The caller's Content-Length goes on: S3's PutObject, and many
+		// APIs, refuse a chunked body (411). Without one it is chunked.
+		size := -1
+		if reqCL > 0 {
+			size = reqCL
+		}
+		req.SetBodyStream(bodyStream, size)
 	} else if len(body) > 0 {
 		req.SetBodyRaw(body)
 	}

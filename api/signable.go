@@ -64,7 +64,7 @@ func (f fastRequest) DelHeader(name string) {
 
 func (f fastRequest) ContentLength() int64 {
 	if f.r.IsBodyStream() {
-		return -1
+		return int64(f.r.Header.ContentLength()) // the caller's, or -1: chunked
 	}
 	return int64(len(f.r.Body()))
 }

@@ -62,15 +62,20 @@ func revokeAnswer(res *grants.RevokeResult) RevokeAnswer {
 }
 
 // token hands the raw access token out, only for datasources that set
-// exposeToken.
+// exposeToken: an OAuth 2.0 datasource's access token, a bearer one's
+// token, an apiKey one's key (without expires_in: it does not expire).
+// basic, awsSigV4 and none have no token to hand out.
 func (s *Server) token(c *fiber.Ctx) error {
 	ctx := c.UserContext()
 	d, err := s.cfg.Engine.Datasource(ctx, c.Params("id"))
 	if err != nil {
 		return err
 	}
-	if d.Auth.Kind().Static() {
-		return grants.ErrNoTokens // before exposeToken, which such a type does not have
+	if !datasource.UsesField(d.Auth.Kind(), "auth.exposeToken") {
+		// Before exposeToken, which such a type does not have.
+		return probNoTokens.with("this datasource authenticates with auth.type " + string(d.Auth.Kind()) +
+			": a password, an AWS signature or nothing, not a token a caller could use itself; call it through the proxy " +
+			"(only oauth2, bearer and apiKey datasources with exposeToken hand their token out)")
 	}
 	if !d.Auth.ExposeToken {
 		return probNotExposed.with("this datasource does not set exposeToken; use the proxy")
@@ -90,11 +95,11 @@ func (s *Server) token(c *fiber.Ctx) error {
 	s.log.Info("access token handed out", "datasource", d.ID, "endUser", k.EndUser, "by", c.Locals(localActor))
 	s.audit(c, datasource.EventTokenExposed, d, "")
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(TokenAnswer{
-		AccessToken: t.Value().Reveal(),
-		TokenType:   t.Type,
-		ExpiresIn:   int64(math.Max(0, t.Expiry.Sub(s.now()).Seconds())),
-	})
+	a := TokenAnswer{AccessToken: t.Value().Reveal(), TokenType: t.Type}
+	if !t.Expiry.IsZero() { // a bearer token or an API key does not expire
+		a.ExpiresIn = int64(math.Max(0, t.Expiry.Sub(s.now()).Seconds()))
+	}
+	return c.JSON(a)
 }
 
 // sharedOnly answers a datasource-wide route (refresh, revoke, authorize)

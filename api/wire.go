@@ -150,8 +150,9 @@ type RevokeAnswer struct {
 type TokenAnswer struct {
 	AccessToken string `json:"access_token"`
 	// ExpiresIn is the number of seconds the token is still valid for,
-	// counted when the answer was made.
-	ExpiresIn int64  `json:"expires_in"`
+	// counted when the answer was made; absent (0) for a bearer token or
+	// an API key, which do not expire.
+	ExpiresIn int64  `json:"expires_in,omitempty"`
 	TokenType string `json:"token_type"`
 }
 

@@ -223,6 +223,11 @@ type authField struct {
 var (
 	oauth2Only   = []AuthType{AuthOAuth2}
 	tokenPlacing = []AuthType{AuthOAuth2, AuthAPIKey}
+	// tokenExposing are the types whose credential is a token a caller
+	// can use itself: the token endpoint hands it out with exposeToken.
+	// A password or an AWS secret key is not handed out: it is not a
+	// token, and SigV4 signs rather than sends.
+	tokenExposing = []AuthType{AuthOAuth2, AuthAPIKey, AuthBearer}
 )
 
 func str(name string, types []AuthType, get func(a *OAuth2) *string) authField {
@@ -264,7 +269,7 @@ var authFields = []authField{
 		func(a *OAuth2) { a.RefreshClientAuthentication = "" }},
 	{"auth.expiresInDefault", oauth2Only, func(a *OAuth2) bool { return a.ExpiresInDefault != 0 && a.ExpiresInDefault != DefaultExpiresInSeconds },
 		func(a *OAuth2) { a.ExpiresInDefault = 0 }},
-	{"auth.exposeToken", oauth2Only, func(a *OAuth2) bool { return a.ExposeToken }, func(a *OAuth2) { a.ExposeToken = false }},
+	{"auth.exposeToken", tokenExposing, func(a *OAuth2) bool { return a.ExposeToken }, func(a *OAuth2) { a.ExposeToken = false }},
 	sec("auth.privateKey", oauth2Only, func(a *OAuth2) *Secret { return &a.PrivateKey }),
 	str("auth.clientCertificate", oauth2Only, func(a *OAuth2) *string { return &a.ClientCertificate }),
 	str("auth.keyId", oauth2Only, func(a *OAuth2) *string { return &a.KeyID }),

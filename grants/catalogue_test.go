@@ -131,7 +131,85 @@ func onLoopback(raw, base, prefix string) string {
 // Target.URL and Target.Send, is refreshed, and calls again.
 func TestCatalogueEntries(t *testing.T) {
 	for _, e := range provider.All() {
+		if !e.OAuth2() {
+			t.Run(e.Name, func(t *testing.T) { testStaticEntry(t, e) })
+			continue
+		}
 		t.Run(e.Name, func(t *testing.T) { testEntry(t, e) })
+	}
+}
+
+// testStaticEntry runs an entry of a fixed-credential type (an API key,
+// a bearer token): a datasource that names it, moves its url to loopback
+// and brings its credential gets the entry's type, makes no token
+// request, and Target.Send puts the credential where the provider's
+// documentation says (the entry's header and prefix; Authorization:
+// Bearer for bearer).
+func testStaticEntry(t *testing.T, e *provider.Entry) {
+	f := newFixture(t, fixtureOptions{})
+	const cred = "static-entry-credential-5b9d"
+	want := "Authorization: Bearer " + cred
+	if e.AuthType == datasource.AuthAPIKey {
+		name := e.HeaderName
+		if name == "" {
+			name = "Authorization"
+		}
+		prefix := "Bearer "
+		if e.HeaderPrefix != nil {
+			prefix = *e.HeaderPrefix
+			if prefix != "" {
+				prefix += " "
+			}
+		}
+		want = http.CanonicalHeaderKey(name) + ": " + prefix + cred
+	}
+	var mu sync.Mutex
+	var got []string
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, _, _ := strings.Cut(want, ":")
+		mu.Lock()
+		got = append(got, name+": "+r.Header.Get(name))
+		mu.Unlock()
+	}))
+	t.Cleanup(up.Close)
+	d := &datasource.Datasource{Name: e.Title, Provider: strings.ToUpper(e.Name), URL: onLoopback(e.URL, up.URL, "/u/")}
+	switch e.AuthType {
+	case datasource.AuthAPIKey:
+		d.Auth.APIKey = datasource.NewSecret(cred)
+	case datasource.AuthBearer:
+		d.Auth.Token = datasource.NewSecret(cred)
+	default:
+		t.Fatalf("no credential for an entry of type %s in this test", e.AuthType)
+	}
+	d = f.create(d)
+	if d.Auth.Kind() != e.AuthType || d.Provider != e.Name {
+		t.Fatalf("created as %s, provider %q", d.Auth.Kind(), d.Provider)
+	}
+	tg, err := f.engine.Resolve(ctx, datasource.SharedKey(d.ID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequestWithContext(ctx, "GET", d.URL+"/me", nil)
+	err = tg.Send(ctx, grants.HTTPRequest(req), true, func() (int, error) {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(got) != 1 || got[0] != want {
+		t.Errorf("the upstream got %q, want %q", got, want)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.requests) != 0 {
+		t.Errorf("token requests for a %s datasource: %v", e.AuthType, f.requests)
 	}
 }
 

@@ -64,6 +64,38 @@ func (t Target) sendStatic(ctx context.Context, req Request, replay bool, send f
 	return err
 }
 
+// Token types of the credentials staticToken hands out.
+const (
+	// TokenTypeBearer is a bearer datasource's token_type (RFC 6750).
+	TokenTypeBearer = "Bearer"
+	// TokenTypeAPIKey is an apiKey datasource's token_type: not an OAuth
+	// token type, the key goes where the datasource places it
+	// (tokenPlacement, headerName, headerPrefix, queryParamName).
+	TokenTypeAPIKey = "api_key"
+)
+
+// staticToken is Target.Token for a static auth type: a bearer
+// datasource's token, an apiKey one's key — the shared one, references
+// resolved, or the end user's from their connection — as an AccessToken
+// without expiry (zero Expiry) of type TokenTypeBearer or TokenTypeAPIKey.
+// Whether it may be handed out (exposeToken) is the caller's to check.
+// Other static types have no token to hand out: ErrNoTokens. Errors are
+// staticAuthorizer's.
+func (t Target) staticToken(ctx context.Context) (AccessToken, error) {
+	kind := t.ds.Auth.Kind()
+	if kind != datasource.AuthBearer && kind != datasource.AuthAPIKey {
+		return AccessToken{}, ErrNoTokens
+	}
+	p, err := t.e.staticAuthorizer(ctx, t.key, true, nil)
+	if err != nil {
+		return AccessToken{}, err
+	}
+	if kind == datasource.AuthBearer {
+		return AccessToken{Type: TokenTypeBearer, value: p.cred.Token}, nil
+	}
+	return AccessToken{Type: TokenTypeAPIKey, value: p.cred.APIKey}, nil
+}
+
 // staticAuthorizer returns k's credential prepared for use: cached, or
 // read (a shared datasource's references resolved; an end user's from
 // their token record) and cached. stale forces a new read when it is what

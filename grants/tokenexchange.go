@@ -284,9 +284,13 @@ func (t Target) WithSubjectToken(tok string) Target {
 
 // Token returns a fresh access token for the target: the datasource's
 // stored one (Engine.Token), or for token_exchange the one exchanged for
-// the target's subject token. Errors are those of Engine.Token, and
-// ErrSubjectTokenRequired.
+// the target's subject token; for auth types bearer and apiKey, the
+// credential itself (see staticToken). Errors are those of Engine.Token,
+// and ErrSubjectTokenRequired.
 func (t Target) Token(ctx context.Context) (AccessToken, error) {
+	if t.ds.Auth.Kind().Static() {
+		return t.staticToken(ctx)
+	}
 	if t.ds.Auth.GrantType != datasource.TokenExchange {
 		return t.e.Token(ctx, t.key)
 	}

@@ -22,6 +22,8 @@ var required = []string{
 	"atlassian", "zendesk", "shopify", "notion", "dropbox", "box", "zoom",
 	"linear", "asana", "quickbooks", "xero", "okta", "auth0", "cognito",
 	"vectara",
+	// Issue 22: the catalogue names APIs of other auth types too.
+	"vectara-api-key", "openai",
 }
 
 // Parameters grantd owns, as package datasource refuses them in
@@ -117,6 +119,10 @@ func checkIdentity(t *testing.T, e *Entry) {
 
 func checkGrants(t *testing.T, e *Entry) {
 	t.Helper()
+	if !e.OAuth2() {
+		checkStatic(t, e)
+		return
+	}
 	if len(e.GrantTypes) == 0 {
 		t.Fatalf("no grant type")
 	}
@@ -204,8 +210,40 @@ func checkTemplates(t *testing.T, e *Entry) {
 	}
 }
 
+// checkStatic checks an entry of a static auth type: a type package
+// datasource knows, an API URL (the credential is sent there), and none
+// of OAuth 2.0's fields, which such a datasource refuses.
+func checkStatic(t *testing.T, e *Entry) {
+	t.Helper()
+	if !slices.Contains(datasource.AuthTypes, e.AuthType) {
+		t.Errorf("AuthType %q is unknown", e.AuthType)
+	}
+	if e.URL == "" {
+		t.Errorf("URL is required: a fixed credential is sent to the API's own origin")
+	}
+	oauth := map[string]bool{
+		"GrantTypes": len(e.GrantTypes) > 0, "AuthorizationURL": e.AuthorizationURL != "", "AccessTokenURL": e.AccessTokenURL != "",
+		"RevocationURL": e.RevocationURL != "", "ScopeSeparator": e.ScopeSeparator != "", "ScopeParam": e.ScopeParam != "",
+		"DefaultScopes": len(e.DefaultScopes) > 0, "ClientAuthentication": e.ClientAuthentication != "", "PKCE": e.PKCE != PKCEUnknown,
+		"CustomAuthParams": len(e.CustomAuthParams) > 0, "TokenParams": len(e.TokenParams) > 0, "TokenResponse": !e.TokenResponse.IsZero(),
+		"RefreshOnStatus": len(e.RefreshOnStatus) > 0, "ExpiresInDefault": e.ExpiresInDefault != 0,
+		"RefreshTokenRotates": e.RefreshTokenRotates, "NoRefreshTokenOnRefresh": e.NoRefreshTokenOnRefresh,
+	}
+	for f, set := range oauth {
+		if set {
+			t.Errorf("%s is an OAuth 2.0 field: an %s entry leaves it empty", f, e.AuthType)
+		}
+	}
+	if e.AuthType != datasource.AuthAPIKey && (e.TokenPlacement != "" || e.HeaderName != "" || e.HeaderPrefix != nil) {
+		t.Errorf("placement is for apiKey entries only")
+	}
+}
+
 func checkScopes(t *testing.T, e *Entry) {
 	t.Helper()
+	if !e.OAuth2() {
+		return // checkStatic: no scopes
+	}
 	if e.ScopeSeparator != " " && e.ScopeSeparator != "," {
 		t.Errorf("ScopeSeparator %q: want \" \" or \",\"", e.ScopeSeparator)
 	}
@@ -311,6 +349,10 @@ func TestEntriesValidateAsDatasources(t *testing.T) {
 	der, _ := x509.MarshalPKCS8PrivateKey(ecKey)
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
 	for _, e := range All() {
+		if !e.OAuth2() {
+			checkStaticValidates(t, e)
+			continue
+		}
 		for _, g := range e.GrantTypes {
 			for _, mode := range []datasource.ConnectionMode{datasource.Shared, datasource.PerUser} {
 				if mode == datasource.PerUser && g == datasource.ClientCredentials {
@@ -350,5 +392,54 @@ func TestEntriesValidateAsDatasources(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// checkStaticValidates fills a datasource of a static entry the way the
+// engine does, shared with the owner's credential and per user without
+// one, and checks that package datasource accepts it, and that it gets
+// the entry's type and no OAuth 2.0 field.
+func checkStaticValidates(t *testing.T, e *Entry) {
+	t.Helper()
+	for _, mode := range []datasource.ConnectionMode{datasource.Shared, datasource.PerUser} {
+		d := &datasource.Datasource{Name: e.Title, Provider: strings.ToUpper(e.Name), ConnectionMode: mode}
+		if mode == datasource.Shared {
+			for _, f := range datasource.CredentialFields(e.AuthType) {
+				if f.Name == "username" {
+					d.Auth.Username = "owner"
+				} else if !f.Optional {
+					setCredential(&d.Auth, f.Name, datasource.NewSecret("AKIAEXAMPLE0001"))
+				}
+			}
+		}
+		if err := Fill(d); err != nil {
+			t.Fatal(err)
+		}
+		d.Normalize()
+		if err := d.Validate(); err != nil {
+			t.Errorf("%s, %s: %v", e.Name, mode, err)
+		}
+		if d.Auth.Kind() != e.AuthType || d.Auth.GrantType != "" || d.Auth.AccessTokenURL != "" || d.Provider != e.Name {
+			t.Errorf("%s, %s: filled as %q, grant %q, token URL %q, provider %q", e.Name, mode, d.Auth.Kind(), d.Auth.GrantType, d.Auth.AccessTokenURL, d.Provider)
+		}
+	}
+}
+
+// setCredential sets the credential field named name (its JSON name) of
+// a datasource's own auth.
+func setCredential(a *datasource.OAuth2, name string, v datasource.Secret) {
+	switch name {
+	case "apiKey":
+		a.APIKey = v
+	case "password":
+		a.Password = v
+	case "token":
+		a.Token = v
+	case "accessKeyId":
+		a.AccessKeyID = v
+	case "secretAccessKey":
+		a.SecretAccessKey = v
+	case "sessionToken":
+		a.SessionToken = v
 	}
 }

@@ -32,12 +32,22 @@ type Entry struct {
 	// entry relies on.
 	References []string `json:"references,omitempty"`
 
-	// GrantTypes the provider supports, the default first.
-	GrantTypes []datasource.GrantType `json:"grantTypes"`
+	// AuthType is the auth type of the datasources the entry fills: empty
+	// for OAuth 2.0 (every OAuth field below applies), or a static type
+	// ("apiKey", "bearer", …) for an API authenticated by a fixed
+	// credential, whose entry fills only URL and, for apiKey, where the
+	// key goes (TokenPlacement, HeaderName, HeaderPrefix); its OAuth fields
+	// stay empty. The credential is never the catalogue's: the owner (or,
+	// per user, each end user) brings it.
+	AuthType datasource.AuthType `json:"authType,omitempty"`
+
+	// GrantTypes the provider supports, the default first (OAuth 2.0
+	// entries only).
+	GrantTypes []datasource.GrantType `json:"grantTypes,omitempty"`
 	// AuthorizationURL is the authorize endpoint (authorization code only).
 	AuthorizationURL string `json:"authorizationUrl,omitempty"`
 	// AccessTokenURL is the token endpoint.
-	AccessTokenURL string `json:"accessTokenUrl"`
+	AccessTokenURL string `json:"accessTokenUrl,omitempty"`
 	// RevocationURL is an RFC 7009 style revocation endpoint (the token in
 	// a form field named token), when the provider documents one. A
 	// provider whose revocation is another kind of call leaves it empty and
@@ -56,7 +66,7 @@ type Entry struct {
 
 	// ScopeSeparator joins scopes on the wire: " " (RFC 6749 §3.3) unless
 	// the provider documents another one ("," for Slack, Shopify, Linear).
-	ScopeSeparator string `json:"scopeSeparator"`
+	ScopeSeparator string `json:"scopeSeparator,omitempty"`
 	// ScopeParam is the authorize query parameter that carries the scopes
 	// when it is not "scope" (Slack user tokens: "user_scope").
 	ScopeParam string `json:"scopeParam,omitempty"`
@@ -64,7 +74,7 @@ type Entry struct {
 	DefaultScopes []string `json:"defaultScopes,omitempty"`
 	// ClientAuthentication is the style the provider documents for its
 	// token endpoint: "basic" or "body".
-	ClientAuthentication datasource.ClientAuth `json:"clientAuthentication"`
+	ClientAuthentication datasource.ClientAuth `json:"clientAuthentication,omitempty"`
 	// PKCE says what the provider documents about RFC 7636.
 	PKCE PKCE `json:"pkce,omitempty"`
 	// CustomAuthParams are added to the authorize redirect's query.
@@ -136,6 +146,10 @@ const (
 	// PKCEUnsupported: the provider rejects or ignores a code challenge.
 	PKCEUnsupported PKCE = "unsupported"
 )
+
+// OAuth2 reports whether the entry is an OAuth 2.0 provider's (AuthType
+// empty or oauth2) rather than a fixed credential's.
+func (e *Entry) OAuth2() bool { return !e.AuthType.Static() }
 
 // Placeholders returns the names of the {placeholders} in the entry's URL
 // templates (authorization, token, revocation and API URL), each once, in

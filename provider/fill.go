@@ -44,9 +44,23 @@ func Fill(d *datasource.Datasource) error {
 // parameter are filled for authorization code only. connectionConfig is
 // never filled: its values are the customer's (Entry.ConnectionConfig
 // says which are needed).
+//
+// An entry of a static auth type (AuthType apiKey, bearer, …) sets the
+// datasource's auth.type when it has none, and fills url and, for apiKey,
+// where the key goes; nothing of OAuth 2.0.
 func (e *Entry) Fill(d *datasource.Datasource) {
 	a := &d.Auth
 	d.Provider = e.Name
+	if !e.OAuth2() {
+		if a.Type == "" {
+			a.Type = e.AuthType
+		}
+		fill(&d.URL, e.URL)
+		if a.Type == datasource.AuthAPIKey {
+			e.fillPlacement(a)
+		}
+		return
+	}
 	if a.GrantType == "" && len(e.GrantTypes) > 0 {
 		a.GrantType = e.GrantTypes[0]
 	}
@@ -82,6 +96,11 @@ func (e *Entry) Fill(d *datasource.Datasource) {
 	if a.ExpiresInDefault == 0 {
 		a.ExpiresInDefault = e.ExpiresInDefault
 	}
+	e.fillPlacement(a)
+}
+
+// fillPlacement fills where the token (or API key) goes.
+func (e *Entry) fillPlacement(a *datasource.OAuth2) {
 	if a.TokenPlacement == "" {
 		a.TokenPlacement = e.TokenPlacement
 	}

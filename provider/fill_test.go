@@ -4,6 +4,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/grantd/grantd/datasource"
@@ -90,5 +91,44 @@ func TestFillUnknownProvider(t *testing.T) {
 	}
 	if err := Fill(&datasource.Datasource{}); err != nil {
 		t.Errorf("no provider: %v", err)
+	}
+}
+
+// TestFillStatic: an entry of a static auth type gives a datasource its
+// type, url and (apiKey) where the key goes, and nothing of OAuth 2.0; a
+// datasource's own placement wins; and what it fills validates only with
+// the credential the owner brings, which the catalogue never holds.
+func TestFillStatic(t *testing.T) {
+	d := &datasource.Datasource{Name: "v", Provider: "vectara-api-key"}
+	if err := Fill(d); err != nil {
+		t.Fatal(err)
+	}
+	a := d.Auth
+	if a.Type != datasource.AuthAPIKey || d.URL != "https://api.vectara.io" || a.HeaderName != "x-api-key" || a.HeaderPrefix == nil || *a.HeaderPrefix != "" {
+		t.Errorf("vectara-api-key filled %+v", d)
+	}
+	if a.GrantType != "" || a.AccessTokenURL != "" || a.ScopeSeparator != "" || a.ClientAuthentication != "" || !a.APIKey.IsZero() {
+		t.Errorf("an API-key entry filled OAuth 2.0 fields or a key: %+v", a)
+	}
+	d.Normalize()
+	if err := d.Validate(); err == nil || !strings.Contains(err.Error(), "auth.apiKey") {
+		t.Errorf("without the owner's key: %v, want auth.apiKey named", err)
+	}
+	own := &datasource.Datasource{Provider: "vectara-api-key", URL: "https://eu.api.vectara.example",
+		Auth: datasource.OAuth2{HeaderName: "X-Custom-Key"}}
+	if err := Fill(own); err != nil || own.URL != "https://eu.api.vectara.example" || own.Auth.HeaderName != "X-Custom-Key" {
+		t.Errorf("explicit fields changed: %+v (%v)", own, err)
+	}
+
+	o := &datasource.Datasource{Name: "o", Provider: "OpenAI", Auth: datasource.OAuth2{Token: datasource.NewSecret("sk-proj-example")}}
+	if err := Fill(o); err != nil {
+		t.Fatal(err)
+	}
+	o.Normalize()
+	if o.Auth.Type != datasource.AuthBearer || o.URL != "https://api.openai.com" || o.Provider != "openai" || o.Auth.HeaderName != "" {
+		t.Errorf("openai filled %+v", o)
+	}
+	if err := o.Validate(); err != nil {
+		t.Errorf("an openai datasource with its key: %v", err)
 	}
 }

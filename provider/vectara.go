@@ -27,6 +27,6 @@ var vectara = &Entry{
 		"The documented token request sends client_id and client_secret as form fields.",
 		"A third-party capability listing shows https://auth.vectara.io/oauth2/token; Vectara's own page does not, so it is not used here.",
 		"The API host comes from Vectara's REST API reference, not from the OAuth page.",
-		"API keys (x-api-key header) are the alternative to OAuth and are not covered by this entry.",
+		"API keys (x-api-key header) are the alternative to OAuth: the vectara-api-key entry covers them.",
 	},
 }

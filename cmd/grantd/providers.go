@@ -74,6 +74,9 @@ func providersCmd(args []string, stdout, stderr io.Writer) error {
 		for i, g := range e.GrantTypes {
 			grants[i] = string(g)
 		}
+		if !e.OAuth2() {
+			grants = []string{"auth.type " + string(e.AuthType)} // no grant: a fixed credential
+		}
 		var needs []string
 		for _, c := range e.ConnectionConfig {
 			needs = append(needs, c.Name)

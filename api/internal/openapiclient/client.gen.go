@@ -395,6 +395,36 @@ func (e Permission) Valid() bool {
 	}
 }
 
+// Defines values for ProviderAuthType.
+const (
+	ProviderAuthTypeApiKey   ProviderAuthType = "apiKey"
+	ProviderAuthTypeAwsSigV4 ProviderAuthType = "awsSigV4"
+	ProviderAuthTypeBasic    ProviderAuthType = "basic"
+	ProviderAuthTypeBearer   ProviderAuthType = "bearer"
+	ProviderAuthTypeNone     ProviderAuthType = "none"
+	ProviderAuthTypeOauth2   ProviderAuthType = "oauth2"
+)
+
+// Valid indicates whether the value is a known member of the ProviderAuthType enum.
+func (e ProviderAuthType) Valid() bool {
+	switch e {
+	case ProviderAuthTypeApiKey:
+		return true
+	case ProviderAuthTypeAwsSigV4:
+		return true
+	case ProviderAuthTypeBasic:
+		return true
+	case ProviderAuthTypeBearer:
+		return true
+	case ProviderAuthTypeNone:
+		return true
+	case ProviderAuthTypeOauth2:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ProviderPkce.
 const (
 	Required    ProviderPkce = "required"
@@ -1046,7 +1076,7 @@ type OAuth2 struct {
 	// ExpiresInDefault seconds a token is assumed to live when neither expires_in nor a JWT exp says; absent or 0 means 3600
 	ExpiresInDefault *int64 `json:"expiresInDefault,omitempty"`
 
-	// ExposeToken allow POST …/token to hand the raw access token out
+	// ExposeToken allow POST …/token to hand the raw access token out: oauth2, bearer (its token) and apiKey (its key) datasources only
 	ExposeToken *bool `json:"exposeToken,omitempty"`
 
 	// GrantType client_credentials: grantd asks for a token as soon as the datasource is created or changed, and keeps it fresh. authorization_code: a person authorizes in a browser (POST …/authorize or GET …/authorize/start). jwt_bearer (RFC 7523 §2.1): grantd signs an assertion (iss clientId, sub subject, aud accessTokenUrl, iat, exp five minutes on, a unique jti; the scope as a claim too, for Google) with privateKey or serviceAccountJson and trades it for a token, like client_credentials with no person. token_exchange (RFC 8693): each caller of the proxy or the token endpoint sends its own token in the Grantd-Subject-Token header; grantd exchanges it and keeps the result in memory only, until the earlier of its expiry and the subject token's.
@@ -1246,13 +1276,18 @@ type Problem struct {
 
 // Provider a catalogue entry, with the provider's published documentation it was taken from
 type Provider struct {
-	// AccessTokenUrl a URL template
-	AccessTokenUrl string    `json:"accessTokenUrl"`
+	// AccessTokenUrl a URL template; OAuth 2.0 entries only
+	AccessTokenUrl *string   `json:"accessTokenUrl,omitempty"`
 	Aliases        *[]string `json:"aliases,omitempty"`
 
+	// AuthType the auth type the entry fills in a datasource's auth.type; absent for OAuth 2.0, whose entries always carry grantTypes, accessTokenUrl, scopeSeparator and clientAuthentication. An entry of another type carries none of the OAuth 2.0 fields: only url and, for apiKey, where the key goes (tokenPlacement, headerName, headerPrefix); the credential is never the catalogue's
+	AuthType *ProviderAuthType `json:"authType,omitempty"`
+
 	// AuthorizationUrl a URL template
-	AuthorizationUrl     *string `json:"authorizationUrl,omitempty"`
-	ClientAuthentication string  `json:"clientAuthentication"`
+	AuthorizationUrl *string `json:"authorizationUrl,omitempty"`
+
+	// ClientAuthentication OAuth 2.0 entries only
+	ClientAuthentication *string `json:"clientAuthentication,omitempty"`
 
 	// ConnectionConfig the values the templates need
 	ConnectionConfig *[]ProviderConfigField `json:"connectionConfig,omitempty"`
@@ -1261,24 +1296,28 @@ type Provider struct {
 	Description      string                 `json:"description"`
 	Docs             string                 `json:"docs"`
 	ExpiresInDefault *int64                 `json:"expiresInDefault,omitempty"`
-	GrantTypes       []string               `json:"grantTypes"`
-	HeaderName       *string                `json:"headerName,omitempty"`
-	HeaderPrefix     *string                `json:"headerPrefix,omitempty"`
+
+	// GrantTypes OAuth 2.0 entries only
+	GrantTypes   *[]string `json:"grantTypes,omitempty"`
+	HeaderName   *string   `json:"headerName,omitempty"`
+	HeaderPrefix *string   `json:"headerPrefix,omitempty"`
 
 	// Name the key a datasource's provider names
-	Name                    string             `json:"name"`
-	NoRefreshTokenOnRefresh *bool              `json:"noRefreshTokenOnRefresh,omitempty"`
-	Notes                   *[]string          `json:"notes,omitempty"`
-	Pkce                    *ProviderPkce      `json:"pkce,omitempty"`
-	References              *[]string          `json:"references,omitempty"`
-	RefreshOnStatus         *[]int             `json:"refreshOnStatus,omitempty"`
-	RefreshTokenRotates     *bool              `json:"refreshTokenRotates,omitempty"`
-	RevocationUrl           *string            `json:"revocationUrl,omitempty"`
-	ScopeParam              *string            `json:"scopeParam,omitempty"`
-	ScopeSeparator          string             `json:"scopeSeparator"`
-	Title                   string             `json:"title"`
-	TokenParams             *map[string]string `json:"tokenParams,omitempty"`
-	TokenPlacement          *string            `json:"tokenPlacement,omitempty"`
+	Name                    string        `json:"name"`
+	NoRefreshTokenOnRefresh *bool         `json:"noRefreshTokenOnRefresh,omitempty"`
+	Notes                   *[]string     `json:"notes,omitempty"`
+	Pkce                    *ProviderPkce `json:"pkce,omitempty"`
+	References              *[]string     `json:"references,omitempty"`
+	RefreshOnStatus         *[]int        `json:"refreshOnStatus,omitempty"`
+	RefreshTokenRotates     *bool         `json:"refreshTokenRotates,omitempty"`
+	RevocationUrl           *string       `json:"revocationUrl,omitempty"`
+	ScopeParam              *string       `json:"scopeParam,omitempty"`
+
+	// ScopeSeparator OAuth 2.0 entries only
+	ScopeSeparator *string            `json:"scopeSeparator,omitempty"`
+	Title          string             `json:"title"`
+	TokenParams    *map[string]string `json:"tokenParams,omitempty"`
+	TokenPlacement *string            `json:"tokenPlacement,omitempty"`
 
 	// TokenResponse where a token answer that is not RFC 6749 §5.1 shaped keeps its fields. Paths are JSON Pointers (RFC 6901); a path that finds nothing falls back to the top-level field (a refresh answer is often flat). expires_in may be a number or a numeric string.
 	TokenResponse *TokenResponseMapping `json:"tokenResponse,omitempty"`
@@ -1286,6 +1325,9 @@ type Provider struct {
 	// Url a URL template; absent when the API host is the owner's to name
 	Url *string `json:"url,omitempty"`
 }
+
+// ProviderAuthType the auth type the entry fills in a datasource's auth.type; absent for OAuth 2.0, whose entries always carry grantTypes, accessTokenUrl, scopeSeparator and clientAuthentication. An entry of another type carries none of the OAuth 2.0 fields: only url and, for apiKey, where the key goes (tokenPlacement, headerName, headerPrefix); the credential is never the catalogue's
+type ProviderAuthType string
 
 // ProviderPkce defines model for Provider.Pkce.
 type ProviderPkce string
@@ -1412,10 +1454,10 @@ type TokenEventKind string
 type TokenResponse struct {
 	AccessToken string `json:"access_token"`
 
-	// ExpiresIn seconds the token stays valid
-	ExpiresIn int64 `json:"expires_in"`
+	// ExpiresIn seconds the token stays valid; absent for a bearer token or an API key, which do not expire
+	ExpiresIn *int64 `json:"expires_in,omitempty"`
 
-	// TokenType as the provider said, usually "Bearer"
+	// TokenType as the provider said, usually "Bearer"; "Bearer" for a bearer datasource, "api_key" for an apiKey one
 	TokenType string `json:"token_type"`
 }
 
@@ -2144,7 +2186,7 @@ type ClientInterface interface {
 
 	// GetDatasourceToken hand the raw access token out (only with exposeToken)
 	//
-	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 	//
 	// Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
 	GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3098,7 +3140,7 @@ func (c *Client) GetDatasourceTimeline(ctx context.Context, id string, reqEditor
 
 // GetDatasourceToken hand the raw access token out (only with exposeToken)
 //
-// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 //
 // Corresponds with POST /api/v1/datasources/{id}/token (the `GetDatasourceToken` operationId).
 func (c *Client) GetDatasourceToken(ctx context.Context, id string, params *GetDatasourceTokenParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -6513,7 +6555,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 	//
-	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+	// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -12678,7 +12720,7 @@ func (c *ClientWithResponses) GetDatasourceTimelineWithResponse(ctx context.Cont
 
 // GetDatasourceTokenWithResponse hand the raw access token out (only with exposeToken)
 //
-// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store.
+// For a per-user datasource, the token of the end user named by Grantd-End-User. The answer is Cache-Control: no-store. An oauth2 datasource answers its access token; a bearer datasource its token (token_type "Bearer"), an apiKey datasource its key (token_type "api_key": it goes where the datasource places it), both without expires_in since they do not expire.
 //
 // Returns a wrapper object for the known response body format(s).
 //

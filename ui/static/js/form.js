@@ -258,7 +258,7 @@ export async function formPage(app, id) {
       check('auth.sendScopeOnRefresh', 'Send the scope on refresh', a.sendScopeOnRefresh),
       field('auth.refreshClientAuthentication', 'Client authentication on refresh', el['auth.refreshClientAuthentication']),
       field('auth.expiresInDefault', 'Token lifetime when the provider does not say (seconds)', el['auth.expiresInDefault']));
-  const exposeField = check('auth.exposeToken', 'Let the token endpoint hand out the raw access token', a.exposeToken);
+  const exposeField = check('auth.exposeToken', 'Let the token endpoint hand out the raw token (access token, bearer token or API key)', a.exposeToken);
   const form = h('form', { id: 'datasource-form', class: 'stack', novalidate: true },
     h('div', { class: 'page-head' }, h('h1', { text: existing ? `Edit ${existing.name}` : entry ? `New ${entry.title} datasource` : 'New datasource' })),
     existing ? null : providerPicker(catalogue.providers || [], entry),
@@ -302,7 +302,8 @@ export async function formPage(app, id) {
     const g = oauth ? form.querySelector('input[name="auth.grantType"]:checked').value : '';
     oauthCard.hidden = !oauth;
     oauthAdvanced.hidden = !oauth;
-    exposeField.hidden = !oauth;
+    // A bearer token or an API key may be handed out like an access token.
+    exposeField.hidden = !(oauth || t === 'apiKey' || t === 'bearer');
     placementCard.hidden = !(oauth || t === 'apiKey');
     form.querySelector('#placement-title').textContent = t === 'apiKey' ? 'Add the API key to' : 'Add access token to';
     credentialCard.hidden = oauth || t === 'none';
@@ -459,6 +460,7 @@ export async function formPage(app, id) {
         queryParamName: el['auth.queryParamName'].value.trim(),
       });
     }
+    if (t === 'apiKey' || t === 'bearer') out.exposeToken = el['auth.exposeToken'].checked;
     const perUserMode = form.querySelector('input[name="connectionMode"]:checked').value === 'perUser';
     if (t === 'basic' && !perUserMode) out.username = el['auth.username'].value.trim();
     if (t === 'awsSigV4') Object.assign(out, { region: el['auth.region'].value.trim(), service: el['auth.service'].value.trim() });
@@ -532,6 +534,8 @@ function fromEntry(e) {
     url: e.url || '',
     connectionConfig: cc,
     auth: {
+      // An API-key or bearer entry starts the form on that type.
+      type: e.authType || 'oauth2',
       grantType: (e.grantTypes || [])[0],
       accessTokenUrl: e.accessTokenUrl,
       authorizationUrl: e.authorizationUrl || '',
@@ -559,7 +563,7 @@ function providerPicker(providers, entry) {
       'data-link': true, 'data-provider': p.name },
       h('strong', { text: p.title }),
       h('span', { class: 'muted', text: p.description }),
-      h('span', { class: 'provider-meta', text: (p.grantTypes || []).join(', ') + (needs.length ? ` · needs ${needs.join(', ')}` : '') }));
+      h('span', { class: 'provider-meta', text: (p.authType ? authTypeName(p.authType) : (p.grantTypes || []).join(', ')) + (needs.length ? ` · needs ${needs.join(', ')}` : '') }));
     card.dataset.words = words;
     return card;
   });
@@ -583,4 +587,10 @@ function providerPicker(providers, entry) {
   if (chosenCard) cards.splice(cards.indexOf(chosenCard), 1), cards.unshift(chosenCard);
   return h('section', { class: 'card', id: 'provider-picker' }, h('h2', { text: 'Provider' }), search,
     h('div', { class: 'provider-cards', id: 'provider-cards' }, custom, cards), empty, about, notes);
+}
+
+// authTypeName is an auth type as the type select names it ("API key").
+function authTypeName(t) {
+  const found = AUTH_TYPES.find(([v]) => v === t);
+  return found ? found[1] : t;
 }
