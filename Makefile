@@ -16,8 +16,14 @@ run:
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)/grantd ./cmd/grantd
 
-## test: vet, then every test with the race detector (fuzz seed corpora included)
+## test: vet, then every test with the race detector (fuzz seed corpora included);
+## Chromium (UI tests) and etcd (real etcd processes in the fault tests) are
+## installed from Debian when missing
 test:
+	@missing=""; command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v etcd >/dev/null || missing="$$missing etcd-server"; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; fi
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
 

@@ -70,7 +70,6 @@ type Options struct {
 // locker and the watch. Safe for concurrent use.
 type Client struct {
 	c      *clientv3.Client
-	cfg    clientv3.Config // what c was made with, for the lock clients
 	prefix string
 	opTO   time.Duration
 	log    *slog.Logger
@@ -117,7 +116,7 @@ func Dial(o Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd: connect: %w", err)
 	}
-	cl := &Client{c: c, cfg: cfg, prefix: o.Prefix, opTO: o.OpTimeout, log: o.Logger}
+	cl := &Client{c: c, prefix: o.Prefix, opTO: o.OpTimeout, log: o.Logger}
 	cl.startHealth(o.Endpoints)
 	return cl, nil
 }

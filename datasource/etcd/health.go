@@ -7,7 +7,6 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc"
 )
 
@@ -22,7 +21,7 @@ import (
 //
 // So the client checks every member itself: a Status call each second on
 // a connection of its own, answered within a second or the member is taken
-// out of the endpoints the balancer uses (and the lock client's), until it
+// out of the endpoints the balancer uses, until it
 // answers again. A dead member costs the same, and is handled the same.
 
 const (
@@ -31,24 +30,23 @@ const (
 	memberSync    = time.Minute // how often the member list is read again
 )
 
-// health keeps the endpoints of the client (and of clients that follow it)
-// to the members that answer.
+// health keeps the endpoints of the client to the members that answer.
 type health struct {
 	c      *Client
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu        sync.Mutex
-	all       []string                    // every member's client URL
-	conns     map[string]*grpc.ClientConn // the check's own connection per member
-	healthy   []string                    // what the clients use now
-	followers []*clientv3.Client          // lock clients (see Locker)
+	mu      sync.Mutex
+	all     []string                    // every member's client URL
+	conns   map[string]*grpc.ClientConn // the check's own connection per member
+	healthy []string                    // what the client uses now
+	streak  map[string]int              // good answers in a row, per member
 }
 
 func (c *Client) startHealth(endpoints []string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &health{c: c, cancel: cancel, done: make(chan struct{}), all: slices.Clone(endpoints),
-		conns: map[string]*grpc.ClientConn{}, healthy: slices.Clone(endpoints)}
+		conns: map[string]*grpc.ClientConn{}, healthy: slices.Clone(endpoints), streak: map[string]int{}}
 	c.health = h
 	go h.run(ctx)
 }
@@ -61,26 +59,6 @@ func (h *health) stop() {
 	for _, cc := range h.conns {
 		cc.Close()
 	}
-}
-
-// endpoints returns the endpoints in use now.
-func (h *health) endpoints() []string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.healthy)
-}
-
-// follow makes cl use the endpoints the checks choose, until unfollow.
-func (h *health) follow(cl *clientv3.Client) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.followers = append(h.followers, cl)
-}
-
-func (h *health) unfollow(cl *clientv3.Client) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.followers = slices.DeleteFunc(h.followers, func(f *clientv3.Client) bool { return f == cl })
 }
 
 func (h *health) run(ctx context.Context) {
@@ -123,40 +101,57 @@ func (h *health) syncMembers(ctx context.Context) {
 }
 
 // check asks every member for its status at once and uses those that
-// answered. When none answers (the client's own network is down) the
-// endpoints are left as they are: there is nothing better to choose.
+// answered well: a member out of use is taken back after answering well
+// rejoinAfter times in a row (one just restarted answers before its
+// connections to the others are up, and requests through it time out).
+// When none answers (the client's own network is down) the endpoints are
+// left as they are: there is nothing better to choose.
 func (h *health) check(ctx context.Context) {
 	h.mu.Lock()
 	all := slices.Clone(h.all)
 	h.mu.Unlock()
-	ok := make([]bool, len(all))
+	sts := make([]*pb.StatusResponse, len(all))
 	var wg sync.WaitGroup
 	for i, ep := range all {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok[i] = h.answers(ctx, ep)
+			sts[i] = h.status(ctx, ep)
 		}()
 	}
 	wg.Wait()
+	if ctx.Err() != nil {
+		return
+	}
+	// The furthest a member has got: a member far behind it would hold
+	// reads until it catches up.
+	var newest uint64
+	for _, st := range sts {
+		if st != nil {
+			newest = max(newest, st.RaftIndex)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	var healthy []string
 	for i, ep := range all {
-		if ok[i] {
+		st := sts[i]
+		good := st != nil && st.Leader != 0 && len(st.Errors) == 0 && !st.IsLearner &&
+			newest-min(st.RaftAppliedIndex, newest) <= maxApplyLag
+		if !good {
+			h.streak[ep] = 0
+			continue
+		}
+		h.streak[ep]++
+		if slices.Contains(h.healthy, ep) || h.streak[ep] >= rejoinAfter {
 			healthy = append(healthy, ep)
 		}
 	}
-	if len(healthy) == 0 || ctx.Err() != nil {
-		return
-	}
-	h.mu.Lock()
-	if slices.Equal(healthy, h.healthy) {
-		h.mu.Unlock()
+	if len(healthy) == 0 || slices.Equal(healthy, h.healthy) {
 		return
 	}
 	was := h.healthy
 	h.healthy = healthy
-	followers := slices.Clone(h.followers)
-	h.mu.Unlock()
 	for _, ep := range all {
 		switch in, wasIn := slices.Contains(healthy, ep), slices.Contains(was, ep); {
 		case wasIn && !in:
@@ -166,21 +161,18 @@ func (h *health) check(ctx context.Context) {
 		}
 	}
 	h.c.c.SetEndpoints(healthy...)
-	for _, f := range followers {
-		f.SetEndpoints(healthy...)
-	}
 }
 
-// answers reports whether the member at ep answers a Status call within
-// healthTimeout.
-func (h *health) answers(ctx context.Context, ep string) bool {
+// status asks the member at ep for its status, nil when it does not
+// answer within healthTimeout.
+func (h *health) status(ctx context.Context, ep string) *pb.StatusResponse {
 	h.mu.Lock()
 	cc := h.conns[ep]
 	h.mu.Unlock()
 	if cc == nil {
 		var err error
 		if cc, err = h.c.c.Dial(ep); err != nil {
-			return false
+			return nil
 		}
 		h.mu.Lock()
 		h.conns[ep] = cc
@@ -189,13 +181,21 @@ func (h *health) answers(ctx context.Context, ep string) bool {
 	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
 	defer cancel()
 	st, err := pb.NewMaintenanceClient(cc).Status(ctx, &pb.StatusRequest{})
-	// A member that answers but has no leader (it just rejoined and is
-	// campaigning, or it is cut off from the others) or is far behind
-	// would hold reads and forward writes into nothing: not yet.
-	return err == nil && st.Leader != 0 && len(st.Errors) == 0 && !st.IsLearner &&
-		st.RaftIndex-min(st.RaftAppliedIndex, st.RaftIndex) < maxApplyLag
+	if err != nil {
+		return nil
+	}
+	// A linearizable read through the member: it answers only when the
+	// member can reach the leader and has caught up (a member just
+	// restarted says it knows a leader while its requests still time out).
+	if _, err := pb.NewKVClient(cc).Range(ctx, &pb.RangeRequest{Key: []byte(h.c.prefix + "meta/health")}); err != nil {
+		return nil
+	}
+	return st
 }
 
-// maxApplyLag is how many raft entries a member may have committed but
-// not applied and still be used.
-const maxApplyLag = 5000
+// rejoinAfter is how many good answers in a row bring a member back.
+const rejoinAfter = 3
+
+// maxApplyLag is how many raft entries a member may be behind the
+// furthest one and still be used.
+const maxApplyLag = 1000

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
 	"github.com/grantd/grantd/datasource"
@@ -18,26 +17,35 @@ import (
 // session lease. A replica that dies holding a lock loses it when its
 // lease expires, after at most TTL, and another replica takes over.
 //
-// Three things real clusters do shape it:
+// Four things real clusters do shape it:
 //
-//   - A session whose lease expired (etcd unreachable, or without a quorum,
-//     for longer than the TTL) is dead for good: every Lock on it fails
-//     with "requested lease not found". The next Lock after that replaces
-//     it with a new session, and Err tells readiness checks meanwhile.
+//   - A lease lost in an outage longer than the TTL is lost for good:
+//     every lock under it fails with "requested lease not found". The
+//     next Lock (or Err, which readiness calls) replaces it.
 //   - etcd's mutex is per lease, and one process has one lease: two
 //     goroutines of the same process locking the same id would both "hold"
 //     it, and the first to unlock would release it to other replicas while
 //     the second is still inside. So every id also has an in-process lock,
 //     taken first: one holder per id per process, one per cluster.
+//   - The client keeps leases alive on one long gRPC stream; when the
+//     member at its other end hangs, the stream hangs with it and the
+//     lease expires while this replica is well and may be inside a lock —
+//     another replica then makes the same token request. So the Locker
+//     keeps its lease alive itself, a keepalive every quarter TTL on a
+//     stream of its own, under a deadline of a quarter TTL: one that went
+//     to a hung member is followed by one that goes to another.
 //   - A leader election makes lock calls fail for a second or two; they
-//     are retried with backoff until the caller's context ends.
+//     are retried with backoff (lockRetryFor).
 type Locker struct {
-	c    *Client
-	secs int
+	c   *Client
+	ttl time.Duration
 
-	mu      sync.Mutex // guards lc and session; held while a new one is made
-	lc      *clientv3.Client
-	session *concurrency.Session
+	mu        sync.Mutex // guards session, lost and lastAlive; held while a new session is made
+	session   *concurrency.Session
+	lost      chan struct{} // closed when session's lease is known or presumed gone
+	lastAlive time.Time     // the last keepalive the cluster answered
+	stop      context.CancelFunc
+	done      chan struct{}
 
 	lmu   sync.Mutex // guards local
 	local map[string]*localLock
@@ -50,63 +58,95 @@ type localLock struct {
 	refs int
 }
 
-// Locker starts a session with a lease of ttl (at least a second; its
-// keepalive runs until Close) and returns the locker.
+// Locker starts a session with a lease of ttl (at least a second; kept
+// alive until Close) and returns the locker.
 func (c *Client) Locker(ttl time.Duration) (*Locker, error) {
-	l := &Locker{c: c, secs: max(int(ttl/time.Second), 1), local: map[string]*localLock{}}
+	l := &Locker{c: c, ttl: max(ttl.Truncate(time.Second), time.Second), local: map[string]*localLock{}, done: make(chan struct{})}
 	ctx, cancel := c.op(context.Background())
 	defer cancel()
 	if _, err := l.live(ctx); err != nil {
 		return nil, err
 	}
+	kctx, stop := context.WithCancel(context.Background())
+	l.stop = stop
+	go l.keepAlive(kctx)
 	return l, nil
 }
 
 // live returns a session whose lease is alive, making a new one when the
-// last has expired.
+// last is lost.
 func (l *Locker) live(ctx context.Context) (*concurrency.Session, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if s := l.session; s != nil {
 		select {
-		case <-s.Done():
-			s.Close() // its lease is gone; this only stops its keepalive
+		case <-l.lost:
+			// Not revoked: a holder under it keeps its lock until the
+			// lease's own expiry, never less.
+			s.Orphan()
 			l.session = nil
 		default:
 			return s, nil
 		}
 	}
-	// The session's lease is kept alive on one gRPC stream of the lock
-	// client; a session lost because that stream went to a member that
-	// hangs would lose every next one the same way. So a new session gets
-	// a new client, on the members that answer now.
-	if l.lc != nil {
-		l.c.health.unfollow(l.lc)
-		l.lc.Close()
-		l.lc = nil
-	}
-	cfg := l.c.cfg
-	cfg.Endpoints = l.c.health.endpoints()
-	lc, err := clientv3.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("etcd: lock session: %w", mapErr(err))
-	}
-	l.lc = lc
-	l.c.health.follow(lc)
 	// The lease is granted under a deadline (without a quorum the grant
-	// would wait forever); the session keeps it alive until Close.
+	// would wait forever).
 	gctx, cancel := l.c.op(ctx)
-	lease, err := lc.Grant(gctx, int64(l.secs))
+	lease, err := l.c.c.Grant(gctx, int64(l.ttl/time.Second))
 	cancel()
 	var s *concurrency.Session
 	if err == nil {
-		s, err = concurrency.NewSession(lc, concurrency.WithLease(lease.ID), concurrency.WithTTL(l.secs))
+		s, err = concurrency.NewSession(l.c.c, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(l.ttl/time.Second)))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("etcd: lock session: %w", mapErr(err))
 	}
-	l.session = s
+	l.session, l.lost, l.lastAlive = s, make(chan struct{}), time.Now()
 	return s, nil
+}
+
+// keepAlive keeps the current session's lease alive (see Locker) until
+// ctx ends, and marks it lost when the cluster says it is gone or has not
+// answered a keepalive for a whole TTL (it may have expired it).
+func (l *Locker) keepAlive(ctx context.Context) {
+	defer close(l.done)
+	every := l.ttl / 4
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		s, lost, last := l.session, l.lost, l.lastAlive
+		l.mu.Unlock()
+		if s == nil || isClosed(lost) {
+			continue
+		}
+		actx, cancel := context.WithTimeout(ctx, every)
+		_, err := l.c.c.KeepAliveOnce(actx, s.Lease())
+		cancel()
+		l.mu.Lock()
+		switch {
+		case l.session != s:
+		case err == nil:
+			l.lastAlive = time.Now()
+		case errors.Is(err, rpctypes.ErrLeaseNotFound) || time.Since(last) >= l.ttl:
+			close(l.lost)
+		}
+		l.mu.Unlock()
+	}
+}
+
+func isClosed(c chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // Err reports whether this replica can take locks now: nil when its
@@ -308,6 +348,8 @@ func (l *Locker) tryLocal(id string) (func(), bool) {
 // a crashed process would: its locks are released when the lease expires.
 // For tests.
 func (l *Locker) Abandon() {
+	l.stop()
+	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.session != nil {
@@ -317,29 +359,21 @@ func (l *Locker) Abandon() {
 
 // Close ends the session and its lease: held locks are released.
 func (l *Locker) Close() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var err error
-	if l.session != nil {
-		err = l.session.Close()
-	}
-	if l.lc != nil {
-		l.c.health.unfollow(l.lc)
-		l.lc.Close()
-	}
-	return err
-}
-
-// Done is closed when the current session's lease is lost (etcd
-// unreachable for longer than the TTL). The next Lock or Err makes a new
-// session.
-func (l *Locker) Done() <-chan struct{} {
+	l.stop()
+	<-l.done
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.session == nil {
-		c := make(chan struct{})
-		close(c)
-		return c
+		return nil
 	}
-	return l.session.Done()
+	return l.session.Close()
+}
+
+// Done is closed when the current session's lease is lost (etcd
+// unreachable for longer than the TTL, or the lease revoked). The next
+// Lock or Err makes a new session.
+func (l *Locker) Done() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lost
 }
