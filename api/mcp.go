@@ -30,7 +30,7 @@ func (s *Server) authenticateAgent(c *fiber.Ctx) error {
 		return probUnauthorized.with("MCP needs 'Authorization: Bearer <API key with the mcp permission, or agent session token>'")
 	}
 	addr := addressKey(c.IP())
-	if ok, wait := s.failures.take(addr); !ok {
+	if ok, wait := s.failures.admit(addr); !ok {
 		return tooManyAttempts(c, wait)
 	}
 	scheme, tok, ok := strings.Cut(h, " ")
@@ -39,36 +39,34 @@ func (s *Server) authenticateAgent(c *fiber.Ctx) error {
 	switch {
 	case bearer && access.IsKey(tok):
 		if k, ok := s.checkKey(tok); ok {
-			s.failures.giveBack(addr)
 			c.Locals(localAuth, "key")
 			c.Locals(localKey, k)
 			c.Locals(localActor, access.Actor(k))
 			return c.Next()
 		}
+		s.failures.fail(addr)
 		s.log.Warn("unknown or revoked API key", "requestId", requestID(c), "remote", c.IP())
 		return probUnauthorized.with("the API key is unknown or revoked")
 	case bearer && access.IsAgentToken(tok) && s.cfg.AgentSessions != nil:
 		a, err := s.cfg.AgentSessions.Check(c.UserContext(), tok)
 		switch {
 		case err == nil:
-			s.failures.giveBack(addr)
 			c.Locals(localAuth, "agent")
 			c.Locals(localActor, access.AgentActor(a))
 			return c.Next()
 		case errors.Is(err, access.ErrAgentSessionExpired):
-			s.failures.giveBack(addr) // a real token, just old
 			return probUnauthorized.with("the agent session has expired: ask for a new one")
 		case errors.Is(err, access.ErrNoSuchAgentSession):
+			s.failures.fail(addr)
 			s.log.Warn("unknown or revoked agent session", "requestId", requestID(c), "remote", c.IP())
 			return probUnauthorized.with("the agent session is unknown or revoked")
 		default:
-			s.failures.giveBack(addr)
 			return err
 		}
 	case bearer && s.adminToken(tok):
-		s.failures.giveBack(addr)
 		return probForbidden.with("the admin token does not open /mcp: give the MCP client an API key with the mcp permission, or an agent session (POST /api/v1/agent-sessions)")
 	}
+	s.failures.fail(addr)
 	s.log.Warn("wrong credential at /mcp", "requestId", requestID(c), "remote", c.IP())
 	return probUnauthorized.with("MCP takes an API key with the mcp permission or an agent session token")
 }

@@ -68,9 +68,31 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 	b.at = now
 }
 
-// take reserves an attempt for address key. When none is left it returns
-// false and how long until one is.
-func (l *failureLimiter) take(key string) (bool, time.Duration) {
+// admit reports whether address key may present a credential now, and
+// when not, how long until it may. It spends nothing: only a wrong
+// credential does (fail). Spending on admission and giving back on
+// success, as it once did, refused right credentials of an address that
+// had more than burst requests in flight at once (64 concurrent MCP
+// calls with a good API key got 429).
+func (l *failureLimiter) admit(key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b, ok := l.buckets[key]
+	if !ok {
+		return true, 0
+	}
+	l.refill(b, now)
+	if b.tokens < 1 {
+		return false, time.Duration((1 - b.tokens) * float64(l.per))
+	}
+	return true, 0
+}
+
+// fail spends an attempt of address key: its credential was wrong.
+// Wrong credentials checked at once may take the balance below zero; the
+// address then waits that much longer.
+func (l *failureLimiter) fail(key string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -81,22 +103,7 @@ func (l *failureLimiter) take(key string) (bool, time.Duration) {
 		l.buckets[key] = b
 	}
 	l.refill(b, now)
-	if b.tokens < 1 {
-		return false, time.Duration((1 - b.tokens) * float64(l.per))
-	}
-	b.tokens--
-	return true, 0
-}
-
-// giveBack returns the attempt take reserved: the credential was right.
-func (l *failureLimiter) giveBack(key string) {
-	now := l.now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if b, ok := l.buckets[key]; ok {
-		l.refill(b, now)
-		b.tokens = math.Min(l.burst, b.tokens+1)
-	}
+	b.tokens = math.Max(b.tokens-1, -l.burst)
 }
 
 // makeRoom keeps the map under max. l.mu must be held.

@@ -11,38 +11,53 @@ func TestFailureLimiter(t *testing.T) {
 	l := newFailureLimiter(clock.now)
 	l.max = 100
 
+	// attempt is what a request does: admitted, then its credential wrong.
+	attempt := func(key string) (bool, time.Duration) {
+		ok, wait := l.admit(key)
+		if ok {
+			l.fail(key)
+		}
+		return ok, wait
+	}
 	for i := range 10 {
-		if ok, _ := l.take("a"); !ok {
+		if ok, _ := attempt("a"); !ok {
 			t.Fatalf("attempt %d refused", i+1)
 		}
 	}
-	ok, wait := l.take("a")
+	ok, wait := attempt("a")
 	if ok || wait != 6*time.Second {
 		t.Fatalf("11th attempt: %v, wait %s", ok, wait)
 	}
 	clock.advance(4 * time.Second)
-	if ok, wait := l.take("a"); ok || wait != 2*time.Second {
+	if ok, wait := attempt("a"); ok || wait != 2*time.Second {
 		t.Fatalf("4 s later: %v, wait %s", ok, wait)
 	}
 	clock.advance(2 * time.Second)
-	if ok, _ := l.take("a"); !ok {
+	if ok, _ := attempt("a"); !ok {
 		t.Fatal("one attempt should be back after 6 s")
 	}
-	if ok, _ := l.take("a"); ok {
+	if ok, _ := attempt("a"); ok {
 		t.Fatal("only one attempt should be back after 6 s")
 	}
 
-	// A right credential gives its attempt back.
-	for range 100 {
-		if ok, _ := l.take("b"); !ok {
-			t.Fatal("right credentials wore the budget down")
+	// Right credentials spend nothing, however many are in flight at
+	// once: 64 admitted before any is done are all admitted.
+	for range 64 {
+		if ok, _ := l.admit("b"); !ok {
+			t.Fatal("right credentials in flight at once were refused")
 		}
-		l.giveBack("b")
+	}
+	// Wrong ones checked at once go below zero, and wait that much.
+	for range 15 {
+		l.fail("c")
+	}
+	if _, wait := l.admit("c"); wait != 6*6*time.Second { // balance 10-15 = -5: six attempts owed
+		t.Fatalf("after 15 failures at once: wait %v", wait)
 	}
 
 	// Memory stays bounded under very many addresses.
 	for i := range 1000 {
-		l.take("10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256))
+		l.fail("10.0." + strconv.Itoa(i/256) + "." + strconv.Itoa(i%256))
 		if len(l.buckets) > l.max {
 			t.Fatalf("%d buckets, max %d", len(l.buckets), l.max)
 		}

@@ -84,3 +84,28 @@ func TestAdminTokenGuessesAreRateLimited(t *testing.T) {
 		t.Fatalf("the right token after the window: %d %s", code, b)
 	}
 }
+
+// TestRightCredentialsInFlightAtOnceAreNotLimited: an address with many
+// requests in flight at once, all with the right credential, is never
+// answered 429. (The limiter used to spend an attempt on admission and give
+// it back on success, so the eleventh request in flight was refused.)
+func TestRightCredentialsInFlightAtOnceAreNotLimited(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	c := from("127.0.0.5")
+	const n = 64
+	codes := make(chan int, n)
+	start := make(chan struct{})
+	for range n {
+		go func() {
+			<-start
+			code, _, _ := h.doWith(c, "GET", "/api/v1/datasources", nil, "Authorization", "Bearer "+adminToken)
+			codes <- code
+		}()
+	}
+	close(start)
+	for range n {
+		if code := <-codes; code != 200 {
+			t.Fatalf("a request with the right token: %d", code)
+		}
+	}
+}

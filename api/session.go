@@ -33,7 +33,7 @@ const (
 func (s *Server) authenticate(c *fiber.Ctx) error {
 	if h := c.Get(fiber.HeaderAuthorization); h != "" {
 		addr := addressKey(c.IP())
-		if ok, wait := s.failures.take(addr); !ok {
+		if ok, wait := s.failures.admit(addr); !ok {
 			return tooManyAttempts(c, wait)
 		}
 		scheme, tok, ok := strings.Cut(h, " ")
@@ -41,24 +41,25 @@ func (s *Server) authenticate(c *fiber.Ctx) error {
 		bearer := ok && strings.EqualFold(scheme, "Bearer")
 		if bearer && access.IsKey(tok) {
 			if k, ok := s.checkKey(tok); ok {
-				s.failures.giveBack(addr)
 				c.Locals(localAuth, "key")
 				c.Locals(localKey, k)
 				c.Locals(localActor, access.Actor(k))
 				return c.Next()
 			}
+			s.failures.fail(addr)
 			s.log.Warn("unknown or revoked API key", "requestId", requestID(c), "remote", c.IP())
 			return probUnauthorized.with("the API key is unknown or revoked")
 		}
 		if bearer && access.IsAgentToken(tok) {
+			s.failures.fail(addr)
 			return probUnauthorized.with("an agent session token is accepted only by the MCP endpoint, /mcp")
 		}
 		if bearer && s.adminToken(tok) {
-			s.failures.giveBack(addr)
 			c.Locals(localAuth, "token")
 			c.Locals(localActor, "token:"+hex.EncodeToString(s.cfg.AdminTokenHash[:4]))
 			return c.Next()
 		}
+		s.failures.fail(addr)
 		s.log.Warn("wrong admin token", "requestId", requestID(c), "remote", c.IP())
 		return probUnauthorized.with("the Authorization header carries neither the admin token nor an API key")
 	}
@@ -182,14 +183,14 @@ func (s *Server) createSession(c *fiber.Ctx) error {
 		return err
 	}
 	addr := addressKey(c.IP())
-	if ok, wait := s.failures.take(addr); !ok {
+	if ok, wait := s.failures.admit(addr); !ok {
 		return tooManyAttempts(c, wait)
 	}
 	if !s.adminToken(strings.TrimSpace(req.Token)) {
+		s.failures.fail(addr)
 		s.log.Warn("sign-in with a wrong admin token", "requestId", requestID(c), "remote", c.IP())
 		return probUnauthorized.with("that is not the admin token")
 	}
-	s.failures.giveBack(addr)
 	c.Cookie(&fiber.Cookie{
 		Name:     sessionCookie,
 		Value:    s.newSession(s.now()),
