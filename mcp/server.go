@@ -3,6 +3,7 @@ package mcp
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/auth"
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/grantd/grantd/access"
@@ -123,8 +125,36 @@ func New(cfg Config) *Server {
 		PropagateRequestCancellation: true,
 		Logger:                       s.sdkLog,
 	})
-	s.handler = s.authenticate(streamable)
+	// The caller reaches the tools through the SDK's TokenInfo (the only
+	// per-request value it hands a tool handler), so one SDK server serves
+	// every caller who may call the same datasources (see serverFor).
+	bearer := auth.RequireBearerToken(func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+		pr, _ := ctx.Value(perRequestKey{}).(*perRequest)
+		if pr == nil {
+			return nil, auth.ErrInvalidToken // never: authenticate put it there
+		}
+		return &auth.TokenInfo{Extra: map[string]any{callerKey: pr.caller}}, nil
+	}, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true}) // the credential's own expiry was checked by authenticate
+	s.handler = s.authenticate(bearer(streamable))
 	return s
+}
+
+// callerKey is where TokenInfo.Extra carries the request's caller.
+const callerKey = "grantd.caller"
+
+// forCaller turns a tool handler of one caller into one for any: the
+// caller comes from the request (TokenInfo, see New).
+func forCaller(h func(*caller) sdk.ToolHandler) sdk.ToolHandler {
+	return func(ctx context.Context, req *sdk.CallToolRequest) (*sdk.CallToolResult, error) {
+		var c *caller
+		if req.Extra != nil && req.Extra.TokenInfo != nil {
+			c, _ = req.Extra.TokenInfo.Extra[callerKey].(*caller)
+		}
+		if c == nil {
+			return nil, errors.New("mcp: no caller on the request")
+		}
+		return h(c)(ctx, req)
+	}
 }
 
 // Handler returns the net/http handler of the MCP endpoint (mount it at
@@ -134,8 +164,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // MCPURL is where MCP clients reach grantd: <public URL>/mcp.
 func MCPURL(public *url.URL) string { return strings.TrimRight(public.String(), "/") + "/mcp" }
 
-// perRequest is what one HTTP request's MCP server is built from; the SDK
-// asks for the server more than once per request, so it is built once.
+// perRequest is what one HTTP request's MCP server is chosen by; the SDK
+// asks for the server more than once per request, so it is chosen once.
 type perRequest struct {
 	caller *caller
 	once   sync.Once
@@ -144,51 +174,48 @@ type perRequest struct {
 
 type perRequestKey struct{}
 
-// serverFor returns the MCP server of one request: its tools are bound to
-// the request's caller, and their descriptions list the datasources that
-// caller may call.
+// serverFor returns the MCP server of one request: its tools' descriptions
+// list the datasources the caller may call, and it is shared by every
+// caller who may call the same ones (the tools find the caller on the
+// request). Building a server per request — the SDK marshals and checks
+// each tool's schemas as it is added — cost more than the call itself.
 func (s *Server) serverFor(r *http.Request) *sdk.Server {
 	pr, _ := r.Context().Value(perRequestKey{}).(*perRequest)
 	if pr == nil {
 		return nil // not authenticated: never reached through Handler
 	}
-	pr.once.Do(func() { pr.srv = s.newServer(r.Context(), pr.caller) })
+	pr.once.Do(func() {
+		visible, err := s.visible(r.Context(), pr.caller)
+		if err != nil {
+			s.log.Warn("listing datasources for MCP tool descriptions failed", "requestId", pr.caller.requestID, "err", err)
+		}
+		pr.srv = s.tools.server(visible, s.newServer)
+	})
 	return pr.srv
 }
 
-func (s *Server) newServer(ctx context.Context, c *caller) *sdk.Server {
+func (s *Server) newServer(visible []*datasource.Datasource) *sdk.Server {
 	srv := sdk.NewServer(&sdk.Implementation{Name: "grantd", Title: "grantd datasources", Version: s.cfg.Version}, &sdk.ServerOptions{
 		Instructions: instructions,
 		Logger:       s.sdkLog,
 	})
-	visible, err := s.visible(ctx, c)
-	if err != nil {
-		s.log.Warn("listing datasources for MCP tool descriptions failed", "requestId", c.requestID, "err", err)
-	}
-	srv.AddTool(s.tools.listTool(), s.listDatasources(c))
-	srv.AddTool(s.tools.callTool(visible), s.callDatasource(c))
+	srv.AddTool(marshalled(listTool()), forCaller(s.listDatasources))
+	srv.AddTool(marshalled(callTool(visible)), forCaller(s.callDatasource))
 	return srv
 }
 
-// toolCache keeps the tools as the SDK is given them, with their schemas
-// marshalled once (json.RawMessage). The SDK marshals a *jsonschema.Schema
-// again and again — on AddTool, and on every tools/call to look for header
-// annotations — which was a quarter of an MCP request's CPU; a RawMessage
-// costs it a copy. call_datasource's tool depends on the datasources the
-// caller may call, so it is kept per such set.
+// toolCache keeps an MCP server per set of datasources callers may call:
+// call_datasource's description and schema name them. A change to any of
+// them (a name, a URL, a description) makes another key; the map is
+// bounded.
 type toolCache struct {
-	list  func() *sdk.Tool
-	mu    sync.Mutex
-	calls map[string]*sdk.Tool // by the visible datasources' names, URLs and descriptions
+	mu      sync.Mutex
+	servers map[string]*sdk.Server // by the visible datasources' names, URLs and descriptions
 }
 
-func newToolCache() *toolCache {
-	return &toolCache{list: sync.OnceValue(func() *sdk.Tool { return marshalled(listTool()) }), calls: map[string]*sdk.Tool{}}
-}
+func newToolCache() *toolCache { return &toolCache{servers: map[string]*sdk.Server{}} }
 
-func (tc *toolCache) listTool() *sdk.Tool { return tc.list() }
-
-func (tc *toolCache) callTool(visible []*datasource.Datasource) *sdk.Tool {
+func (tc *toolCache) server(visible []*datasource.Datasource, build func([]*datasource.Datasource) *sdk.Server) *sdk.Server {
 	var b strings.Builder
 	for _, d := range visible {
 		b.WriteString(d.Name + "\x00" + d.URL + "\x00" + d.Description + "\x00")
@@ -196,18 +223,20 @@ func (tc *toolCache) callTool(visible []*datasource.Datasource) *sdk.Tool {
 	key := b.String()
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	if t := tc.calls[key]; t != nil {
-		return t
+	if srv := tc.servers[key]; srv != nil {
+		return srv
 	}
-	if len(tc.calls) >= 1024 {
-		clear(tc.calls) // many keys, each with its own set: start over
+	if len(tc.servers) >= 256 {
+		clear(tc.servers) // many sets: start over
 	}
-	t := marshalled(callTool(visible))
-	tc.calls[key] = t
-	return t
+	srv := build(visible)
+	tc.servers[key] = srv
+	return srv
 }
 
-// marshalled returns t with its schemas as JSON. The tools' schemas are
+// marshalled returns t with its schemas as JSON: the SDK marshals a
+// *jsonschema.Schema again on every tools/call (looking for header
+// annotations); a RawMessage costs it a copy. The tools' schemas are
 // literals of this package: they always marshal.
 func marshalled(t *sdk.Tool) *sdk.Tool {
 	c := *t

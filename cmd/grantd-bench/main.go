@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&conns, "conns", "1,16,64", "proxy concurrency levels")
 	flag.StringVar(&datasets, "datasources", "100000", "datasource counts for the scale run, one run each (e.g. 10000,100000,1000000)")
 	flag.StringVar(&connections, "connections", "10000,100000,1000000", "per-user connection counts for the connections run, one run each")
-	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "proxy run: write a CPU profile of grantd under load (64 connections, header placement) to this file")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write CPU profiles of grantd under load to this file (+ suffixes): the proxy run (64 connections, header placement), the connections wave, the MCP run (16 callers)")
 	flag.StringVar(&o.pprofAddr, "pprof-addr", "127.0.0.1:6061", "grantd's --pprof-addr when -cpuprofile is set")
 	var replicaConns string
 	flag.StringVar(&replicaConns, "replica-connections", "100000", "per-user connection counts for the replicas run on etcd, one run each")

@@ -25,6 +25,9 @@ type mcpResult struct {
 	P50      time.Duration `json:"p50"`
 	P99      time.Duration `json:"p99"`
 	Requests int           `json:"requests"`
+	// ServerCPU is grantd's CPU time per call (the load generator, the
+	// SDK's client here, runs on the same cores).
+	ServerCPU time.Duration `json:"serverCpu,omitempty"`
 }
 
 // benchMCP measures a call_datasource round trip over MCP (the SDK's own
@@ -49,7 +52,11 @@ func benchMCP(ctx context.Context, o options, r *report) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	g, err := startGrantd(ctx, o, dir, crypto.GenerateMasterKey().Encode())
+	var extra []string
+	if o.cpuProfile != "" {
+		extra = append(extra, "--pprof-addr", o.pprofAddr)
+	}
+	g, err := startGrantd(ctx, o, dir, crypto.GenerateMasterKey().Encode(), extra...)
 	if err != nil {
 		return err
 	}
@@ -117,15 +124,22 @@ func benchMCP(ctx context.Context, o options, r *report) error {
 		}
 		pooled := map[string][]time.Duration{}
 		var elapsed = map[string]time.Duration{}
+		cpu := map[string]time.Duration{}
 		for round := 0; round < o.rounds; round++ {
 			if round%2 == 1 {
 				slices.Reverse(order)
 			}
 			for _, t := range order {
+				before, _ := readProc(g.cmd.Process.Pid)
+				if o.cpuProfile != "" && t == "mcp" && c == 16 && round == 0 {
+					go fetchProfile(o, max(int(o.duration/time.Second)-1, 1), o.cpuProfile+".mcp")
+				}
 				lat, err := closedLoop(c, o.duration, targets[t])
 				if err != nil {
 					return fmt.Errorf("%s at %d callers: %w", t, c, err)
 				}
+				after, _ := readProc(g.cmd.Process.Pid)
+				cpu[t] += after.cpu - before.cpu
 				fmt.Printf("  %-6s c=%-3d round %d: %8.0f req/s  p50 %-9v p99 %v\n", t, c, round+1,
 					float64(len(lat))/o.duration.Seconds(), quantile(lat, 0.5), quantile(lat, 0.99))
 				pooled[t] = append(pooled[t], lat...)
@@ -137,11 +151,16 @@ func benchMCP(ctx context.Context, o options, r *report) error {
 			lat := pooled[t]
 			slices.Sort(lat)
 			res[t] = mcpResult{Target: t, Conns: c, RPS: float64(len(lat)) / elapsed[t].Seconds(), P50: quantile(lat, 0.5), P99: quantile(lat, 0.99), Requests: len(lat)}
+			if len(lat) > 0 {
+				res[t] = mcpResult{Target: t, Conns: c, RPS: res[t].RPS, P50: res[t].P50, P99: res[t].P99, Requests: len(lat), ServerCPU: cpu[t] / time.Duration(len(lat))}
+			}
 			r.MCP = append(r.MCP, res[t])
 		}
-		fmt.Printf("  c=%-3d proxy %8.0f req/s p50 %-9v p99 %-9v | mcp %8.0f req/s p50 %-9v p99 %-9v | mcp/proxy throughput %.2f, p50 %.2f×\n",
+		fmt.Printf("  c=%-3d proxy %8.0f req/s p50 %-9v p99 %-9v | mcp %8.0f req/s p50 %-9v p99 %-9v | mcp/proxy throughput %.2f, p50 %.2f×; grantd CPU per call %v vs %v (%.1f×)\n",
 			c, res["proxy"].RPS, res["proxy"].P50, res["proxy"].P99, res["mcp"].RPS, res["mcp"].P50, res["mcp"].P99,
-			res["mcp"].RPS/res["proxy"].RPS, float64(res["mcp"].P50)/float64(res["proxy"].P50))
+			res["mcp"].RPS/res["proxy"].RPS, float64(res["mcp"].P50)/float64(res["proxy"].P50),
+			res["mcp"].ServerCPU.Round(time.Microsecond), res["proxy"].ServerCPU.Round(time.Microsecond),
+			float64(res["mcp"].ServerCPU)/float64(max(res["proxy"].ServerCPU, 1)))
 	}
 	return nil
 }
