@@ -108,9 +108,12 @@ func Dial(o Options) (*Client, error) {
 		// (health.go) take such a member out of use within 2 s, and
 		// they read the member list themselves (no AutoSyncInterval:
 		// it would put a hung member back).
+		// Pings only while a stream is open (the watch always is): etcd
+		// answers pings on an idle connection with GOAWAY "too_many_pings"
+		// (its default keepalive policy), which would drop the health
+		// checks' own idle connections.
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
-		PermitWithoutStream:  true,
 	}
 	c, err := clientv3.New(cfg)
 	if err != nil {
