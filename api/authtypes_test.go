@@ -407,6 +407,9 @@ func TestAuthTypesInvalidChangesNothing(t *testing.T) {
 		{aws.ID, "auth.service", func(a map[string]any) { a["service"] = "" }},
 	} {
 		code, b, _ := h.do("GET", "/api/v1/datasources/"+c.id, nil)
+		if code != 200 {
+			t.Fatalf("get %s: %d %s", c.id, code, b)
+		}
 		before := string(b)
 		view := decode[map[string]any](t, b)
 		c.edit(view["auth"].(map[string]any))

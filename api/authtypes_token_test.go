@@ -93,6 +93,9 @@ func TestTokenEndpointStaticTypes(t *testing.T) {
 
 	// exposeToken taken back: a 403 that points at the proxy.
 	code, b, _ := h.do("GET", "/api/v1/datasources/"+bearer.ID, nil)
+	if code != 200 {
+		t.Fatalf("get: %d %s", code, b)
+	}
 	view := decode[map[string]any](t, b)
 	view["auth"].(map[string]any)["exposeToken"] = false
 	if code, b, _ = h.do("PUT", "/api/v1/datasources/"+bearer.ID, view); code != 200 {
