@@ -930,11 +930,13 @@ func (r *faultRig) finish() {
 		}
 	}
 	// A hung member must cost no more than a dead one: while it is frozen
-	// (quorum intact) calls go on. Its return is a member rejoining, as a
-	// restarted dead one is, and costs what that costs (a leader
-	// election with very short tokens; see (b)).
-	if a := phases[1]; a.frozenErrs*200 > a.frozenCalls {
-		t.Errorf("%s: %d of %d calls failed while the member was frozen with the quorum intact (a hung member must cost no more than a dead one; at most 0.5%%)", a.name, a.frozenErrs, a.frozenCalls)
+	// (quorum intact) calls go on, but for the requests already sent to it
+	// in the second or two before the health checks drop it (the field
+	// trial's grantd failed 30-60 % of calls for the whole freeze). Its
+	// return is a member rejoining, as a restarted dead one is, and costs
+	// what that costs (a leader election with very short tokens; see (b)).
+	if a := phases[1]; a.frozenErrs*50 > a.frozenCalls {
+		t.Errorf("%s: %d of %d calls failed while the member was frozen with the quorum intact (a hung member must cost no more than a dead one; at most 2%%)", a.name, a.frozenErrs, a.frozenCalls)
 	}
 	if int(stored) != issued {
 		t.Errorf("%d tokens issued (answered 200) for %d stored token generations: %d token requests wasted", issued, stored, issued-int(stored))

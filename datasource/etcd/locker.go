@@ -190,7 +190,7 @@ func (l *Locker) TryLock(ctx context.Context, id string) (unlock func(), ok bool
 		return nil, false, err
 	}
 	m := concurrency.NewMutex(s, l.c.key("lock", id))
-	actx, cancel := context.WithTimeout(ctx, lockAttempt)
+	actx, cancel := context.WithTimeout(ctx, attempt(1))
 	err = m.TryLock(actx)
 	cancel()
 	if err != nil {
@@ -210,20 +210,24 @@ func (l *Locker) TryLock(ctx context.Context, id string) (unlock func(), ok bool
 }
 
 // lockRemote takes id's etcd mutex: attempts of one transaction each
-// (TryLock) under a short deadline, so one that went to a member that
-// hangs costs a second, not the caller's whole wait; while another replica
+// (TryLock) under a deadline that grows (attempt), so one that went to a
+// member that hangs costs a second, not the caller's whole wait; while another replica
 // holds the lock it polls. What a leader election or a lost session makes
 // fail is retried for lockRetryFor.
 func (l *Locker) lockRemote(ctx context.Context, id string) (*concurrency.Mutex, error) {
 	poll, wait := 20*time.Millisecond, 50*time.Millisecond
 	var failingSince time.Time
+	timedOut := 0
 	for {
 		var err error
 		s, err := l.live(ctx)
 		if err == nil {
 			m := concurrency.NewMutex(s, l.c.key("lock", id))
-			actx, cancel := context.WithTimeout(ctx, lockAttempt)
+			actx, cancel := context.WithTimeout(ctx, attempt(timedOut))
 			err = m.TryLock(actx)
+			if errors.Is(actx.Err(), context.DeadlineExceeded) {
+				timedOut++
+			}
 			cancel()
 			switch {
 			case err == nil:
@@ -262,9 +266,6 @@ func (l *Locker) dropKey(s *concurrency.Session, id string) {
 	defer cancel()
 	s.Client().Delete(ctx, fmt.Sprintf("%s/%x", l.c.key("lock", id), s.Lease()))
 }
-
-// lockAttempt bounds one lock transaction.
-const lockAttempt = time.Second
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

@@ -119,15 +119,15 @@ func (s *Store) txn(ctx context.Context, cmps []clientv3.Cmp, then []clientv3.Op
 	return resp, nil
 }
 
-// get reads key. A read is repeatable, so it is tried in attempts of a
-// second each within the request's deadline: one that went to a member
-// that hangs (before the health checks take it out of use) is tried again
-// on another instead of waiting the whole deadline.
+// get reads key. A read is repeatable, so it is tried in attempts within
+// the request's deadline (see attempt): one that went to a member that
+// hangs (before the health checks take it out of use) is tried again on
+// another instead of waiting the whole deadline.
 func (s *Store) get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
-	for {
-		actx, acancel := context.WithTimeout(ctx, readAttempt)
+	for n := 0; ; n++ {
+		actx, acancel := context.WithTimeout(ctx, attempt(n))
 		resp, err := s.c.c.Get(actx, key, opts...)
 		attemptTimedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
 		acancel()
@@ -137,8 +137,14 @@ func (s *Store) get(ctx context.Context, key string, opts ...clientv3.OpOption) 
 	}
 }
 
-// readAttempt bounds one attempt of a read.
-const readAttempt = time.Second
+// attempt bounds the n-th attempt (from 0) of a request tried again when
+// one times out: a second, then two, then four. The first is long enough
+// for a healthy member and short enough that one sent to a member that
+// hangs costs little; the next are longer, so that a cluster that is
+// merely slow (busy disks, a loaded machine) is not given up on: fixed
+// one-second attempts all timed out there, where one long one would have
+// succeeded.
+func attempt(n int) time.Duration { return time.Second << min(n, 2) }
 
 // CreateDatasource implements datasource.Store.
 func (s *Store) CreateDatasource(ctx context.Context, d *datasource.Datasource) error {

@@ -43,19 +43,20 @@ func (s *Store) SaveTokenRecord(ctx context.Context, k datasource.Key, r *dataso
 		owner = s.c.key("conn", k.String())
 	}
 	tk := s.c.key("tok", k.String())
-	// Attempts of a second each within the request's deadline: a write
+	// Attempts (see attempt) within the request's deadline: a write
 	// that went to a member that hangs is made again through another
 	// instead of waiting the whole deadline. An attempt that timed out
 	// may have landed all the same: the next one finds the record it
 	// wrote (equal bytes: sealing is randomised) and is done.
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
-	for attempt := 0; attempt < 10; attempt++ {
+	attempts := 0 // that timed out
+	for try := 0; try < 10; try++ {
 		resp, err := s.get(ctx, tk)
 		if err != nil {
 			return err
 		}
-		if attempt > 0 && len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == string(rec) {
+		if try > 0 && len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == string(rec) {
 			return nil
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Version(owner), ">", 0)}
@@ -76,11 +77,12 @@ func (s *Store) SaveTokenRecord(ctx context.Context, k datasource.Key, r *dataso
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(tk), "=", resp.Kvs[0].ModRevision))
 		}
-		actx, acancel := context.WithTimeout(ctx, writeAttempt)
+		actx, acancel := context.WithTimeout(ctx, attempt(attempts))
 		tr, err := s.txn(actx, cmps, []clientv3.Op{clientv3.OpPut(tk, string(rec))}, clientv3.OpGet(owner))
 		attemptTimedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
 		acancel()
 		if err != nil && attemptTimedOut && ctx.Err() == nil {
+			attempts++
 			continue
 		}
 		if err != nil {
@@ -95,9 +97,6 @@ func (s *Store) SaveTokenRecord(ctx context.Context, k datasource.Key, r *dataso
 	}
 	return datasource.ErrConflict
 }
-
-// writeAttempt bounds one attempt of a token record write.
-const writeAttempt = time.Second
 
 // DeleteTokenRecord implements datasource.Store.
 func (s *Store) DeleteTokenRecord(ctx context.Context, k datasource.Key) error {
