@@ -73,25 +73,6 @@ func fresh(t *AccessToken, now time.Time) bool {
 	return t != nil && now.Add(t.skew).Before(t.Expiry)
 }
 
-// servedThrough returns the token a caller gets when a refresh it needed
-// failed transiently (the provider down, etcd without a leader for a
-// moment, backoff): the held token while it is still valid — past the
-// point where a fresh one would be preferred (its skew), short of its
-// expiry by a quarter of that skew, so it does not expire on its way.
-// A still-valid token keeps being served during an outage. Nil when there
-// is none, or the caller must not get it (it was refused: wantNewer).
-func servedThrough(t *AccessToken, w want, err error, now time.Time) *AccessToken {
-	var te *TokenError
-	if t == nil || (w != wantUsable && w != wantFirst) || !errors.As(err, &te) && !errors.Is(err, datasource.ErrUnavailable) ||
-		te != nil && te.Kind != Transient {
-		return nil
-	}
-	if now.Add(t.skew / 4).Before(t.Expiry) {
-		return t
-	}
-	return nil
-}
-
 // Token returns a fresh access token for k — a shared datasource's
 // (datasource.SharedKey) or an end user's connection — requesting or
 // refreshing one when needed. Concurrent callers share one token request
@@ -231,11 +212,7 @@ func (e *Engine) obtain(ctx context.Context, k datasource.Key, w want, seen uint
 		own := f == nil
 		if f == nil {
 			if err := e.blocked(en, w, now); err != nil {
-				t := en.tok.Load()
 				en.mu.Unlock()
-				if t := servedThrough(t, w, err, now); t != nil {
-					return t, nil
-				}
 				return nil, err
 			}
 			f = &flight{done: make(chan struct{})}
@@ -249,9 +226,6 @@ func (e *Engine) obtain(ctx context.Context, k datasource.Key, w want, seen uint
 		select {
 		case <-f.done:
 			if f.err != nil {
-				if t := servedThrough(en.tok.Load(), w, f.err, e.clock.Now()); t != nil {
-					return t, nil
-				}
 				return nil, f.err
 			}
 			if w == wantDue || w == wantForced {

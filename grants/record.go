@@ -12,8 +12,11 @@ import (
 // succeed stores a new token and installs it. The record, with any rotated
 // refresh token, is committed before the access token is handed out.
 func (e *Engine) succeed(ctx context.Context, en *entry, ds *datasource.Datasource, rec *datasource.TokenRecord,
-	tok *oauth2.Token, detected datasource.ClientAuth) (*AccessToken, error) {
-	now := e.clock.Now()
+	tok *oauth2.Token, detected datasource.ClientAuth, sent time.Time) (*AccessToken, error) {
+	// The token's life is counted from when the request was sent, not
+	// when the answer came: the provider started counting somewhere in
+	// between, and a token must never be thought valid after it expired.
+	now := sent
 	var prev uint64
 	var prevRefresh datasource.Secret
 	var prevScope string

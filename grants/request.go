@@ -105,6 +105,7 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 
 	var tok *oauth2.Token
 	var kind string
+	sent := e.clock.Now()
 	switch {
 	case rec != nil && !rec.RefreshToken.IsZero():
 		kind = "refresh_token"
@@ -137,7 +138,7 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 		}
 		return nil, e.fail(ctx, en, ds, rec, classify(err, e.clock.Now(), secrets...))
 	}
-	return e.succeed(ctx, en, ds, rec, tok, detected)
+	return e.succeed(ctx, en, ds, rec, tok, detected, sent)
 }
 
 // withAuth runs do with the client authentication resolved from style:

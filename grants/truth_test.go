@@ -255,28 +255,3 @@ func TestLockFailureIsAFailure(t *testing.T) {
 		t.Fatal("nothing logged")
 	}
 }
-
-// TestStillValidTokenServedThroughAFailedRefresh: when the refresh a
-// caller needed fails transiently, the token held is served while it is
-// still valid (inside its skew, short of expiry by a quarter of it), as
-// DESIGN's "a still-valid token keeps being served during an outage"
-// says; once that margin is reached the caller gets the failure.
-func TestStillValidTokenServedThroughAFailedRefresh(t *testing.T) {
-	te := newTokenEndpoint(t)
-	te.set(jsonAnswer(200, `{"access_token":"good","token_type":"bearer","expires_in":8}`))
-	f := newFixture(t, fixtureOptions{})
-	d := f.create(te.datasource())
-	k := datasource.SharedKey(d.ID)
-	te.set(jsonAnswer(503, `{"error":"temporarily_unavailable"}`))
-	// Token of 8 s: skew 2 s, so fresh until 6 s; served through a
-	// failure until 7.5 s.
-	f.clock.Advance(6500 * time.Millisecond)
-	tok, err := f.engine.Token(ctx, k)
-	if err != nil || tok.Generation != 1 {
-		t.Fatalf("a still-valid token during a failed refresh: %v %v", tok.Generation, err)
-	}
-	f.clock.Advance(1200 * time.Millisecond)
-	if _, err := f.engine.Token(ctx, k); err == nil {
-		t.Fatal("a token 300 ms before expiry was handed out")
-	}
-}
