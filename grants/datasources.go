@@ -388,10 +388,17 @@ func (e *Engine) Invalidate(ctx context.Context, k datasource.Key) error {
 	if err != nil {
 		return err
 	}
-	a := e.authorization(sc)
-	e.setStatus(k, d.Name, a.Status, a.LastError, "", false)
-	e.replan(k, sc)
+	e.noticed(k, d.Name, sc)
 	return nil
+}
+
+// noticed takes in sc, k's schedule as another process stored it: the
+// status it shows (that process reported the change) and the next
+// refresh.
+func (e *Engine) noticed(k datasource.Key, name string, sc datasource.Schedule) {
+	a := e.authorization(sc)
+	e.setStatus(k, name, a.Status, a.LastError, "", false)
+	e.replan(k, sc)
 }
 
 // TokenStored takes in k's token record as another process stored it (a
@@ -433,9 +440,7 @@ func (e *Engine) TokenStored(ctx context.Context, k datasource.Key) error {
 	en.mu.Unlock()
 	sc := scheduleOf(ds.Auth.GrantType, rec)
 	sc.AuthType = ds.Auth.Kind()
-	a := e.authorization(sc)
-	e.setStatus(k, ds.Name, a.Status, a.LastError, "", false) // the replica that stored it reported the change
-	e.replan(k, sc)
+	e.noticed(k, ds.Name, sc)
 	return nil
 }
 

@@ -125,15 +125,12 @@ func (e *Engine) fail(ctx context.Context, en *entry, ds *datasource.Datasource,
 		nr.Status = te.statusFor(ds.Auth.GrantType)
 		nr.PermanentFailure = true
 		nr.RetryAt = time.Time{}
-	} else if te.Unsent {
-		nr.RetryAt = now.Add(unsentRetry)
-		if nr.HasToken() && now.Before(nr.Expiry) {
-			nr.Status = datasource.StatusAuthorized
-		} else {
-			nr.Status = datasource.StatusError
-		}
 	} else {
-		nr.RetryAt = now.Add(e.backoff(nr.Failures, te.RetryAfter))
+		wait := unsentRetry
+		if !te.Unsent {
+			wait = e.backoff(nr.Failures, te.RetryAfter)
+		}
+		nr.RetryAt = now.Add(wait)
 		if nr.HasToken() && now.Before(nr.Expiry) {
 			nr.Status = datasource.StatusAuthorized
 		} else {

@@ -83,7 +83,7 @@ type Server struct {
 	sdkLog  *slog.Logger // the SDK's: warnings and errors only
 	handler http.Handler
 	up      *upstreams
-	tools   *toolCache
+	servers *serverCache
 }
 
 // New returns the MCP server of cfg.
@@ -105,7 +105,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, sdkLog: slog.New(quieter{cfg.Logger.Handler(), slog.LevelWarn})}
 	s.up = newUpstreams(cfg.Dialer, cfg.Timeout)
-	s.tools = newToolCache()
+	s.servers = newServerCache()
 	streamable := sdk.NewStreamableHTTPHandler(s.serverFor, &sdk.StreamableHTTPOptions{
 		// Every request stands alone: any replica answers it, and it is
 		// what the SDK needs for protocol revision 2026-07-28.
@@ -189,7 +189,7 @@ func (s *Server) serverFor(r *http.Request) *sdk.Server {
 		if err != nil {
 			s.log.Warn("listing datasources for MCP tool descriptions failed", "requestId", pr.caller.requestID, "err", err)
 		}
-		pr.srv = s.tools.server(visible, s.newServer)
+		pr.srv = s.servers.get(visible, s.newServer)
 	})
 	return pr.srv
 }
@@ -204,33 +204,33 @@ func (s *Server) newServer(visible []*datasource.Datasource) *sdk.Server {
 	return srv
 }
 
-// toolCache keeps an MCP server per set of datasources callers may call:
+// serverCache keeps an MCP server per set of datasources callers may call:
 // call_datasource's description and schema name them. A change to any of
 // them (a name, a URL, a description) makes another key; the map is
 // bounded.
-type toolCache struct {
+type serverCache struct {
 	mu      sync.Mutex
 	servers map[string]*sdk.Server // by the visible datasources' names, URLs and descriptions
 }
 
-func newToolCache() *toolCache { return &toolCache{servers: map[string]*sdk.Server{}} }
+func newServerCache() *serverCache { return &serverCache{servers: map[string]*sdk.Server{}} }
 
-func (tc *toolCache) server(visible []*datasource.Datasource, build func([]*datasource.Datasource) *sdk.Server) *sdk.Server {
+func (c *serverCache) get(visible []*datasource.Datasource, build func([]*datasource.Datasource) *sdk.Server) *sdk.Server {
 	var b strings.Builder
 	for _, d := range visible {
 		b.WriteString(d.Name + "\x00" + d.URL + "\x00" + d.Description + "\x00")
 	}
 	key := b.String()
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	if srv := tc.servers[key]; srv != nil {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if srv := c.servers[key]; srv != nil {
 		return srv
 	}
-	if len(tc.servers) >= 256 {
-		clear(tc.servers) // many sets: start over
+	if len(c.servers) >= 256 {
+		clear(c.servers) // many sets: start over
 	}
 	srv := build(visible)
-	tc.servers[key] = srv
+	c.servers[key] = srv
 	return srv
 }
 

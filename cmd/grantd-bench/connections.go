@@ -87,20 +87,8 @@ func connectionsOnce(ctx context.Context, o options, n int) (connScaleResult, er
 	if err != nil {
 		return res, err
 	}
-	now := time.Now().UTC()
-	d := &datasource.Datasource{ID: datasource.NewID(), Name: "per-user", URL: "https://api.example.com/v1", ConnectionMode: datasource.PerUser,
-		Auth: datasource.OAuth2{GrantType: datasource.AuthorizationCode, AccessTokenURL: te.URL(), AuthorizationURL: "https://id.example.com/authorize",
-			ClientID: "app", ClientSecret: datasource.NewSecret("app-secret-0123456789"), Scope: "read", ClientAuthentication: datasource.ClientAuthBody},
-		CreatedAt: now, UpdatedAt: now}
-	d.Normalize()
-	if err := store.CreateDatasource(ctx, d); err != nil {
-		return res, err
-	}
-	users := make([]string, n)
-	for i := range n {
-		users[i] = fmt.Sprintf("user-%07d", i)
-	}
-	if err := storeDueConnections(ctx, store, d.ID, users, 64); err != nil {
+	dsID, err := populatePerUser(ctx, store, te.URL(), n, 64)
+	if err != nil {
 		return res, err
 	}
 	if err := store.Close(); err != nil {
@@ -169,9 +157,9 @@ func connectionsOnce(ctx context.Context, o options, n int) (connScaleResult, er
 	// Pages of connections at random cursors.
 	var lat []time.Duration
 	for range 200 {
-		cursor := users[rand.IntN(n)]
+		cursor := endUser(rand.IntN(n))
 		t0 := time.Now()
-		code, b, err := g.api("GET", "/api/v1/datasources/"+d.ID+"/connections?limit=50&cursor="+cursor, nil)
+		code, b, err := g.api("GET", "/api/v1/datasources/"+dsID+"/connections?limit=50&cursor="+cursor, nil)
 		if err != nil || code != 200 {
 			g.stop()
 			return res, fmt.Errorf("page of connections: %d %v %s", code, err, b)
@@ -211,9 +199,34 @@ func randHex() string {
 // connectionSaver is what storeDueConnections needs of a store (bbolt or
 // etcd).
 type connectionSaver interface {
+	CreateDatasource(context.Context, *datasource.Datasource) error
 	SaveConnection(context.Context, *datasource.Connection) (bool, error)
 	SaveTokenRecord(context.Context, datasource.Key, *datasource.TokenRecord, uint64) error
 }
+
+// populatePerUser stores one per-user datasource whose token endpoint is
+// tokenURL and n connections (end users endUser(0) …) whose tokens are all
+// due, from loaders goroutines, and returns the datasource's id: the
+// set-up of the connections and replicas runs, on bbolt or etcd alike.
+func populatePerUser(ctx context.Context, store connectionSaver, tokenURL string, n, loaders int) (string, error) {
+	now := time.Now().UTC()
+	d := &datasource.Datasource{ID: datasource.NewID(), Name: "per-user", URL: "https://api.example.com/v1", ConnectionMode: datasource.PerUser,
+		Auth: datasource.OAuth2{GrantType: datasource.AuthorizationCode, AccessTokenURL: tokenURL, AuthorizationURL: "https://id.example.com/authorize",
+			ClientID: "app", ClientSecret: datasource.NewSecret("app-secret-0123456789"), Scope: "read", ClientAuthentication: datasource.ClientAuthBody},
+		CreatedAt: now, UpdatedAt: now}
+	d.Normalize()
+	if err := store.CreateDatasource(ctx, d); err != nil {
+		return "", err
+	}
+	users := make([]string, n)
+	for i := range n {
+		users[i] = endUser(i)
+	}
+	return d.ID, storeDueConnections(ctx, store, d.ID, users, loaders)
+}
+
+// endUser is the i-th end user of populatePerUser.
+func endUser(i int) string { return fmt.Sprintf("user-%07d", i) }
 
 // storeDueConnections stores a connection for each end user of the
 // datasource with a token record that is due for refresh, from loaders

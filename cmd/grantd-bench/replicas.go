@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/grantd/grantd/crypto"
-	"github.com/grantd/grantd/datasource"
 	"github.com/grantd/grantd/datasource/etcd"
 	"github.com/grantd/grantd/datasource/etcd/etcdtest"
 )
@@ -195,20 +194,7 @@ func replicasOnce(ctx context.Context, o options, n int) (res replicasResult, er
 	if err != nil {
 		return res, err
 	}
-	now := time.Now().UTC()
-	d := &datasource.Datasource{ID: datasource.NewID(), Name: "per-user", URL: "https://api.example.com/v1", ConnectionMode: datasource.PerUser,
-		Auth: datasource.OAuth2{GrantType: datasource.AuthorizationCode, AccessTokenURL: te.URL(), AuthorizationURL: "https://id.example.com/authorize",
-			ClientID: "app", ClientSecret: datasource.NewSecret("app-secret-0123456789"), Scope: "read", ClientAuthentication: datasource.ClientAuthBody},
-		CreatedAt: now, UpdatedAt: now}
-	d.Normalize()
-	if err := store.CreateDatasource(ctx, d); err != nil {
-		return res, err
-	}
-	users := make([]string, n)
-	for i := range n {
-		users[i] = fmt.Sprintf("user-%07d", i)
-	}
-	if err := storeDueConnections(ctx, store, d.ID, users, 256); err != nil {
+	if _, err := populatePerUser(ctx, store, te.URL(), n, 256); err != nil {
 		return res, err
 	}
 	res.Populate = time.Since(start)

@@ -190,10 +190,7 @@ func (l *Locker) TryLock(ctx context.Context, id string) (unlock func(), ok bool
 		return nil, false, err
 	}
 	m := concurrency.NewMutex(s, l.c.key("lock", id))
-	actx, cancel := context.WithTimeout(ctx, attempt(1))
-	err = m.TryLock(actx)
-	cancel()
-	if err != nil {
+	if _, err = try(ctx, 1, m.TryLock); err != nil {
 		release()
 		if errors.Is(err, concurrency.ErrLocked) {
 			return nil, false, nil
@@ -223,12 +220,10 @@ func (l *Locker) lockRemote(ctx context.Context, id string) (*concurrency.Mutex,
 		s, err := l.live(ctx)
 		if err == nil {
 			m := concurrency.NewMutex(s, l.c.key("lock", id))
-			actx, cancel := context.WithTimeout(ctx, attempt(timedOut))
-			err = m.TryLock(actx)
-			if errors.Is(actx.Err(), context.DeadlineExceeded) {
+			var late bool
+			if late, err = try(ctx, timedOut, m.TryLock); late {
 				timedOut++
 			}
-			cancel()
 			switch {
 			case err == nil:
 				return m, nil
@@ -293,32 +288,30 @@ func retryable(err error) bool {
 
 // lockLocal takes the in-process side of id's lock.
 func (l *Locker) lockLocal(ctx context.Context, id string) (func(), error) {
-	l.lmu.Lock()
-	ll := l.local[id]
-	if ll == nil {
-		ll = &localLock{slot: make(chan struct{}, 1)}
-		l.local[id] = ll
-	}
-	ll.refs++
-	l.lmu.Unlock()
-	done := func() {
-		l.lmu.Lock()
-		if ll.refs--; ll.refs == 0 {
-			delete(l.local, id)
-		}
-		l.lmu.Unlock()
-	}
+	ll := l.ref(id)
 	select {
 	case ll.slot <- struct{}{}:
-		return func() { <-ll.slot; done() }, nil
+		return func() { <-ll.slot; l.unref(id, ll) }, nil
 	case <-ctx.Done():
-		done()
+		l.unref(id, ll)
 		return nil, fmt.Errorf("etcd: lock %s: %w", id, mapErr(ctx.Err()))
 	}
 }
 
 // tryLocal takes the in-process side of id's lock if it is free.
 func (l *Locker) tryLocal(id string) (func(), bool) {
+	ll := l.ref(id)
+	select {
+	case ll.slot <- struct{}{}:
+		return func() { <-ll.slot; l.unref(id, ll) }, true
+	default:
+		l.unref(id, ll)
+		return nil, false
+	}
+}
+
+// ref returns id's in-process lock, counting one more user of it.
+func (l *Locker) ref(id string) *localLock {
 	l.lmu.Lock()
 	defer l.lmu.Unlock()
 	ll := l.local[id]
@@ -326,23 +319,18 @@ func (l *Locker) tryLocal(id string) (func(), bool) {
 		ll = &localLock{slot: make(chan struct{}, 1)}
 		l.local[id] = ll
 	}
-	select {
-	case ll.slot <- struct{}{}:
-	default:
-		if ll.refs == 0 {
-			delete(l.local, id)
-		}
-		return nil, false
-	}
 	ll.refs++
-	return func() {
-		<-ll.slot
-		l.lmu.Lock()
-		if ll.refs--; ll.refs == 0 {
-			delete(l.local, id)
-		}
-		l.lmu.Unlock()
-	}, true
+	return ll
+}
+
+// unref counts one user less of id's in-process lock, dropping it from
+// the map with the last.
+func (l *Locker) unref(id string, ll *localLock) {
+	l.lmu.Lock()
+	defer l.lmu.Unlock()
+	if ll.refs--; ll.refs == 0 {
+		delete(l.local, id)
+	}
 }
 
 // Abandon stops keeping the session's lease alive without revoking it, as

@@ -127,14 +127,24 @@ func (s *Store) get(ctx context.Context, key string, opts ...clientv3.OpOption) 
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
 	for n := 0; ; n++ {
-		actx, acancel := context.WithTimeout(ctx, attempt(n))
-		resp, err := s.c.c.Get(actx, key, opts...)
-		attemptTimedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
-		acancel()
-		if err == nil || ctx.Err() != nil || !attemptTimedOut {
+		var resp *clientv3.GetResponse
+		timedOut, err := try(ctx, n, func(ctx context.Context) (err error) {
+			resp, err = s.c.c.Get(ctx, key, opts...)
+			return err
+		})
+		if err == nil || ctx.Err() != nil || !timedOut {
 			return resp, mapErr(err)
 		}
 	}
+}
+
+// try runs op under the deadline of attempt n (within ctx's) and reports
+// whether that attempt's deadline, not ctx's, cut it short.
+func try(ctx context.Context, n int, op func(context.Context) error) (timedOut bool, err error) {
+	actx, cancel := context.WithTimeout(ctx, attempt(n))
+	defer cancel()
+	err = op(actx)
+	return errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil, err
 }
 
 // attempt bounds the n-th attempt (from 0) of a request tried again when

@@ -51,12 +51,12 @@ func (s *Store) SaveTokenRecord(ctx context.Context, k datasource.Key, r *dataso
 	ctx, cancel := s.c.op(ctx)
 	defer cancel()
 	attempts := 0 // that timed out
-	for try := 0; try < 10; try++ {
+	for round := 0; round < 10; round++ {
 		resp, err := s.get(ctx, tk)
 		if err != nil {
 			return err
 		}
-		if try > 0 && len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == string(rec) {
+		if round > 0 && len(resp.Kvs) > 0 && string(resp.Kvs[0].Value) == string(rec) {
 			return nil
 		}
 		cmps := []clientv3.Cmp{clientv3.Compare(clientv3.Version(owner), ">", 0)}
@@ -77,11 +77,12 @@ func (s *Store) SaveTokenRecord(ctx context.Context, k datasource.Key, r *dataso
 			}
 			cmps = append(cmps, clientv3.Compare(clientv3.ModRevision(tk), "=", resp.Kvs[0].ModRevision))
 		}
-		actx, acancel := context.WithTimeout(ctx, attempt(attempts))
-		tr, err := s.txn(actx, cmps, []clientv3.Op{clientv3.OpPut(tk, string(rec))}, clientv3.OpGet(owner))
-		attemptTimedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
-		acancel()
-		if err != nil && attemptTimedOut && ctx.Err() == nil {
+		var tr *clientv3.TxnResponse
+		timedOut, err := try(ctx, attempts, func(ctx context.Context) (err error) {
+			tr, err = s.txn(ctx, cmps, []clientv3.Op{clientv3.OpPut(tk, string(rec))}, clientv3.OpGet(owner))
+			return err
+		})
+		if err != nil && timedOut {
 			attempts++
 			continue
 		}
