@@ -223,7 +223,8 @@ func (p *Provider) CACertPEM() string {
 func (p *Provider) TokenURL() string { return p.URL + "/oauth2/token" }
 func (p *Provider) AuthURL() string  { return p.URL + "/oauth2/auth" }
 
-// AddClient registers c. Call it before the client is used.
+// AddClient registers c. Call it before c is used; other clients may be
+// in use.
 func (p *Provider) AddClient(c Client) {
 	if c.AuthMethod == "" {
 		c.AuthMethod = "client_secret_basic"
@@ -260,6 +261,10 @@ func (p *Provider) AddClient(c Client) {
 		Audience:      c.Audience,
 		Public:        c.AuthMethod == "none",
 	}
+	// Other clients' token requests read the map meanwhile (fosite's own
+	// lock for it is unexported).
+	p.fositeMu.Lock()
+	defer p.fositeMu.Unlock()
 	if d := c.AccessTokenLifespan; d > 0 {
 		p.Store.Clients[c.ID] = &fosite.DefaultClientWithCustomTokenLifespans{DefaultClient: dc, TokenLifespans: &fosite.ClientLifespanConfig{
 			ClientCredentialsGrantAccessTokenLifespan: &d,
