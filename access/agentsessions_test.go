@@ -65,7 +65,7 @@ func TestAgentSessions(t *testing.T) {
 	if got, err := sessions.Check(ctx, token); err != nil || got.ID != s.ID || got.EndUserID != "user-a" || !got.Covers("ds_2") || got.Covers("ds_3") {
 		t.Fatalf("check: %+v %v", got, err)
 	}
-	for _, bad := range []string{token[:len(token)-1] + "A", token + "x", "ga_" + s.ID[3:] + "_short", "ga_0000000000000000_" + token[20:]} {
+	for _, bad := range []string{tampered(token), token + "x", "ga_" + s.ID[3:] + "_short", "ga_0000000000000000_" + token[20:]} {
 		if _, err := sessions.Check(ctx, bad); !errors.Is(err, access.ErrNoSuchAgentSession) {
 			t.Errorf("%q: %v", bad, err)
 		}
