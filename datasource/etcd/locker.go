@@ -31,21 +31,21 @@ import (
 //     member at its other end hangs, the stream hangs with it and the
 //     lease expires while this replica is well and may be inside a lock —
 //     another replica then makes the same token request. So the Locker
-//     keeps its lease alive itself, a keepalive every quarter TTL on a
-//     stream of its own, under a deadline of a quarter TTL: one that went
-//     to a hung member is followed by one that goes to another.
+//     also keeps its lease alive itself, a keepalive every quarter TTL on a
+//     stream of its own, under a deadline of half a TTL: one that went to
+//     a hung member is followed by one that goes to another. The lease is
+//     taken for lost only when the cluster says so.
 //   - A leader election makes lock calls fail for a second or two; they
 //     are retried with backoff (lockRetryFor).
 type Locker struct {
 	c   *Client
 	ttl time.Duration
 
-	mu        sync.Mutex // guards session, lost and lastAlive; held while a new session is made
-	session   *concurrency.Session
-	lost      chan struct{} // closed when session's lease is known or presumed gone
-	lastAlive time.Time     // the last keepalive the cluster answered
-	stop      context.CancelFunc
-	done      chan struct{}
+	mu      sync.Mutex // guards session and lost; held while a new session is made
+	session *concurrency.Session
+	lost    chan struct{} // closed when the cluster says session's lease is gone
+	stop    context.CancelFunc
+	done    chan struct{}
 
 	lmu   sync.Mutex // guards local
 	local map[string]*localLock
@@ -101,13 +101,12 @@ func (l *Locker) live(ctx context.Context) (*concurrency.Session, error) {
 	if err != nil {
 		return nil, fmt.Errorf("etcd: lock session: %w", mapErr(err))
 	}
-	l.session, l.lost, l.lastAlive = s, make(chan struct{}), time.Now()
+	l.session, l.lost = s, make(chan struct{})
 	return s, nil
 }
 
 // keepAlive keeps the current session's lease alive (see Locker) until
-// ctx ends, and marks it lost when the cluster says it is gone or has not
-// answered a keepalive for a whole TTL (it may have expired it).
+// ctx ends, and marks it lost when the cluster says it is gone.
 func (l *Locker) keepAlive(ctx context.Context) {
 	defer close(l.done)
 	every := l.ttl / 4
@@ -120,20 +119,21 @@ func (l *Locker) keepAlive(ctx context.Context) {
 		case <-t.C:
 		}
 		l.mu.Lock()
-		s, lost, last := l.session, l.lost, l.lastAlive
+		s, lost := l.session, l.lost
 		l.mu.Unlock()
 		if s == nil || isClosed(lost) {
 			continue
 		}
-		actx, cancel := context.WithTimeout(ctx, every)
+		actx, cancel := context.WithTimeout(ctx, 2*every)
 		_, err := l.c.c.KeepAliveOnce(actx, s.Lease())
 		cancel()
 		l.mu.Lock()
 		switch {
 		case l.session != s:
-		case err == nil:
-			l.lastAlive = time.Now()
-		case errors.Is(err, rpctypes.ErrLeaseNotFound) || time.Since(last) >= l.ttl:
+		case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			// Only the cluster's word: a keepalive that merely went
+			// unanswered (a loaded machine, an election) leaves the lease
+			// to the session's own keepalive, and a holder inside its lock.
 			close(l.lost)
 		}
 		l.mu.Unlock()
