@@ -1,6 +1,7 @@
 package grants
 
 import (
+	"context"
 	"time"
 
 	"github.com/grantd/grantd/datasource"
@@ -41,3 +42,16 @@ func (e *Engine) Waiting(k datasource.Key) int {
 	}
 	return int(en.flight.waiters.Load())
 }
+
+// Refresher is the background scheduler alone, for its own tests.
+type Refresher struct{ r *refresher }
+
+// NewRefresher returns a scheduler on c with one worker that runs do for
+// each due key. Plans given before Start are worked on in its first turn.
+func NewRefresher(c Clock, do func(k datasource.Key)) *Refresher {
+	return &Refresher{newRefresher(&Engine{clock: c}, func(_ context.Context, it item) { do(it.key) })}
+}
+func (r *Refresher) Start(ctx context.Context)               { r.r.start(ctx, 1) }
+func (r *Refresher) Wait()                                   { r.r.wait() }
+func (r *Refresher) Schedule(k datasource.Key, at time.Time) { r.r.schedule(k, at, 0) }
+func (r *Refresher) Later(k datasource.Key, at time.Time)    { r.r.later(k, at, 0) }

@@ -16,13 +16,21 @@ import (
 // bounded pool of workers when due. Work goes through the same
 // single-flight as callers, so a refresh and a proxied call never make
 // two token requests.
+//
+// Due work waits in a line ordered by rank, which is its due time unless
+// it was put back with later: work left to another replica keeps the
+// place in line it had, so that when that replica died with it, the
+// survivors take it up before the backlog that became due meanwhile (in
+// a saturated wave it had waited behind all of it: minutes).
 type refresher struct {
 	e  *Engine
 	do func(ctx context.Context, it item) // the work of a due item
 
-	mu  sync.Mutex // guards h and idx
-	h   schedule
-	idx map[datasource.Key]*item
+	mu      sync.Mutex // guards h, line, idx and working
+	h       schedule   // planned work, by time
+	line    line       // due work, by rank
+	idx     map[datasource.Key]*item
+	working map[datasource.Key]*item // handed to a worker, not done
 
 	wake chan struct{} // buffered(1): the earliest entry changed
 	work chan item
@@ -32,39 +40,73 @@ type refresher struct {
 type item struct {
 	key   datasource.Key
 	at    time.Time
-	gen   uint64 // generation the plan was made for
+	rank  time.Time // place in the line once due: at, or kept by later
+	gen   uint64    // generation the plan was made for
 	index int
+	due   bool // in the line, not the schedule
 }
 
 // newRefresher returns a scheduler that runs do for each item when due.
 // The engine has two: token refreshes (Engine.background) and health
 // checks (Engine.healthDue).
 func newRefresher(e *Engine, do func(ctx context.Context, it item)) *refresher {
-	return &refresher{e: e, do: do, idx: map[datasource.Key]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
+	return &refresher{e: e, do: do, idx: map[datasource.Key]*item{}, working: map[datasource.Key]*item{}, wake: make(chan struct{}, 1), work: make(chan item)}
 }
 
 // schedule plans work on id at at, replacing any earlier plan.
 func (r *refresher) schedule(k datasource.Key, at time.Time, gen uint64) {
 	r.mu.Lock()
-	if it, ok := r.idx[k]; ok {
-		it.at, it.gen = at, gen
-		heap.Fix(&r.h, it.index)
-	} else {
-		it := &item{key: k, at: at, gen: gen}
-		heap.Push(&r.h, it)
-		r.idx[k] = it
-	}
-	first := r.h[0].key == k
+	first := r.put(k, at, at, gen)
 	r.mu.Unlock()
 	if first {
 		r.poke()
 	}
 }
 
+// later plans work on id at at like schedule, but when it is put back by
+// the worker doing it, it keeps the rank it had: it is work that was due,
+// and looked at again, not new work.
+func (r *refresher) later(k datasource.Key, at time.Time, gen uint64) {
+	r.mu.Lock()
+	rank := at
+	if it, ok := r.working[k]; ok {
+		rank = it.rank
+	}
+	first := r.put(k, at, rank, gen)
+	r.mu.Unlock()
+	if first {
+		r.poke()
+	}
+}
+
+// put plans k and reports whether it is now the earliest plan. r.mu is
+// held.
+func (r *refresher) put(k datasource.Key, at, rank time.Time, gen uint64) bool {
+	it, ok := r.idx[k]
+	if ok {
+		r.remove(it)
+	} else {
+		it = &item{key: k}
+		r.idx[k] = it
+	}
+	it.at, it.rank, it.gen, it.due = at, rank, gen, false
+	heap.Push(&r.h, it)
+	return r.h[0] == it
+}
+
+// remove takes it out of the heap it is in; r.mu is held.
+func (r *refresher) remove(it *item) {
+	if it.due {
+		heap.Remove(&r.line, it.index)
+	} else {
+		heap.Remove(&r.h, it.index)
+	}
+}
+
 func (r *refresher) unschedule(k datasource.Key) {
 	r.mu.Lock()
 	if it, ok := r.idx[k]; ok {
-		heap.Remove(&r.h, it.index)
+		r.remove(it)
 		delete(r.idx, k)
 	}
 	r.mu.Unlock()
@@ -99,7 +141,7 @@ func (r *refresher) keysOf(id string) []datasource.Key {
 func (r *refresher) len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.h)
+	return len(r.h) + len(r.line.schedule)
 }
 
 func (r *refresher) poke() {
@@ -126,25 +168,28 @@ func (r *refresher) loop(ctx context.Context) {
 	for {
 		now := r.e.clock.Now()
 		r.mu.Lock()
-		var due []item
-		for len(r.h) > 0 && !r.h[0].at.After(now) && len(due) < 1024 {
+		for n := 0; len(r.h) > 0 && !r.h[0].at.After(now) && n < 1024; n++ {
 			it := heap.Pop(&r.h).(*item)
-			delete(r.idx, it.key)
-			due = append(due, *it)
+			it.due = true
+			heap.Push(&r.line, it)
+		}
+		var next *item
+		if len(r.line.schedule) > 0 {
+			next = heap.Pop(&r.line).(*item)
+			delete(r.idx, next.key)
+			r.working[next.key] = next
 		}
 		wait := time.Hour
 		if len(r.h) > 0 {
 			wait = r.h[0].at.Sub(now)
 		}
 		r.mu.Unlock()
-		for _, it := range due {
+		if next != nil {
 			select {
-			case r.work <- it:
+			case r.work <- *next:
 			case <-ctx.Done():
 				return
 			}
-		}
-		if len(due) > 0 {
 			continue // time has passed while dispatching
 		}
 		timer.Reset(wait)
@@ -163,6 +208,11 @@ func (r *refresher) worker(ctx context.Context) {
 		select {
 		case it := <-r.work:
 			r.do(ctx, it)
+			r.mu.Lock()
+			if w := r.working[it.key]; w != nil && w.rank.Equal(it.rank) && w.gen == it.gen {
+				delete(r.working, it.key)
+			}
+			r.mu.Unlock()
 		case <-ctx.Done():
 			return
 		}
@@ -201,7 +251,7 @@ func (e *Engine) background(ctx context.Context, it item) {
 	}
 }
 
-// schedule is a min-heap of items by time.
+// schedule is a min-heap of items by time; line, of items by rank.
 type schedule []*item
 
 func (s schedule) Len() int           { return len(s) }
@@ -224,3 +274,7 @@ func (s *schedule) Pop() any {
 	*s = old[:n-1]
 	return it
 }
+
+type line struct{ schedule }
+
+func (l line) Less(i, j int) bool { return l.schedule[i].rank.Before(l.schedule[j].rank) }

@@ -1,6 +1,9 @@
 package grants_test
 
 import (
+	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -133,5 +136,50 @@ func TestPlanAndBackoff(t *testing.T) {
 	}
 	if d := f.engine.Backoff(1, 10*time.Minute); d < 10*time.Minute || d > 11*time.Minute+time.Second {
 		t.Errorf("backoff with Retry-After 10m = %v", d)
+	}
+}
+
+// TestWorkPutBackKeepsItsPlaceInLine: work a replica left to the one
+// holding its lock (Later) keeps its place in the line of due work, so
+// that when that replica died with it, the survivors take it up before
+// the backlog that became due meanwhile; a refresh that was done and
+// planned again (Schedule) queues like new work.
+func TestWorkPutBackKeepsItsPlaceInLine(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := grantstest.NewClock(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	key := datasource.SharedKey
+	worked := make(chan string, 16)
+	var r *grants.Refresher
+	var first sync.Map
+	r = grants.NewRefresher(clock, func(k datasource.Key) {
+		if _, again := first.LoadOrStore(k.Datasource, true); !again {
+			switch k.Datasource {
+			case "left":
+				r.Later(k, clock.Now().Add(10*time.Second))
+			case "replanned":
+				r.Schedule(k, clock.Now().Add(10*time.Second))
+			}
+		}
+		worked <- k.Datasource
+	})
+	r.Schedule(key("left"), t0)
+	r.Schedule(key("replanned"), t0)
+	for i, id := range []string{"a", "b", "c"} {
+		r.Schedule(key(id), t0.Add(time.Duration(i+1)*time.Second))
+	}
+	r.Start(ctx)
+	t.Cleanup(func() { cancel(); r.Wait() })
+	for range 2 {
+		<-worked // the first turns of left and replanned
+	}
+	clock.Advance(20 * time.Second)
+	r.Schedule(key("new"), clock.Now()) // wakes the loop at the new time
+	var got []string
+	for range 6 {
+		got = append(got, <-worked)
+	}
+	if want := []string{"left", "a", "b", "c", "replanned", "new"}; !slices.Equal(got, want) {
+		t.Errorf("worked in the order %v, want %v", got, want)
 	}
 }

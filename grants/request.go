@@ -28,8 +28,10 @@ func (e *Engine) request(ctx context.Context, en *entry, ds *datasource.Datasour
 			if err == nil && !held {
 				// Another replica (or a caller here) is refreshing it now:
 				// its stored record reaches this replica by the watch and
-				// replans it. Look again after a lock TTL in case it died.
-				e.sched.schedule(en.key, e.clock.Now().Add(busyRecheck), rec.Schedule().Generation)
+				// replans it. Look again after a lock TTL in case it died,
+				// at the place in line this work had: before the backlog
+				// that became due meanwhile.
+				e.sched.later(en.key, e.clock.Now().Add(busyRecheck), rec.Schedule().Generation)
 				return en.tok.Load(), nil
 			}
 		} else {
