@@ -55,3 +55,8 @@ func (r *Refresher) Start(ctx context.Context)               { r.r.start(ctx, 1)
 func (r *Refresher) Wait()                                   { r.r.wait() }
 func (r *Refresher) Schedule(k datasource.Key, at time.Time) { r.r.schedule(k, at, 0) }
 func (r *Refresher) Later(k datasource.Key, at time.Time)    { r.r.later(k, at, 0) }
+
+// Poke wakes the loop, as a plan that becomes the earliest does: after a
+// test moved the clock, the loop's timer may have been set from the time
+// before.
+func (r *Refresher) Poke() { r.r.poke() }

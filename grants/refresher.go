@@ -18,7 +18,8 @@ import (
 // two token requests.
 //
 // Due work waits in a line ordered by rank, which is its due time unless
-// it was put back with later: work left to another replica keeps the
+// it was put back with later, and then by when it was planned (a start
+// plans everything at one now): work left to another replica keeps the
 // place in line it had, so that when that replica died with it, the
 // survivors take it up before the backlog that became due meanwhile (in
 // a saturated wave it had waited behind all of it: minutes).
@@ -31,6 +32,7 @@ type refresher struct {
 	line    line       // due work, by rank
 	idx     map[datasource.Key]*item
 	working map[datasource.Key]*item // handed to a worker, not done
+	seq     uint64                   // plans made, for first come first served among equals
 
 	wake chan struct{} // buffered(1): the earliest entry changed
 	work chan item
@@ -41,6 +43,7 @@ type item struct {
 	key   datasource.Key
 	at    time.Time
 	rank  time.Time // place in the line once due: at, or kept by later
+	seq   uint64    // and among equal ranks (a start plans all at one now)
 	gen   uint64    // generation the plan was made for
 	index int
 	due   bool // in the line, not the schedule
@@ -56,7 +59,8 @@ func newRefresher(e *Engine, do func(ctx context.Context, it item)) *refresher {
 // schedule plans work on id at at, replacing any earlier plan.
 func (r *refresher) schedule(k datasource.Key, at time.Time, gen uint64) {
 	r.mu.Lock()
-	first := r.put(k, at, at, gen)
+	r.seq++
+	first := r.put(k, at, at, r.seq, gen)
 	r.mu.Unlock()
 	if first {
 		r.poke()
@@ -68,11 +72,12 @@ func (r *refresher) schedule(k datasource.Key, at time.Time, gen uint64) {
 // and looked at again, not new work.
 func (r *refresher) later(k datasource.Key, at time.Time, gen uint64) {
 	r.mu.Lock()
-	rank := at
+	r.seq++
+	rank, seq := at, r.seq
 	if it, ok := r.working[k]; ok {
-		rank = it.rank
+		rank, seq = it.rank, it.seq
 	}
-	first := r.put(k, at, rank, gen)
+	first := r.put(k, at, rank, seq, gen)
 	r.mu.Unlock()
 	if first {
 		r.poke()
@@ -81,7 +86,7 @@ func (r *refresher) later(k datasource.Key, at time.Time, gen uint64) {
 
 // put plans k and reports whether it is now the earliest plan. r.mu is
 // held.
-func (r *refresher) put(k datasource.Key, at, rank time.Time, gen uint64) bool {
+func (r *refresher) put(k datasource.Key, at, rank time.Time, seq, gen uint64) bool {
 	it, ok := r.idx[k]
 	if ok {
 		r.remove(it)
@@ -89,7 +94,7 @@ func (r *refresher) put(k datasource.Key, at, rank time.Time, gen uint64) bool {
 		it = &item{key: k}
 		r.idx[k] = it
 	}
-	it.at, it.rank, it.gen, it.due = at, rank, gen, false
+	it.at, it.rank, it.seq, it.gen, it.due = at, rank, seq, gen, false
 	heap.Push(&r.h, it)
 	return r.h[0] == it
 }
@@ -209,7 +214,7 @@ func (r *refresher) worker(ctx context.Context) {
 		case it := <-r.work:
 			r.do(ctx, it)
 			r.mu.Lock()
-			if w := r.working[it.key]; w != nil && w.rank.Equal(it.rank) && w.gen == it.gen {
+			if w := r.working[it.key]; w != nil && w.seq == it.seq {
 				delete(r.working, it.key)
 			}
 			r.mu.Unlock()
@@ -277,4 +282,7 @@ func (s *schedule) Pop() any {
 
 type line struct{ schedule }
 
-func (l line) Less(i, j int) bool { return l.schedule[i].rank.Before(l.schedule[j].rank) }
+func (l line) Less(i, j int) bool {
+	a, b := l.schedule[i], l.schedule[j]
+	return a.rank.Before(b.rank) || a.rank.Equal(b.rank) && a.seq < b.seq
+}

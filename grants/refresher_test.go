@@ -174,12 +174,61 @@ func TestWorkPutBackKeepsItsPlaceInLine(t *testing.T) {
 		<-worked // the first turns of left and replanned
 	}
 	clock.Advance(20 * time.Second)
-	r.Schedule(key("new"), clock.Now()) // wakes the loop at the new time
+	r.Schedule(key("new"), clock.Now())
+	r.Poke()
 	var got []string
 	for range 6 {
 		got = append(got, <-worked)
 	}
 	if want := []string{"left", "a", "b", "c", "replanned", "new"}; !slices.Equal(got, want) {
 		t.Errorf("worked in the order %v, want %v", got, want)
+	}
+}
+
+// TestWorkPutBackGoesFirstAmongEquals: a start plans every datasource at
+// one instant, so a whole backlog has one rank; work put back with Later
+// goes before the rest of it, as it was taken first.
+func TestWorkPutBackGoesFirstAmongEquals(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := grantstest.NewClock(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	key := datasource.SharedKey
+	worked := make(chan string, 32)
+	busy, proceed := make(chan struct{}), make(chan struct{})
+	var r *grants.Refresher
+	var first sync.Map
+	r = grants.NewRefresher(clock, func(k datasource.Key) {
+		if _, again := first.LoadOrStore(k.Datasource, true); !again {
+			switch k.Datasource {
+			case "left":
+				r.Later(k, clock.Now().Add(10*time.Second))
+			case "a":
+				busy <- struct{}{}
+				<-proceed
+			}
+		}
+		worked <- k.Datasource
+	})
+	backlog := []string{"left", "a", "b", "c", "d", "e", "f", "g", "h"}
+	for _, id := range backlog {
+		r.Schedule(key(id), t0)
+	}
+	r.Start(ctx)
+	t.Cleanup(func() { cancel(); r.Wait() })
+	<-busy // the worker is on a; b-h in line
+	clock.Advance(20 * time.Second)
+	r.Schedule(key("new"), clock.Now())
+	r.Poke()
+	close(proceed)
+	var got []string
+	for range len(backlog) + 2 {
+		got = append(got, <-worked)
+	}
+	// b may have been handed over before the clock moved: the second
+	// turn of left comes right after a, or after b, never later.
+	again := slices.Index(got[1:], "left") + 1
+	rest := slices.Delete(slices.Clone(got), again, again+1)
+	if again < 2 || again > 3 || !slices.Equal(rest, append(backlog, "new")) {
+		t.Errorf("worked in the order %v, want left again right after a or b, the rest first come first served", got)
 	}
 }
