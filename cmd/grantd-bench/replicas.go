@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -40,7 +41,10 @@ type replicasResult struct {
 	// Failover is kill -9 to the last of them answered for a survivor.
 	Orphaned int           `json:"orphaned"`
 	Failover time.Duration `json:"failover"`
-	LockTTL  time.Duration `json:"lockTtl"`
+	// TakenOver is kill -9 to each of them answered for a survivor,
+	// shortest first.
+	TakenOver []time.Duration `json:"takenOver,omitempty"`
+	LockTTL   time.Duration   `json:"lockTtl"`
 }
 
 // benchTB lets etcdtest run a cluster outside go test.
@@ -271,15 +275,21 @@ func replicasOnce(ctx context.Context, o options, n int) (res replicasResult, er
 	te.mu.Lock()
 	res.Answered, res.Distinct, res.Orphaned = te.answered.Load(), len(te.seen), len(te.orphans)
 	for _, at := range te.orphans {
-		if d := at.Sub(te.killedAt); d > res.Failover {
-			res.Failover = d
-		}
+		res.TakenOver = append(res.TakenOver, at.Sub(te.killedAt))
 	}
 	te.mu.Unlock()
+	slices.Sort(res.TakenOver)
+	if len(res.TakenOver) > 0 {
+		res.Failover = res.TakenOver[len(res.TakenOver)-1]
+	}
 	fmt.Printf("  %d connections refreshed in %v: %.0f/s (%.0f/s before the kill); %d token requests answered for %d connections\n",
 		n, res.Refresh.Round(time.Millisecond), res.RefreshRate, res.RateBeforeKill, res.Answered, res.Distinct)
 	fmt.Printf("  replica killed with %d refreshes in flight; the last taken over %v later (lock TTL %v)\n",
 		res.Orphaned, res.Failover.Round(time.Millisecond), o.lockTTL)
+	if n := len(res.TakenOver); n > 0 {
+		fmt.Printf("  taken over after: first %v, median %v, 90th %v, last %v\n", res.TakenOver[0].Round(time.Millisecond),
+			res.TakenOver[n/2].Round(time.Millisecond), res.TakenOver[n*9/10].Round(time.Millisecond), res.TakenOver[n-1].Round(time.Millisecond))
+	}
 	return res, nil
 }
 
