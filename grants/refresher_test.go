@@ -232,3 +232,54 @@ func TestWorkPutBackGoesFirstAmongEquals(t *testing.T) {
 		t.Errorf("worked in the order %v, want left again right after a or b, the rest first come first served", got)
 	}
 }
+
+// TestUnlockedTakesUpWorkAtOnce: when the lock of a refresh left to
+// another replica is let go (Engine.Unlocked: that replica died with it),
+// the refresh is taken up at once, before the backlog, not after the
+// recheck; a plan that is neither due nor left stays as it is.
+func TestUnlockedTakesUpWorkAtOnce(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	clock := grantstest.NewClock(t0)
+	ctx, cancel := context.WithCancel(context.Background())
+	key := datasource.SharedKey
+	worked := make(chan string, 32)
+	busy, proceed := make(chan struct{}), make(chan struct{})
+	var r *grants.Refresher
+	var first sync.Map
+	r = grants.NewRefresher(clock, func(k datasource.Key) {
+		if _, again := first.LoadOrStore(k.Datasource, true); !again {
+			switch k.Datasource {
+			case "left":
+				r.Later(k, clock.Now().Add(10*time.Second))
+			case "a":
+				busy <- struct{}{}
+				<-proceed
+			}
+		}
+		worked <- k.Datasource
+	})
+	backlog := []string{"left", "a", "b", "c", "d", "e", "f", "g", "h"}
+	for _, id := range backlog {
+		r.Schedule(key(id), t0)
+	}
+	later := t0.Add(time.Hour)
+	r.Schedule(key("later"), later)
+	r.Start(ctx)
+	t.Cleanup(func() { cancel(); r.Wait() })
+	<-busy // the worker is on a; b-h in line, left planned in 10 s
+	r.Promote(key("left"))
+	r.Promote(key("later"))
+	close(proceed)
+	var got []string
+	for range len(backlog) + 1 {
+		got = append(got, <-worked)
+	}
+	again := slices.Index(got[1:], "left") + 1
+	rest := slices.Delete(slices.Clone(got), again, again+1)
+	if again < 2 || again > 3 || !slices.Equal(rest, backlog) {
+		t.Errorf("worked in the order %v, want left again right after a or b, the rest first come first served", got)
+	}
+	if at, ok := r.Planned(key("later")); !ok || !at.Equal(later) {
+		t.Errorf("a plan neither due nor left is now %v (%v), want %v", at, ok, later)
+	}
+}

@@ -193,3 +193,56 @@ func TestWatchReportsOthersOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestWatchReportsALockLetGo: a refresh lock whose holder dies (its lease
+// expires) is reported as Unlocked, with its key, end user included, so
+// that the replicas that left the refresh to it take it up at once.
+func TestWatchReportsALockLetGo(t *testing.T) {
+	c := etcdtest.Start(t, 1)
+	ks, _ := crypto.NewKeyset()
+	mine := open(t, dial(t, c, "/wl/"), ks, nil)
+	other := open(t, dial(t, c, "/wl/"), ks, nil)
+	got := make(chan datasource.Change, 64)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go mine.Watch(wctx, func(c datasource.Change) { got <- c })
+
+	a, err := dial(t, c, "/wl/").Locker(2 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := datasource.Key{Datasource: "ds_1", EndUser: "team/alice"}
+	if _, err := a.Lock(ctx, k.String()); err != nil {
+		t.Fatal(err)
+	}
+	// The watch is running once it reports another store's write.
+	if err := other.CreateDatasource(ctx, storetest.Sample("ds_1", "one")); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(10 * time.Second)
+	for seen := false; !seen; {
+		select {
+		case c := <-got:
+			if c.Unlocked {
+				t.Fatalf("reported %+v, a lock still held", c)
+			}
+			seen = c.Key.Datasource == "ds_1"
+		case <-deadline:
+			t.Fatal("the watch reported nothing")
+		}
+	}
+	a.Abandon() // a dies holding the lock: its lease expires in 2 s
+	for {
+		select {
+		case c := <-got:
+			if c.Unlocked {
+				if c.Key != k {
+					t.Fatalf("reported %+v, want the lock of %v", c, k)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("the watch did not report the lock let go")
+		}
+	}
+}
