@@ -179,11 +179,8 @@ type Watcher interface {
 
 // Change is what a Watcher reports: the key whose records changed, and
 // whether only its token record did (another replica's refresh: the
-// datasource or connection record as cached is still current), or only
-// its refresh lock was let go (Unlocked: by its holder, or by the store
-// when the holder's session ended, as when a replica dies holding it).
+// datasource or connection record as cached is still current).
 type Change struct {
-	Key      Key
-	Token    bool
-	Unlocked bool
+	Key   Key
+	Token bool
 }

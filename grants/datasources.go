@@ -392,14 +392,6 @@ func (e *Engine) Invalidate(ctx context.Context, k datasource.Key) error {
 	return nil
 }
 
-// Unlocked tells the engine that another process let go of k's refresh
-// lock: its holder is done, or died holding it (a replica killed, its
-// lease expired). A refresh of k this engine left to the holder, or one
-// due here and waiting in line, is taken up first: were the holder done,
-// its new token reached this engine before the lock's release (a watch
-// reports changes in order) and k is no longer due.
-func (e *Engine) Unlocked(k datasource.Key) { e.sched.promote(k, e.clock.Now()) }
-
 // noticed takes in sc, k's schedule as another process stored it: the
 // status it shows (that process reported the change) and the next
 // refresh.

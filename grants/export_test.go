@@ -56,9 +56,6 @@ func (r *Refresher) Wait()                                   { r.r.wait() }
 func (r *Refresher) Schedule(k datasource.Key, at time.Time) { r.r.schedule(k, at, 0) }
 func (r *Refresher) Later(k datasource.Key, at time.Time)    { r.r.later(k, at, 0) }
 
-func (r *Refresher) Promote(k datasource.Key)                   { r.r.promote(k, r.r.e.clock.Now()) }
-func (r *Refresher) Planned(k datasource.Key) (time.Time, bool) { return r.r.planned(k) }
-
 // Poke wakes the loop, as a plan that becomes the earliest does: after a
 // test moved the clock, the loop's timer may have been set from the time
 // before.

@@ -44,7 +44,6 @@ type item struct {
 	at    time.Time
 	rank  time.Time // place in the line once due: at, or kept by later
 	seq   uint64    // and among equal ranks (a start plans all at one now)
-	left  bool      // put back by later: left to another replica
 	gen   uint64    // generation the plan was made for
 	index int
 	due   bool // in the line, not the schedule
@@ -79,23 +78,8 @@ func (r *refresher) later(k datasource.Key, at time.Time, gen uint64) {
 		rank, seq = it.rank, it.seq
 	}
 	first := r.put(k, at, rank, seq, gen)
-	r.idx[k].left = true
 	r.mu.Unlock()
 	if first {
-		r.poke()
-	}
-}
-
-// promote puts k at the head of the line when it is due or was left to
-// another replica (see Engine.Unlocked); other plans stay as they are.
-func (r *refresher) promote(k datasource.Key, now time.Time) {
-	r.mu.Lock()
-	it, ok := r.idx[k]
-	if ok && (it.left || !it.at.After(now)) {
-		r.put(k, minTime(it.at, now), time.Time{}, 0, it.gen)
-	}
-	r.mu.Unlock()
-	if ok {
 		r.poke()
 	}
 }
@@ -110,7 +94,7 @@ func (r *refresher) put(k datasource.Key, at, rank time.Time, seq, gen uint64) b
 		it = &item{key: k}
 		r.idx[k] = it
 	}
-	it.at, it.rank, it.seq, it.gen, it.due, it.left = at, rank, seq, gen, false, false
+	it.at, it.rank, it.seq, it.gen, it.due = at, rank, seq, gen, false
 	heap.Push(&r.h, it)
 	return r.h[0] == it
 }
@@ -301,11 +285,4 @@ type line struct{ schedule }
 func (l line) Less(i, j int) bool {
 	a, b := l.schedule[i], l.schedule[j]
 	return a.rank.Before(b.rank) || a.rank.Equal(b.rank) && a.seq < b.seq
-}
-
-func minTime(a, b time.Time) time.Time {
-	if a.Before(b) {
-		return a
-	}
-	return b
 }

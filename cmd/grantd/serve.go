@@ -131,16 +131,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metrics.CountStatuses(engine.StatusCounts)
 	if es, ok := st.store.(datasource.Watcher); ok {
 		// Another replica's refresh: install its token in place (callers
-		// keep being served from memory meanwhile). A refresh lock let
-		// go: work this replica left to its holder goes first (the holder
-		// may have died with it). An edit: drop the cached copy, so the
-		// next caller reads the new configuration.
+		// keep being served from memory meanwhile). An edit: drop the
+		// cached copy, so the next caller reads the new configuration.
 		wctx, stopWatch := context.WithCancel(context.Background())
 		defer stopWatch()
 		go es.Watch(wctx, func(c datasource.Change) {
-			if c.Unlocked {
-				engine.Unlocked(c.Key)
-			} else if c.Token {
+			if c.Token {
 				engine.TokenStored(wctx, c.Key)
 			} else {
 				engine.Invalidate(wctx, c.Key)
