@@ -57,36 +57,20 @@ func newRefresher(e *Engine, do func(ctx context.Context, it item)) *refresher {
 }
 
 // schedule plans work on id at at, replacing any earlier plan.
-func (r *refresher) schedule(k datasource.Key, at time.Time, gen uint64) {
-	r.mu.Lock()
-	r.seq++
-	first := r.put(k, at, at, r.seq, gen)
-	r.mu.Unlock()
-	if first {
-		r.poke()
-	}
-}
+func (r *refresher) schedule(k datasource.Key, at time.Time, gen uint64) { r.plan(k, at, gen, false) }
 
 // later plans work on id at at like schedule, but when it is put back by
 // the worker doing it, it keeps the rank it had: it is work that was due,
 // and looked at again, not new work.
-func (r *refresher) later(k datasource.Key, at time.Time, gen uint64) {
+func (r *refresher) later(k datasource.Key, at time.Time, gen uint64) { r.plan(k, at, gen, true) }
+
+func (r *refresher) plan(k datasource.Key, at time.Time, gen uint64, keepRank bool) {
 	r.mu.Lock()
 	r.seq++
 	rank, seq := at, r.seq
-	if it, ok := r.working[k]; ok {
-		rank, seq = it.rank, it.seq
+	if w, ok := r.working[k]; ok && keepRank {
+		rank, seq = w.rank, w.seq
 	}
-	first := r.put(k, at, rank, seq, gen)
-	r.mu.Unlock()
-	if first {
-		r.poke()
-	}
-}
-
-// put plans k and reports whether it is now the earliest plan. r.mu is
-// held.
-func (r *refresher) put(k datasource.Key, at, rank time.Time, seq, gen uint64) bool {
 	it, ok := r.idx[k]
 	if ok {
 		r.remove(it)
@@ -96,7 +80,11 @@ func (r *refresher) put(k datasource.Key, at, rank time.Time, seq, gen uint64) b
 	}
 	it.at, it.rank, it.seq, it.gen, it.due = at, rank, seq, gen, false
 	heap.Push(&r.h, it)
-	return r.h[0] == it
+	first := r.h[0] == it
+	r.mu.Unlock()
+	if first {
+		r.poke()
+	}
 }
 
 // remove takes it out of the heap it is in; r.mu is held.

@@ -139,6 +139,49 @@ func TestPlanAndBackoff(t *testing.T) {
 	}
 }
 
+// lineTest is a refresher alone with one worker on a test clock: each
+// datasource's first turn runs firstTurn, every turn is reported on worked.
+type lineTest struct {
+	r      *grants.Refresher
+	clock  *grantstest.Clock
+	worked chan string
+}
+
+func newLineTest(t0 time.Time, firstTurn func(lt *lineTest, k datasource.Key)) *lineTest {
+	lt := &lineTest{clock: grantstest.NewClock(t0), worked: make(chan string, 32)}
+	var first sync.Map
+	lt.r = grants.NewRefresher(lt.clock, func(k datasource.Key) {
+		if _, again := first.LoadOrStore(k.Datasource, true); !again {
+			firstTurn(lt, k)
+		}
+		lt.worked <- k.Datasource
+	})
+	return lt
+}
+
+// start starts the worker, after the plans a test wants in its first turn.
+func (lt *lineTest) start(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	lt.r.Start(ctx)
+	t.Cleanup(func() { cancel(); lt.r.Wait() })
+}
+
+// wake moves the clock by d and wakes the loop at the new time.
+func (lt *lineTest) wake(d time.Duration) {
+	lt.clock.Advance(d)
+	lt.r.Schedule(datasource.SharedKey("new"), lt.clock.Now())
+	lt.r.Poke()
+}
+
+// next returns the next n datasources worked on.
+func (lt *lineTest) next(n int) []string {
+	var got []string
+	for range n {
+		got = append(got, <-lt.worked)
+	}
+	return got
+}
+
 // TestWorkPutBackKeepsItsPlaceInLine: work a replica left to the one
 // holding its lock (Later) keeps its place in the line of due work, so
 // that when that replica died with it, the survivors take it up before
@@ -146,41 +189,24 @@ func TestPlanAndBackoff(t *testing.T) {
 // planned again (Schedule) queues like new work.
 func TestWorkPutBackKeepsItsPlaceInLine(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	clock := grantstest.NewClock(t0)
-	ctx, cancel := context.WithCancel(context.Background())
-	key := datasource.SharedKey
-	worked := make(chan string, 16)
-	var r *grants.Refresher
-	var first sync.Map
-	r = grants.NewRefresher(clock, func(k datasource.Key) {
-		if _, again := first.LoadOrStore(k.Datasource, true); !again {
-			switch k.Datasource {
-			case "left":
-				r.Later(k, clock.Now().Add(10*time.Second))
-			case "replanned":
-				r.Schedule(k, clock.Now().Add(10*time.Second))
-			}
+	lt := newLineTest(t0, func(lt *lineTest, k datasource.Key) {
+		switch k.Datasource {
+		case "left":
+			lt.r.Later(k, lt.clock.Now().Add(10*time.Second))
+		case "replanned":
+			lt.r.Schedule(k, lt.clock.Now().Add(10*time.Second))
 		}
-		worked <- k.Datasource
 	})
-	r.Schedule(key("left"), t0)
-	r.Schedule(key("replanned"), t0)
+	key := datasource.SharedKey
+	lt.r.Schedule(key("left"), t0)
+	lt.r.Schedule(key("replanned"), t0)
 	for i, id := range []string{"a", "b", "c"} {
-		r.Schedule(key(id), t0.Add(time.Duration(i+1)*time.Second))
+		lt.r.Schedule(key(id), t0.Add(time.Duration(i+1)*time.Second))
 	}
-	r.Start(ctx)
-	t.Cleanup(func() { cancel(); r.Wait() })
-	for range 2 {
-		<-worked // the first turns of left and replanned
-	}
-	clock.Advance(20 * time.Second)
-	r.Schedule(key("new"), clock.Now())
-	r.Poke()
-	var got []string
-	for range 6 {
-		got = append(got, <-worked)
-	}
-	if want := []string{"left", "a", "b", "c", "replanned", "new"}; !slices.Equal(got, want) {
+	lt.start(t)
+	lt.next(2) // the first turns of left and replanned
+	lt.wake(20 * time.Second)
+	if got, want := lt.next(6), []string{"left", "a", "b", "c", "replanned", "new"}; !slices.Equal(got, want) {
 		t.Errorf("worked in the order %v, want %v", got, want)
 	}
 }
@@ -190,40 +216,25 @@ func TestWorkPutBackKeepsItsPlaceInLine(t *testing.T) {
 // goes before the rest of it, as it was taken first.
 func TestWorkPutBackGoesFirstAmongEquals(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	clock := grantstest.NewClock(t0)
-	ctx, cancel := context.WithCancel(context.Background())
-	key := datasource.SharedKey
-	worked := make(chan string, 32)
 	busy, proceed := make(chan struct{}), make(chan struct{})
-	var r *grants.Refresher
-	var first sync.Map
-	r = grants.NewRefresher(clock, func(k datasource.Key) {
-		if _, again := first.LoadOrStore(k.Datasource, true); !again {
-			switch k.Datasource {
-			case "left":
-				r.Later(k, clock.Now().Add(10*time.Second))
-			case "a":
-				busy <- struct{}{}
-				<-proceed
-			}
+	lt := newLineTest(t0, func(lt *lineTest, k datasource.Key) {
+		switch k.Datasource {
+		case "left":
+			lt.r.Later(k, lt.clock.Now().Add(10*time.Second))
+		case "a":
+			busy <- struct{}{}
+			<-proceed
 		}
-		worked <- k.Datasource
 	})
 	backlog := []string{"left", "a", "b", "c", "d", "e", "f", "g", "h"}
 	for _, id := range backlog {
-		r.Schedule(key(id), t0)
+		lt.r.Schedule(datasource.SharedKey(id), t0)
 	}
-	r.Start(ctx)
-	t.Cleanup(func() { cancel(); r.Wait() })
+	lt.start(t)
 	<-busy // the worker is on a; b-h in line
-	clock.Advance(20 * time.Second)
-	r.Schedule(key("new"), clock.Now())
-	r.Poke()
+	lt.wake(20 * time.Second)
 	close(proceed)
-	var got []string
-	for range len(backlog) + 2 {
-		got = append(got, <-worked)
-	}
+	got := lt.next(len(backlog) + 2)
 	// b may have been handed over before the clock moved: the second
 	// turn of left comes right after a, or after b, never later.
 	again := slices.Index(got[1:], "left") + 1
