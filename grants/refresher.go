@@ -19,10 +19,10 @@ import (
 //
 // Due work waits in a line ordered by rank, which is its due time unless
 // it was put back with later, and then by when it was planned (a start
-// plans everything at one now): work left to another replica keeps the
-// place in line it had, so that when that replica died with it, the
-// survivors take it up before the backlog that became due meanwhile (in
-// a saturated wave it had waited behind all of it: minutes).
+// plans every datasource that needs a first token at one now): work left
+// to another replica keeps the place in line it had, so that when that
+// replica died with it, a survivor takes it up before work that became
+// due meanwhile.
 type refresher struct {
 	e  *Engine
 	do func(ctx context.Context, it item) // the work of a due item
@@ -43,7 +43,7 @@ type item struct {
 	key   datasource.Key
 	at    time.Time
 	rank  time.Time // place in the line once due: at, or kept by later
-	seq   uint64    // and among equal ranks (a start plans all at one now)
+	seq   uint64    // and among equal ranks (a start plans many at one now)
 	gen   uint64    // generation the plan was made for
 	index int
 	due   bool // in the line, not the schedule

@@ -211,8 +211,8 @@ func TestWorkPutBackKeepsItsPlaceInLine(t *testing.T) {
 	}
 }
 
-// TestWorkPutBackGoesFirstAmongEquals: a start plans every datasource at
-// one instant, so a whole backlog has one rank; work put back with Later
+// TestWorkPutBackGoesFirstAmongEquals: a start plans every datasource that
+// needs a first token at one instant, so a whole backlog has one rank; work put back with Later
 // goes before the rest of it, as it was taken first.
 func TestWorkPutBackGoesFirstAmongEquals(t *testing.T) {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
